@@ -1,0 +1,132 @@
+//! `--dry-run`: the plan, each agent's command and rendered prompt, and the gates the run would
+//! open. Nothing is executed and nothing is written.
+
+use std::collections::HashSet;
+use std::fmt::Write;
+
+use crate::cli::ExecArgs;
+use crate::config::{Phase, Workflow};
+use crate::engine::{Mode, context, plan};
+use crate::gate::{LocalGate, request};
+use crate::state::{PhaseStatus, RunState};
+
+pub fn print(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) {
+    print!("{}", render(wf, state, new_run, mode, exec));
+}
+
+fn to_run<'w>(wf: &'w Workflow, state: &RunState, mode: &Mode) -> Vec<&'w Phase> {
+    match mode {
+        Mode::Phase(name) => wf.phase(name).into_iter().collect(),
+        Mode::Step => plan::ready(wf, state, &HashSet::new()),
+        Mode::Continue => {
+            // Everything not done yet, in dependency order, as far as the first gate allows.
+            let mut gated: HashSet<&str> = HashSet::new();
+            plan::topological(wf)
+                .into_iter()
+                .filter(|p| {
+                    matches!(
+                        state.phases.get(&p.name).map(|s| s.status),
+                        Some(PhaseStatus::Pending | PhaseStatus::Running)
+                    )
+                })
+                .filter(|p| {
+                    let blocked = p.needs.iter().any(|n| {
+                        gated.contains(n.as_str())
+                            || state.phases.get(n).is_some_and(|s| {
+                                matches!(
+                                    s.status,
+                                    PhaseStatus::Failed | PhaseStatus::Rejected | PhaseStatus::AwaitingApproval
+                                )
+                            })
+                    });
+                    if blocked || p.requires_consensus {
+                        gated.insert(&p.name);
+                    }
+                    !blocked
+                })
+                .collect()
+        }
+    }
+}
+
+pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) -> String {
+    let mut s = String::from("Dry run: nothing is executed and nothing is written.\n\n");
+    let workers = exec.max_workers.map(|n| n as usize).unwrap_or(wf.settings.max_parallel_agents);
+    if new_run {
+        let _ = writeln!(s, "New run (its id is assigned when it starts).");
+    } else {
+        let _ = writeln!(s, "Run {} ({}).", state.run_id, state.status().as_str());
+    }
+    let _ = writeln!(s, "Plan: {} phase(s), at most {workers} agent(s) at once.\n", wf.phases.len());
+    for (i, p) in plan::topological(wf).iter().enumerate() {
+        let status = state.phases.get(&p.name).map(|s| s.status.as_str()).unwrap_or("pending");
+        let how = if (p.parallel || exec.parallel) && p.agents.len() > 1 { " in parallel" } else { "" };
+        let _ = writeln!(s, "  {}. {} [{status}]: {}{how}", i + 1, p.name, p.agents.join(", "));
+        if !p.needs.is_empty() {
+            let _ = writeln!(s, "     needs: {}", p.needs.join(", "));
+        }
+        if !p.artifacts.is_empty() {
+            let _ = writeln!(
+                s,
+                "     artifacts: {}",
+                p.artifacts.iter().map(|a| a.pattern.as_str()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        if p.requires_consensus {
+            let _ = writeln!(s, "     gate: approval required before the phases that need it");
+        }
+    }
+    let phases = to_run(wf, state, mode);
+    if phases.is_empty() {
+        let _ = writeln!(s, "\nNothing would run now.");
+        return s;
+    }
+    let _ = writeln!(s, "\nWould run: {}", phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "));
+    let r = &wf.settings.retry;
+    for p in &phases {
+        let timeout = exec.timeout.unwrap_or_else(|| wf.timeout_for(p).as_secs_f64());
+        for name in &p.agents {
+            let agent = &wf.agents[name];
+            let _ = writeln!(s, "\n── {} / {name} ──", p.name);
+            let _ = writeln!(s, "command: {}", agent.command_for(&p.name));
+            let _ = writeln!(
+                s,
+                "timeout: {timeout:.0}s per attempt; up to {} retries (exit codes {:?}, messages {:?}, timeouts)",
+                r.retries, r.retryable_exit_codes, r.retryable_messages
+            );
+            let _ = writeln!(s, "transcript: .claude/logs/agents/<run_id>_{}_{name}.log", p.name);
+            let rel = crate::prompt::template_path(agent);
+            match crate::prompt::read_template(&wf.root, &rel, agent.prompt.is_some()) {
+                Ok(Some(src)) => match crate::prompt::render(&rel, &src, &context::for_agent(wf, state, p, agent)) {
+                    Ok(text) => {
+                        let _ = writeln!(s, "prompt ({}), given as $ORCHESTRATOR_PROMPT_FILE:", rel.display());
+                        for line in text.lines() {
+                            let _ = writeln!(s, "  │ {line}");
+                        }
+                    }
+                    Err(d) => {
+                        let _ = writeln!(s, "prompt: {d}");
+                    }
+                },
+                Ok(None) => {
+                    let _ = writeln!(s, "prompt: none ({} does not exist)", rel.display());
+                }
+                Err(d) => {
+                    let _ = writeln!(s, "prompt: {d}");
+                }
+            }
+        }
+        if p.requires_consensus {
+            let _ = writeln!(s, "\n── gate: {} ──", p.name);
+            let _ = writeln!(
+                s,
+                "would write {} and stop until `orchestrator run approve`; its body would read:",
+                LocalGate::request_path(&p.name)
+            );
+            for line in request::render(wf, state, &p.name, chrono::Utc::now()).lines() {
+                let _ = writeln!(s, "  │ {line}");
+            }
+        }
+    }
+    s
+}

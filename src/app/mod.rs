@@ -1,0 +1,205 @@
+//! The commands: each loads what it needs, calls the engine or reads the state, and returns an
+//! exit code. Errors are mapped to exit codes in one place, [`AppError::exit_code`].
+
+mod dry_run;
+mod rollback;
+mod run;
+mod status;
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command, InitArgs, QuickstartArgs};
+use crate::config::{ConfigError, Workflow};
+use crate::diagnostic::Diagnostic;
+use crate::engine::EngineError;
+use crate::exit_code;
+use crate::state::{RunState, StateError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Intake, prompt template and other located input errors (possibly several).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n"))]
+    Input(Vec<Diagnostic>),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A command that does not fit the run's situation.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Io(#[from] anyhow::Error),
+}
+
+impl From<Diagnostic> for AppError {
+    fn from(d: Diagnostic) -> Self {
+        AppError::Input(vec![d])
+    }
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Config(_) | AppError::Input(_) => exit_code::INVALID_INPUT,
+            AppError::State(e) | AppError::Engine(EngineError::State(e)) => match e {
+                StateError::Busy { .. } => exit_code::BUSY,
+                StateError::NoRun { .. } => exit_code::USAGE,
+                StateError::Corrupt { .. } | StateError::TooNew { .. } => exit_code::INVALID_INPUT,
+                StateError::Io { .. } => exit_code::ERROR,
+            },
+            AppError::Engine(EngineError::Gate(_) | EngineError::Write { .. } | EngineError::Internal(_)) => {
+                exit_code::ERROR
+            }
+            AppError::Usage(_) => exit_code::USAGE,
+            AppError::Io(_) => exit_code::ERROR,
+        }
+    }
+
+    /// The message for stderr: diagnostics are already formatted; others get `error: ` and the
+    /// cause chain.
+    pub fn render(&self) -> String {
+        match self {
+            AppError::Config(_) | AppError::Input(_) => self.to_string(),
+            AppError::Io(e) => {
+                let mut s = format!("error: {e}");
+                for cause in e.chain().skip(1) {
+                    s.push_str(&format!("\n  caused by: {cause}"));
+                }
+                s
+            }
+            _ => format!("error: {self}"),
+        }
+    }
+}
+
+/// Where a command works.
+pub struct Ctx {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// The config path as given (relative to the root unless absolute).
+    pub config: PathBuf,
+}
+
+impl Ctx {
+    pub fn load(&self) -> Result<Workflow, AppError> {
+        Ok(crate::config::load(&self.root, &self.config)?)
+    }
+}
+
+pub async fn execute(cli: Cli) -> Result<i32, AppError> {
+    let root = match &cli.directory {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().map_err(|e| anyhow::anyhow!("cannot read the current folder: {e}"))?,
+    };
+    if cli.directory.is_some() && !root.is_dir() && !matches!(cli.command, Command::Quickstart(_)) {
+        return Err(AppError::Usage(format!("`{}` is not a folder (given with -C)", root.display())));
+    }
+    let ctx = Ctx { root, config: cli.config.clone() };
+    match cli.command {
+        Command::Init(args) => init(&ctx, args),
+        Command::Quickstart(args) => quickstart(&ctx, args).await,
+        Command::Validate => validate(&ctx),
+        Command::Run(cmd) => run::execute(&ctx, cmd).await,
+    }
+}
+
+fn folder_name(root: &Path) -> String {
+    root.canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "project".to_owned())
+}
+
+fn write_template(root: &Path, name: &str) -> Result<(), AppError> {
+    use crate::template::Written;
+    let done = crate::template::write(root, name)
+        .map_err(|e| anyhow::anyhow!("cannot write the template into `{}`: {e}", root.display()))?;
+    for w in done {
+        match w {
+            Written::Created(p) => println!("created   {p}"),
+            Written::Replaced { path, backup } => println!("replaced  {path} (previous config saved as {backup})"),
+            Written::Unchanged(p) => println!("unchanged {p}"),
+            Written::Kept(p) => println!("kept      {p} (exists; not overwritten)"),
+        }
+    }
+    Ok(())
+}
+
+fn init(ctx: &Ctx, args: InitArgs) -> Result<i32, AppError> {
+    let name = args.name.unwrap_or_else(|| folder_name(&ctx.root));
+    write_template(&ctx.root, &name)?;
+    println!("\nnext: orchestrator validate, then orchestrator run start");
+    Ok(exit_code::SUCCESS)
+}
+
+async fn quickstart(ctx: &Ctx, args: QuickstartArgs) -> Result<i32, AppError> {
+    let dir = if args.dir.is_absolute() { args.dir.clone() } else { ctx.root.join(&args.dir) };
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))?;
+    let name = args.name.unwrap_or_else(|| folder_name(&dir));
+    write_template(&dir, &name)?;
+    let sub = Ctx { root: dir, config: PathBuf::from(crate::config::DEFAULT_CONFIG) };
+    println!();
+    let code = run::start(&sub, None, true, Default::default()).await?;
+    let shown = args.dir.display();
+    if code == exit_code::AWAITING_APPROVAL {
+        println!(
+            "\nThe demo stopped at its first approval gate. Review {shown}/.claude/consensus/planning/REQUEST.md, then:"
+        );
+        println!("  orchestrator -C {shown} run approve                 # continue to the end");
+        println!("  orchestrator -C {shown} run reject --reason \"...\"   # send it back");
+        println!("  orchestrator -C {shown} run status                  # where the run stands");
+    }
+    Ok(code)
+}
+
+fn validate(ctx: &Ctx) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let intake = crate::intake::load(&ctx.root, Path::new(crate::intake::DEFAULT_INTAKE), false)?;
+    let state = run::preview_state(&wf, intake, None);
+    run::preflight(&wf, &state)?;
+    println!(
+        "{}: ok ({} phase{}, {} agent{})",
+        ctx.config.display(),
+        wf.phases.len(),
+        if wf.phases.len() == 1 { "" } else { "s" },
+        wf.agents.len(),
+        if wf.agents.len() == 1 { "" } else { "s" }
+    );
+    Ok(exit_code::SUCCESS)
+}
+
+/// The phase awaiting approval: the one named, or the only one.
+fn awaiting_phase(state: &RunState, named: Option<&str>) -> Result<String, AppError> {
+    use crate::state::PhaseStatus;
+    let waiting: Vec<&String> =
+        state.phases.iter().filter(|(_, p)| p.status == PhaseStatus::AwaitingApproval).map(|(n, _)| n).collect();
+    match named {
+        Some(n) => match state.phases.get(n) {
+            None => Err(AppError::Usage(format!(
+                "no phase `{n}` in run {}{}",
+                state.run_id,
+                crate::diagnostic::did_you_mean(n, state.phases.keys().map(String::as_str))
+                    .map(|h| format!("\nhelp: {h}"))
+                    .unwrap_or_default()
+            ))),
+            Some(p) if p.status != PhaseStatus::AwaitingApproval => {
+                Err(AppError::Usage(format!("phase `{n}` is not awaiting approval (it is {})", p.status.as_str())))
+            }
+            Some(_) => Ok(n.to_owned()),
+        },
+        None => match waiting.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(AppError::Usage(format!(
+                "no phase of run {} is awaiting approval (run status: {})",
+                state.run_id,
+                state.status().as_str()
+            ))),
+            many => Err(AppError::Usage(format!(
+                "several phases await approval: {}\nhelp: name one with --phase",
+                many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ))),
+        },
+    }
+}

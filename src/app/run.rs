@@ -1,0 +1,341 @@
+//! `orchestrator run …`: starting, stepping, resuming and deciding runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+
+use super::{AppError, Ctx, awaiting_phase, dry_run, rollback, status};
+use crate::cli::{ExecArgs, RunCommand};
+use crate::config::Workflow;
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::engine::{Engine, Mode, RunOptions, context};
+use crate::executor::{Cancel, Redactor};
+use crate::exit_code;
+use crate::gate::LocalGate;
+use crate::state::{self, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore};
+
+pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
+    match cmd {
+        RunCommand::Start { intake, force, exec } => start(ctx, intake, force, exec).await,
+        RunCommand::Next { exec } => existing(ctx, Mode::Step, exec, |_, _| Ok(())).await,
+        RunCommand::Resume { exec } => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
+        RunCommand::Phase { name, exec } => {
+            let mode = Mode::Phase(name.clone());
+            existing(ctx, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name)).await
+        }
+        RunCommand::Status { json } => status::show(ctx, json),
+        RunCommand::Approve { phase, by, no_continue, exec } => {
+            let mode = if no_continue { None } else { Some(Mode::Continue) };
+            decide(ctx, phase, by, None, mode, exec).await
+        }
+        RunCommand::Reject { reason, phase, by } => {
+            if reason.trim().is_empty() {
+                return Err(AppError::Usage("`--reason` must say why the phase is rejected".into()));
+            }
+            decide(ctx, phase, by, Some(reason), None, ExecArgs::default()).await
+        }
+        RunCommand::Retry { phase, exec } => {
+            existing(ctx, Mode::Continue, exec, move |wf, state| reset_for_retry(wf, state, &phase)).await
+        }
+        RunCommand::Rollback { phase } => rollback::write(ctx, &phase),
+    }
+}
+
+/// A fresh state for a new run of `wf`.
+pub fn preview_state(wf: &Workflow, intake: serde_json::Value, intake_path: Option<&Path>) -> RunState {
+    let now = Utc::now();
+    RunState {
+        version: STATE_VERSION,
+        run_id: now.format("%Y%m%d_%H%M%S").to_string(),
+        started_at: now,
+        updated_at: now,
+        finished_at: None,
+        interrupted: false,
+        intake_path: intake_path.map(|p| p.display().to_string()),
+        intake,
+        journal_seq: 0,
+        phases: wf.phases.iter().map(|p| (p.name.clone(), PhaseState::pending())).collect(),
+    }
+}
+
+/// Render every agent's prompt for every phase it runs in, so template errors stop the run
+/// before anything starts.
+pub fn preflight(wf: &Workflow, state: &RunState) -> Result<(), AppError> {
+    let mut errors: BTreeMap<String, Diagnostic> = BTreeMap::new();
+    for phase in &wf.phases {
+        for name in &phase.agents {
+            let agent = &wf.agents[name];
+            let rel = crate::prompt::template_path(agent);
+            let source = match crate::prompt::read_template(&wf.root, &rel, agent.prompt.is_some()) {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(d) => {
+                    errors.entry(d.to_string()).or_insert(d);
+                    continue;
+                }
+            };
+            if let Err(d) = crate::prompt::render(&rel, &source, &context::for_agent(wf, state, phase, agent)) {
+                errors.entry(d.to_string()).or_insert(d);
+            }
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(AppError::Input(errors.into_values().collect())) }
+}
+
+pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecArgs) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let (intake_rel, explicit) = match intake {
+        Some(p) => (p, true),
+        None => (PathBuf::from(crate::intake::DEFAULT_INTAKE), false),
+    };
+    let intake_value = crate::intake::load(&ctx.root, &intake_rel, explicit)?;
+    let mut new_state = preview_state(&wf, intake_value, Some(&intake_rel));
+    preflight(&wf, &new_state)?;
+    let path = wf.state_path();
+    if exec.dry_run {
+        dry_run::print(&wf, &new_state, true, &Mode::Continue, &exec);
+        return Ok(exit_code::SUCCESS);
+    }
+    let lock = state::lock(&path)?;
+    match state::read(&path) {
+        Ok(previous) => {
+            let status = previous.status();
+            if !force && matches!(status, RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval) {
+                return Err(AppError::Usage(format!(
+                    "run {} has not finished (it is {})\nhelp: continue it with `orchestrator run resume`, or replace it with `orchestrator run start --force`",
+                    previous.run_id,
+                    status.as_str()
+                )));
+            }
+            if previous.run_id == new_state.run_id {
+                new_state.run_id.push_str("_2");
+            }
+        }
+        Err(state::StateError::NoRun { .. }) => {}
+        Err(e) if force => eprintln!("note: replacing an unreadable state: {e}"),
+        Err(e) => return Err(e.into()),
+    }
+    let store = StateStore::create(&path, lock, new_state)?;
+    eprintln!("run {} started", store.state.run_id);
+    drive(wf, store, Mode::Continue, &exec).await
+}
+
+/// Commands on the existing run: load it, let `prepare` check or change it, then run `mode`.
+async fn existing(
+    ctx: &Ctx,
+    mode: Mode,
+    exec: ExecArgs,
+    prepare: impl FnOnce(&Workflow, &mut RunState) -> Result<(), AppError>,
+) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let path = wf.state_path();
+    if exec.dry_run {
+        let mut state = state::read(&path)?;
+        reconcile(&wf, &mut state);
+        prepare(&wf, &mut state)?;
+        preflight(&wf, &state)?;
+        dry_run::print(&wf, &state, false, &mode, &exec);
+        return Ok(exit_code::SUCCESS);
+    }
+    let lock = state::lock(&path)?;
+    let mut store = StateStore::open(&path, lock)?;
+    reconcile(&wf, &mut store.state);
+    prepare(&wf, &mut store.state)?;
+    preflight(&wf, &store.state)?;
+    if store.state.status() == RunStatus::Completed {
+        println!("run {} is complete; start a new one with `orchestrator run start`", store.state.run_id);
+        return Ok(exit_code::SUCCESS);
+    }
+    store.save()?;
+    drive(wf, store, mode, &exec).await
+}
+
+/// Bring the state's phases in line with the config (it may have changed since the run began).
+fn reconcile(wf: &Workflow, state: &mut RunState) {
+    for p in &wf.phases {
+        state.phases.entry(p.name.clone()).or_insert_with(PhaseState::pending);
+    }
+    let known: BTreeSet<&str> = wf.phases.iter().map(|p| p.name.as_str()).collect();
+    let gone: Vec<String> = state.phases.keys().filter(|n| !known.contains(n.as_str())).cloned().collect();
+    for name in gone {
+        eprintln!("note: phase `{name}` is no longer in the config; it is dropped from run {}", state.run_id);
+        state.phases.remove(&name);
+    }
+}
+
+fn unknown_phase(wf: &Workflow, name: &str) -> AppError {
+    let help = did_you_mean(name, wf.phases.iter().map(|p| p.name.as_str()))
+        .map(|h| format!("\nhelp: {h}"))
+        .unwrap_or_default();
+    AppError::Usage(format!("no phase `{name}` in `{}`{help}", wf.config_path.display()))
+}
+
+fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Result<(), AppError> {
+    let phase = wf.phase(name).ok_or_else(|| unknown_phase(wf, name))?;
+    let status = state.phases.get(name).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
+    if !matches!(status, PhaseStatus::Pending | PhaseStatus::Running) {
+        return Err(AppError::Usage(format!(
+            "phase `{name}` has already run ({})\nhelp: run it again with `orchestrator run retry --phase {name}`",
+            status.as_str()
+        )));
+    }
+    let unmet: Vec<String> = phase
+        .needs
+        .iter()
+        .filter(|n| !state.phases.get(*n).is_some_and(|p| p.status.is_done()))
+        .map(|n| format!("`{n}` ({})", state.phases.get(n).map(|p| p.status.as_str()).unwrap_or("pending")))
+        .collect();
+    if !unmet.is_empty() {
+        return Err(AppError::Usage(format!("phase `{name}` needs {} first", unmet.join(", "))));
+    }
+    Ok(())
+}
+
+fn reset_for_retry(wf: &Workflow, state: &mut RunState, name: &str) -> Result<(), AppError> {
+    wf.phase(name).ok_or_else(|| unknown_phase(wf, name))?;
+    let ps = state.phases.entry(name.to_owned()).or_insert_with(PhaseState::pending);
+    match ps.status {
+        PhaseStatus::Failed | PhaseStatus::Rejected | PhaseStatus::AwaitingApproval | PhaseStatus::Running => {
+            let runs = ps.runs;
+            *ps = PhaseState::pending();
+            ps.runs = runs;
+            Ok(())
+        }
+        PhaseStatus::Pending => Err(AppError::Usage(format!(
+            "phase `{name}` has not run yet\nhelp: run it with `orchestrator run next` or `orchestrator run phase {name}`"
+        ))),
+        s => Err(AppError::Usage(format!(
+            "phase `{name}` {}; only a failed, rejected or waiting phase can be retried",
+            s.as_str()
+        ))),
+    }
+}
+
+async fn decide(
+    ctx: &Ctx,
+    phase: Option<String>,
+    by: Option<String>,
+    reject_reason: Option<String>,
+    then: Option<Mode>,
+    exec: ExecArgs,
+) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let path = wf.state_path();
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "local user".to_owned());
+    let approved = reject_reason.is_none();
+    let apply = |state: &mut RunState| -> Result<String, AppError> {
+        let name = awaiting_phase(state, phase.as_deref())?;
+        let ps = state.phases.get_mut(&name).expect("awaiting phase exists");
+        ps.status = if approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
+        let decision = Decision { approved, by: by.clone(), at: Utc::now(), reason: reject_reason.clone() };
+        match ps.gate.as_mut() {
+            Some(g) => g.decision = Some(decision),
+            None => {
+                ps.gate = Some(state::GateState {
+                    requested_at: Utc::now(),
+                    request: LocalGate::request_path(&name),
+                    decision: Some(decision),
+                })
+            }
+        }
+        Ok(name)
+    };
+    if exec.dry_run {
+        let mut state = state::read(&path)?;
+        let name = apply(&mut state)?;
+        println!("Dry run: would record that {by} {} phase `{name}`.\n", if approved { "approves" } else { "rejects" });
+        if let Some(mode) = &then {
+            dry_run::print(&wf, &state, false, mode, &exec);
+        }
+        return Ok(exit_code::SUCCESS);
+    }
+    let lock = state::lock(&path)?;
+    let mut store = StateStore::open(&path, lock)?;
+    let name = apply(&mut store.state)?;
+    store.save()?;
+    if approved {
+        println!("phase `{name}` approved by {by}");
+    } else {
+        println!("phase `{name}` rejected by {by}: {}", reject_reason.unwrap_or_default());
+        println!("next: address the reason, then `orchestrator run retry --phase {name}`");
+        return Ok(exit_code::SUCCESS);
+    }
+    match then {
+        Some(mode) => {
+            reconcile(&wf, &mut store.state);
+            preflight(&wf, &store.state)?;
+            drive(wf, store, mode, &exec).await
+        }
+        None => Ok(exit_code::SUCCESS),
+    }
+}
+
+/// Stop the run on Ctrl-C / SIGTERM: gracefully at the first, at once at the second.
+async fn watch_signals(tx: watch::Sender<Cancel>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return;
+    };
+    let mut count = 0;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        count += 1;
+        if count == 1 {
+            eprintln!(
+                "\nstopping: no new agents start; running agents get SIGTERM (press Ctrl-C again to kill them at once)"
+            );
+            let _ = tx.send(Cancel::Graceful);
+        } else {
+            eprintln!("killing running agents");
+            let _ = tx.send(Cancel::Immediate);
+        }
+    }
+}
+
+/// Run the engine with the terminal display and signal handling; print where the run stands.
+async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> Result<i32, AppError> {
+    let (events, rx) = mpsc::unbounded_channel();
+    let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
+    let signals = tokio::spawn(watch_signals(cancel_tx));
+    let display = tokio::spawn(crate::output::display(rx));
+    let opts = RunOptions {
+        mode,
+        max_workers: exec.max_workers.map(|n| n as usize),
+        timeout: exec.timeout.map(Duration::from_secs_f64),
+        force_parallel: exec.parallel,
+    };
+    let root = wf.root.clone();
+    let wf = Arc::new(wf);
+    let gate = Arc::new(LocalGate { root });
+    let engine = Arc::new(Engine::new(Arc::clone(&wf), store, events, cancel_rx, gate, Redactor::from_env(), opts));
+    let result = Arc::clone(&engine).run().await;
+    let state = Arc::into_inner(engine).and_then(Engine::into_store).map(|s| s.state);
+    let _ = display.await;
+    signals.abort();
+    let summary = result?;
+    let Some(state) = state else {
+        return Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing")));
+    };
+    status::print_outcome(&wf, &state);
+    Ok(if summary.interrupted {
+        exit_code::INTERRUPTED
+    } else {
+        match summary.status {
+            RunStatus::Completed | RunStatus::Running => exit_code::SUCCESS,
+            RunStatus::AwaitingApproval => exit_code::AWAITING_APPROVAL,
+            RunStatus::Failed => exit_code::FAILED,
+            RunStatus::Rejected => exit_code::REJECTED,
+            RunStatus::Interrupted => exit_code::INTERRUPTED,
+        }
+    })
+}

@@ -1,0 +1,124 @@
+//! `run status` and the summary printed after a run: where the run stands and what to do next.
+
+use std::io::IsTerminal;
+
+use console::style;
+
+use super::{AppError, Ctx};
+use crate::config::Workflow;
+use crate::exit_code;
+use crate::state::{self, AgentStatus, PhaseStatus, RunState, RunStatus};
+
+pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let state = state::read(&wf.state_path())?;
+    if json {
+        let mut value = serde_json::to_value(&state).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("status".into(), serde_json::to_value(state.status()).unwrap_or_default());
+        }
+        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?);
+        return Ok(exit_code::SUCCESS);
+    }
+    print!("{}", table(&wf, &state));
+    print_next(&wf, &state);
+    Ok(exit_code::SUCCESS)
+}
+
+fn colored(status: PhaseStatus) -> String {
+    let text = status.as_str();
+    let padded = format!("{text:<18}");
+    if !std::io::stdout().is_terminal() {
+        return padded;
+    }
+    match status {
+        PhaseStatus::Succeeded | PhaseStatus::Approved => style(padded).green().to_string(),
+        PhaseStatus::Failed | PhaseStatus::Rejected => style(padded).red().to_string(),
+        PhaseStatus::AwaitingApproval | PhaseStatus::Running => style(padded).yellow().to_string(),
+        PhaseStatus::Pending => style(padded).dim().to_string(),
+    }
+}
+
+/// The status table: a row per phase, with its agents' outcomes.
+pub fn table(wf: &Workflow, state: &RunState) -> String {
+    let mut out = format!(
+        "run {}: {} (started {})\n\n{:<16} {:<18} {:>7} {:>9}  {}\n",
+        state.run_id,
+        state.status().as_str(),
+        state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        "PHASE",
+        "STATUS",
+        "AGENTS",
+        "DURATION",
+        "NOTE"
+    );
+    for phase in &wf.phases {
+        let Some(ps) = state.phases.get(&phase.name) else { continue };
+        let ok = ps.agents.values().filter(|a| a.status == AgentStatus::Succeeded).count();
+        let duration = ps.duration_s.map(|d| format!("{d:.2}s")).unwrap_or_default();
+        let note = match ps.status {
+            PhaseStatus::AwaitingApproval => ps.gate.as_ref().map(|g| g.request.clone()).unwrap_or_default(),
+            PhaseStatus::Approved | PhaseStatus::Rejected => ps
+                .gate
+                .as_ref()
+                .and_then(|g| g.decision.as_ref())
+                .map(|d| format!("by {}{}", d.by, d.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()))
+                .unwrap_or_default(),
+            PhaseStatus::Failed => ps.error.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        out.push_str(&format!(
+            "{:<16} {} {:>7} {:>9}  {note}\n",
+            phase.name,
+            colored(ps.status),
+            format!("{ok}/{}", phase.agents.len()),
+            duration
+        ));
+        for name in &phase.agents {
+            let Some(a) = ps.agents.get(name) else { continue };
+            if a.status == AgentStatus::Failed {
+                let outcome = a.attempts.last().map(|t| t.outcome()).unwrap_or_default();
+                out.push_str(&format!("  └ {name}: failed ({outcome}), transcript {}\n", a.transcript));
+            }
+        }
+    }
+    out
+}
+
+/// After a run: one line on where it stands and what to do next.
+pub fn print_outcome(wf: &Workflow, state: &RunState) {
+    println!("\nrun {}: {}", state.run_id, state.status().as_str());
+    print_next(wf, state);
+}
+
+fn print_next(wf: &Workflow, state: &RunState) {
+    let phases = || wf.phases.iter().filter_map(|p| state.phases.get(&p.name).map(|s| (p, s)));
+    match state.status() {
+        RunStatus::AwaitingApproval => {
+            for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::AwaitingApproval) {
+                let req = s.gate.as_ref().map(|g| g.request.as_str()).unwrap_or("");
+                println!("phase `{}` awaits approval: review {req}", p.name);
+                println!(
+                    "next: orchestrator run approve --phase {0}   or   orchestrator run reject --phase {0} --reason \"...\"",
+                    p.name
+                );
+            }
+        }
+        RunStatus::Failed => {
+            for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::Failed) {
+                println!("phase `{}` failed: {}", p.name, s.error.as_deref().unwrap_or("see the transcripts"));
+                println!("next: fix the cause, then `orchestrator run retry --phase {}`", p.name);
+            }
+        }
+        RunStatus::Rejected => {
+            for (p, _) in phases().filter(|(_, s)| s.status == PhaseStatus::Rejected) {
+                println!("next: address the review, then `orchestrator run retry --phase {}`", p.name);
+            }
+        }
+        RunStatus::Interrupted => println!("next: `orchestrator run resume` continues where it stopped"),
+        RunStatus::Running => {
+            println!("next: `orchestrator run next` for the next step, or `orchestrator run resume` to go on")
+        }
+        RunStatus::Completed => println!("all {} phases done", wf.phases.len()),
+    }
+}

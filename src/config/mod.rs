@@ -1,0 +1,12 @@
+//! The workflow configuration: `raw` mirrors the YAML, `load` validates it into the `model`.
+
+mod load;
+mod model;
+mod raw;
+mod span;
+
+pub use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, is_safe_name, load, parse, serde_diagnostic};
+pub use model::{
+    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, Workflow,
+};
+pub use span::SpanIndex;

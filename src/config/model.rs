@@ -1,0 +1,134 @@
+//! The validated workflow: names resolved, numbers checked, the phase graph known to be acyclic.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::GlobMatcher;
+
+/// The seed's eight reviewer checklist items, used when the config gives none.
+pub const DEFAULT_CHECKLIST: [&str; 8] = [
+    "All agents completed successfully",
+    "Required artifacts are present and valid",
+    "No security vulnerabilities introduced",
+    "Performance is acceptable (check agent runtimes)",
+    "Documentation has been updated",
+    "Code follows project standards",
+    "Tests are passing (if applicable)",
+    "No sensitive data exposed",
+];
+
+#[derive(Debug)]
+pub struct Workflow {
+    /// The workspace: agents run here and artifact paths are confined to it.
+    pub root: PathBuf,
+    /// The config file as the user named it (for messages).
+    pub config_path: PathBuf,
+    pub settings: Settings,
+    pub consensus: Consensus,
+    pub agents: BTreeMap<String, Agent>,
+    /// Phases in the order the config declares them.
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Relative to the workspace root.
+    pub state_file: PathBuf,
+    pub max_parallel_agents: usize,
+    pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when an agent is stopped.
+    pub kill_grace: Duration,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: f64,
+    pub backoff: f64,
+    pub jitter: f64,
+    pub retryable_exit_codes: Vec<i32>,
+    /// Matched case-insensitively against each output line; stored lowercased.
+    pub retryable_messages: Vec<String>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 2,
+            base_delay: 0.7,
+            backoff: 2.0,
+            jitter: 0.25,
+            retryable_exit_codes: vec![75, 101, 111, 125],
+            retryable_messages: vec!["rate limit".into(), "transient network".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Consensus {
+    pub approve_label: String,
+    pub reject_label: String,
+    pub checklist: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: AgentKind,
+    /// Prompt template path relative to the workspace, if the agent has one.
+    pub prompt: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AgentKind {
+    /// A shell command per phase, with `default` as the fallback.
+    Subprocess { entrypoints: BTreeMap<String, String> },
+}
+
+impl Agent {
+    /// The shell command this agent runs in `phase` (validated to exist at load time).
+    pub fn command_for(&self, phase: &str) -> &str {
+        let AgentKind::Subprocess { entrypoints } = &self.kind;
+        entrypoints.get(phase).or_else(|| entrypoints.get("default")).map(String::as_str).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub description: Option<String>,
+    pub agents: Vec<String>,
+    pub parallel: bool,
+    pub needs: Vec<String>,
+    pub requires_consensus: bool,
+    pub artifacts: Vec<ArtifactPattern>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArtifactPattern {
+    pub pattern: String,
+    pub matcher: GlobMatcher,
+}
+
+impl Workflow {
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join(&self.settings.state_file)
+    }
+
+    /// The attempt timeout for an agent in `phase`.
+    pub fn timeout_for(&self, phase: &Phase) -> Duration {
+        phase.timeout.unwrap_or(self.settings.timeout)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}

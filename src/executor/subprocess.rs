@@ -1,0 +1,181 @@
+//! Running one attempt of a shell-command agent under supervision.
+//!
+//! The agent runs as `sh -c <command>` in its own process group. Its output is streamed into an
+//! [`OutputSink`] as it arrives. On timeout or cancellation the whole group gets SIGTERM, then
+//! SIGKILL after the grace period. When the agent exits, anything left in its group is killed, and
+//! children that keep its output open are reported as a leak.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::time::{Instant, sleep_until};
+
+use super::output::{OutputSink, Stream};
+
+/// How far a run has been asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cancel {
+    None,
+    /// SIGTERM to every agent's group, SIGKILL after the grace period.
+    Graceful,
+    /// SIGKILL at once.
+    Immediate,
+}
+
+/// How long an exited agent's children may keep its output open before their group is killed.
+const LEAK_GRACE: Duration = Duration::from_millis(500);
+/// How long to keep reading after that kill (a process that left the group may hold the pipe).
+const ABANDON_AFTER: Duration = Duration::from_secs(2);
+
+pub struct SubprocessRequest<'a> {
+    pub command: &'a str,
+    pub cwd: &'a Path,
+    pub env: &'a [(String, String)],
+    pub timeout: Duration,
+    pub kill_grace: Duration,
+}
+
+#[derive(Debug, Default)]
+pub struct SubprocessOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    pub leaked_output: bool,
+    /// The agent could not be started.
+    pub spawn_error: Option<String>,
+}
+
+/// Send `signal` to the process group `pgid`, ignoring a group that is already gone.
+pub fn signal_group(pgid: i32, signal: Signal) {
+    let _ = killpg(Pid::from_raw(pgid), signal);
+}
+
+/// Whether any process of group `pgid` is still alive.
+pub fn group_alive(pgid: i32) -> bool {
+    killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+/// Run one attempt. `on_spawn` receives the process group id as soon as the agent has started.
+pub async fn run(
+    req: &SubprocessRequest<'_>,
+    sink: &mut OutputSink<'_>,
+    cancel: &mut watch::Receiver<Cancel>,
+    on_spawn: impl FnOnce(i32),
+) -> SubprocessOutcome {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(req.command)
+        .current_dir(req.cwd)
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut outcome = SubprocessOutcome::default();
+    if *cancel.borrow() != Cancel::None {
+        outcome.cancelled = true;
+        return outcome;
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.spawn_error = Some(format!("could not start `sh -c`: {e}"));
+            return outcome;
+        }
+    };
+    let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
+        outcome.spawn_error = Some("the agent exited before its process id could be read".into());
+        return outcome;
+    };
+    on_spawn(pgid);
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        unreachable!("stdout and stderr are piped above");
+    };
+
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let deadline = Instant::now() + req.timeout;
+    let mut kill_at = far;
+    let mut leak_at = far;
+    let mut abandon_at = far;
+    let (mut out_open, mut err_open, mut cancel_open) = (true, true, true);
+    let mut status: Option<ExitStatus> = None;
+    let mut buf_out = vec![0u8; 64 * 1024];
+    let mut buf_err = vec![0u8; 64 * 1024];
+
+    loop {
+        if status.is_some() && !out_open && !err_open {
+            break;
+        }
+        tokio::select! {
+            r = stdout.read(&mut buf_out), if out_open => match r {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => sink.feed(Stream::Stdout, &buf_out[..n]),
+            },
+            r = stderr.read(&mut buf_err), if err_open => match r {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => sink.feed(Stream::Stderr, &buf_err[..n]),
+            },
+            s = child.wait(), if status.is_none() => {
+                status = Some(s.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(-1)));
+                leak_at = Instant::now() + LEAK_GRACE;
+            },
+            _ = sleep_until(deadline), if status.is_none() && !outcome.timed_out && !outcome.cancelled => {
+                outcome.timed_out = true;
+                signal_group(pgid, Signal::SIGTERM);
+                kill_at = Instant::now() + req.kill_grace;
+            },
+            _ = sleep_until(kill_at), if kill_at != far => {
+                signal_group(pgid, Signal::SIGKILL);
+                kill_at = far;
+            },
+            _ = sleep_until(leak_at), if leak_at != far => {
+                // The agent is gone but something in its group still writes to its output.
+                outcome.leaked_output = true;
+                signal_group(pgid, Signal::SIGKILL);
+                leak_at = far;
+                abandon_at = Instant::now() + ABANDON_AFTER;
+            },
+            _ = sleep_until(abandon_at), if abandon_at != far => break,
+            changed = cancel.changed(), if cancel_open => match changed {
+                Err(_) => cancel_open = false,
+                Ok(()) => match *cancel.borrow_and_update() {
+                    Cancel::None => {}
+                    Cancel::Graceful => {
+                        outcome.cancelled = true;
+                        signal_group(pgid, Signal::SIGTERM);
+                        kill_at = Instant::now() + req.kill_grace;
+                    }
+                    Cancel::Immediate => {
+                        outcome.cancelled = true;
+                        signal_group(pgid, Signal::SIGKILL);
+                    }
+                },
+            },
+        }
+    }
+    // Background processes that closed their output are still part of the agent: stop them too.
+    if group_alive(pgid) {
+        signal_group(pgid, Signal::SIGTERM);
+        let until = std::time::Instant::now() + req.kill_grace.min(Duration::from_secs(2));
+        while group_alive(pgid) && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        signal_group(pgid, Signal::SIGKILL);
+    }
+    if status.is_none() {
+        status = child.wait().await.ok();
+    }
+    if let Some(s) = status {
+        use std::os::unix::process::ExitStatusExt;
+        outcome.exit_code = s.code();
+        outcome.signal = s.signal();
+    }
+    outcome
+}

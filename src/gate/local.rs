@@ -1,0 +1,32 @@
+//! The file-based gate: the request is `.claude/consensus/<phase>/REQUEST.md`; the decision is
+//! what `orchestrator run approve|reject` recorded in the run state.
+
+use std::path::PathBuf;
+
+use super::{Gate, GateError, request};
+use crate::config::Workflow;
+use crate::state::{Decision, RunState, write_atomic};
+
+pub struct LocalGate {
+    pub root: PathBuf,
+}
+
+impl LocalGate {
+    pub fn request_path(phase: &str) -> String {
+        format!(".claude/consensus/{phase}/REQUEST.md")
+    }
+}
+
+impl Gate for LocalGate {
+    fn open(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
+        let rel = Self::request_path(phase);
+        let body = request::render(wf, state, phase, chrono::Utc::now());
+        write_atomic(&self.root.join(&rel), body.as_bytes())
+            .map_err(|source| GateError::Write { path: rel.clone(), source })?;
+        Ok(rel)
+    }
+
+    fn decision(&self, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
+        Ok(state.phases.get(phase).and_then(|p| p.gate.as_ref()).and_then(|g| g.decision.clone()))
+    }
+}

@@ -1,0 +1,108 @@
+//! The approval request (REQUEST.md): what the phase did and what the reviewer should check.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Workflow;
+use crate::state::{AgentStatus, RunState};
+
+/// Render the request for `phase` of the run in `state`.
+pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) -> String {
+    let ps = state.phases.get(phase);
+    let agents = wf.phase(phase).map(|p| p.agents.clone()).unwrap_or_default();
+    let artifacts: usize = ps.map(|p| p.agents.values().map(|a| a.artifacts.len()).sum()).unwrap_or(0);
+    let validation = ps.and_then(|p| p.validation.as_ref());
+    let status = match validation {
+        Some(v) if v.passed => "PASS",
+        Some(_) => "FAIL",
+        None => "N/A",
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "# Consensus Request: {phase}\n");
+    let _ = writeln!(s, "**Requested:** {}\n", now.format("%Y-%m-%dT%H:%M:%SZ"));
+    let _ = writeln!(s, "**Run ID:** {}\n", state.run_id);
+    let _ = writeln!(s, "## Phase Summary\n");
+    let _ = writeln!(s, "Phase **{phase}** has completed and requires approval before proceeding.\n");
+    let _ = writeln!(s, "| Metric | Value |\n|--------|-------|");
+    let _ = writeln!(
+        s,
+        "| Phase | {phase} |\n| Agents | {} |\n| Artifacts Produced | {artifacts} |\n| Validation Status | {status} |\n",
+        agents.len()
+    );
+
+    let _ = writeln!(s, "## Agent Outcomes\n");
+    for name in &agents {
+        match ps.and_then(|p| p.agents.get(name)) {
+            Some(a) => {
+                let (mark, word) = match a.status {
+                    AgentStatus::Succeeded => ("✅", "Success"),
+                    AgentStatus::Failed => ("❌", "Failed"),
+                    _ => ("⏳", "Not finished"),
+                };
+                let retries = a.attempts.len().saturating_sub(1);
+                let retry_note = if retries > 0 {
+                    format!(", {retries} retr{}", if retries == 1 { "y" } else { "ies" })
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(s, "- **{name}**: {mark} {word} ({:.1}s{retry_note})", a.duration_s.unwrap_or(0.0));
+                let _ = writeln!(s, "  - Artifacts: {} file(s)", a.artifacts.len());
+                for r in &a.refused_artifacts {
+                    let _ = writeln!(s, "  - ⚠️ Refused artifact `{}`: {}", r.path, r.reason);
+                }
+                let _ = writeln!(s, "  - Transcript: `{}`", a.transcript);
+            }
+            None => {
+                let _ = writeln!(s, "- **{name}**: ⏳ Not run");
+            }
+        }
+    }
+
+    let _ = writeln!(s, "\n## Artifact Validation\n");
+    match validation {
+        Some(v) => {
+            let found: usize = v.patterns.iter().map(|p| p.files.len()).sum();
+            let missing: Vec<&str> =
+                v.patterns.iter().filter(|p| p.files.is_empty()).map(|p| p.pattern.as_str()).collect();
+            let _ = writeln!(
+                s,
+                "- **Status:** {status}\n- **Found:** {found} file(s)\n- **Missing:** {} pattern(s)",
+                missing.len()
+            );
+            for p in &v.patterns {
+                let mark = if p.files.is_empty() { "❌" } else { "✅" };
+                let _ = writeln!(s, "  - {mark} `{}`: {} file(s)", p.pattern, p.files.len());
+            }
+        }
+        None => {
+            let _ = writeln!(s, "- **Status:** N/A (the phase declares no artifacts)");
+        }
+    }
+
+    if let Some(c) = ps.and_then(|p| p.changes.as_ref())
+        && !(c.added.is_empty() && c.modified.is_empty() && c.removed.is_empty())
+    {
+        let _ = writeln!(s, "\n## Changed Files\n");
+        for (label, files) in [("Added", &c.added), ("Modified", &c.modified), ("Removed", &c.removed)] {
+            for f in files {
+                let _ = writeln!(s, "- {label}: `{f}`");
+            }
+        }
+    }
+
+    let _ = writeln!(s, "\n## Reviewer Checklist\n\nBefore approving, verify:\n");
+    for item in &wf.consensus.checklist {
+        let _ = writeln!(s, "- [ ] {item}");
+    }
+    let _ = writeln!(s, "\n## Decision Required\n");
+    let _ = writeln!(
+        s,
+        "**Approve** to proceed to the next phase:\n```bash\norchestrator run approve --phase {phase}\n```\n"
+    );
+    let _ = writeln!(
+        s,
+        "**Reject** to mark for revision:\n```bash\norchestrator run reject --phase {phase} --reason \"Reason for rejection\"\n```"
+    );
+    s
+}

@@ -1,0 +1,7 @@
+//! The run state (`model`) and how it is kept on disk (`store`).
+
+mod model;
+mod store;
+
+pub use model::*;
+pub use store::{StateError, StateLock, StateStore, lock, read, write_atomic};

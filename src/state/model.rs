@@ -1,0 +1,268 @@
+//! The run state: what has run, with every attempt, and where each phase's gate stands.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The state file format this build writes; it refuses to touch files with a higher version.
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunState {
+    pub version: u32,
+    pub run_id: String,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Set while the run was stopped by a signal, cleared when it resumes.
+    #[serde(default)]
+    pub interrupted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_path: Option<String>,
+    /// The intake as loaded at `run start`: the template context for the whole run.
+    #[serde(default)]
+    pub intake: serde_json::Value,
+    /// The last journal entry folded into this snapshot (see `store`).
+    #[serde(default)]
+    pub journal_seq: u64,
+    /// Phases by name; the config gives their order.
+    pub phases: BTreeMap<String, PhaseState>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    AwaitingApproval,
+    Approved,
+    Rejected,
+}
+
+impl PhaseStatus {
+    /// Whether phases that need this one may start.
+    pub fn is_done(self) -> bool {
+        matches!(self, PhaseStatus::Succeeded | PhaseStatus::Approved)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseStatus::Pending => "pending",
+            PhaseStatus::Running => "running",
+            PhaseStatus::Succeeded => "succeeded",
+            PhaseStatus::Failed => "failed",
+            PhaseStatus::AwaitingApproval => "awaiting approval",
+            PhaseStatus::Approved => "approved",
+            PhaseStatus::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PhaseState {
+    pub status: PhaseStatus,
+    /// How many times the phase has been started (a `run retry` starts it again).
+    #[serde(default)]
+    pub runs: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeSet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateState>,
+    /// Why the phase failed, in a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PhaseState {
+    pub fn pending() -> Self {
+        PhaseState {
+            status: PhaseStatus::Pending,
+            runs: 0,
+            started_at: None,
+            finished_at: None,
+            duration_s: None,
+            agents: BTreeMap::new(),
+            validation: None,
+            changes: None,
+            gate: None,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentState {
+    pub status: AgentStatus,
+    pub command: String,
+    /// Transcript path relative to the workspace.
+    pub transcript: String,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
+    /// Artifacts the agent reported, relative to the workspace.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// Reported paths that were refused, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_artifacts: Vec<RefusedArtifact>,
+    /// The process group of the running attempt, so a resume can clean up after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefusedArtifact {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Attempt {
+    pub number: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration_s: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Set when the agent could not be started or its output could not be recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why another attempt followed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay_s: Option<f64>,
+    /// Children still held the output open after the agent exited; their group was killed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaked_output: bool,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && self.error.is_none()
+    }
+
+    /// A short description of the outcome: "exit code 2", "timed out after 3.0s", …
+    pub fn outcome(&self) -> String {
+        if self.timed_out {
+            format!("timed out after {:.1}s", self.duration_s)
+        } else if let Some(e) = &self.error {
+            e.clone()
+        } else if let Some(code) = self.exit_code {
+            format!("exit code {code}")
+        } else if let Some(sig) = self.signal {
+            format!("killed by signal {sig}")
+        } else {
+            "unknown outcome".into()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Validation {
+    pub passed: bool,
+    pub patterns: Vec<PatternResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PatternResult {
+    pub pattern: String,
+    pub files: Vec<String>,
+}
+
+/// Files the phase added, modified or removed in the workspace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ChangeSet {
+    pub added: Vec<String>,
+    pub modified: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GateState {
+    pub requested_at: DateTime<Utc>,
+    /// Where the request lives: a file path, or a comment URL.
+    pub request: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The run's status, derived from its phases.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Interrupted,
+    AwaitingApproval,
+    Failed,
+    Rejected,
+    Completed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::AwaitingApproval => "awaiting approval",
+            RunStatus::Failed => "failed",
+            RunStatus::Rejected => "rejected",
+            RunStatus::Completed => "completed",
+        }
+    }
+}
+
+impl RunState {
+    pub fn status(&self) -> RunStatus {
+        let statuses = || self.phases.values().map(|p| p.status);
+        if statuses().any(|s| s == PhaseStatus::Rejected) {
+            RunStatus::Rejected
+        } else if statuses().any(|s| s == PhaseStatus::Failed) {
+            RunStatus::Failed
+        } else if self.interrupted {
+            RunStatus::Interrupted
+        } else if statuses().any(|s| s == PhaseStatus::AwaitingApproval) {
+            RunStatus::AwaitingApproval
+        } else if statuses().all(PhaseStatus::is_done) {
+            RunStatus::Completed
+        } else {
+            RunStatus::Running
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Keeping the run state on disk so that nothing is lost whatever happens to the process.
+//!
+//! - The snapshot (`orchestrator_state.json`) is written atomically: a temp file in the same
+//!   folder, fsync, rename, fsync of the folder.
+//! - Between snapshots, each agent's progress is appended to a journal
+//!   (`orchestrator_state.json.journal`, one JSON line per change, numbered). One `write` per
+//!   line, so a killed process leaves whole lines (a torn last line is ignored). A resume reads
+//!   the snapshot and replays the journal entries numbered after it, so a completed agent is never
+//!   lost, and a phase of 500 agents costs 500 appends rather than 500 snapshot rewrites.
+//! - An exclusive lock on `orchestrator_state.json.lock` (holding the owner's pid) makes a second
+//!   concurrent run on the same state fail fast with a clear message.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{AgentState, RunState, STATE_VERSION};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("another orchestrator run{} holds the lock on `{path}`\nhelp: wait for it to finish, or stop it; the lock is released when that process exits", pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy { path: PathBuf, pid: Option<String> },
+    #[error("no run has been started here: `{path}` does not exist\nhelp: start one with `orchestrator run start`")]
+    NoRun { path: PathBuf },
+    #[error(
+        "state file `{path}` is not valid: {detail}\nhelp: move it aside and start a new run with `orchestrator run start`"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "state file `{path}` has format version {found}, newer than this build understands ({STATE_VERSION})\nhelp: use a newer orchestrator, or move the file aside to start a new run"
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("cannot {action} `{path}`: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
+    move |source| StateError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// Exclusive ownership of a state file for the life of this value.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JournalEntry {
+    seq: u64,
+    run_id: String,
+    phase: String,
+    agent: String,
+    state: AgentState,
+}
+
+/// The state of a run, owned under its lock.
+#[derive(Debug)]
+pub struct StateStore {
+    path: PathBuf,
+    journal: Option<File>,
+    pub state: RunState,
+    _lock: StateLock,
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Take the lock for the state file at `path`, creating its folder if needed.
+pub fn lock(path: &Path) -> Result<StateLock, StateError> {
+    let lock_path = sibling(path, ".lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io("create folder", dir))?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io("open lock file", &lock_path))?;
+    match file.try_lock() {
+        Ok(()) => {
+            // The pid is only for the message a second run prints.
+            let _ = file.set_len(0);
+            let _ = writeln!(file, "{}", std::process::id());
+            Ok(StateLock { _file: file })
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+            Err(StateError::Busy { path: path.to_path_buf(), pid })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StateError::Io { action: "lock", path: lock_path, source: e }),
+    }
+}
+
+/// Read the state at `path` with its journal applied, without locking (for `status`, dry runs).
+pub fn read(path: &Path) -> Result<RunState, StateError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NoRun { path: path.to_path_buf() }),
+        Err(e) => return Err(StateError::Io { action: "read", path: path.to_path_buf(), source: e }),
+    };
+    let version =
+        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("version").and_then(|v| v.as_u64()));
+    if let Some(v) = version
+        && v > u64::from(STATE_VERSION)
+    {
+        return Err(StateError::TooNew { path: path.to_path_buf(), found: u32::try_from(v).unwrap_or(u32::MAX) });
+    }
+    let mut state: RunState = serde_json::from_str(&text)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
+    replay_journal(path, &mut state)?;
+    Ok(state)
+}
+
+fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
+    let journal_path = sibling(path, ".journal");
+    let text = match std::fs::read(&journal_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StateError::Io { action: "read", path: journal_path, source: e }),
+    };
+    for line in text.split(|b| *b == b'\n') {
+        // A torn last line (the process died mid-write) does not parse and is skipped.
+        let Ok(entry) = serde_json::from_slice::<JournalEntry>(line) else { continue };
+        if entry.run_id != state.run_id || entry.seq <= state.journal_seq {
+            continue;
+        }
+        if let Some(phase) = state.phases.get_mut(&entry.phase) {
+            phase.agents.insert(entry.agent, entry.state);
+            state.journal_seq = entry.seq;
+        }
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = File::open(dir) {
+        // Not every platform can fsync a directory; the rename is already durable where it can.
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl StateStore {
+    /// Start a new run's state under `lock`, replacing any previous state and journal.
+    pub fn create(path: &Path, lock: StateLock, state: RunState) -> Result<StateStore, StateError> {
+        let mut store = StateStore { path: path.to_path_buf(), journal: None, state, _lock: lock };
+        store.save()?;
+        Ok(store)
+    }
+
+    /// Open the existing state under `lock`.
+    pub fn open(path: &Path, lock: StateLock) -> Result<StateStore, StateError> {
+        let state = read(path)?;
+        Ok(StateStore { path: path.to_path_buf(), journal: None, state, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write a snapshot of the whole state, then empty the journal it folded in.
+    pub fn save(&mut self) -> Result<(), StateError> {
+        self.state.updated_at = chrono::Utc::now();
+        let bytes = serde_json::to_vec_pretty(&self.state).expect("run state serializes");
+        write_atomic(&self.path, &bytes).map_err(io("write", &self.path))?;
+        let journal_path = sibling(&self.path, ".journal");
+        // Entries up to `journal_seq` are in the snapshot now; replay skips them even if the
+        // truncation below never happens.
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&journal_path)
+            .map_err(io("truncate", &journal_path))?;
+        self.journal = Some(file);
+        Ok(())
+    }
+
+    /// Record one agent's state: in memory, and durably in the journal.
+    pub fn record_agent(&mut self, phase: &str, agent: &str, agent_state: AgentState) -> Result<(), StateError> {
+        self.state.journal_seq += 1;
+        let entry = JournalEntry {
+            seq: self.state.journal_seq,
+            run_id: self.state.run_id.clone(),
+            phase: phase.to_owned(),
+            agent: agent.to_owned(),
+            state: agent_state,
+        };
+        let mut line = serde_json::to_vec(&entry).expect("journal entry serializes");
+        line.push(b'\n');
+        if let Some(p) = self.state.phases.get_mut(phase) {
+            p.agents.insert(agent.to_owned(), entry.state);
+        }
+        let journal_path = sibling(&self.path, ".journal");
+        if self.journal.is_none() {
+            let f =
+                OpenOptions::new().create(true).append(true).open(&journal_path).map_err(io("open", &journal_path))?;
+            self.journal = Some(f);
+        }
+        let file = self.journal.as_mut().expect("journal opened above");
+        file.write_all(&line).map_err(io("append to", &journal_path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::model::{AgentStatus, PhaseState};
+
+    fn state() -> RunState {
+        let now = chrono::Utc::now();
+        let mut phases = std::collections::BTreeMap::new();
+        phases.insert("build".to_owned(), PhaseState::pending());
+        RunState {
+            version: STATE_VERSION,
+            run_id: "r1".into(),
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+            interrupted: false,
+            intake_path: None,
+            intake: serde_json::Value::Null,
+            journal_seq: 0,
+            phases,
+        }
+    }
+
+    fn agent(status: AgentStatus) -> AgentState {
+        AgentState {
+            status,
+            command: "true".into(),
+            transcript: "t.log".into(),
+            attempts: vec![],
+            artifacts: vec![],
+            refused_artifacts: vec![],
+            pgid: None,
+            duration_s: None,
+        }
+    }
+
+    #[test]
+    fn journal_entries_survive_without_a_snapshot_and_stale_ones_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut store = StateStore::create(&path, lock(&path).unwrap(), state()).unwrap();
+        store.record_agent("build", "a", agent(AgentStatus::Running)).unwrap();
+        store.record_agent("build", "a", agent(AgentStatus::Succeeded)).unwrap();
+        store.record_agent("build", "b", agent(AgentStatus::Running)).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.phases["build"].agents["a"].status, AgentStatus::Succeeded);
+        assert_eq!(read_back.phases["build"].agents["b"].status, AgentStatus::Running);
+
+        // A snapshot folds the journal in; an old journal left behind must not regress it.
+        let old_journal = std::fs::read(sibling(&path, ".journal")).unwrap();
+        store.state.phases.get_mut("build").unwrap().agents.get_mut("b").unwrap().status = AgentStatus::Failed;
+        store.save().unwrap();
+        std::fs::write(sibling(&path, ".journal"), old_journal).unwrap();
+        assert_eq!(read(&path).unwrap().phases["build"].agents["b"].status, AgentStatus::Failed);
+    }
+
+    #[test]
+    fn torn_journal_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut store = StateStore::create(&path, lock(&path).unwrap(), state()).unwrap();
+        store.record_agent("build", "a", agent(AgentStatus::Succeeded)).unwrap();
+        let mut f = OpenOptions::new().append(true).open(sibling(&path, ".journal")).unwrap();
+        f.write_all(b"{\"seq\":2,\"run_id\":\"r1\",\"pha").unwrap();
+        assert_eq!(read(&path).unwrap().phases["build"].agents["a"].status, AgentStatus::Succeeded);
+    }
+
+    #[test]
+    fn second_lock_is_refused_with_the_owner_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let _held = lock(&path).unwrap();
+        let err = lock(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("(pid {})", std::process::id())), "{err}");
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, r#"{"version": 99}"#).unwrap();
+        assert!(matches!(read(&path), Err(StateError::TooNew { found: 99, .. })));
+    }
+}
