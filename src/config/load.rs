@@ -76,10 +76,7 @@ pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, 
 /// Turn a serde_yaml error into a diagnostic, with "did you mean" for unknown keys.
 pub fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Diagnostic {
     let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
-    let mut msg = e.to_string();
-    if let Some(i) = msg.rfind(" at line ") {
-        msg.truncate(i);
-    }
+    let msg = strip_positions(&e.to_string());
     let (path, detail) = match msg.split_once(": ") {
         Some((p, d)) if !p.contains(' ') => (Some(p.to_owned()), d.to_owned()),
         _ => (None, msg.clone()),
@@ -105,6 +102,20 @@ pub fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Dia
         (format!("error: {place}{detail}"), None)
     };
     Diagnostic::new(message, file).at(source, pos, width).maybe_help(help)
+}
+
+/// `msg` without serde_yaml's "at line N column M" fragments (the diagnostic shows the position).
+fn strip_positions(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " at line ".len()..];
+        let skip = tail.find(|c: char| !(c.is_ascii_digit() || c == ' ' || "column".contains(c))).unwrap_or(tail.len());
+        rest = &tail[skip..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The width of the token starting at `pos`, for the caret underline.
@@ -146,7 +157,16 @@ struct Checker<'a> {
 impl Checker<'_> {
     /// Record an error at the value found at `path` in the document.
     fn error(&mut self, path: &str, message: String, help: Option<String>) {
-        let pos = self.spans.value(path).or_else(|| self.spans.key(path));
+        // A value the file does not spell out (an implicit `needs`) is shown at its parent.
+        let mut at = path;
+        let mut pos = None;
+        while pos.is_none() {
+            pos = self.spans.value(at).or_else(|| self.spans.key(at));
+            match at.rfind(['.', '[']) {
+                Some(i) if pos.is_none() => at = &at[..i],
+                _ => break,
+            }
+        }
         let width = pos.map(|p| token_width(self.source, p)).unwrap_or(1);
         self.errors
             .push(Diagnostic::new(format!("error: {message}"), self.file).at(self.source, pos, width).maybe_help(help));
@@ -508,8 +528,12 @@ impl Checker<'_> {
                 let mut cycle: Vec<&str> = stack[pos..].iter().map(|&s| phases[s].name.as_str()).collect();
                 cycle.push(&phases[to].name);
                 let j = phases[from].needs.iter().position(|n| n == &phases[to].name).unwrap_or(0);
+                let mut at = format!("phases[{from}].needs[{j}]");
+                if self.spans.value(&at).is_none() {
+                    at = format!("phases[{from}].name");
+                }
                 self.error(
-                    &format!("phases[{from}].needs[{j}]"),
+                    &at,
                     format!("phases depend on each other in a cycle: {}", cycle.join(" → ")),
                     Some("remove one of these `needs` entries (a phase without `needs` follows the phase declared before it)".into()),
                 );

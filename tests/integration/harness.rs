@@ -1,0 +1,187 @@
+//! A project in a temporary folder and the real `orchestrator` binary run inside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
+
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+/// What a finished command printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Assert the exit code, showing the output if it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "unexpected exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr ---\n{}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout ---\n{}", self.stdout);
+        self
+    }
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    /// A project whose `.claude/config.yaml` is `yaml`.
+    pub fn with_config(yaml: &str) -> Project {
+        let p = Project::new();
+        p.write(".claude/config.yaml", yaml);
+        p
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, contents: &str) -> &Project {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path(rel).exists()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env("CI", "1")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GH_TOKEN")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run orchestrator"))
+    }
+
+    /// Start the binary in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn orchestrator")
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read(".claude/orchestrator_state.json")).expect("state is JSON")
+    }
+
+    /// Every file and folder under the project with its contents, for "nothing changed" checks.
+    pub fn tree(&self) -> BTreeMap<String, Option<Vec<u8>>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![self.root().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let e = e.unwrap();
+                let rel = e.path().strip_prefix(self.root()).unwrap().display().to_string();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                    out.insert(rel, None);
+                } else {
+                    out.insert(rel, Some(std::fs::read(e.path()).unwrap()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Wait until `cond` holds, failing after a generous limit (this waits for events, it does not
+/// measure how long they take).
+#[track_caller]
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(Instant::now() < until, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether process `pid` is alive (a zombie counts as dead).
+pub fn alive(pid: i32) -> bool {
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => Command::new("ps")
+            .args(["-o", "stat=", "-p", &pid.to_string()])
+            .output()
+            .map(|o| {
+                let s = String::from_utf8_lossy(&o.stdout);
+                !s.trim().is_empty() && !s.trim().starts_with('Z')
+            })
+            .unwrap_or(false),
+    }
+}
+
+/// Read a pid written by an agent into `rel`.
+pub fn pid_in(p: &Project, rel: &str) -> i32 {
+    wait_for(rel, || p.read_opt(rel).is_some_and(|s| s.trim().parse::<i32>().is_ok()));
+    p.read(rel).trim().parse().unwrap()
+}
+
+impl Project {
+    pub fn read_opt(&self, rel: &str) -> Option<String> {
+        std::fs::read_to_string(self.path(rel)).ok()
+    }
+}
+
+/// A config with one phase per `(name, agents, extra phase yaml)` and agents given as
+/// `(name, command)`; `settings` goes under `orchestrator:`.
+pub fn config(settings: &str, agents: &[(&str, &str)], phases: &str) -> String {
+    let mut s = format!("orchestrator:\n  kill_grace_seconds: 0.5\n{settings}\nagents:\n");
+    for (name, command) in agents {
+        let quoted = serde_json::to_string(command).unwrap();
+        s.push_str(&format!("  {name}:\n    entrypoints:\n      default: {quoted}\n"));
+    }
+    s.push_str("phases:\n");
+    s.push_str(phases);
+    s
+}

@@ -1,0 +1,124 @@
+//! Ordering and parallelism: sequential phases in order, parallel phases bounded by
+//! `max_parallel_agents`, independent phases together, and stepping with `run next`/`run phase`.
+
+use crate::harness::{Project, config};
+
+/// The largest number of agents running at once, from `start`/`end` lines in `log`.
+fn max_overlap(log: &str) -> usize {
+    let (mut now, mut max) = (0usize, 0usize);
+    for line in log.lines() {
+        if line.starts_with("start") {
+            now += 1;
+            max = max.max(now);
+        } else {
+            now -= 1;
+        }
+    }
+    max
+}
+
+fn worker(name: &str) -> (String, String) {
+    (name.to_owned(), format!("echo start {name} >> log; sleep 0.3; echo end {name} >> log"))
+}
+
+#[test]
+fn parallel_phase_runs_at_most_max_parallel_agents_at_once() {
+    let agents: Vec<(String, String)> = (1..=6).map(|i| worker(&format!("w{i}"))).collect();
+    let refs: Vec<(&str, &str)> = agents.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2",
+        &refs,
+        "  - name: build\n    parallel: true\n    agents: [w1, w2, w3, w4, w5, w6]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let log = p.read("log");
+    assert_eq!(log.lines().count(), 12);
+    assert_eq!(max_overlap(&log), 2, "{log}");
+
+    // The command-line override wins.
+    std::fs::remove_file(p.path("log")).unwrap();
+    p.run(&["run", "start", "--max-workers", "3"]).code(0);
+    assert_eq!(max_overlap(&p.read("log")), 3);
+}
+
+#[test]
+fn sequential_phase_runs_agents_in_order_and_stops_at_the_first_failure() {
+    let p = Project::with_config(&config(
+        "  retry: {retries: 0}",
+        &[("one", "echo one >> log"), ("two", "echo two >> log; exit 4"), ("three", "echo three >> log")],
+        "  - name: build\n    agents: [one, two, three]\n",
+    ));
+    p.run(&["run", "start"]).code(1);
+    assert_eq!(p.read("log"), "one\ntwo\n");
+}
+
+#[test]
+fn phases_follow_declared_order_or_needs() {
+    let p = Project::with_config(&config(
+        "",
+        &[("a", "echo $ORCHESTRATOR_PHASE >> log")],
+        "  - name: first\n    agents: [a]\n  - name: second\n    agents: [a]\n  - name: third\n    agents: [a]\n    needs: [first]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let log = p.read("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0], "first");
+    assert!(lines.contains(&"second") && lines.contains(&"third"));
+}
+
+#[test]
+fn independent_phases_run_together() {
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2",
+        &[("a", "echo start $ORCHESTRATOR_PHASE >> log; sleep 0.3; echo end $ORCHESTRATOR_PHASE >> log")],
+        "  - name: left\n    agents: [a]\n    needs: []\n  - name: right\n    agents: [a]\n    needs: []\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(max_overlap(&p.read("log")), 2);
+}
+
+#[test]
+fn run_next_steps_one_phase_at_a_time_and_run_phase_checks_needs() {
+    let p = Project::with_config(&config(
+        "",
+        &[("a", "echo $ORCHESTRATOR_PHASE >> log")],
+        "  - name: first\n    agents: [a]\n  - name: second\n    agents: [a]\n",
+    ));
+    // A new run with nothing run yet: `run start` runs everything, so build the state by hand
+    // through `run phase` instead, after a start that stops at nothing.
+    p.run(&["run", "start", "--dry-run"]).code(0);
+    p.run(&["run", "next"]).code(2).stderr_has("no run has been started here");
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(p.read("log"), "first\nsecond\n");
+    p.run(&["run", "phase", "second"]).code(2).stderr_has("phase `second` has already run (succeeded)");
+    p.run(&["run", "phase", "secnd"]).code(2).stderr_has("did you mean `second`?");
+}
+
+#[test]
+fn run_next_runs_only_what_is_ready() {
+    let p = Project::with_config(&config(
+        "",
+        &[("a", "echo $ORCHESTRATOR_PHASE >> log")],
+        "  - name: first\n    agents: [a]\n    requires_consensus: true\n  - name: second\n    agents: [a]\n  - name: third\n    agents: [a]\n",
+    ));
+    p.run(&["run", "start"]).code(4);
+    p.run(&["run", "approve", "--no-continue"]).code(0);
+    p.run(&["run", "phase", "third"]).code(2).stderr_has("phase `third` needs `second` (pending) first");
+    p.run(&["run", "next"]).code(0).stdout_has("next: `orchestrator run next`");
+    assert_eq!(p.read("log"), "first\nsecond\n");
+    p.run(&["run", "phase", "third"]).code(0).stdout_has("completed");
+    assert_eq!(p.read("log"), "first\nsecond\nthird\n");
+}
+
+#[test]
+fn parallel_flag_runs_a_sequential_phase_concurrently() {
+    let agents: Vec<(String, String)> = (1..=2).map(|i| worker(&format!("w{i}"))).collect();
+    let refs: Vec<(&str, &str)> = agents.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let p = Project::with_config(&config("", &refs, "  - name: build\n    agents: [w1, w2]\n"));
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(max_overlap(&p.read("log")), 1);
+    std::fs::remove_file(p.path("log")).unwrap();
+    p.run(&["run", "start", "--parallel"]).code(0);
+    assert_eq!(max_overlap(&p.read("log")), 2);
+}

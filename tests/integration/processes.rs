@@ -1,0 +1,147 @@
+//! Agents are supervised as process groups: timeouts and Ctrl-C leave no survivors, output is
+//! streamed with bounded memory, and secrets never reach the transcript.
+
+use crate::harness::{Project, alive, config, pid_in, wait_for};
+
+/// An agent three levels deep: the agent's shell, a child shell that ignores SIGTERM, and a
+/// grandchild `sleep`; each writes its pid.
+const TREE: &str = r#"sh -c 'trap "" TERM; sleep 300 & echo $! > level3.pid; echo $$ > level2.pid; wait' & echo $$ > level1.pid; wait"#;
+
+#[test]
+fn timeout_kills_the_whole_process_tree() {
+    let p = Project::with_config(&config(
+        "  timeout_minutes: 0.01\n  retry: {retries: 0}",
+        &[("tree", TREE)],
+        "  - name: build\n    agents: [tree]\n",
+    ));
+    let out = p.run(&["run", "start"]);
+    out.code(1).stderr_has("build/tree: failed: timed out after");
+    for file in ["level1.pid", "level2.pid", "level3.pid"] {
+        let pid = pid_in(&p, file);
+        assert!(!alive(pid), "{file}: pid {pid} survived the timeout");
+    }
+    let state = p.state();
+    let attempt = &state["phases"]["build"]["agents"]["tree"]["attempts"][0];
+    assert_eq!(attempt["timed_out"], true);
+    let transcript = p.read(state["phases"]["build"]["agents"]["tree"]["transcript"].as_str().unwrap());
+    assert!(transcript.contains("=== attempt 1: timed out after"), "{transcript}");
+}
+
+#[test]
+fn agent_exiting_while_children_hold_its_output_is_reported_and_its_group_killed() {
+    let p = Project::with_config(&config(
+        "",
+        &[("leaky", "sleep 300 & echo $! > bg.pid; echo done")],
+        "  - name: build\n    agents: [leaky]\n",
+    ));
+    p.run(&["run", "start"]).code(0).stderr_has("exited while its children still held its output open");
+    let pid = pid_in(&p, "bg.pid");
+    wait_for("the background child to be killed", || !alive(pid));
+    assert_eq!(p.state()["phases"]["build"]["agents"]["leaky"]["attempts"][0]["leaked_output"], true);
+}
+
+#[test]
+fn background_children_that_closed_their_output_are_killed_too() {
+    let p = Project::with_config(&config(
+        "",
+        &[("daemonish", "sleep 300 >/dev/null 2>&1 & echo $! > bg.pid")],
+        "  - name: build\n    agents: [daemonish]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let pid = pid_in(&p, "bg.pid");
+    wait_for("the background child to be killed", || !alive(pid));
+}
+
+#[test]
+fn ctrl_c_stops_agents_and_leaves_a_resumable_state() {
+    let p = Project::with_config(&config(
+        "",
+        &[("slow", "if [ -f second ]; then echo resumed; exit 0; fi; touch second; echo $$ > slow.pid; sleep 300")],
+        "  - name: build\n    agents: [slow]\n  - name: after\n    agents: [slow]\n",
+    ));
+    let child = p.spawn(&["run", "start"]);
+    let pid = pid_in(&p, "slow.pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!alive(pid), "the agent survived Ctrl-C");
+    let state = p.state();
+    assert_eq!(state["interrupted"], true);
+    assert_eq!(state["phases"]["build"]["status"], "running");
+    p.run(&["run", "status"]).code(0).stdout_has("interrupted");
+    p.run(&["run", "resume"]).code(0).stdout_has("completed");
+}
+
+#[test]
+fn secrets_from_the_environment_never_reach_the_transcript() {
+    let p = Project::with_config(&config(
+        "",
+        &[("leak", "echo \"token is $GITHUB_TOKEN\"; echo \"ARTIFACT: $GITHUB_TOKEN\"; exit 3")],
+        "  - name: build\n    agents: [leak]\n",
+    ));
+    let out = p.command(&["run", "start"]).env("GITHUB_TOKEN", "ghs_supersecretvalue123").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("supersecret"), "{stderr}");
+    assert!(stderr.contains("token is ***"), "{stderr}");
+    let state = p.read(".claude/orchestrator_state.json");
+    assert!(!state.contains("supersecret"), "{state}");
+    let transcript = p.read(p.state()["phases"]["build"]["agents"]["leak"]["transcript"].as_str().unwrap());
+    assert!(transcript.contains("token is ***") && !transcript.contains("supersecret"), "{transcript}");
+}
+
+#[test]
+fn agents_get_their_run_phase_name_workspace_and_prompt_file() {
+    let p = Project::with_config(&config(
+        "",
+        &[(
+            "env",
+            "printf '%s|%s|%s|%s|%s\\n' \"$ORCHESTRATOR_RUN_ID\" \"$ORCHESTRATOR_PHASE\" \"$ORCHESTRATOR_AGENT\" \"$ORCHESTRATOR_WORKSPACE\" \"$ORCHESTRATOR_ATTEMPT\" > env.txt; cat \"$ORCHESTRATOR_PROMPT_FILE\" > prompt.txt",
+        )],
+        "  - name: build\n    agents: [env]\n",
+    ));
+    p.write(".claude/intake.yaml", "name: widget\n");
+    p.write(".claude/prompts/env.md", "Build {{ project.name }} in {{ phase.name }} as {{ agent.name }}\n");
+    p.run(&["run", "start"]).code(0);
+    let run_id = p.state()["run_id"].as_str().unwrap().to_owned();
+    let root = p.root().canonicalize().unwrap();
+    assert_eq!(p.read("env.txt"), format!("{run_id}|build|env|{}|1\n", root.display()));
+    assert_eq!(p.read("prompt.txt"), "Build widget in build as env\n");
+}
+
+/// Peak resident memory of `pid` so far, in KiB (Linux).
+#[cfg(target_os = "linux")]
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Run an agent printing `bytes` bytes and return the orchestrator's peak memory in KiB.
+#[cfg(target_os = "linux")]
+fn peak_while_printing(bytes: u64) -> u64 {
+    let p = Project::with_config(&config(
+        "",
+        &[("loud", &format!("yes 'a line of agent output, repeated' | head -c {bytes}"))],
+        "  - name: build\n    agents: [loud]\n",
+    ));
+    let mut child = p.spawn(&["run", "start"]);
+    let mut peak = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some(k) = peak_kib(child.id()) {
+            peak = peak.max(k);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(child.wait().unwrap().success());
+    let transcript = p.state()["phases"]["build"]["agents"]["loud"]["transcript"].as_str().unwrap().to_owned();
+    let size = std::fs::metadata(p.path(&transcript)).unwrap().len();
+    assert!(size >= bytes, "the transcript holds {size} bytes, fewer than the {bytes} printed");
+    peak
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn memory_stays_flat_while_an_agent_prints_200_mb() {
+    let small = peak_while_printing(1_000_000);
+    let large = peak_while_printing(200_000_000);
+    assert!(large < small + 16 * 1024, "peak memory grew from {small} KiB to {large} KiB with 200 MB of output");
+}

@@ -1,0 +1,50 @@
+//! The README's first command: a project from the embedded template, run to its first gate,
+//! then approved to the end.
+
+use crate::harness::Project;
+
+#[test]
+fn quickstart_runs_to_the_gate_and_approve_runs_to_the_end() {
+    let p = Project::new();
+    p.run(&["quickstart", "demo"])
+        .code(4)
+        .stdout_has("created   .claude/config.yaml")
+        .stdout_has("The demo stopped at its first approval gate")
+        .stdout_has("orchestrator -C demo run approve");
+    let plan = p.read("demo/docs/PLAN.md");
+    assert!(plan.starts_with("# Plan: demo\n"), "{plan}");
+    assert!(p.read("demo/.claude/consensus/planning/REQUEST.md").contains("- [ ] No sensitive data exposed"));
+    assert!(!p.exists("demo/src/hello.sh"));
+
+    p.run(&["-C", "demo", "run", "approve"])
+        .code(0)
+        .stdout_has("run ")
+        .stdout_has("completed")
+        .stdout_has("all 3 phases done");
+    assert_eq!(p.read("demo/src/greeting.txt"), "Hello from demo!\n");
+    let state: serde_json::Value = serde_json::from_str(&p.read("demo/.claude/orchestrator_state.json")).unwrap();
+    let run_id = state["run_id"].as_str().unwrap();
+    let transcript = p.read(&format!("demo/.claude/logs/agents/{run_id}_verification_verifier.log"));
+    assert!(
+        transcript.contains("=== orchestrator: agent `verifier`, phase `verification`, attempt 1 of 3 ==="),
+        "{transcript}"
+    );
+    assert!(transcript.contains("hello.sh says: Hello from demo!"), "{transcript}");
+    assert!(transcript.contains("=== attempt 1: exit code 0 after"), "{transcript}");
+}
+
+#[test]
+fn init_backs_up_an_existing_config_before_replacing_it() {
+    let p = Project::new();
+    p.write(".claude/config.yaml", "# mine\n");
+    p.write(".claude/intake.yaml", "name: keep-me\n");
+    let out = p.run(&["init"]);
+    out.code(0)
+        .stdout_has("replaced  .claude/config.yaml (previous config saved as backups/config_")
+        .stdout_has("kept      .claude/intake.yaml");
+    let backups: Vec<_> = std::fs::read_dir(p.path("backups")).unwrap().collect();
+    assert_eq!(backups.len(), 1);
+    assert_eq!(std::fs::read_to_string(backups[0].as_ref().unwrap().path()).unwrap(), "# mine\n");
+    assert_eq!(p.read(".claude/intake.yaml"), "name: keep-me\n");
+    p.run(&["validate"]).code(0).stdout_has(".claude/config.yaml: ok (3 phases, 4 agents)");
+}
