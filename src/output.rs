@@ -59,8 +59,8 @@ impl Screen {
                 let _ = m.println(text);
             }
             None => {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{text}");
+                // One write per line: lines from concurrent agents never interleave.
+                let _ = std::io::stderr().lock().write_all(format!("{text}\n").as_bytes());
             }
         }
     }

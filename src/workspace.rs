@@ -66,16 +66,22 @@ pub fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
-/// Every file under `root` (relative, `/`-separated), skipping `.git`. With `respect_ignores`,
-/// `.gitignore` rules apply too (for change detection, where ignored build output is noise).
-fn files(root: &Path, respect_ignores: bool) -> impl Iterator<Item = (String, std::fs::Metadata)> + '_ {
+/// Every file under `root` (relative, `/`-separated), skipping `.git` and the folders in `prune`
+/// (not descended into). With `respect_ignores`, `.gitignore` rules apply too (for change
+/// detection, where ignored build output is noise).
+fn files<'a>(
+    root: &'a Path,
+    respect_ignores: bool,
+    prune: &'a [&'a str],
+) -> impl Iterator<Item = (String, std::fs::Metadata)> + 'a {
+    let pruned: Vec<PathBuf> = prune.iter().map(|p| root.join(p)).collect();
     ignore::WalkBuilder::new(root)
         .standard_filters(false)
         .git_ignore(respect_ignores)
         .git_exclude(respect_ignores)
         .require_git(false)
         .hidden(false)
-        .filter_entry(|e| e.file_name() != ".git")
+        .filter_entry(move |e| e.file_name() != ".git" && !pruned.iter().any(|p| p == e.path()))
         .build()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
@@ -91,7 +97,7 @@ pub fn validate(root: &Path, patterns: &[ArtifactPattern]) -> Validation {
     let mut results: Vec<PatternResult> =
         patterns.iter().map(|p| PatternResult { pattern: p.pattern.clone(), files: Vec::new() }).collect();
     if !patterns.is_empty() {
-        for (rel, _) in files(root, false) {
+        for (rel, _) in files(root, false, &[]) {
             for (p, r) in patterns.iter().zip(results.iter_mut()) {
                 if p.matcher.is_match(&rel) || p.matcher.is_match(format!("./{rel}")) {
                     r.files.push(rel.clone());
@@ -114,10 +120,8 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn take(root: &Path, state_file: &Path) -> Snapshot {
         let state = slash_path(state_file);
-        let files = files(root, true)
-            .filter(|(rel, _)| {
-                !rel.starts_with(&state) && !OWN_OUTPUTS.iter().any(|o| rel.starts_with(&format!("{o}/")))
-            })
+        let files = files(root, true, &OWN_OUTPUTS)
+            .filter(|(rel, _)| !rel.starts_with(&state))
             .map(|(rel, meta)| (rel, (meta.len(), meta.modified().ok())))
             .collect();
         Snapshot { files }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::{Event, context, plan, retry};
@@ -79,6 +79,21 @@ pub struct Engine {
     opts: RunOptions,
 }
 
+/// Limits on agents: `run` bounds the agents running at once (`max_parallel_agents`);
+/// `prepare` bounds those prepared ahead (transcript open, prompt rendered) so the next agent can
+/// start the moment a running one ends, without holding a file open for every queued agent.
+#[derive(Clone)]
+struct Slots {
+    run: Arc<Semaphore>,
+    prepare: Arc<Semaphore>,
+}
+
+impl Slots {
+    fn new(workers: usize) -> Slots {
+        Slots { run: Arc::new(Semaphore::new(workers)), prepare: Arc::new(Semaphore::new(workers * 2)) }
+    }
+}
+
 enum AgentEnd {
     Finished(AgentStatus),
     Interrupted,
@@ -124,6 +139,17 @@ impl Engine {
         *self.cancel.borrow() != Cancel::None
     }
 
+    /// A slot from `sem`, or `None` once the run is being cancelled.
+    async fn acquire(&self, sem: &Arc<Semaphore>) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
+        if self.cancelled() {
+            return Ok(None);
+        }
+        tokio::select! {
+            p = Arc::clone(sem).acquire_owned() => p.map(Some).map_err(|e| EngineError::Internal(e.to_string())),
+            _ = Self::wait_cancel(self.cancel.clone()) => Ok(None),
+        }
+    }
+
     async fn wait_cancel(mut cancel: watch::Receiver<Cancel>) {
         let _ = cancel.wait_for(|c| *c != Cancel::None).await;
     }
@@ -132,7 +158,7 @@ impl Engine {
     pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
         self.recover()?;
         let workers = self.opts.max_workers.unwrap_or(self.wf.settings.max_parallel_agents).max(1);
-        let permits = Arc::new(Semaphore::new(workers));
+        let slots = Slots::new(workers);
         let mut running: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<(String, Result<PhaseStatus, EngineError>)> = JoinSet::new();
         let mut launched = false;
@@ -155,9 +181,9 @@ impl Engine {
                 for name in ready {
                     running.insert(name.clone());
                     let engine = Arc::clone(&self);
-                    let permits = Arc::clone(&permits);
+                    let slots = slots.clone();
                     tasks.spawn(async move {
-                        let result = engine.run_phase(&name, permits).await;
+                        let result = engine.run_phase(&name, slots).await;
                         (name, result)
                     });
                 }
@@ -241,7 +267,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn run_phase(self: &Arc<Self>, name: &str, permits: Arc<Semaphore>) -> Result<PhaseStatus, EngineError> {
+    async fn run_phase(self: &Arc<Self>, name: &str, slots: Slots) -> Result<PhaseStatus, EngineError> {
         let phase =
             self.wf.phase(name).cloned().ok_or_else(|| EngineError::Internal(format!("unknown phase `{name}`")))?;
         let started = Instant::now();
@@ -288,8 +314,8 @@ impl Engine {
             let mut set = JoinSet::new();
             for agent in todo {
                 let engine = Arc::clone(self);
-                let (phase, permits) = (phase.clone(), Arc::clone(&permits));
-                set.spawn(async move { engine.run_agent(&phase, &agent, permits).await });
+                let (phase, slots) = (phase.clone(), slots.clone());
+                set.spawn(async move { engine.run_agent(&phase, &agent, slots).await });
             }
             while let Some(r) = set.join_next().await {
                 match r.map_err(|e| EngineError::Internal(format!("an agent task failed: {e}")))?? {
@@ -299,7 +325,7 @@ impl Engine {
             }
         } else {
             for agent in todo {
-                match self.run_agent(&phase, &agent, Arc::clone(&permits)).await? {
+                match self.run_agent(&phase, &agent, slots.clone()).await? {
                     AgentEnd::Interrupted => {
                         interrupted = true;
                         break;
@@ -386,22 +412,14 @@ impl Engine {
         Ok(status)
     }
 
-    async fn run_agent(
-        self: &Arc<Self>,
-        phase: &Phase,
-        name: &str,
-        permits: Arc<Semaphore>,
-    ) -> Result<AgentEnd, EngineError> {
-        let _permit = tokio::select! {
-            p = permits.acquire_owned() => p.map_err(|e| EngineError::Internal(e.to_string()))?,
-            _ = Self::wait_cancel(self.cancel.clone()) => return Ok(AgentEnd::Interrupted),
-        };
+    async fn run_agent(self: &Arc<Self>, phase: &Phase, name: &str, slots: Slots) -> Result<AgentEnd, EngineError> {
+        let Some(_prepared) = self.acquire(&slots.prepare).await? else { return Ok(AgentEnd::Interrupted) };
         if self.cancelled() {
             return Ok(AgentEnd::Interrupted);
         }
         let agent = &self.wf.agents[name];
         let command = agent.command_for(&phase.name).to_owned();
-        let (run_id, ctx, mut agent_state) = {
+        let (run_id, mut agent_state) = {
             let store = self.store();
             let state: &RunState = &store.state;
             let previous = state.phases.get(&phase.name).and_then(|p| p.agents.get(name)).cloned();
@@ -415,7 +433,7 @@ impl Engine {
                 pgid: None,
                 duration_s: None,
             };
-            (state.run_id.clone(), context::for_agent(&self.wf, state, phase, agent), agent_state)
+            (state.run_id.clone(), agent_state)
         };
         let started = Instant::now();
         let mut env = vec![
@@ -425,7 +443,7 @@ impl Engine {
             ("ORCHESTRATOR_WORKSPACE".to_owned(), self.root.display().to_string()),
         ];
         let mut transcript = self.open_transcript(&agent_state.transcript)?;
-        match self.prepare_prompt(phase, name, &ctx) {
+        match self.prepare_prompt(phase, name) {
             Ok(Some(prompt_file)) => env.push(("ORCHESTRATOR_PROMPT_FILE".to_owned(), prompt_file)),
             Ok(None) => {}
             Err(message) => {
@@ -461,6 +479,11 @@ impl Engine {
         let executor = executor::for_agent(agent);
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
+            let Some(running) = self.acquire(&slots.run).await? else {
+                agent_state.status = AgentStatus::Pending;
+                self.store().record_agent(&phase.name, name, agent_state)?;
+                return Ok(AgentEnd::Interrupted);
+            };
             let number = agent_state.attempts.len() as u32 + 1;
             let attempt_start = Utc::now();
             let _ = writeln!(
@@ -470,7 +493,6 @@ impl Engine {
                 attempt_start.to_rfc3339(),
                 timeout.as_secs_f64()
             );
-            let _ = transcript.flush();
             self.emit(Event::AttemptStarted {
                 phase: phase.name.clone(),
                 agent: name.to_owned(),
@@ -509,6 +531,9 @@ impl Engine {
                     })
                     .await
             };
+            drop(running);
+            // Let the agent waiting for this slot start before this one's bookkeeping.
+            tokio::task::yield_now().await;
             if let Some(e) = journal_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return Err(e.into());
             }
@@ -636,16 +661,24 @@ impl Engine {
     fn open_transcript(&self, rel: &str) -> Result<BufWriter<File>, EngineError> {
         let path = self.wf.root.join(rel);
         let write_err = |source| EngineError::Write { path: rel.to_owned(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
+        let open = || OpenOptions::new().create(true).append(true).open(&path);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // The log folder does not exist yet; the first agent creates it.
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(write_err)?;
+                }
+                open()
+            }
+            other => other,
         }
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(write_err)?;
-        Ok(BufWriter::with_capacity(64 * 1024, file))
+        .map_err(write_err)?;
+        Ok(BufWriter::with_capacity(16 * 1024, file))
     }
 
     /// Render the agent's prompt into `.claude/agent_outputs/<agent>/<phase>/prompt.md`; returns
     /// its absolute path, `None` without a template, or the error as a sentence.
-    fn prepare_prompt(&self, phase: &Phase, name: &str, ctx: &serde_json::Value) -> Result<Option<String>, String> {
+    fn prepare_prompt(&self, phase: &Phase, name: &str) -> Result<Option<String>, String> {
         let agent = &self.wf.agents[name];
         let rel = crate::prompt::template_path(agent);
         let Some(source) =
@@ -653,7 +686,10 @@ impl Engine {
         else {
             return Ok(None);
         };
-        let rendered = crate::prompt::render(&rel, &source, ctx).map_err(|d| d.to_string())?;
+        // Built only when there is a template: the context grows with the run, so building it for
+        // every agent of a large phase would cost O(agents²).
+        let ctx = context::for_agent(&self.wf, &self.store().state, phase, agent);
+        let rendered = crate::prompt::render(&rel, &source, &ctx).map_err(|d| d.to_string())?;
         let out = self.root.join(format!(".claude/agent_outputs/{name}/{}/prompt.md", phase.name));
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;

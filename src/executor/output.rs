@@ -103,7 +103,7 @@ impl<'a> OutputSink<'a> {
             message_texts: messages,
             pending: [Vec::new(), Vec::new()],
             lower: Vec::new(),
-            tail: VecDeque::with_capacity(TAIL_BYTES),
+            tail: VecDeque::new(),
             artifacts: Vec::new(),
             matched_message: None,
             bytes: 0,

@@ -28,6 +28,9 @@ pub enum Cancel {
     Immediate,
 }
 
+/// Bytes read from a pipe at a time. Small enough that the common quiet agent costs little to
+/// set up; a loud one is limited by the pipe (64 KiB on Linux), not by this.
+const READ_CHUNK: usize = 16 * 1024;
 /// How long an exited agent's children may keep its output open before their group is killed.
 const LEAK_GRACE: Duration = Duration::from_millis(500);
 /// How long to keep reading after that kill (a process that left the group may hold the pipe).
@@ -52,6 +55,12 @@ pub struct SubprocessOutcome {
     pub spawn_error: Option<String>,
 }
 
+/// The shell agents run in: `/bin/sh` (found without a PATH search on every spawn), else `sh`.
+fn shell() -> &'static str {
+    static SHELL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    SHELL.get_or_init(|| if Path::new("/bin/sh").exists() { "/bin/sh" } else { "sh" })
+}
+
 /// Send `signal` to the process group `pgid`, ignoring a group that is already gone.
 pub fn signal_group(pgid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid), signal);
@@ -69,7 +78,7 @@ pub async fn run(
     cancel: &mut watch::Receiver<Cancel>,
     on_spawn: impl FnOnce(i32),
 ) -> SubprocessOutcome {
-    let mut cmd = Command::new("sh");
+    let mut cmd = Command::new(shell());
     cmd.arg("-c")
         .arg(req.command)
         .current_dir(req.cwd)
@@ -106,21 +115,28 @@ pub async fn run(
     let mut abandon_at = far;
     let (mut out_open, mut err_open, mut cancel_open) = (true, true, true);
     let mut status: Option<ExitStatus> = None;
-    let mut buf_out = vec![0u8; 64 * 1024];
-    let mut buf_err = vec![0u8; 64 * 1024];
+    // Read into spare capacity: nothing is zeroed, and pages are touched only as output arrives.
+    let mut buf_out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buf_err: Vec<u8> = Vec::with_capacity(READ_CHUNK);
 
     loop {
         if status.is_some() && !out_open && !err_open {
             break;
         }
         tokio::select! {
-            r = stdout.read(&mut buf_out), if out_open => match r {
+            r = stdout.read_buf(&mut buf_out), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => sink.feed(Stream::Stdout, &buf_out[..n]),
+                Ok(_) => {
+                    sink.feed(Stream::Stdout, &buf_out);
+                    buf_out.clear();
+                }
             },
-            r = stderr.read(&mut buf_err), if err_open => match r {
+            r = stderr.read_buf(&mut buf_err), if err_open => match r {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => sink.feed(Stream::Stderr, &buf_err[..n]),
+                Ok(_) => {
+                    sink.feed(Stream::Stderr, &buf_err);
+                    buf_err.clear();
+                }
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(-1)));

@@ -145,3 +145,27 @@ fn memory_stays_flat_while_an_agent_prints_200_mb() {
     let large = peak_while_printing(200_000_000);
     assert!(large < small + 16 * 1024, "peak memory grew from {small} KiB to {large} KiB with 200 MB of output");
 }
+
+#[test]
+fn second_ctrl_c_kills_agents_that_ignore_sigterm_at_once() {
+    let p = Project::with_config(
+        &config(
+            "",
+            &[("stubborn", "trap '' TERM; echo $$ > stubborn.pid; while true; do sleep 0.05; done")],
+            "  - name: build\n    agents: [stubborn]\n",
+        )
+        .replace("kill_grace_seconds: 0.5", "kill_grace_seconds: 3600"),
+    );
+    let mut child = p.spawn(&["run", "start"]);
+    let pid = pid_in(&p, "stubborn.pid");
+    let me = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(alive(pid), "the first Ctrl-C should leave a SIGTERM-ignoring agent its grace period");
+    assert!(child.try_wait().unwrap().is_none());
+    nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!alive(pid), "the second Ctrl-C must kill the agent");
+    assert_eq!(p.state()["interrupted"], true);
+}
