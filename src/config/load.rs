@@ -182,10 +182,15 @@ impl Checker<'_> {
         );
     }
 
+    /// A timeout in minutes: positive and at most a year.
     fn positive(&mut self, path: &str, value: Option<f64>, default: f64) -> f64 {
         match value {
-            Some(v) if !(v.is_finite() && v > 0.0) => {
-                self.error(path, format!("`{path}` must be a positive number, got {v}"), None);
+            Some(v) if !(v.is_finite() && v > 0.0 && v <= MAX_MINUTES) => {
+                self.error(
+                    path,
+                    format!("`{path}` must be a positive number of minutes up to {MAX_MINUTES}, got {v}"),
+                    None,
+                );
                 default
             }
             Some(v) => v,
@@ -226,10 +231,10 @@ impl Checker<'_> {
         };
         let timeout = self.positive("orchestrator.timeout_minutes", o.timeout_minutes, 30.0);
         let kill_grace = match o.kill_grace_seconds {
-            Some(v) if !(v.is_finite() && v >= 0.0) => {
+            Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => {
                 self.error(
                     "orchestrator.kill_grace_seconds",
-                    format!("`orchestrator.kill_grace_seconds` must be zero or more, got {v}"),
+                    format!("`orchestrator.kill_grace_seconds` must be between 0 and 3600 seconds, got {v}"),
                     None,
                 );
                 5.0
@@ -569,5 +574,82 @@ fn visit(
     None
 }
 
+/// The longest timeout accepted: a year, in minutes.
+const MAX_MINUTES: f64 = 525_600.0;
+
 const NAME_RULE: &str =
     "names start with a letter or digit and use only letters, digits, `_` and `-` (at most 64 characters)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Corrupt the default template in thousands of deterministic ways; every result must be a
+    /// workflow or a located error, never a panic.
+    #[test]
+    fn no_mutation_of_a_valid_config_panics() {
+        let base = crate::template::FILES[0].1;
+        let tokens = [
+            "",
+            "-1",
+            "1e300",
+            ".nan",
+            "~",
+            "[",
+            "{",
+            "\"x\"",
+            "[a, b]",
+            "{a: 1}",
+            "&a x",
+            "*a",
+            "!!binary x",
+            "0",
+            "\t",
+            ": :",
+            "- -",
+        ];
+        let lines: Vec<&str> = base.lines().collect();
+        let mut seed = 0x9e37_79b9_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..3000 {
+            let mut mutated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            for _ in 0..(1 + next() % 3) {
+                let i = (next() as usize) % mutated.len();
+                let token = tokens[(next() as usize) % tokens.len()];
+                match next() % 4 {
+                    0 => {
+                        mutated[i] = match mutated[i].split_once(": ") {
+                            Some((k, _)) => format!("{k}: {token}"),
+                            None => format!("{}{token}", mutated[i]),
+                        }
+                    }
+                    1 => {
+                        mutated.remove(i);
+                        if mutated.is_empty() {
+                            mutated.push(String::new());
+                        }
+                    }
+                    2 => {
+                        let line = mutated[i].clone();
+                        mutated.insert(i, line);
+                    }
+                    _ => {
+                        let cut = (next() as usize) % (mutated[i].len() + 1);
+                        let keep: String = mutated[i].chars().take(cut).collect();
+                        mutated[i] = keep;
+                    }
+                }
+            }
+            let text = mutated.join("\n");
+            if let Err(e) = parse(Path::new("."), Path::new(".claude/config.yaml"), &text) {
+                let shown = e.to_string();
+                assert!(shown.starts_with("error: "), "{shown}\n--- from ---\n{text}");
+            }
+        }
+    }
+}

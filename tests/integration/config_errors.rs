@@ -89,7 +89,7 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     (
         "negative timeout",
         "AGENTS\nphases:\n  - name: build\n    agents: [builder]\n    timeout_minutes: -5\n",
-        "`phases[0].timeout_minutes` must be a positive number, got -5",
+        "`phases[0].timeout_minutes` must be a positive number of minutes up to 525600, got -5",
         ".claude/config.yaml:9:22",
         "",
     ),
