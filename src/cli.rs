@@ -85,6 +85,15 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show the run's metrics: a summary, or the JSON / Prometheus files' contents
+    Metrics {
+        /// Print the metrics JSON (as in .claude/metrics/run_<run_id>.json)
+        #[arg(long, conflicts_with = "prom")]
+        json: bool,
+        /// Print Prometheus text (as in .claude/metrics/metrics.prom)
+        #[arg(long)]
+        prom: bool,
+    },
     /// Approve the phase waiting at its gate, then continue the run
     Approve {
         /// The phase to approve (default: the one awaiting approval)

@@ -13,6 +13,7 @@ pub mod gate;
 pub mod intake;
 mod output;
 pub mod prompt;
+pub mod report;
 pub mod state;
 pub mod template;
 pub mod workspace;

@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::ArtifactPattern;
-use crate::state::{ChangeSet, PatternResult, Validation};
+use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
 
 /// Folders the orchestrator itself writes; never counted as a phase's changes.
 const OWN_OUTPUTS: [&str; 7] = [
@@ -111,33 +111,91 @@ pub fn validate(root: &Path, patterns: &[ArtifactPattern]) -> Validation {
     Validation { passed: results.iter().all(|r| !r.files.is_empty()), patterns: results }
 }
 
-/// What the files of a workspace looked like at one moment: size and modification time.
+/// What the files of a workspace looked like at one moment: size, modification time and, for
+/// small text files, the number of lines.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    files: BTreeMap<String, (u64, Option<SystemTime>)>,
+    files: BTreeMap<String, FileMeta>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct FileMeta {
+    len: u64,
+    modified: Option<SystemTime>,
+    lines: Option<u64>,
+}
+
+/// Files larger than this are not read to count lines.
+const COUNT_LINES_UP_TO: u64 = 1024 * 1024;
+/// At most this much is read to count lines in one snapshot; past it, counts are unknown.
+const COUNT_LINES_BUDGET: u64 = 64 * 1024 * 1024;
+
+/// The number of lines in `path` if it is a small text file.
+fn count_lines(path: &Path, len: u64) -> Option<u64> {
+    if len > COUNT_LINES_UP_TO {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.iter().take(8192).any(|b| *b == 0) {
+        return None; // binary
+    }
+    let newlines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+    Some(newlines + u64::from(!bytes.is_empty() && !bytes.ends_with(b"\n")))
 }
 
 impl Snapshot {
-    pub fn take(root: &Path, state_file: &Path) -> Snapshot {
+    /// Take a snapshot of `root`, honouring `.gitignore` and skipping the orchestrator's own
+    /// outputs and state. With `with_lines`, small text files have their lines counted.
+    pub fn take(root: &Path, state_file: &Path, with_lines: bool) -> Snapshot {
         let state = slash_path(state_file);
+        let mut budget = if with_lines { COUNT_LINES_BUDGET } else { 0 };
         let files = files(root, true, &OWN_OUTPUTS)
             .filter(|(rel, _)| !rel.starts_with(&state))
-            .map(|(rel, meta)| (rel, (meta.len(), meta.modified().ok())))
+            .map(|(rel, meta)| {
+                let len = meta.len();
+                let lines = if len <= budget && len <= COUNT_LINES_UP_TO {
+                    budget -= len;
+                    count_lines(&root.join(&rel), len)
+                } else {
+                    None
+                };
+                (rel, FileMeta { len, modified: meta.modified().ok(), lines })
+            })
             .collect();
         Snapshot { files }
     }
 
-    /// The files added, modified and removed between `self` and `after`.
-    pub fn diff(&self, after: &Snapshot) -> ChangeSet {
+    /// Every file with its size in bytes.
+    pub fn sizes(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.files.iter().map(|(p, m)| (p.as_str(), m.len))
+    }
+
+    /// The files added, modified and removed between `self` and `after`, with line counts
+    /// (files in `after` are counted now, under `root`).
+    pub fn diff(&self, after: &Snapshot, root: &Path) -> ChangeSet {
         let mut changes = ChangeSet::default();
+        let same = |a: &FileMeta, b: &FileMeta| a.len == b.len && a.modified == b.modified;
         for (path, meta) in &after.files {
-            match self.files.get(path) {
+            let before = self.files.get(path);
+            match before {
                 None => changes.added.push(path.clone()),
-                Some(before) if before != meta => changes.modified.push(path.clone()),
-                Some(_) => {}
+                Some(b) if !same(b, meta) => changes.modified.push(path.clone()),
+                Some(_) => continue,
+            }
+            let lines =
+                LineCount { before: before.and_then(|b| b.lines), after: count_lines(&root.join(path), meta.len) };
+            if lines.before.is_some() || lines.after.is_some() {
+                changes.lines.insert(path.clone(), lines);
             }
         }
-        changes.removed = self.files.keys().filter(|p| !after.files.contains_key(*p)).cloned().collect();
+        for (path, meta) in &self.files {
+            if !after.files.contains_key(path) {
+                changes.removed.push(path.clone());
+                if let Some(n) = meta.lines {
+                    changes.lines.insert(path.clone(), LineCount { before: Some(n), after: None });
+                }
+            }
+        }
         changes
     }
 }
@@ -170,15 +228,17 @@ mod tests {
         std::fs::write(root.join("keep"), "a").unwrap();
         std::fs::write(root.join("change"), "a").unwrap();
         std::fs::write(root.join("gone"), "a").unwrap();
-        let before = Snapshot::take(root, Path::new(".claude/state.json"));
+        let before = Snapshot::take(root, Path::new(".claude/state.json"), true);
         std::fs::write(root.join("change"), "abc").unwrap();
         std::fs::remove_file(root.join("gone")).unwrap();
         std::fs::write(root.join("new"), "a").unwrap();
         std::fs::create_dir_all(root.join(".claude/logs")).unwrap();
         std::fs::write(root.join(".claude/logs/x.log"), "a").unwrap();
-        let changes = before.diff(&Snapshot::take(root, Path::new(".claude/state.json")));
+        let changes = before.diff(&Snapshot::take(root, Path::new(".claude/state.json"), false), root);
         assert_eq!(changes.added, ["new"]);
         assert_eq!(changes.modified, ["change"]);
         assert_eq!(changes.removed, ["gone"]);
+        assert_eq!(changes.describe_lines("change"), "1 → 1 line");
+        assert_eq!(changes.describe_lines("gone"), "−1 line");
     }
 }

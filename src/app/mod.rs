@@ -49,9 +49,9 @@ impl AppError {
                 StateError::Corrupt { .. } | StateError::TooNew { .. } => exit_code::INVALID_INPUT,
                 StateError::Io { .. } => exit_code::ERROR,
             },
-            AppError::Engine(EngineError::Gate(_) | EngineError::Write { .. } | EngineError::Internal(_)) => {
-                exit_code::ERROR
-            }
+            AppError::Engine(
+                EngineError::Gate(_) | EngineError::Write { .. } | EngineError::Record(_) | EngineError::Internal(_),
+            ) => exit_code::ERROR,
             AppError::Usage(_) => exit_code::USAGE,
             AppError::Io(_) => exit_code::ERROR,
         }

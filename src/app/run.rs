@@ -12,7 +12,7 @@ use super::{AppError, Ctx, awaiting_phase, dry_run, rollback, status};
 use crate::cli::{ExecArgs, RunCommand};
 use crate::config::Workflow;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::engine::{Engine, Mode, RunOptions, context};
+use crate::engine::{Engine, EngineError, Mode, RunOptions, context};
 use crate::executor::{Cancel, Redactor};
 use crate::exit_code;
 use crate::gate::LocalGate;
@@ -28,6 +28,7 @@ pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
             existing(ctx, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name)).await
         }
         RunCommand::Status { json } => status::show(ctx, json),
+        RunCommand::Metrics { json, prom } => status::metrics(ctx, json, prom),
         RunCommand::Approve { phase, by, no_continue, exec } => {
             let mode = if no_continue { None } else { Some(Mode::Continue) };
             decide(ctx, phase, by, None, mode, exec).await
@@ -58,6 +59,7 @@ pub fn preview_state(wf: &Workflow, intake: serde_json::Value, intake_path: Opti
         intake_path: intake_path.map(|p| p.display().to_string()),
         intake,
         journal_seq: 0,
+        hygiene: None,
         phases: wf.phases.iter().map(|p| (p.name.clone(), PhaseState::pending())).collect(),
     }
 }
@@ -260,6 +262,9 @@ async fn decide(
     let mut store = StateStore::open(&path, lock)?;
     let name = apply(&mut store.state)?;
     store.save()?;
+    crate::report::Recorder::new(&wf.root, Redactor::from_env())
+        .metrics(&wf, &store.state)
+        .map_err(EngineError::from)?;
     if approved {
         println!("phase `{name}` approved by {by}");
     } else {

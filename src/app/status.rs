@@ -16,6 +16,8 @@ pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
         let mut value = serde_json::to_value(&state).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("status".into(), serde_json::to_value(state.status()).unwrap_or_default());
+            let metrics = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
+            obj.insert("metrics".into(), serde_json::to_value(metrics).unwrap_or_default());
         }
         println!("{}", serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?);
         return Ok(exit_code::SUCCESS);
@@ -37,6 +39,66 @@ fn colored(status: PhaseStatus) -> String {
         PhaseStatus::AwaitingApproval | PhaseStatus::Running => style(padded).yellow().to_string(),
         PhaseStatus::Pending => style(padded).dim().to_string(),
     }
+}
+
+/// `run metrics`: computed from the state, so they are exact even if the files are stale.
+pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let state = state::read(&wf.state_path())?;
+    let m = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m).map_err(|e| anyhow::anyhow!("{e}"))?);
+    } else if prom {
+        print!("{}", crate::report::prometheus::render(&m));
+    } else {
+        let health = m
+            .cleanliness_score
+            .map(|s| format!(", cleanliness {s:.1} ({})", m.cleanliness_grade.clone().unwrap_or_default()))
+            .unwrap_or_default();
+        println!(
+            "run {}: {}, {:.2}s, {} attempts, {} retries{health}\n",
+            m.run_id,
+            m.status.as_str(),
+            m.duration_s,
+            m.total_attempts,
+            m.total_retries
+        );
+        println!(
+            "{:<16} {:<18} {:<14} {:>9} {:>8} {:>5}  NOTE",
+            "PHASE", "STATUS", "AGENT", "RUNTIME", "ATTEMPTS", "EXIT"
+        );
+        for phase in &wf.phases {
+            let Some(p) = m.phases.get(&phase.name) else { continue };
+            let runtime = format!("{:.2}s", p.duration_s);
+            println!(
+                "{:<16} {:<18} {:<14} {runtime:>9} {:>8} {:>5}  validation: {}",
+                p.phase_name,
+                p.status.as_str(),
+                "",
+                "",
+                "",
+                p.validation_status
+            );
+            for (agent, t) in &p.agent_runtimes {
+                let attempts = p.attempts.get(agent).map(Vec::len).unwrap_or(0);
+                let exit = p
+                    .agent_exit_codes
+                    .get(agent)
+                    .copied()
+                    .flatten()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into());
+                let outcome = p.agent_outcomes.get(agent).map(|o| o.as_str()).unwrap_or_default();
+                println!(
+                    "{:<16} {:<18} {agent:<14} {:>9} {attempts:>8} {exit:>5}  {outcome}",
+                    "",
+                    "",
+                    format!("{t:.2}s")
+                );
+            }
+        }
+    }
+    Ok(exit_code::SUCCESS)
 }
 
 /// The status table: a row per phase, with its agents' outcomes.

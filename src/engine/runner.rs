@@ -15,6 +15,7 @@ use super::{Event, context, plan, retry};
 use crate::config::{Phase, Workflow};
 use crate::executor::{self, AttemptContext, AttemptReport, Cancel, Redactor};
 use crate::gate::{Gate, GateError};
+use crate::report::{Recorder, hygiene};
 use crate::state::{
     AgentState, AgentStatus, Attempt, GateState, PhaseState, PhaseStatus, RefusedArtifact, RunState, RunStatus,
     StateError, StateStore,
@@ -51,6 +52,8 @@ pub enum EngineError {
     Gate(#[from] GateError),
     #[error("cannot write `{path}`: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Record(#[from] crate::report::RecordError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -75,6 +78,7 @@ pub struct Engine {
     cancel: watch::Receiver<Cancel>,
     gate: Arc<dyn Gate>,
     redactor: Arc<Redactor>,
+    recorder: Recorder,
     root: PathBuf,
     opts: RunOptions,
 }
@@ -110,6 +114,7 @@ impl Engine {
         opts: RunOptions,
     ) -> Engine {
         let root = wf.root.canonicalize().unwrap_or_else(|_| wf.root.clone());
+        let recorder = Recorder::new(&wf.root, redactor.clone());
         Engine {
             wf,
             store: Arc::new(Mutex::new(store)),
@@ -117,6 +122,7 @@ impl Engine {
             cancel,
             gate,
             redactor: Arc::new(redactor),
+            recorder,
             root,
             opts,
         }
@@ -216,6 +222,7 @@ impl Engine {
             store.state.finished_at = Some(Utc::now());
         }
         store.save()?;
+        self.recorder.run(&self.wf, &store.state)?;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -264,6 +271,7 @@ impl Engine {
             }
         }
         store.save()?;
+        self.recorder.metrics(&self.wf, &store.state)?;
         Ok(())
     }
 
@@ -286,6 +294,7 @@ impl Engine {
             ps.gate = None;
             ps.error = None;
             store.save()?;
+            self.recorder.metrics(&self.wf, &store.state)?;
         }
         self.emit(Event::PhaseStarted {
             phase: name.to_owned(),
@@ -293,7 +302,7 @@ impl Engine {
             parallel: phase.parallel || self.opts.force_parallel,
         });
         let (root, state_file) = (self.wf.root.clone(), self.wf.settings.state_file.clone());
-        let before = tokio::task::spawn_blocking(move || Snapshot::take(&root, &state_file))
+        let before = tokio::task::spawn_blocking(move || Snapshot::take(&root, &state_file, true))
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
 
@@ -351,9 +360,18 @@ impl Engine {
     ) -> Result<PhaseStatus, EngineError> {
         let (root, state_file, patterns) =
             (self.wf.root.clone(), self.wf.settings.state_file.clone(), phase.artifacts.clone());
-        let (validation, changes) = tokio::task::spawn_blocking(move || {
+        let (run_id, reported): (String, Vec<String>) = {
+            let store = self.store();
+            let agents = store.state.phases.get(&phase.name).map(|p| p.agents.values()).into_iter().flatten();
+            (store.state.run_id.clone(), agents.flat_map(|a| a.artifacts.iter().cloned()).collect())
+        };
+        let for_hygiene = phase.clone();
+        let (validation, changes, hygiene) = tokio::task::spawn_blocking(move || {
             let validation = (!patterns.is_empty()).then(|| workspace::validate(&root, &patterns));
-            (validation, before.diff(&Snapshot::take(&root, &state_file)))
+            let after = Snapshot::take(&root, &state_file, false);
+            let changes = before.diff(&after, &root);
+            let hygiene = hygiene::assess(&root, &run_id, &for_hygiene, &changes, &reported, &after);
+            (validation, changes, hygiene)
         })
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -396,18 +414,22 @@ impl Engine {
         ps.changes = Some(changes);
         ps.finished_at = Some(Utc::now());
         ps.duration_s = Some(started.elapsed().as_secs_f64());
+        store.state.hygiene = Some(hygiene.summary());
+        self.recorder.hygiene(&hygiene)?;
+        self.recorder.phase(&store.state, &phase.name)?;
+        let mut gate_request = None;
         if status == PhaseStatus::AwaitingApproval {
             let request = self.gate.open(&self.wf, &store.state, &phase.name)?;
             let ps = store.state.phases.get_mut(&phase.name).expect("exists");
             ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });
-            store.save()?;
-            drop(store);
-            self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
+            gate_request = Some(request);
+        }
+        store.save()?;
+        self.recorder.run(&self.wf, &store.state)?;
+        drop(store);
+        self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
+        if let Some(request) = gate_request {
             self.emit(Event::GateOpened { phase: phase.name.clone(), request });
-        } else {
-            store.save()?;
-            drop(store);
-            self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
         }
         Ok(status)
     }
@@ -460,6 +482,7 @@ impl Engine {
                     retry_reason: None,
                     retry_delay_s: None,
                     leaked_output: false,
+                    usage: None,
                 });
                 return self.finish_agent(
                     phase,
@@ -549,6 +572,7 @@ impl Engine {
                 retry_reason: None,
                 retry_delay_s: None,
                 leaked_output: report.leaked_output,
+                usage: None,
             };
             let mut footer = format!("=== attempt {attempt}: {} after {duration:.2}s", record.outcome());
             if report.leaked_output {
@@ -641,7 +665,11 @@ impl Engine {
         agent_state.duration_s = Some(duration.as_secs_f64());
         let attempts = agent_state.attempts.len() as u32;
         let (artifacts, transcript) = (agent_state.artifacts.len(), agent_state.transcript.clone());
-        self.store().record_agent(&phase.name, name, agent_state)?;
+        {
+            let mut store = self.store();
+            store.record_agent(&phase.name, name, agent_state)?;
+            self.recorder.metrics_throttled(&self.wf, &store.state)?;
+        }
         self.emit(Event::AgentFinished {
             phase: phase.name.clone(),
             agent: name.to_owned(),

@@ -80,15 +80,61 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
         }
     }
 
+    if validation.is_some() {
+        let _ = writeln!(s, "\n📄 Full validation report: `{}`", crate::report::validation::path(phase));
+    }
+
     if let Some(c) = ps.and_then(|p| p.changes.as_ref())
         && !(c.added.is_empty() && c.modified.is_empty() && c.removed.is_empty())
     {
-        let _ = writeln!(s, "\n## Changed Files\n");
+        let _ = writeln!(s, "\n## Files Changed\n");
+        // A file belongs to the agents that reported it; in a one-agent phase, to that agent.
+        let owners = |path: &str| -> Vec<String> {
+            let reported: Vec<String> = ps
+                .map(|p| {
+                    p.agents
+                        .iter()
+                        .filter(|(_, a)| a.artifacts.iter().any(|f| f == path))
+                        .map(|(n, _)| n.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if reported.is_empty() && agents.len() == 1 { agents.clone() } else { reported }
+        };
+        let mut sections: Vec<(String, Vec<String>)> = agents.iter().map(|a| (a.clone(), Vec::new())).collect();
+        let mut unowned = Vec::new();
         for (label, files) in [("Added", &c.added), ("Modified", &c.modified), ("Removed", &c.removed)] {
             for f in files {
-                let _ = writeln!(s, "- {label}: `{f}`");
+                let lines = c.describe_lines(f);
+                let entry =
+                    if lines.is_empty() { format!("- {label} `{f}`") } else { format!("- {label} `{f}` ({lines})") };
+                let who = owners(f);
+                if who.is_empty() {
+                    unowned.push(entry.clone());
+                }
+                for w in who {
+                    if let Some((_, list)) = sections.iter_mut().find(|(n, _)| *n == w) {
+                        list.push(entry.clone());
+                    }
+                }
             }
         }
+        for (agent, list) in sections.iter().filter(|(_, l)| !l.is_empty()) {
+            let _ = writeln!(s, "### {agent}\n\n{}\n", list.join("\n"));
+        }
+        if !unowned.is_empty() {
+            let _ = writeln!(s, "### Not reported by an agent\n\n{}\n", unowned.join("\n"));
+        }
+    }
+
+    let _ = writeln!(s, "\n## Metrics\n\n📊 Runtime metrics: `{}`", crate::report::metrics_path(&state.run_id));
+    if let Some(h) = &state.hygiene {
+        let _ = writeln!(
+            s,
+            "\n## Repository Health\n\n🧹 Cleanliness Score: **{:.1}/100** (Grade: {})\n",
+            h.score, h.grade
+        );
+        let _ = writeln!(s, "📄 Full report: `{}`", crate::report::HYGIENE_PATH);
     }
 
     let _ = writeln!(s, "\n## Reviewer Checklist\n\nBefore approving, verify:\n");
@@ -104,5 +150,9 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
         s,
         "**Reject** to mark for revision:\n```bash\norchestrator run reject --phase {phase} --reason \"Reason for rejection\"\n```"
     );
+    // Sections end with a blank line and the next starts with one; keep a single blank line.
+    while s.contains("\n\n\n") {
+        s = s.replace("\n\n\n", "\n\n");
+    }
     s
 }

@@ -27,6 +27,9 @@ pub struct RunState {
     /// The last journal entry folded into this snapshot (see `store`).
     #[serde(default)]
     pub journal_seq: u64,
+    /// The latest cleanliness score of the workspace (see `report::hygiene`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hygiene: Option<HygieneSummary>,
     /// Phases by name; the config gives their order.
     pub phases: BTreeMap<String, PhaseState>,
 }
@@ -113,6 +116,17 @@ pub enum AgentStatus {
     Failed,
 }
 
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Pending => "pending",
+            AgentStatus::Running => "running",
+            AgentStatus::Succeeded => "succeeded",
+            AgentStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AgentState {
     pub status: AgentStatus,
@@ -162,6 +176,27 @@ pub struct Attempt {
     /// Children still held the output open after the agent exited; their group was killed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaked_output: bool,
+    /// Tokens and cost, for agents that report them (LLM agents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Usage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HygieneSummary {
+    pub score: f64,
+    pub grade: String,
+    /// The phase after which it was measured.
+    pub phase: String,
 }
 
 impl Attempt {
@@ -203,6 +238,30 @@ pub struct ChangeSet {
     pub added: Vec<String>,
     pub modified: Vec<String>,
     pub removed: Vec<String>,
+    /// Line counts before and after, for the changed files that are text and small enough to count.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lines: BTreeMap<String, LineCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LineCount {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+}
+
+impl ChangeSet {
+    /// "+12 lines", "120 → 135 lines", "−40 lines", or "" when unknown.
+    pub fn describe_lines(&self, path: &str) -> String {
+        let unit = |n: u64| if n == 1 { "line" } else { "lines" };
+        match self.lines.get(path) {
+            Some(LineCount { before: None, after: Some(a) }) => format!("+{a} {}", unit(*a)),
+            Some(LineCount { before: Some(b), after: None }) => format!("−{b} {}", unit(*b)),
+            Some(LineCount { before: Some(b), after: Some(a) }) => format!("{b} → {a} {}", unit(*a)),
+            _ => String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -237,6 +237,7 @@ mod tests {
             intake_path: None,
             intake: serde_json::Value::Null,
             journal_seq: 0,
+            hygiene: None,
             phases,
         }
     }

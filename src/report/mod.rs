@@ -1,0 +1,92 @@
+//! The records a run leaves for people and machines: metrics (JSON and Prometheus), JUnit, the
+//! checkpoint validation report, the hygiene summary and phase bundles. Everything here is
+//! derived from the run state (plus the workspace), so a crashed run's records can be rebuilt.
+
+pub mod bundle;
+pub mod hygiene;
+pub mod junit;
+pub mod metrics;
+pub mod prometheus;
+pub mod validation;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::Workflow;
+use crate::executor::Redactor;
+use crate::state::{RunState, write_atomic};
+
+pub const JUNIT_PATH: &str = "reports/junit.xml";
+pub const HYGIENE_PATH: &str = "reports/hygiene_summary.json";
+pub const PROMETHEUS_PATH: &str = ".claude/metrics/metrics.prom";
+
+pub fn metrics_path(run_id: &str) -> String {
+    format!(".claude/metrics/run_{run_id}.json")
+}
+
+/// How often metrics are refreshed while agents finish (phase boundaries always refresh).
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write `{path}`: {source}")]
+pub struct RecordError {
+    pub path: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Writes a run's records into the workspace.
+pub struct Recorder {
+    root: PathBuf,
+    redactor: Redactor,
+    last_metrics: Mutex<Option<Instant>>,
+}
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
+    write_atomic(&root.join(rel), bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
+}
+
+impl Recorder {
+    pub fn new(root: &Path, redactor: Redactor) -> Recorder {
+        Recorder { root: root.to_path_buf(), redactor, last_metrics: Mutex::new(None) }
+    }
+
+    /// Write the metrics JSON and the Prometheus file.
+    pub fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+        let m = metrics::compute(wf, state, chrono::Utc::now());
+        let json = serde_json::to_vec_pretty(&m).expect("metrics serialize");
+        write(&self.root, &metrics_path(&state.run_id), &json)?;
+        write(&self.root, PROMETHEUS_PATH, prometheus::render(&m).as_bytes())?;
+        *self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Write the metrics unless they were written less than a second ago.
+    pub fn metrics_throttled(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+        let recent =
+            self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() < METRICS_EVERY);
+        if recent { Ok(()) } else { self.metrics(wf, state) }
+    }
+
+    /// Everything that describes a finished phase: validation report and bundle.
+    pub fn phase(&self, state: &RunState, phase: &str) -> Result<(), RecordError> {
+        let Some(ps) = state.phases.get(phase) else { return Ok(()) };
+        write(&self.root, &validation::path(phase), validation::render(state, phase, ps).as_bytes())?;
+        bundle::write(&self.root, state, phase, ps)
+            .map_err(|source| RecordError { path: bundle::path(phase), source })?;
+        Ok(())
+    }
+
+    pub fn hygiene(&self, h: &hygiene::Hygiene) -> Result<(), RecordError> {
+        write(&self.root, HYGIENE_PATH, &serde_json::to_vec_pretty(h).expect("hygiene serializes"))
+    }
+
+    /// The JUnit report and the metrics: after every phase and at the end of a run.
+    pub fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+        let xml = junit::render(wf, state, &self.redactor)
+            .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;
+        write(&self.root, JUNIT_PATH, &xml)?;
+        self.metrics(wf, state)
+    }
+}
