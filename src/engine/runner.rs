@@ -232,6 +232,7 @@ impl Engine {
     /// Make a state left by a stopped or killed process runnable again, and re-read gate decisions.
     fn recover(&self) -> Result<(), EngineError> {
         let mut store = self.store();
+        let before = store.state.clone();
         store.state.interrupted = false;
         for ps in store.state.phases.values_mut() {
             if ps.status != PhaseStatus::Running {
@@ -270,8 +271,11 @@ impl Engine {
                 }
             }
         }
-        store.save()?;
-        self.recorder.metrics(&self.wf, &store.state)?;
+        // A fresh run has nothing to recover: skip the fsync'd rewrite.
+        if store.state != before {
+            store.save()?;
+            self.recorder.metrics(&self.wf, &store.state)?;
+        }
         Ok(())
     }
 
@@ -425,7 +429,7 @@ impl Engine {
             gate_request = Some(request);
         }
         store.save()?;
-        self.recorder.run(&self.wf, &store.state)?;
+        self.recorder.metrics(&self.wf, &store.state)?;
         drop(store);
         self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
         if let Some(request) = gate_request {

@@ -89,7 +89,7 @@ pub fn write(root: &Path, state: &RunState, phase: &str, ps: &PhaseState) -> std
     };
     zip.start_file("metadata.json", options).map_err(std::io::Error::other)?;
     zip.write_all(&serde_json::to_vec_pretty(&meta).expect("metadata serializes"))?;
-    zip.finish().map_err(std::io::Error::other)?.sync_all()?;
+    zip.finish().map_err(std::io::Error::other)?;
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(files.len())
 }

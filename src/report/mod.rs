@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Workflow;
 use crate::executor::Redactor;
-use crate::state::{RunState, write_atomic};
+use crate::state::{RunState, replace_file};
 
 pub const JUNIT_PATH: &str = "reports/junit.xml";
 pub const HYGIENE_PATH: &str = "reports/hygiene_summary.json";
@@ -44,7 +44,7 @@ pub struct Recorder {
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
-    write_atomic(&root.join(rel), bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
+    replace_file(&root.join(rel), bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
 }
 
 impl Recorder {
@@ -82,7 +82,8 @@ impl Recorder {
         write(&self.root, HYGIENE_PATH, &serde_json::to_vec_pretty(h).expect("hygiene serializes"))
     }
 
-    /// The JUnit report and the metrics: after every phase and at the end of a run.
+    /// The JUnit report and the metrics: when a command's run ends (finished, failed, gated or
+    /// interrupted).
     pub fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let xml = junit::render(wf, state, &self.redactor)
             .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;

@@ -4,4 +4,4 @@ mod model;
 mod store;
 
 pub use model::*;
-pub use store::{StateError, StateLock, StateStore, lock, read, write_atomic};
+pub use store::{StateError, StateLock, StateStore, lock, read, replace_file, write_atomic};

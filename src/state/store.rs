@@ -141,15 +141,29 @@ fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
     Ok(())
 }
 
-/// Write `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync folder.
+/// Write `bytes` to `path` atomically and durably: temp file in the same folder, fsync, rename,
+/// fsync of the folder. For the run state, which must survive a power cut.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// Replace `path` with `bytes` atomically (temp file in the same folder, then rename), without
+/// waiting for the disk: readers never see a partial file and a killed process leaves the old or
+/// the new one. For records, which can be rebuilt from the state.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
+    if durable {
+        tmp.as_file().sync_all()?;
+    }
     tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = File::open(dir) {
+    if durable && let Ok(d) = File::open(dir) {
         // Not every platform can fsync a directory; the rename is already durable where it can.
         let _ = d.sync_all();
     }

@@ -9,5 +9,6 @@ mod gates;
 mod parallel;
 mod processes;
 mod quickstart;
+mod records;
 mod resume;
 mod retries;
