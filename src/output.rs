@@ -34,6 +34,11 @@ pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut screen = Screen::new(live());
     while let Some(ev) = rx.recv().await {
         screen.show(&ev);
+        // Everything already queued goes out in one write.
+        while let Ok(ev) = rx.try_recv() {
+            screen.show(&ev);
+        }
+        screen.flush();
     }
     screen.clear();
 }
@@ -41,6 +46,8 @@ pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
 struct Screen {
     multi: Option<MultiProgress>,
     bars: HashMap<(String, String), ProgressBar>,
+    /// Plain lines not yet written.
+    pending: String,
 }
 
 fn secs(d: Duration) -> String {
@@ -50,22 +57,31 @@ fn secs(d: Duration) -> String {
 impl Screen {
     fn new(live: bool) -> Screen {
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Screen { multi, bars: HashMap::new() }
+        Screen { multi, bars: HashMap::new(), pending: String::new() }
     }
 
-    fn line(&self, text: String) {
+    /// Write the pending plain lines (whole lines only, so nothing interleaves).
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = std::io::stderr().lock().write_all(self.pending.as_bytes());
+            self.pending.clear();
+        }
+    }
+
+    fn line(&mut self, text: String) {
         match &self.multi {
             Some(m) => {
                 let _ = m.println(text);
             }
             None => {
-                // One write per line: lines from concurrent agents never interleave.
-                let _ = std::io::stderr().lock().write_all(format!("{text}\n").as_bytes());
+                self.pending.push_str(&text);
+                self.pending.push('\n');
             }
         }
     }
 
     fn clear(&mut self) {
+        self.flush();
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }

@@ -78,6 +78,8 @@ pub struct Engine {
     cancel: watch::Receiver<Cancel>,
     gate: Arc<dyn Gate>,
     redactor: Arc<Redactor>,
+    /// Each agent's prompt template, read once per command: `None` without one.
+    templates: std::collections::HashMap<String, Result<Option<String>, String>>,
     recorder: Recorder,
     root: PathBuf,
     opts: RunOptions,
@@ -115,6 +117,16 @@ impl Engine {
     ) -> Engine {
         let root = wf.root.canonicalize().unwrap_or_else(|_| wf.root.clone());
         let recorder = Recorder::new(&wf.root, redactor.clone());
+        let templates = wf
+            .agents
+            .values()
+            .map(|a| {
+                let rel = crate::prompt::template_path(a);
+                let source =
+                    crate::prompt::read_template(&wf.root, &rel, a.prompt.is_some()).map_err(|d| d.to_string());
+                (a.name.clone(), source)
+            })
+            .collect();
         Engine {
             wf,
             store: Arc::new(Mutex::new(store)),
@@ -122,6 +134,7 @@ impl Engine {
             cancel,
             gate,
             redactor: Arc::new(redactor),
+            templates,
             recorder,
             root,
             opts,
@@ -713,9 +726,7 @@ impl Engine {
     fn prepare_prompt(&self, phase: &Phase, name: &str) -> Result<Option<String>, String> {
         let agent = &self.wf.agents[name];
         let rel = crate::prompt::template_path(agent);
-        let Some(source) =
-            crate::prompt::read_template(&self.wf.root, &rel, agent.prompt.is_some()).map_err(|d| d.to_string())?
-        else {
+        let Some(source) = self.templates.get(name).cloned().unwrap_or(Ok(None))? else {
             return Ok(None);
         };
         // Built only when there is a template: the context grows with the run, so building it for

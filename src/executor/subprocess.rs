@@ -61,6 +61,17 @@ fn shell() -> &'static str {
     SHELL.get_or_init(|| if Path::new("/bin/sh").exists() { "/bin/sh" } else { "sh" })
 }
 
+/// Standard input for agents: a duplicate of one `/dev/null` handle (a `dup` per spawn rather
+/// than an `open`).
+fn dev_null() -> Stdio {
+    static NULL: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| std::fs::File::open("/dev/null").ok())
+        .as_ref()
+        .and_then(|f| f.try_clone().ok())
+        .map(Stdio::from)
+        .unwrap_or_else(Stdio::null)
+}
+
 /// Send `signal` to the process group `pgid`, ignoring a group that is already gone.
 pub fn signal_group(pgid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid), signal);
@@ -83,7 +94,7 @@ pub async fn run(
         .arg(req.command)
         .current_dir(req.cwd)
         .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(dev_null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
