@@ -61,6 +61,50 @@ pub fn confine(root: &Path, reported: &str) -> Result<String, String> {
     Ok(slash_path(rel))
 }
 
+/// Resolve a path an agent wants to write to: it may not exist yet, but it must stay inside
+/// `root` (canonical) lexically and through any symlinked folder or file, and not be under `.git`.
+/// Returns the absolute path and the path relative to `root`.
+pub fn confine_new(root: &Path, wanted: &str) -> Result<(PathBuf, String), String> {
+    let wanted = wanted.trim();
+    if wanted.is_empty() {
+        return Err("empty path".into());
+    }
+    let raw = Path::new(wanted);
+    let joined = if raw.is_absolute() { raw.to_path_buf() } else { root.join(raw) };
+    let mut normal = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                if !normal.pop() {
+                    return Err("escapes the workspace".into());
+                }
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let Ok(rel) = normal.strip_prefix(root).map(Path::to_path_buf) else {
+        return Err("escapes the workspace".into());
+    };
+    if rel.as_os_str().is_empty() {
+        return Err("is the workspace itself".into());
+    }
+    if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
+        return Err("is inside `.git`".into());
+    }
+    // The deepest part that exists must resolve inside the workspace (symlinked folders, or a
+    // symlink at the path itself).
+    let mut existing = normal.as_path();
+    while existing.symlink_metadata().is_err() {
+        existing = existing.parent().unwrap_or(root);
+    }
+    match existing.canonicalize() {
+        Ok(real) if real.starts_with(root) => Ok((normal.clone(), slash_path(&rel))),
+        Ok(_) => Err("resolves outside the workspace through a symlink".into()),
+        Err(_) => Err("is a broken symlink".into()),
+    }
+}
+
 /// A relative path with `/` separators, as reports and globs use.
 pub fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
@@ -219,6 +263,18 @@ mod tests {
         assert_eq!(confine(&root, "missing.txt").unwrap_err(), "does not exist");
         std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
         assert_eq!(confine(&root, "etc-link/passwd").unwrap_err(), "resolves outside the workspace through a symlink");
+    }
+
+    #[test]
+    fn confine_new_allows_new_files_inside_and_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        assert_eq!(confine_new(&root, "a/b/new.txt").unwrap().1, "a/b/new.txt");
+        assert_eq!(confine_new(&root, "../x").unwrap_err(), "escapes the workspace");
+        assert_eq!(confine_new(&root, "/tmp/x").unwrap_err(), "escapes the workspace");
+        assert_eq!(confine_new(&root, ".git/config").unwrap_err(), "is inside `.git`");
+        std::os::unix::fs::symlink("/tmp", root.join("out")).unwrap();
+        assert_eq!(confine_new(&root, "out/x.txt").unwrap_err(), "resolves outside the workspace through a symlink");
     }
 
     #[test]

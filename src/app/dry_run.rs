@@ -88,7 +88,34 @@ pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec:
         for name in &p.agents {
             let agent = &wf.agents[name];
             let _ = writeln!(s, "\n── {} / {name} ──", p.name);
-            let _ = writeln!(s, "command: {}", agent.command_for(&p.name));
+            match agent.llm() {
+                Some(spec) => {
+                    let key = match &spec.api_key_env {
+                        Some(var) if std::env::var(var).is_ok_and(|v| !v.is_empty()) => {
+                            format!("key from ${var} (set)")
+                        }
+                        Some(var) => format!("key from ${var} (NOT SET: the run would refuse to start)"),
+                        None => "no key".to_owned(),
+                    };
+                    let _ = writeln!(
+                        s,
+                        "llm: {} model `{}` at {} ({key})",
+                        spec.provider.as_str(),
+                        spec.model,
+                        spec.base_url
+                    );
+                    let tools = if spec.allow_commands {
+                        "write_file, read_file, list_files, run_command"
+                    } else {
+                        "write_file, read_file, list_files"
+                    };
+                    let _ =
+                        writeln!(s, "max_tokens: {}; max_turns: {}; tools: {tools}", spec.max_tokens, spec.max_turns);
+                }
+                None => {
+                    let _ = writeln!(s, "command: {}", agent.command_for(&p.name));
+                }
+            }
             let _ = writeln!(
                 s,
                 "timeout: {timeout:.0}s per attempt; up to {} retries (exit codes {:?}, messages {:?}, timeouts)",

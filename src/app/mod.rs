@@ -29,6 +29,10 @@ pub enum AppError {
     /// A command that does not fit the run's situation.
     #[error("{0}")]
     Usage(String),
+    /// Something the run needs from its environment is missing (an API key, a template); the
+    /// message is complete, `error:` included.
+    #[error("{0}")]
+    Setup(String),
     #[error(transparent)]
     Io(#[from] anyhow::Error),
 }
@@ -42,7 +46,7 @@ impl From<Diagnostic> for AppError {
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Config(_) | AppError::Input(_) => exit_code::INVALID_INPUT,
+            AppError::Config(_) | AppError::Input(_) | AppError::Setup(_) => exit_code::INVALID_INPUT,
             AppError::State(e) | AppError::Engine(EngineError::State(e)) => match e {
                 StateError::Busy { .. } => exit_code::BUSY,
                 StateError::NoRun { .. } => exit_code::USAGE,
@@ -61,7 +65,7 @@ impl AppError {
     /// cause chain.
     pub fn render(&self) -> String {
         match self {
-            AppError::Config(_) | AppError::Input(_) => self.to_string(),
+            AppError::Config(_) | AppError::Input(_) | AppError::Setup(_) => self.to_string(),
             AppError::Io(e) => {
                 let mut s = format!("error: {e}");
                 for cause in e.chain().skip(1) {

@@ -88,6 +88,53 @@ pub fn preflight(wf: &Workflow, state: &RunState) -> Result<(), AppError> {
     if errors.is_empty() { Ok(()) } else { Err(AppError::Input(errors.into_values().collect())) }
 }
 
+/// LLM agents that will run need their prompt template and their API key before anything is
+/// sent; phases already done are not checked.
+pub fn check_llm_agents(wf: &Workflow, state: &RunState) -> Result<(), AppError> {
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    for phase in &wf.phases {
+        if state.phases.get(&phase.name).is_some_and(|p| p.status.is_done()) {
+            continue;
+        }
+        for name in &phase.agents {
+            let agent = &wf.agents[name];
+            let Some(spec) = agent.llm() else { continue };
+            if !seen.insert(name.as_str()) {
+                continue;
+            }
+            if let Some(var) = &spec.api_key_env
+                && std::env::var(var).map(|v| v.is_empty()).unwrap_or(true)
+            {
+                problems.push(format!(
+                    "error: agent `{name}` needs an API key in the environment variable `{var}`, which is not set\nhelp: export {var}=…, or set `api_key_env` under `agents.{name}.llm` (\"\" for servers that need no key)"
+                ));
+            }
+            let rel = crate::prompt::template_path(agent);
+            if !wf.root.join(&rel).is_file() {
+                problems.push(format!(
+                    "error: LLM agent `{name}` has no prompt template\nhelp: write one at `{}`",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(AppError::Setup(problems.join("\n\n"))) }
+}
+
+/// Redact the standard secret variables and every API key variable the config names.
+pub fn redactor(wf: &Workflow) -> Redactor {
+    let mut r = Redactor::from_env();
+    for agent in wf.agents.values() {
+        if let Some(var) = agent.llm().and_then(|s| s.api_key_env.as_ref())
+            && let Ok(v) = std::env::var(var)
+        {
+            r.add(&v);
+        }
+    }
+    r
+}
+
 pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecArgs) -> Result<i32, AppError> {
     let wf = ctx.load()?;
     let (intake_rel, explicit) = match intake {
@@ -102,6 +149,7 @@ pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecAr
         dry_run::print(&wf, &new_state, true, &Mode::Continue, &exec);
         return Ok(exit_code::SUCCESS);
     }
+    check_llm_agents(&wf, &new_state)?;
     let lock = state::lock(&path)?;
     match state::read(&path) {
         Ok(previous) => {
@@ -148,6 +196,7 @@ async fn existing(
     reconcile(&wf, &mut store.state);
     prepare(&wf, &mut store.state)?;
     preflight(&wf, &store.state)?;
+    check_llm_agents(&wf, &store.state)?;
     if store.state.status() == RunStatus::Completed {
         println!("run {} is complete; start a new one with `orchestrator run start`", store.state.run_id);
         return Ok(exit_code::SUCCESS);
@@ -276,6 +325,7 @@ async fn decide(
         Some(mode) => {
             reconcile(&wf, &mut store.state);
             preflight(&wf, &store.state)?;
+            check_llm_agents(&wf, &store.state)?;
             drive(wf, store, mode, &exec).await
         }
         None => Ok(exit_code::SUCCESS),
@@ -322,7 +372,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let root = wf.root.clone();
     let wf = Arc::new(wf);
     let gate = Arc::new(LocalGate { root });
-    let engine = Arc::new(Engine::new(Arc::clone(&wf), store, events, cancel_rx, gate, Redactor::from_env(), opts));
+    let engine = Arc::new(Engine::new(Arc::clone(&wf), store, events, cancel_rx, gate, redactor(&wf), opts));
     let result = Arc::clone(&engine).run().await;
     let state = Arc::into_inner(engine).and_then(Engine::into_store).map(|s| s.state);
     let _ = display.await;

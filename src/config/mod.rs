@@ -7,6 +7,7 @@ mod span;
 
 pub use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, is_safe_name, load, parse, serde_diagnostic};
 pub use model::{
-    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, Workflow,
+    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, LlmSpec, Phase, Prices, Provider, RetryPolicy,
+    Settings, Workflow,
 };
 pub use span::SpanIndex;

@@ -86,13 +86,66 @@ pub struct Agent {
 pub enum AgentKind {
     /// A shell command per phase, with `default` as the fallback.
     Subprocess { entrypoints: BTreeMap<String, String> },
+    /// A language model called over HTTP.
+    Llm(LlmSpec),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The Anthropic Messages API.
+    Anthropic,
+    /// OpenAI chat completions, and every server that speaks them (vLLM, Ollama, llama.cpp, OpenRouter).
+    OpenAi,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "anthropic",
+            Provider::OpenAi => "openai",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LlmSpec {
+    pub provider: Provider,
+    pub model: String,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// `None` when the server needs no key.
+    pub api_key_env: Option<String>,
+    pub max_tokens: u32,
+    pub temperature: Option<f64>,
+    pub system: Option<String>,
+    pub max_turns: u32,
+    pub allow_commands: bool,
+    pub prices: Option<Prices>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prices {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
 }
 
 impl Agent {
-    /// The shell command this agent runs in `phase` (validated to exist at load time).
-    pub fn command_for(&self, phase: &str) -> &str {
-        let AgentKind::Subprocess { entrypoints } = &self.kind;
-        entrypoints.get(phase).or_else(|| entrypoints.get("default")).map(String::as_str).unwrap_or_default()
+    /// What this agent runs in `phase`: its shell command (validated to exist at load time), or
+    /// `<provider> <model>` for an LLM agent.
+    pub fn command_for(&self, phase: &str) -> String {
+        match &self.kind {
+            AgentKind::Subprocess { entrypoints } => {
+                entrypoints.get(phase).or_else(|| entrypoints.get("default")).cloned().unwrap_or_default()
+            }
+            AgentKind::Llm(spec) => format!("{} {}", spec.provider.as_str(), spec.model),
+        }
+    }
+
+    pub fn llm(&self) -> Option<&LlmSpec> {
+        match &self.kind {
+            AgentKind::Llm(spec) => Some(spec),
+            AgentKind::Subprocess { .. } => None,
+        }
     }
 }
 

@@ -55,6 +55,35 @@ pub struct RawAgent {
     pub entrypoints: Option<BTreeMap<String, String>>,
     /// Prompt template, relative to the workspace; default `.claude/prompts/<agent>.md`.
     pub prompt: Option<String>,
+    /// A language-model agent (instead of `entrypoints`).
+    pub llm: Option<RawLlm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLlm {
+    pub provider: String,
+    pub model: String,
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key; `""` for servers that need none.
+    pub api_key_env: Option<String>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub system: Option<String>,
+    pub max_turns: Option<u32>,
+    /// Offer the model the `run_command` tool.
+    #[serde(default)]
+    pub allow_commands: bool,
+    pub prices: Option<RawPrices>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrices {
+    /// US dollars per million input tokens.
+    pub input_per_mtok: f64,
+    /// US dollars per million output tokens.
+    pub output_per_mtok: f64,
 }
 
 #[derive(Debug, Deserialize)]

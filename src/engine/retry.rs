@@ -11,7 +11,13 @@ use crate::executor::AttemptReport;
 /// `retryable_messages`. Never retried: success, cancellation, an agent that could not start, and
 /// any other failure.
 pub fn retry_reason(policy: &RetryPolicy, report: &AttemptReport) -> Option<String> {
-    if report.cancelled || report.error.is_some() {
+    if report.cancelled {
+        return None;
+    }
+    if let Some(why) = &report.transient {
+        return Some(why.clone());
+    }
+    if report.error.is_some() {
         return None;
     }
     if report.timed_out {
@@ -53,6 +59,14 @@ mod tests {
         assert_eq!(retry_reason(&p, &timeout).as_deref(), Some("timed out"));
         let cancelled = AttemptReport { cancelled: true, timed_out: true, ..report(None) };
         assert_eq!(retry_reason(&p, &cancelled), None);
+        let rate_limited = AttemptReport {
+            error: Some("HTTP 429".into()),
+            transient: Some("HTTP 429 is transient".into()),
+            ..report(None)
+        };
+        assert_eq!(retry_reason(&p, &rate_limited).as_deref(), Some("HTTP 429 is transient"));
+        let bad_key = AttemptReport { error: Some("HTTP 401".into()), ..report(None) };
+        assert_eq!(retry_reason(&p, &bad_key), None);
     }
 
     #[test]

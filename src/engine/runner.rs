@@ -169,8 +169,11 @@ impl Engine {
         }
     }
 
+    /// Resolves once the run is being cancelled (never, if the canceller is gone).
     async fn wait_cancel(mut cancel: watch::Receiver<Cancel>) {
-        let _ = cancel.wait_for(|c| *c != Cancel::None).await;
+        if cancel.wait_for(|c| *c != Cancel::None).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// Run according to the options; returns the run's status afterwards.
@@ -457,7 +460,7 @@ impl Engine {
             return Ok(AgentEnd::Interrupted);
         }
         let agent = &self.wf.agents[name];
-        let command = agent.command_for(&phase.name).to_owned();
+        let command = agent.command_for(&phase.name);
         let (run_id, mut agent_state) = {
             let store = self.store();
             let state: &RunState = &store.state;
@@ -482,8 +485,27 @@ impl Engine {
             ("ORCHESTRATOR_WORKSPACE".to_owned(), self.root.display().to_string()),
         ];
         let mut transcript = self.open_transcript(&agent_state.transcript)?;
+        let mut prompt_text = None;
         match self.prepare_prompt(phase, name) {
-            Ok(Some(prompt_file)) => env.push(("ORCHESTRATOR_PROMPT_FILE".to_owned(), prompt_file)),
+            Ok(Some((prompt_file, text))) => {
+                env.push(("ORCHESTRATOR_PROMPT_FILE".to_owned(), prompt_file));
+                prompt_text = Some(text);
+            }
+            Ok(None) if agent.llm().is_some() => {
+                let message = format!(
+                    "LLM agent `{name}` has no prompt template at `{}`",
+                    crate::prompt::template_path(agent).display()
+                );
+                return self.finish_agent(
+                    phase,
+                    name,
+                    agent_state,
+                    AgentStatus::Failed,
+                    message,
+                    started,
+                    AttemptReport::default(),
+                );
+            }
             Ok(None) => {}
             Err(message) => {
                 let _ = writeln!(transcript, "=== orchestrator: agent `{name}`, phase `{}`: {message} ===", phase.name);
@@ -517,6 +539,7 @@ impl Engine {
         let max_attempts = policy.retries + 1;
         let timeout = self.opts.timeout.unwrap_or_else(|| self.wf.timeout_for(phase));
         let executor = executor::for_agent(agent);
+        let records = self.root.join(format!(".claude/agent_outputs/{name}/{}", phase.name));
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
             let Some(running) = self.acquire(&slots.run).await? else {
@@ -558,7 +581,11 @@ impl Engine {
                 });
                 executor
                     .run(AttemptContext {
+                        agent,
                         command: &command,
+                        prompt: prompt_text.as_deref(),
+                        records: &records,
+                        attempt,
                         cwd: &self.wf.root,
                         env: &env,
                         timeout,
@@ -589,7 +616,7 @@ impl Engine {
                 retry_reason: None,
                 retry_delay_s: None,
                 leaked_output: report.leaked_output,
-                usage: None,
+                usage: report.usage.clone(),
             };
             let mut footer = format!("=== attempt {attempt}: {} after {duration:.2}s", record.outcome());
             if report.leaked_output {
@@ -609,7 +636,8 @@ impl Engine {
             let succeeded = record.succeeded();
             let reason = if succeeded || attempt == max_attempts { None } else { retry::retry_reason(policy, &report) };
             if let Some(reason) = reason {
-                let delay = retry::delay(policy, attempt, fastrand::f64());
+                // At least as long as the server asked (`retry-after`).
+                let delay = retry::delay(policy, attempt, fastrand::f64()).max(report.retry_after.unwrap_or_default());
                 record.retry_reason = Some(reason.clone());
                 record.retry_delay_s = Some(delay.as_secs_f64());
                 let _ = writeln!(transcript, "{footer}; retrying in {:.2}s because {reason} ===", delay.as_secs_f64());
@@ -659,7 +687,7 @@ impl Engine {
         started: Instant,
         report: AttemptReport,
     ) -> Result<AgentEnd, EngineError> {
-        let mut refused = Vec::new();
+        let mut refused = report.refused.clone();
         for reported in &report.artifacts {
             match workspace::confine(&self.root, reported) {
                 Ok(rel) if !agent_state.artifacts.contains(&rel) => agent_state.artifacts.push(rel),
@@ -723,7 +751,7 @@ impl Engine {
 
     /// Render the agent's prompt into `.claude/agent_outputs/<agent>/<phase>/prompt.md`; returns
     /// its absolute path, `None` without a template, or the error as a sentence.
-    fn prepare_prompt(&self, phase: &Phase, name: &str) -> Result<Option<String>, String> {
+    fn prepare_prompt(&self, phase: &Phase, name: &str) -> Result<Option<(String, String)>, String> {
         let agent = &self.wf.agents[name];
         let rel = crate::prompt::template_path(agent);
         let Some(source) = self.templates.get(name).cloned().unwrap_or(Ok(None))? else {
@@ -739,6 +767,6 @@ impl Engine {
         }
         std::fs::write(&out, self.redactor.redact_str(&rendered))
             .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?;
-        Ok(Some(out.display().to_string()))
+        Ok(Some((out.display().to_string(), rendered)))
     }
 }

@@ -1,6 +1,8 @@
 //! Executors run one attempt of one agent. The engine decides what to run, how often and when;
 //! an executor only runs it and reports what happened.
 
+pub mod cli_usage;
+pub mod llm;
 pub mod output;
 pub mod subprocess;
 
@@ -14,13 +16,22 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::config::{Agent, AgentKind};
+use crate::state::{RefusedArtifact, Usage};
 pub use output::{Redactor, TAIL_BYTES};
 pub use subprocess::Cancel;
 
 /// Everything an attempt needs.
 pub struct AttemptContext<'a> {
+    pub agent: &'a Agent,
     /// The shell command (for subprocess agents).
     pub command: &'a str,
+    /// The rendered prompt, if the agent has a template (LLM agents always do).
+    pub prompt: Option<&'a str>,
+    /// `.claude/agent_outputs/<agent>/<phase>/`, for the agent's own records.
+    pub records: &'a Path,
+    /// 1-based attempt number within this run of the agent.
+    pub attempt: u32,
+    /// The workspace.
     pub cwd: &'a Path,
     pub env: &'a [(String, String)],
     pub timeout: Duration,
@@ -30,7 +41,7 @@ pub struct AttemptContext<'a> {
     pub transcript: &'a mut BufWriter<File>,
     pub redactor: &'a Redactor,
     pub cancel: watch::Receiver<Cancel>,
-    /// Called with the process group id once the agent is running.
+    /// Called with the process group id once a subprocess agent is running.
     pub on_spawn: Box<dyn FnOnce(i32) + Send + 'a>,
 }
 
@@ -42,14 +53,21 @@ pub struct AttemptReport {
     pub timed_out: bool,
     pub cancelled: bool,
     pub leaked_output: bool,
-    /// The attempt could not run or be recorded (not the agent's own failure).
+    /// The attempt failed for a reason other than an exit code: a sentence saying why.
     pub error: Option<String>,
-    /// Paths the agent reported, as written.
+    /// Paths the agent reported or wrote, as given.
     pub artifacts: Vec<String>,
     pub matched_message: Option<String>,
     /// The last bytes of output, redacted.
     pub tail: String,
     pub output_bytes: u64,
+    /// Set when the failure is transient (rate limit, overload, 5xx, connection): why to retry.
+    pub transient: Option<String>,
+    /// How long the server asked us to wait before retrying.
+    pub retry_after: Option<Duration>,
+    pub usage: Option<Usage>,
+    /// Paths the agent tried to write that were refused.
+    pub refused: Vec<RefusedArtifact>,
 }
 
 pub type AttemptFuture<'a> = Pin<Box<dyn Future<Output = AttemptReport> + Send + 'a>>;
@@ -76,6 +94,7 @@ impl Executor for SubprocessExecutor {
                 redactor,
                 mut cancel,
                 on_spawn,
+                ..
             } = ctx;
             let mut sink = output::OutputSink::new(transcript, redactor, messages);
             let req = subprocess::SubprocessRequest { command, cwd, env, timeout, kill_grace };
@@ -84,6 +103,7 @@ impl Executor for SubprocessExecutor {
             let error = out
                 .spawn_error
                 .or_else(|| sink.write_error.as_ref().map(|e| format!("could not write the transcript: {e}")));
+            let tail = sink.tail();
             AttemptReport {
                 exit_code: out.exit_code,
                 signal: out.signal,
@@ -93,8 +113,10 @@ impl Executor for SubprocessExecutor {
                 error,
                 artifacts: std::mem::take(&mut sink.artifacts),
                 matched_message: sink.matched_message.take(),
-                tail: sink.tail(),
+                usage: cli_usage::from_tail(&tail),
+                tail,
                 output_bytes: sink.bytes,
+                ..AttemptReport::default()
             }
         })
     }
@@ -104,5 +126,6 @@ impl Executor for SubprocessExecutor {
 pub fn for_agent(agent: &Agent) -> &'static dyn Executor {
     match agent.kind {
         AgentKind::Subprocess { .. } => &SubprocessExecutor,
+        AgentKind::Llm(_) => &llm::LlmExecutor,
     }
 }

@@ -1,11 +1,13 @@
 //! Integration tests: the real binary, real processes, real files.
 
+mod fake_api;
 mod harness;
 
 mod artifacts;
 mod config_errors;
 mod dry_run;
 mod gates;
+mod llm;
 mod parallel;
 mod processes;
 mod quickstart;

@@ -1,0 +1,294 @@
+//! LLM agents against local servers speaking each API's wire format: the requests carry what the
+//! APIs require, tool loops write files, transient failures are retried and others are not, and
+//! every exchange is recorded without the key.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::fake_api::{FakeApi, Reply, anthropic_error, anthropic_text, anthropic_tools, openai_text, openai_tools};
+use crate::harness::{Project, Run};
+
+const KEY: &str = "sk-test-0123456789abcdef";
+
+fn project(api: &FakeApi, provider: &str, extra: &str) -> Project {
+    let base = if provider == "openai" { format!("{}/v1", api.url) } else { api.url.clone() };
+    let p = Project::with_config(&format!(
+        "orchestrator:\n  kill_grace_seconds: 0.5\n  retry: {{retries: 2, base_delay: 0.01, backoff: 1.0, jitter: 0.0}}\n{extra}agents:\n  writer:\n    llm:\n      provider: {provider}\n      model: test-model\n      base_url: \"{base}\"\n      api_key_env: TEST_LLM_KEY\n      max_tokens: 1000\n      prices: {{input_per_mtok: 3.0, output_per_mtok: 15.0}}\nphases:\n  - name: draft\n    agents: [writer]\n"
+    ));
+    p.write(".claude/intake.yaml", "name: demo\n");
+    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
+    p
+}
+
+fn run(p: &Project, args: &[&str]) -> Run {
+    let out = p.command(args).env("TEST_LLM_KEY", KEY).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn attempts(p: &Project) -> Vec<serde_json::Value> {
+    p.state()["phases"]["draft"]["agents"]["writer"]["attempts"].as_array().unwrap().clone()
+}
+
+#[test]
+fn anthropic_request_carries_what_the_messages_api_requires_and_is_recorded() {
+    let api = FakeApi::start(vec![anthropic_text("All written.", "end_turn")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0);
+    let seen = api.seen();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/messages"));
+    assert_eq!(r.header("x-api-key"), Some(KEY));
+    assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body["model"], "test-model");
+    assert_eq!(r.body["max_tokens"], 1000);
+    assert!(r.body["system"].as_str().unwrap().contains("write_file"));
+    assert_eq!(r.body["messages"], json!([{"role": "user", "content": "Write the docs for demo.\n"}]));
+    let tools: Vec<&str> = r.body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tools, ["write_file", "read_file", "list_files"]);
+    assert_eq!(r.body["tools"][0]["input_schema"]["required"], json!(["path", "content"]));
+
+    let dir = ".claude/agent_outputs/writer/draft";
+    assert_eq!(p.read(&format!("{dir}/prompt.md")), "Write the docs for demo.\n");
+    assert_eq!(p.read(&format!("{dir}/response.md")), "All written.");
+    let request = p.read(&format!("{dir}/attempt-1/request-1.json"));
+    assert!(request.contains("\"model\": \"test-model\"") && !request.contains(KEY), "{request}");
+    assert!(p.read(&format!("{dir}/attempt-1/response-1.json")).contains("\"stop_reason\":\"end_turn\""));
+    let transcript = p.read(p.state()["phases"]["draft"]["agents"]["writer"]["transcript"].as_str().unwrap());
+    assert!(
+        transcript.contains("→ turn 1: POST") && transcript.contains("All written.") && !transcript.contains(KEY),
+        "{transcript}"
+    );
+
+    let usage = &attempts(&p)[0]["usage"];
+    assert_eq!(usage["input_tokens"], 100);
+    assert_eq!(usage["output_tokens"], 20);
+    let cost = usage["cost_usd"].as_f64().unwrap();
+    assert!((cost - (100.0 * 3.0 + 20.0 * 15.0) / 1e6).abs() < 1e-12, "{cost}");
+    let m: serde_json::Value = serde_json::from_str(&run(&p, &["run", "metrics", "--json"]).stdout).unwrap();
+    assert_eq!(m["usage"]["input_tokens"], 100);
+    assert!(p.read(".claude/metrics/metrics.prom").contains("orchestrator_llm_tokens_total{"));
+}
+
+#[test]
+fn openai_compatible_request_uses_bearer_auth_and_chat_messages() {
+    let api = FakeApi::start(vec![openai_text("Done.")]);
+    let p = project(&api, "openai", "");
+    run(&p, &["run", "start"]).code(0);
+    let r = &api.seen()[0];
+    assert_eq!(r.path, "/v1/chat/completions");
+    assert_eq!(r.header("authorization"), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(r.body["messages"][0]["role"], "system");
+    assert_eq!(r.body["messages"][1], json!({"role": "user", "content": "Write the docs for demo.\n"}));
+    assert_eq!(r.body["tools"][0]["type"], "function");
+    assert_eq!(r.body["tools"][0]["function"]["name"], "write_file");
+    assert_eq!(attempts(&p)[0]["usage"]["input_tokens"], 40);
+}
+
+#[test]
+fn tool_use_loop_writes_two_files_that_become_artifacts() {
+    let api = FakeApi::start(vec![
+        anthropic_tools(&[
+            ("toolu_1", "write_file", json!({"path": "docs/GUIDE.md", "content": "# Guide\n"})),
+            ("toolu_2", "write_file", json!({"path": "src/hello.txt", "content": "hello\n"})),
+        ]),
+        anthropic_text("Wrote the guide and the greeting.", "end_turn"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(p.read("docs/GUIDE.md"), "# Guide\n");
+    assert_eq!(p.read("src/hello.txt"), "hello\n");
+    assert_eq!(
+        p.state()["phases"]["draft"]["agents"]["writer"]["artifacts"],
+        json!(["docs/GUIDE.md", "src/hello.txt"])
+    );
+    let second = &api.seen()[1].body;
+    assert_eq!(second["messages"][1]["role"], "assistant");
+    assert_eq!(second["messages"][1]["content"][1]["type"], "tool_use");
+    let results = &second["messages"][2]["content"];
+    assert_eq!(results[0]["type"], "tool_result");
+    assert_eq!(results[0]["tool_use_id"], "toolu_1");
+    assert_eq!(results[0]["is_error"], false);
+    assert_eq!(results[1]["content"], "wrote 6 bytes to src/hello.txt");
+    assert_eq!(attempts(&p)[0]["usage"]["input_tokens"], 150, "usage adds up over the turns");
+}
+
+#[test]
+fn openai_tool_loop_sends_tool_messages_back() {
+    let api = FakeApi::start(vec![
+        openai_tools(&[("call_1", "write_file", json!({"path": "out.md", "content": "x"}))]),
+        openai_text("ok"),
+    ]);
+    let p = project(&api, "openai", "");
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(p.read("out.md"), "x");
+    let second = &api.seen()[1].body;
+    assert_eq!(second["messages"][2]["role"], "assistant");
+    assert_eq!(second["messages"][2]["tool_calls"][0]["id"], "call_1");
+    assert_eq!(
+        second["messages"][3],
+        json!({"role": "tool", "tool_call_id": "call_1", "content": "wrote 1 bytes to out.md"})
+    );
+}
+
+#[test]
+fn rate_limit_is_retried_honouring_retry_after() {
+    let api = FakeApi::start(vec![
+        anthropic_error(429, "rate_limit_error", "slow down").header("retry-after", "0.2"),
+        anthropic_text("Now it works.", "end_turn"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0).stderr_has("attempt 1 failed (HTTP 429 from");
+    assert_eq!(api.seen().len(), 2);
+    let a = attempts(&p);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0]["retry_reason"], "HTTP 429 is transient");
+    assert!(a[0]["error"].as_str().unwrap().contains("rate_limit_error: slow down"));
+    assert!(a[0]["retry_delay_s"].as_f64().unwrap() >= 0.2, "retry-after was not honoured: {}", a[0]);
+}
+
+#[test]
+fn server_errors_and_overload_are_retried_until_the_budget_is_spent() {
+    let api = FakeApi::start(vec![
+        anthropic_error(500, "api_error", "internal"),
+        anthropic_error(529, "overloaded_error", "overloaded"),
+        anthropic_error(500, "api_error", "internal"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(1).stderr_has("HTTP 500").stderr_has("3 attempts");
+    assert_eq!(api.seen().len(), 3);
+    let a = attempts(&p);
+    assert_eq!(a[1]["retry_reason"], "HTTP 529 is transient");
+    assert!(a[2].get("retry_reason").is_none());
+}
+
+#[test]
+fn bad_key_and_bad_request_are_not_retried_and_their_message_is_shown() {
+    let api = FakeApi::start(vec![anthropic_error(401, "authentication_error", "invalid x-api-key")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(1).stderr_has("HTTP 401").stderr_has("authentication_error: invalid x-api-key");
+    assert_eq!(api.seen().len(), 1);
+    assert_eq!(attempts(&p).len(), 1);
+}
+
+#[test]
+fn a_slow_server_times_out() {
+    let api = FakeApi::start(vec![anthropic_text("late", "end_turn").after(Duration::from_secs(10))]);
+    let p = project(&api, "anthropic", "");
+    let cfg = p
+        .read(".claude/config.yaml")
+        .replace("  retry: {retries: 2,", "  timeout_minutes: 0.01\n  retry: {retries: 0,");
+    p.write(".claude/config.yaml", &cfg);
+    run(&p, &["run", "start"]).code(1).stderr_has("timed out after");
+    assert_eq!(attempts(&p)[0]["timed_out"], true);
+}
+
+#[test]
+fn malformed_json_is_reported_and_not_retried() {
+    let api = FakeApi::start(vec![Reply::raw(200, "<html>this is not json</html>")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(1).stderr_has("malformed response from");
+    assert_eq!(api.seen().len(), 1);
+}
+
+#[test]
+fn a_response_cut_off_by_max_tokens_is_reported() {
+    let api = FakeApi::start(vec![anthropic_text("The beginning of a long", "max_tokens")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(1).stderr_has("the response was cut off by max_tokens (1000)");
+}
+
+#[test]
+fn path_escaping_writes_are_refused_reported_and_told_to_the_model() {
+    let outside = format!("escape-{}.txt", std::process::id());
+    let api = FakeApi::start(vec![
+        anthropic_tools(&[
+            ("t1", "write_file", json!({"path": format!("../{outside}"), "content": "pwned"})),
+            ("t2", "write_file", json!({"path": "/etc/orchestrator-test", "content": "pwned"})),
+            ("t3", "write_file", json!({"path": "ok.txt", "content": "fine"})),
+        ]),
+        anthropic_text("Done.", "end_turn"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0).stderr_has(&format!("refused artifact `../{outside}`: escapes the workspace"));
+    assert!(!p.root().parent().unwrap().join(&outside).exists(), "a file was written outside the workspace");
+    assert!(!std::path::Path::new("/etc/orchestrator-test").exists());
+    let agent = &p.state()["phases"]["draft"]["agents"]["writer"];
+    assert_eq!(agent["artifacts"], json!(["ok.txt"]));
+    assert_eq!(agent["refused_artifacts"].as_array().unwrap().len(), 2);
+    let results = &api.seen()[1].body["messages"][2]["content"];
+    assert_eq!(results[0]["is_error"], true);
+    assert!(results[0]["content"].as_str().unwrap().starts_with("refused:"));
+}
+
+#[test]
+fn missing_key_is_refused_before_anything_is_sent() {
+    let api = FakeApi::start(vec![anthropic_text("never", "end_turn")]);
+    let p = project(&api, "anthropic", "");
+    let before = p.tree();
+    let out = p.command(&["run", "start"]).env_remove("TEST_LLM_KEY").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("agent `writer` needs an API key in the environment variable `TEST_LLM_KEY`"), "{stderr}");
+    assert!(api.seen().is_empty());
+    assert_eq!(p.tree(), before);
+}
+
+#[test]
+fn fenced_blocks_tagged_with_a_path_are_the_fallback_for_plain_answers() {
+    let api = FakeApi::start(vec![anthropic_text("Here it is:\n```md path=docs/NOTES.md\n# Notes\n```\n", "end_turn")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(p.read("docs/NOTES.md"), "# Notes\n");
+    assert_eq!(p.state()["phases"]["draft"]["agents"]["writer"]["artifacts"], json!(["docs/NOTES.md"]));
+}
+
+#[test]
+fn dry_run_shows_provider_model_and_prompt_and_sends_nothing() {
+    let api = FakeApi::start(vec![]);
+    let p = project(&api, "anthropic", "");
+    let before = p.tree();
+    let out = p.command(&["run", "start", "--dry-run"]).env_remove("TEST_LLM_KEY").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains(&format!("llm: anthropic model `test-model` at {} (key from $TEST_LLM_KEY (NOT SET", api.url)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("│ Write the docs for demo."), "{stdout}");
+    assert!(api.seen().is_empty());
+    assert_eq!(p.tree(), before);
+}
+
+#[test]
+fn a_cli_coding_agents_json_output_gives_usage_and_cost() {
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0.042,"usage":{"input_tokens":1200,"output_tokens":300}}"#;
+    let p = Project::with_config(&crate::harness::config(
+        "",
+        &[("coder", &format!("echo '{result}'"))],
+        "  - name: code\n    agents: [coder]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let usage = &p.state()["phases"]["code"]["agents"]["coder"]["attempts"][0]["usage"];
+    assert_eq!(usage, &json!({"input_tokens": 1200, "output_tokens": 300, "cost_usd": 0.042}));
+}
+
+#[test]
+fn bad_llm_config_is_refused_with_its_location() {
+    let p = Project::with_config(
+        "agents:\n  writer:\n    llm: {provider: antropic, model: m}\n  other:\n    llm: {provider: openai, model: m, base_url: \"ftp://x\", temperature: 3}\nphases:\n  - name: draft\n    agents: [writer, other]\n",
+    );
+    p.run(&["validate"])
+        .code(3)
+        .stderr_has("unknown provider `antropic` for agent `writer`")
+        .stderr_has(".claude/config.yaml:3:")
+        .stderr_has("did you mean `anthropic`?")
+        .stderr_has("`base_url` of agent `other` must be an http(s) URL")
+        .stderr_has("`temperature` of agent `other` must be between 0 and 2");
+}
