@@ -48,7 +48,7 @@ impl Seen {
 
 pub struct FakeApi {
     pub url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl FakeApi {
@@ -89,7 +89,6 @@ impl FakeApi {
         self.seen.lock().unwrap().clone()
     }
 }
-
 
 /// An Anthropic Messages API response with text.
 pub fn anthropic_text(text: &str, stop: &str) -> Reply {

@@ -292,3 +292,51 @@ fn bad_llm_config_is_refused_with_its_location() {
         .stderr_has("`base_url` of agent `other` must be an http(s) URL")
         .stderr_has("`temperature` of agent `other` must be between 0 and 2");
 }
+
+#[test]
+fn connection_errors_are_retried() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api = FakeApi { url: format!("http://127.0.0.1:{port}"), ..FakeApi::start(vec![]) };
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(1).stderr_has("3 attempts");
+    let a = attempts(&p);
+    assert_eq!(a.len(), 3);
+    assert_eq!(a[0]["retry_reason"], "the connection failed");
+    assert!(
+        a[0]["error"].as_str().unwrap().contains(&format!("request to http://127.0.0.1:{port}/v1/messages failed")),
+        "{}",
+        a[0]
+    );
+}
+
+#[test]
+fn run_command_is_offered_only_when_allowed_and_runs_in_the_workspace() {
+    let call = || {
+        anthropic_tools(&[("t1", "run_command", json!({"command": "echo ran > ran.txt; echo hello from the tool"}))])
+    };
+    let api = FakeApi::start(vec![call(), anthropic_text("ok", "end_turn")]);
+    let p = project(&api, "anthropic", "");
+    run(&p, &["run", "start"]).code(0);
+    assert!(!p.exists("ran.txt"), "run_command ran without allow_commands");
+    let result = &api.seen()[1].body["messages"][2]["content"][0];
+    assert_eq!(result["is_error"], true);
+    assert_eq!(result["content"], "unknown tool `run_command`");
+
+    let api = FakeApi::start(vec![call(), anthropic_text("ok", "end_turn")]);
+    let p = project(&api, "anthropic", "");
+    p.write(
+        ".claude/config.yaml",
+        &p.read(".claude/config.yaml")
+            .replace("      max_tokens: 1000\n", "      max_tokens: 1000\n      allow_commands: true\n"),
+    );
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(p.read("ran.txt"), "ran\n");
+    let seen = api.seen();
+    let tools: Vec<&str> =
+        seen[0].body["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(tools.contains(&"run_command"));
+    let result = &seen[1].body["messages"][2]["content"][0];
+    assert_eq!(result["is_error"], false);
+    assert_eq!(result["content"], "exit code 0\nhello from the tool\n");
+}
