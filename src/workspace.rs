@@ -19,18 +19,11 @@ const OWN_OUTPUTS: [&str; 7] = [
     "reports",
 ];
 
-/// Resolve a path an agent reported to a normalized path relative to `root`, or say why not.
-///
-/// `root` must be canonical. Refused: empty paths, paths that climb out with `..`, absolute paths
-/// elsewhere, paths that leave through a symlink, and paths that do not exist.
-pub fn confine(root: &Path, reported: &str) -> Result<String, String> {
-    let reported = reported.trim();
-    if reported.is_empty() {
-        return Err("empty path".into());
-    }
-    let raw = Path::new(reported);
+/// `path` (relative to `root`, or absolute) with `.` and `..` resolved lexically; refused if it
+/// leaves `root`.
+fn normalize(root: &Path, path: &str) -> Result<PathBuf, String> {
+    let raw = Path::new(path);
     let joined = if raw.is_absolute() { raw.to_path_buf() } else { root.join(raw) };
-    // Lexical normalization first, so `a/../../x` is refused even if it does not exist.
     let mut normal = PathBuf::new();
     for c in joined.components() {
         match c {
@@ -43,9 +36,20 @@ pub fn confine(root: &Path, reported: &str) -> Result<String, String> {
             other => normal.push(other),
         }
     }
-    if !normal.starts_with(root) {
-        return Err("escapes the workspace".into());
+    if normal.starts_with(root) { Ok(normal) } else { Err("escapes the workspace".into()) }
+}
+
+/// Resolve a path an agent reported to a normalized path relative to `root`, or say why not.
+///
+/// `root` must be canonical. Refused: empty paths, paths that climb out with `..`, absolute paths
+/// elsewhere, paths that leave through a symlink, and paths that do not exist.
+pub fn confine(root: &Path, reported: &str) -> Result<String, String> {
+    let reported = reported.trim();
+    if reported.is_empty() {
+        return Err("empty path".into());
     }
+    // Lexical first, so `a/../../x` is refused even if it does not exist.
+    let normal = normalize(root, reported)?;
     let real = match normal.canonicalize() {
         Ok(r) => r,
         Err(_) if normal.symlink_metadata().is_ok() => return Err("is a broken symlink".into()),
@@ -69,23 +73,8 @@ pub fn confine_new(root: &Path, wanted: &str) -> Result<(PathBuf, String), Strin
     if wanted.is_empty() {
         return Err("empty path".into());
     }
-    let raw = Path::new(wanted);
-    let joined = if raw.is_absolute() { raw.to_path_buf() } else { root.join(raw) };
-    let mut normal = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                if !normal.pop() {
-                    return Err("escapes the workspace".into());
-                }
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    let Ok(rel) = normal.strip_prefix(root).map(Path::to_path_buf) else {
-        return Err("escapes the workspace".into());
-    };
+    let normal = normalize(root, wanted)?;
+    let rel = normal.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
     if rel.as_os_str().is_empty() {
         return Err("is the workspace itself".into());
     }

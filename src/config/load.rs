@@ -7,10 +7,9 @@ use std::time::Duration;
 use globset::GlobBuilder;
 
 use super::model::{
-    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, LlmSpec, Phase, Prices, Provider, RetryPolicy,
-    Settings, Workflow,
+    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, Workflow,
 };
-use super::raw::{RawConfig, RawLlm, RawPhase};
+use super::raw::{RawConfig, RawPhase};
 use super::span::SpanIndex;
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
@@ -148,7 +147,7 @@ fn stays_inside(p: &str) -> bool {
     !p.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
     spans: &'a SpanIndex,
@@ -157,7 +156,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     /// Record an error at the value found at `path` in the document.
-    fn error(&mut self, path: &str, message: String, help: Option<String>) {
+    pub(super) fn error(&mut self, path: &str, message: String, help: Option<String>) {
         // A value the file does not spell out (an implicit `needs`) is shown at its parent.
         let mut at = path;
         let mut pos = None;
@@ -413,105 +412,6 @@ impl Checker<'_> {
         agents
     }
 
-    fn llm(&mut self, path: &str, name: &str, raw: &RawLlm) -> LlmSpec {
-        let lpath = format!("{path}.llm");
-        let provider = match raw.provider.as_str() {
-            "anthropic" => Provider::Anthropic,
-            "openai" => Provider::OpenAi,
-            other => {
-                let help = did_you_mean(other, ["anthropic", "openai"])
-                    .or_else(|| Some("providers: `anthropic` (Messages API) and `openai` (chat completions, also vLLM, Ollama, llama.cpp, OpenRouter)".into()));
-                self.error(
-                    &format!("{lpath}.provider"),
-                    format!("unknown provider `{other}` for agent `{name}`"),
-                    help,
-                );
-                Provider::OpenAi
-            }
-        };
-        if raw.model.trim().is_empty() {
-            self.error(&format!("{lpath}.model"), format!("agent `{name}` needs a `model`"), None);
-        }
-        let default_url = match provider {
-            Provider::Anthropic => "https://api.anthropic.com",
-            Provider::OpenAi => "https://api.openai.com/v1",
-        };
-        let base_url = raw.base_url.clone().unwrap_or_else(|| default_url.to_owned());
-        match reqwest::Url::parse(&base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => self.error(
-                &format!("{lpath}.base_url"),
-                format!("`base_url` of agent `{name}` must be an http(s) URL, got `{base_url}`"),
-                Some(format!("for example `{default_url}` or `http://localhost:8000/v1`")),
-            ),
-        }
-        let api_key_env = match &raw.api_key_env {
-            Some(v) if v.is_empty() => None,
-            Some(v) if v.contains(['=', '\0']) || v.trim() != v => {
-                self.error(
-                    &format!("{lpath}.api_key_env"),
-                    format!("`api_key_env` of agent `{name}` is not a variable name: `{v}`"),
-                    None,
-                );
-                None
-            }
-            Some(v) => Some(v.clone()),
-            None => Some(match provider {
-                Provider::Anthropic => "ANTHROPIC_API_KEY".to_owned(),
-                Provider::OpenAi => "OPENAI_API_KEY".to_owned(),
-            }),
-        };
-        let max_tokens = raw.max_tokens.unwrap_or(4096);
-        if !(1..=1_000_000).contains(&max_tokens) {
-            self.error(
-                &format!("{lpath}.max_tokens"),
-                format!("`max_tokens` of agent `{name}` must be between 1 and 1000000, got {max_tokens}"),
-                None,
-            );
-        }
-        if let Some(t) = raw.temperature
-            && !(t.is_finite() && (0.0..=2.0).contains(&t))
-        {
-            self.error(
-                &format!("{lpath}.temperature"),
-                format!("`temperature` of agent `{name}` must be between 0 and 2, got {t}"),
-                None,
-            );
-        }
-        let max_turns = raw.max_turns.unwrap_or(10);
-        if !(1..=200).contains(&max_turns) {
-            self.error(
-                &format!("{lpath}.max_turns"),
-                format!("`max_turns` of agent `{name}` must be between 1 and 200, got {max_turns}"),
-                None,
-            );
-        }
-        let prices = raw.prices.as_ref().map(|p| {
-            for (key, v) in [("input_per_mtok", p.input_per_mtok), ("output_per_mtok", p.output_per_mtok)] {
-                if !(v.is_finite() && v >= 0.0) {
-                    self.error(
-                        &format!("{lpath}.prices.{key}"),
-                        format!("`{key}` of agent `{name}` must be zero or more, got {v}"),
-                        None,
-                    );
-                }
-            }
-            Prices { input_per_mtok: p.input_per_mtok, output_per_mtok: p.output_per_mtok }
-        });
-        LlmSpec {
-            provider,
-            model: raw.model.clone(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key_env,
-            max_tokens,
-            temperature: raw.temperature,
-            system: raw.system.clone(),
-            max_turns,
-            allow_commands: raw.allow_commands,
-            prices,
-        }
-    }
-
     fn phases(&mut self, raw: &RawConfig, agents: &BTreeMap<String, Agent>) -> Vec<Phase> {
         if raw.phases.is_empty() {
             self.error("phases", "`phases` is empty: define at least one phase".into(), None);
@@ -695,77 +595,3 @@ const MAX_MINUTES: f64 = 525_600.0;
 
 const NAME_RULE: &str =
     "names start with a letter or digit and use only letters, digits, `_` and `-` (at most 64 characters)";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Corrupt the default template in thousands of deterministic ways; every result must be a
-    /// workflow or a located error, never a panic.
-    #[test]
-    fn no_mutation_of_a_valid_config_panics() {
-        let base = crate::template::FILES[0].1;
-        let tokens = [
-            "",
-            "-1",
-            "1e300",
-            ".nan",
-            "~",
-            "[",
-            "{",
-            "\"x\"",
-            "[a, b]",
-            "{a: 1}",
-            "&a x",
-            "*a",
-            "!!binary x",
-            "0",
-            "\t",
-            ": :",
-            "- -",
-        ];
-        let lines: Vec<&str> = base.lines().collect();
-        let mut seed = 0x9e37_79b9_u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        for _ in 0..3000 {
-            let mut mutated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-            for _ in 0..(1 + next() % 3) {
-                let i = (next() as usize) % mutated.len();
-                let token = tokens[(next() as usize) % tokens.len()];
-                match next() % 4 {
-                    0 => {
-                        mutated[i] = match mutated[i].split_once(": ") {
-                            Some((k, _)) => format!("{k}: {token}"),
-                            None => format!("{}{token}", mutated[i]),
-                        }
-                    }
-                    1 => {
-                        mutated.remove(i);
-                        if mutated.is_empty() {
-                            mutated.push(String::new());
-                        }
-                    }
-                    2 => {
-                        let line = mutated[i].clone();
-                        mutated.insert(i, line);
-                    }
-                    _ => {
-                        let cut = (next() as usize) % (mutated[i].len() + 1);
-                        let keep: String = mutated[i].chars().take(cut).collect();
-                        mutated[i] = keep;
-                    }
-                }
-            }
-            let text = mutated.join("\n");
-            if let Err(e) = parse(Path::new("."), Path::new(".claude/config.yaml"), &text) {
-                let shown = e.to_string();
-                assert!(shown.starts_with("error: "), "{shown}\n--- from ---\n{text}");
-            }
-        }
-    }
-}

@@ -1,7 +1,10 @@
 //! The workflow configuration: `raw` mirrors the YAML, `load` validates it into the `model`.
 
+mod check_llm;
 mod load;
 mod model;
+#[cfg(test)]
+mod mutation_tests;
 mod raw;
 mod span;
 

@@ -2,6 +2,7 @@
 //! parallelism, validates artifacts, opens gates, and keeps the state. It never prints; it sends
 //! [`Event`]s.
 
+mod agent;
 pub mod context;
 mod event;
 pub mod plan;

@@ -1,0 +1,338 @@
+//! Running one agent: its prompt, its transcript, its attempts under the retry policy, and its
+//! outcome in the journal.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::runner::{AgentEnd, Engine, EngineError, Slots, transcript_path};
+use super::{Event, context, retry};
+use crate::config::Phase;
+use crate::executor::{self, AttemptContext, AttemptReport};
+use crate::state::{AgentState, AgentStatus, Attempt, RefusedArtifact, RunState, StateError};
+use crate::workspace;
+
+impl Engine {
+    pub(super) async fn run_agent(
+        self: &Arc<Self>,
+        phase: &Phase,
+        name: &str,
+        slots: Slots,
+    ) -> Result<AgentEnd, EngineError> {
+        let Some(_prepared) = self.acquire(&slots.prepare).await? else { return Ok(AgentEnd::Interrupted) };
+        if self.cancelled() {
+            return Ok(AgentEnd::Interrupted);
+        }
+        let agent = &self.wf.agents[name];
+        let command = agent.command_for(&phase.name);
+        let (run_id, mut agent_state) = {
+            let store = self.store();
+            let state: &RunState = &store.state;
+            let previous = state.phases.get(&phase.name).and_then(|p| p.agents.get(name)).cloned();
+            let agent_state = AgentState {
+                status: AgentStatus::Running,
+                command: command.clone(),
+                transcript: transcript_path(&state.run_id, &phase.name, name),
+                attempts: previous.map(|p| p.attempts).unwrap_or_default(),
+                artifacts: Vec::new(),
+                refused_artifacts: Vec::new(),
+                pgid: None,
+                duration_s: None,
+            };
+            (state.run_id.clone(), agent_state)
+        };
+        let started = Instant::now();
+        let mut env = vec![
+            ("ORCHESTRATOR_RUN_ID".to_owned(), run_id.clone()),
+            ("ORCHESTRATOR_PHASE".to_owned(), phase.name.clone()),
+            ("ORCHESTRATOR_AGENT".to_owned(), name.to_owned()),
+            ("ORCHESTRATOR_WORKSPACE".to_owned(), self.root.display().to_string()),
+        ];
+        let mut transcript = self.open_transcript(&agent_state.transcript)?;
+        let mut prompt_text = None;
+        match self.prepare_prompt(phase, name) {
+            Ok(Some((prompt_file, text))) => {
+                env.push(("ORCHESTRATOR_PROMPT_FILE".to_owned(), prompt_file));
+                prompt_text = Some(text);
+            }
+            Ok(None) if agent.llm().is_some() => {
+                let message = format!(
+                    "LLM agent `{name}` has no prompt template at `{}`",
+                    crate::prompt::template_path(agent).display()
+                );
+                return self.finish_agent(
+                    phase,
+                    name,
+                    agent_state,
+                    AgentStatus::Failed,
+                    message,
+                    started,
+                    AttemptReport::default(),
+                );
+            }
+            Ok(None) => {}
+            Err(message) => {
+                let _ = writeln!(transcript, "=== orchestrator: agent `{name}`, phase `{}`: {message} ===", phase.name);
+                let _ = transcript.flush();
+                let failed = AttemptReport { error: Some(message.clone()), ..AttemptReport::default() };
+                agent_state.attempts.push(attempt_record(
+                    agent_state.attempts.len() as u32 + 1,
+                    Utc::now(),
+                    0.0,
+                    &failed,
+                ));
+                return self.finish_agent(
+                    phase,
+                    name,
+                    agent_state,
+                    AgentStatus::Failed,
+                    message,
+                    started,
+                    AttemptReport::default(),
+                );
+            }
+        }
+
+        let policy = &self.wf.settings.retry;
+        let max_attempts = policy.retries + 1;
+        let timeout = self.opts.timeout.unwrap_or_else(|| self.wf.timeout_for(phase));
+        let executor = executor::for_agent(agent);
+        let records = self.root.join(format!(".claude/agent_outputs/{name}/{}", phase.name));
+        let mut last = AttemptReport::default();
+        for attempt in 1..=max_attempts {
+            let Some(running) = self.acquire(&slots.run).await? else {
+                agent_state.status = AgentStatus::Pending;
+                self.store().record_agent(&phase.name, name, agent_state)?;
+                return Ok(AgentEnd::Interrupted);
+            };
+            let number = agent_state.attempts.len() as u32 + 1;
+            let attempt_start = Utc::now();
+            let _ = writeln!(
+                transcript,
+                "=== orchestrator: agent `{name}`, phase `{}`, attempt {attempt} of {max_attempts} ===\ncommand: {command}\nstarted: {}\ntimeout: {:.1}s\n--- output ---",
+                phase.name,
+                attempt_start.to_rfc3339(),
+                timeout.as_secs_f64()
+            );
+            self.emit(Event::AttemptStarted {
+                phase: phase.name.clone(),
+                agent: name.to_owned(),
+                attempt,
+                max_attempts,
+            });
+            let mut env = env.clone();
+            env.push(("ORCHESTRATOR_ATTEMPT".to_owned(), attempt.to_string()));
+            let clock = Instant::now();
+            let journal_error: Arc<Mutex<Option<StateError>>> = Arc::default();
+            let report = {
+                let store = Arc::clone(&self.store);
+                let running = agent_state.clone();
+                let (phase_name, agent_name, journal_error) =
+                    (phase.name.clone(), name.to_owned(), Arc::clone(&journal_error));
+                let on_spawn = Box::new(move |pgid: i32| {
+                    let mut running = running;
+                    running.pgid = Some(pgid);
+                    let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Err(e) = store.record_agent(&phase_name, &agent_name, running) {
+                        *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    }
+                });
+                executor
+                    .run(AttemptContext {
+                        agent,
+                        command: &command,
+                        prompt: prompt_text.as_deref(),
+                        records: &records,
+                        attempt,
+                        cwd: &self.wf.root,
+                        env: &env,
+                        timeout,
+                        kill_grace: self.wf.settings.kill_grace,
+                        messages: &policy.retryable_messages,
+                        transcript: &mut transcript,
+                        redactor: &self.redactor,
+                        cancel: self.cancel.clone(),
+                        on_spawn,
+                    })
+                    .await
+            };
+            drop(running);
+            // Let the agent waiting for this slot start before this one's bookkeeping.
+            tokio::task::yield_now().await;
+            if let Some(e) = journal_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return Err(e.into());
+            }
+            let duration = clock.elapsed().as_secs_f64();
+            let mut record = attempt_record(number, attempt_start, duration, &report);
+            let mut footer = format!("=== attempt {attempt}: {} after {duration:.2}s", record.outcome());
+            if report.leaked_output {
+                footer.push_str(
+                    "; the agent exited but its children kept its output open, so its process group was killed",
+                );
+            }
+            if report.cancelled {
+                let _ = writeln!(transcript, "{footer} ===");
+                let _ = transcript.flush();
+                agent_state.attempts.push(record);
+                agent_state.status = AgentStatus::Pending;
+                agent_state.duration_s = Some(started.elapsed().as_secs_f64());
+                self.store().record_agent(&phase.name, name, agent_state)?;
+                return Ok(AgentEnd::Interrupted);
+            }
+            let succeeded = record.succeeded();
+            let reason = if succeeded || attempt == max_attempts { None } else { retry::retry_reason(policy, &report) };
+            if let Some(reason) = reason {
+                // At least as long as the server asked (`retry-after`).
+                let delay = retry::delay(policy, attempt, fastrand::f64()).max(report.retry_after.unwrap_or_default());
+                record.retry_reason = Some(reason.clone());
+                record.retry_delay_s = Some(delay.as_secs_f64());
+                let _ = writeln!(transcript, "{footer}; retrying in {:.2}s because {reason} ===", delay.as_secs_f64());
+                let _ = transcript.flush();
+                let outcome = record.outcome();
+                agent_state.attempts.push(record);
+                self.store().record_agent(&phase.name, name, agent_state.clone())?;
+                self.emit(Event::Retrying {
+                    phase: phase.name.clone(),
+                    agent: name.to_owned(),
+                    attempt,
+                    outcome,
+                    reason,
+                    delay,
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = Self::wait_cancel(self.cancel.clone()) => {
+                        agent_state.status = AgentStatus::Pending;
+                        self.store().record_agent(&phase.name, name, agent_state)?;
+                        return Ok(AgentEnd::Interrupted);
+                    }
+                }
+                last = report;
+                continue;
+            }
+            let _ = writeln!(transcript, "{footer} ===");
+            let outcome = record.outcome();
+            agent_state.attempts.push(record);
+            let status = if succeeded { AgentStatus::Succeeded } else { AgentStatus::Failed };
+            return self.finish_agent(phase, name, agent_state, status, outcome, started, report).inspect(|_| {
+                let _ = transcript.flush();
+            });
+        }
+        let outcome = agent_state.attempts.last().map(Attempt::outcome).unwrap_or_default();
+        self.finish_agent(phase, name, agent_state, AgentStatus::Failed, outcome, started, last)
+    }
+
+    #[expect(clippy::too_many_arguments)]
+    fn finish_agent(
+        &self,
+        phase: &Phase,
+        name: &str,
+        mut agent_state: AgentState,
+        status: AgentStatus,
+        outcome: String,
+        started: Instant,
+        report: AttemptReport,
+    ) -> Result<AgentEnd, EngineError> {
+        let mut refused = report.refused.clone();
+        for reported in &report.artifacts {
+            match workspace::confine(&self.root, reported) {
+                Ok(rel) if !agent_state.artifacts.contains(&rel) => agent_state.artifacts.push(rel),
+                Ok(_) => {}
+                Err(reason) => refused.push(RefusedArtifact { path: self.redactor.redact_str(reported), reason }),
+            }
+        }
+        if !refused.is_empty() {
+            let path = self.wf.root.join(&agent_state.transcript);
+            if let Ok(mut f) = OpenOptions::new().append(true).open(&path) {
+                for r in &refused {
+                    let _ = writeln!(f, "=== refused artifact `{}`: {} ===", r.path, r.reason);
+                }
+            }
+        }
+        agent_state.refused_artifacts = refused.clone();
+        agent_state.status = status;
+        agent_state.pgid = None;
+        let duration = started.elapsed();
+        agent_state.duration_s = Some(duration.as_secs_f64());
+        let attempts = agent_state.attempts.len() as u32;
+        let (artifacts, transcript) = (agent_state.artifacts.len(), agent_state.transcript.clone());
+        {
+            let mut store = self.store();
+            store.record_agent(&phase.name, name, agent_state)?;
+            self.recorder.metrics_throttled(&self.wf, &store.state)?;
+        }
+        self.emit(Event::AgentFinished {
+            phase: phase.name.clone(),
+            agent: name.to_owned(),
+            succeeded: status == AgentStatus::Succeeded,
+            outcome,
+            attempts,
+            duration,
+            artifacts,
+            refused,
+            leaked_output: report.leaked_output,
+            tail: report.tail,
+            transcript,
+        });
+        Ok(AgentEnd::Finished(status))
+    }
+
+    fn open_transcript(&self, rel: &str) -> Result<BufWriter<File>, EngineError> {
+        let path = self.wf.root.join(rel);
+        let write_err = |source| EngineError::Write { path: rel.to_owned(), source };
+        let open = || OpenOptions::new().create(true).append(true).open(&path);
+        let file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // The log folder does not exist yet; the first agent creates it.
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(write_err)?;
+                }
+                open()
+            }
+            other => other,
+        }
+        .map_err(write_err)?;
+        Ok(BufWriter::with_capacity(16 * 1024, file))
+    }
+
+    /// Render the agent's prompt into `.claude/agent_outputs/<agent>/<phase>/prompt.md`; returns
+    /// its absolute path, `None` without a template, or the error as a sentence.
+    fn prepare_prompt(&self, phase: &Phase, name: &str) -> Result<Option<(String, String)>, String> {
+        let agent = &self.wf.agents[name];
+        let rel = crate::prompt::template_path(agent);
+        let Some(source) = self.templates.get(name).cloned().unwrap_or(Ok(None))? else {
+            return Ok(None);
+        };
+        // Built only when there is a template: the context grows with the run, so building it for
+        // every agent of a large phase would cost O(agents²).
+        let ctx = context::for_agent(&self.wf, &self.store().state, phase, agent);
+        let rendered = crate::prompt::render(&rel, &source, &ctx).map_err(|d| d.to_string())?;
+        let out = self.root.join(format!(".claude/agent_outputs/{name}/{}/prompt.md", phase.name));
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+        }
+        std::fs::write(&out, self.redactor.redact_str(&rendered))
+            .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?;
+        Ok(Some((out.display().to_string(), rendered)))
+    }
+}
+
+/// The record of an attempt, from what the executor reported.
+fn attempt_record(number: u32, started_at: chrono::DateTime<Utc>, duration_s: f64, report: &AttemptReport) -> Attempt {
+    Attempt {
+        number,
+        started_at,
+        duration_s,
+        exit_code: report.exit_code,
+        signal: report.signal,
+        timed_out: report.timed_out,
+        error: report.error.clone().or_else(|| report.cancelled.then(|| "interrupted".to_owned())),
+        retry_reason: None,
+        retry_delay_s: None,
+        leaked_output: report.leaked_output,
+        usage: report.usage.clone(),
+    }
+}
