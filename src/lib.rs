@@ -10,6 +10,7 @@ pub mod engine;
 pub mod executor;
 pub mod exit_code;
 pub mod gate;
+pub mod github;
 pub mod intake;
 mod output;
 pub mod prompt;
