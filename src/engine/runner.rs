@@ -173,7 +173,7 @@ impl Engine {
 
     /// Run according to the options; returns the run's status afterwards.
     pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
-        self.recover()?;
+        self.recover().await?;
         let workers = self.opts.max_workers.unwrap_or(self.wf.settings.max_parallel_agents).max(1);
         let slots = Slots::new(workers);
         let mut running: HashSet<String> = HashSet::new();
@@ -241,16 +241,13 @@ impl Engine {
     }
 
     /// Make a state left by a stopped or killed process runnable again, and re-read gate decisions.
-    fn recover(&self) -> Result<(), EngineError> {
-        let mut store = self.store();
-        let before = store.state.clone();
-        store.state.interrupted = false;
-        for ps in store.state.phases.values_mut() {
-            if ps.status != PhaseStatus::Running {
-                continue;
-            }
-            for agent in ps.agents.values_mut() {
-                if agent.status == AgentStatus::Running {
+    async fn recover(&self) -> Result<(), EngineError> {
+        let (before, awaiting) = {
+            let mut store = self.store();
+            let before = store.state.clone();
+            store.state.interrupted = false;
+            for ps in store.state.phases.values_mut().filter(|p| p.status == PhaseStatus::Running) {
+                for agent in ps.agents.values_mut().filter(|a| a.status == AgentStatus::Running) {
                     // The process that ran it died; make sure nothing of it survives.
                     if let Some(pgid) = agent.pgid.take()
                         && executor::subprocess::group_alive(pgid)
@@ -260,26 +257,40 @@ impl Engine {
                     agent.status = AgentStatus::Pending;
                 }
             }
-        }
-        let awaiting: Vec<String> = store
-            .state
-            .phases
-            .iter()
-            .filter(|(_, p)| p.status == PhaseStatus::AwaitingApproval)
-            .map(|(n, _)| n.clone())
-            .collect();
+            let awaiting: Vec<String> = store
+                .state
+                .phases
+                .iter()
+                .filter(|(_, p)| p.status == PhaseStatus::AwaitingApproval)
+                .map(|(n, _)| n.clone())
+                .collect();
+            (before, awaiting)
+        };
+        // Gate calls may go over the network: not under the lock.
+        let mut opened = Vec::new();
+        let mut decided = Vec::new();
         for name in awaiting {
-            if let Some(decision) = self.gate.decision(&store.state, &name)? {
-                let ps = store.state.phases.get_mut(&name).expect("listed above");
-                ps.status = if decision.approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
-                self.emit(Event::GateDecided {
-                    phase: name.clone(),
-                    approved: decision.approved,
-                    by: decision.by.clone(),
-                });
-                if let Some(g) = ps.gate.as_mut() {
-                    g.decision = Some(decision);
-                }
+            let snapshot = self.store().state.clone();
+            if snapshot.phases[&name].gate.is_none() {
+                // The process died between finishing the phase and opening its gate.
+                opened.push((name.clone(), self.gate.open(&self.wf, &snapshot, &name).await?));
+            }
+            if let Some(decision) = self.gate.decision(&self.wf, &snapshot, &name).await? {
+                decided.push((name, decision));
+            }
+        }
+        let mut store = self.store();
+        for (name, request) in opened {
+            if let Some(ps) = store.state.phases.get_mut(&name) {
+                ps.gate = Some(GateState { requested_at: Utc::now(), request, decision: None });
+            }
+        }
+        for (name, decision) in decided {
+            let Some(ps) = store.state.phases.get_mut(&name) else { continue };
+            ps.status = if decision.approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
+            self.emit(Event::GateDecided { phase: name.clone(), approved: decision.approved, by: decision.by.clone() });
+            if let Some(g) = ps.gate.as_mut() {
+                g.decision = Some(decision);
             }
         }
         // A fresh run has nothing to recover: skip the fsync'd rewrite.
@@ -391,57 +402,70 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Internal(e.to_string()))?;
 
-        let mut store = self.store();
-        let ps = store.state.phases.get_mut(&phase.name).expect("phase state exists once started");
-        let failed: Vec<String> = phase
-            .agents
-            .iter()
-            .filter(|a| ps.agents.get(*a).is_none_or(|s| s.status != AgentStatus::Succeeded))
-            .cloned()
-            .collect();
-        let missing: Vec<String> = validation
-            .as_ref()
-            .map(|v| v.patterns.iter().filter(|p| p.files.is_empty()).map(|p| format!("`{}`", p.pattern)).collect())
-            .unwrap_or_default();
-        let (status, error) = if !failed.is_empty() {
-            let list = failed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
-            (
-                PhaseStatus::Failed,
-                Some(format!("agent{} {list} did not succeed", if failed.len() == 1 { "" } else { "s" })),
-            )
-        } else if !missing.is_empty() {
-            (
-                PhaseStatus::Failed,
-                Some(format!(
-                    "no file matches artifact pattern{} {}",
-                    if missing.len() == 1 { "" } else { "s" },
-                    missing.join(", ")
-                )),
-            )
-        } else if phase.requires_consensus {
-            (PhaseStatus::AwaitingApproval, None)
-        } else {
-            (PhaseStatus::Succeeded, None)
+        let (status, error, snapshot) = {
+            let mut store = self.store();
+            let ps = store.state.phases.get_mut(&phase.name).expect("phase state exists once started");
+            let failed: Vec<String> = phase
+                .agents
+                .iter()
+                .filter(|a| ps.agents.get(*a).is_none_or(|s| s.status != AgentStatus::Succeeded))
+                .cloned()
+                .collect();
+            let missing: Vec<String> = validation
+                .as_ref()
+                .map(|v| v.patterns.iter().filter(|p| p.files.is_empty()).map(|p| format!("`{}`", p.pattern)).collect())
+                .unwrap_or_default();
+            let (status, error) = if !failed.is_empty() {
+                let list = failed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+                (
+                    PhaseStatus::Failed,
+                    Some(format!("agent{} {list} did not succeed", if failed.len() == 1 { "" } else { "s" })),
+                )
+            } else if !missing.is_empty() {
+                (
+                    PhaseStatus::Failed,
+                    Some(format!(
+                        "no file matches artifact pattern{} {}",
+                        if missing.len() == 1 { "" } else { "s" },
+                        missing.join(", ")
+                    )),
+                )
+            } else if phase.requires_consensus {
+                (PhaseStatus::AwaitingApproval, None)
+            } else {
+                (PhaseStatus::Succeeded, None)
+            };
+            ps.status = status;
+            ps.error = error.clone();
+            ps.validation = validation;
+            ps.changes = Some(changes);
+            ps.finished_at = Some(Utc::now());
+            ps.duration_s = Some(started.elapsed().as_secs_f64());
+            store.state.hygiene = Some(hygiene.summary());
+            self.recorder.hygiene(&hygiene)?;
+            self.recorder.phase(&store.state, &phase.name)?;
+            // Saved first: if the process dies while the gate opens, a resume opens it again (a
+            // gate finds its own earlier request, so nothing is posted twice).
+            store.save()?;
+            if status == PhaseStatus::AwaitingApproval {
+                (status, error, Some(store.state.clone()))
+            } else {
+                self.recorder.metrics(&self.wf, &store.state)?;
+                (status, error, None)
+            }
         };
-        ps.status = status;
-        ps.error = error.clone();
-        ps.validation = validation;
-        ps.changes = Some(changes);
-        ps.finished_at = Some(Utc::now());
-        ps.duration_s = Some(started.elapsed().as_secs_f64());
-        store.state.hygiene = Some(hygiene.summary());
-        self.recorder.hygiene(&hygiene)?;
-        self.recorder.phase(&store.state, &phase.name)?;
         let mut gate_request = None;
-        if status == PhaseStatus::AwaitingApproval {
-            let request = self.gate.open(&self.wf, &store.state, &phase.name)?;
-            let ps = store.state.phases.get_mut(&phase.name).expect("exists");
-            ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });
+        if let Some(snapshot) = snapshot {
+            // The gate may call GitHub: not under the lock.
+            let request = self.gate.open(&self.wf, &snapshot, &phase.name).await?;
+            let mut store = self.store();
+            if let Some(ps) = store.state.phases.get_mut(&phase.name) {
+                ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });
+            }
+            store.save()?;
+            self.recorder.metrics(&self.wf, &store.state)?;
             gate_request = Some(request);
         }
-        store.save()?;
-        self.recorder.metrics(&self.wf, &store.state)?;
-        drop(store);
         self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
         if let Some(request) = gate_request {
             self.emit(Event::GateOpened { phase: phase.name.clone(), request });

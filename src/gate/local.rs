@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{Gate, GateError, request};
+use super::{Gate, GateError, GateFuture, request};
 use crate::config::Workflow;
 use crate::state::{Decision, RunState, write_atomic};
 
@@ -18,15 +18,24 @@ impl LocalGate {
 }
 
 impl Gate for LocalGate {
-    fn open(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
-        let rel = Self::request_path(phase);
-        let body = request::render(wf, state, phase, chrono::Utc::now());
-        write_atomic(&self.root.join(&rel), body.as_bytes())
-            .map_err(|source| GateError::Write { path: rel.clone(), source })?;
-        Ok(rel)
+    fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
+        Box::pin(async move {
+            let rel = Self::request_path(phase);
+            let body = request::render(wf, state, phase, chrono::Utc::now());
+            write_atomic(&self.root.join(&rel), body.as_bytes())
+                .map_err(|source| GateError::Write { path: rel.clone(), source })?;
+            Ok(rel)
+        })
     }
 
-    fn decision(&self, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
-        Ok(state.phases.get(phase).and_then(|p| p.gate.as_ref()).and_then(|g| g.decision.clone()))
+    fn decision<'a>(
+        &'a self,
+        _wf: &'a Workflow,
+        state: &'a RunState,
+        phase: &'a str,
+    ) -> GateFuture<'a, Option<Decision>> {
+        Box::pin(
+            async move { Ok(state.phases.get(phase).and_then(|p| p.gate.as_ref()).and_then(|g| g.decision.clone())) },
+        )
     }
 }

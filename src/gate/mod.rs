@@ -1,9 +1,13 @@
 //! Approval gates ("consensus"): after a phase that `requires_consensus`, the run stops until a
-//! human decides. A [`Gate`] publishes the request and reports the decision; the local gate uses
-//! files and `orchestrator run approve|reject`.
+//! human decides. A [`Gate`] publishes the request and reports the decision, re-deriving it from
+//! its backend every time: `LocalGate` uses files and `orchestrator run approve|reject`;
+//! `github::gate::GitHubGate` a pull-request comment and labels.
 
 mod local;
 pub mod request;
+
+use std::future::Future;
+use std::pin::Pin;
 
 pub use local::LocalGate;
 
@@ -14,13 +18,25 @@ use crate::state::{Decision, RunState};
 pub enum GateError {
     #[error("cannot write the approval request `{path}`: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error("approval gate on GitHub: {0}")]
+    Github(#[from] crate::github::client::GithubError),
+    #[error("approval gate: {0}")]
+    Other(String),
 }
+
+pub type GateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GateError>> + Send + 'a>>;
 
 /// A consensus backend.
 pub trait Gate: Send + Sync {
     /// Publish the approval request for `phase` (which has just succeeded); returns where it lives.
-    fn open(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError>;
+    fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String>;
 
-    /// The decision on `phase`, derived afresh from the backend; `None` while undecided.
-    fn decision(&self, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError>;
+    /// The decision on `phase`, derived afresh from the backend; `None` while undecided. An
+    /// error means "not approved" (the gate fails closed).
+    fn decision<'a>(
+        &'a self,
+        wf: &'a Workflow,
+        state: &'a RunState,
+        phase: &'a str,
+    ) -> GateFuture<'a, Option<Decision>>;
 }
