@@ -15,7 +15,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::engine::{Engine, EngineError, Mode, RunOptions, context};
 use crate::executor::{Cancel, Redactor};
 use crate::exit_code;
-use crate::gate::LocalGate;
+use crate::gate::{Gate, LocalGate};
 use crate::state::{self, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore};
 
 pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
@@ -358,24 +358,74 @@ async fn watch_signals(tx: watch::Sender<Cancel>) {
     }
 }
 
+/// The gate for this run: a pull-request comment in a GitHub pull-request context, else files.
+fn gate_for(wf: &Workflow) -> Result<(Arc<dyn Gate>, Option<u64>), AppError> {
+    use crate::github::context::{Detected, detect};
+    match detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))? {
+        Detected::PullRequest(ctx) => {
+            let number = ctx.number;
+            let gate = crate::github::gate::GitHubGate::new(ctx, wf.root.clone())
+                .map_err(|e| AppError::Setup(format!("error: {e}")))?;
+            Ok((Arc::new(gate), Some(number)))
+        }
+        Detected::Local | Detected::NoPullRequest { .. } => Ok((Arc::new(LocalGate { root: wf.root.clone() }), None)),
+    }
+}
+
 /// Run the engine with the terminal display and signal handling; print where the run stands.
+/// At a GitHub gate with `wait: poll`, keep checking until a decision or the poll timeout.
 async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> Result<i32, AppError> {
+    let (gate, pull_request) = gate_for(&wf)?;
     let (events, rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let signals = tokio::spawn(watch_signals(cancel_tx));
     let display = tokio::spawn(crate::output::display(rx));
-    let opts = RunOptions {
-        mode,
-        max_workers: exec.max_workers.map(|n| n as usize),
-        timeout: exec.timeout.map(Duration::from_secs_f64),
-        force_parallel: exec.parallel,
-    };
-    let root = wf.root.clone();
+    let redactor = redactor(&wf);
     let wf = Arc::new(wf);
-    let gate = Arc::new(LocalGate { root });
-    let engine = Arc::new(Engine::new(Arc::clone(&wf), store, events, cancel_rx, gate, redactor(&wf), opts));
-    let result = Arc::clone(&engine).run().await;
-    let state = Arc::into_inner(engine).and_then(Engine::into_store).map(|s| s.state);
+    let started = std::time::Instant::now();
+    let mut store = store;
+    let mut mode = mode;
+    let (result, state) = loop {
+        let opts = RunOptions {
+            mode: mode.clone(),
+            max_workers: exec.max_workers.map(|n| n as usize),
+            timeout: exec.timeout.map(Duration::from_secs_f64),
+            force_parallel: exec.parallel,
+        };
+        let engine = Arc::new(Engine::new(
+            Arc::clone(&wf),
+            store,
+            events.clone(),
+            cancel_rx.clone(),
+            Arc::clone(&gate),
+            redactor.clone(),
+            opts,
+        ));
+        let result = Arc::clone(&engine).run().await;
+        let Some(back) = Arc::into_inner(engine).and_then(Engine::into_store) else {
+            break (Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing"))), None);
+        };
+        let polling = matches!(&result, Ok(s) if s.status == RunStatus::AwaitingApproval && !s.interrupted)
+            && pull_request.is_some()
+            && wf.consensus.wait == crate::config::WaitMode::Poll
+            && started.elapsed() + wf.consensus.poll_interval < wf.consensus.poll_timeout;
+        if !polling {
+            break (result.map_err(AppError::from), Some(back.state));
+        }
+        eprintln!(
+            "waiting for a decision on pull request #{}; checking again in {}s",
+            pull_request.unwrap_or_default(),
+            wf.consensus.poll_interval.as_secs()
+        );
+        let mut cancel = cancel_rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wf.consensus.poll_interval) => {}
+            _ = cancel.wait_for(|c| *c != Cancel::None) => break (result.map_err(AppError::from), Some(back.state)),
+        }
+        store = back;
+        mode = Mode::Continue;
+    };
+    drop(events);
     let _ = display.await;
     signals.abort();
     let summary = result?;

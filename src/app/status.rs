@@ -160,10 +160,17 @@ fn print_next(wf: &Workflow, state: &RunState) {
             for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::AwaitingApproval) {
                 let req = s.gate.as_ref().map(|g| g.request.as_str()).unwrap_or("");
                 println!("phase `{}` awaits approval: review {req}", p.name);
-                println!(
-                    "next: orchestrator run approve --phase {0}   or   orchestrator run reject --phase {0} --reason \"...\"",
-                    p.name
-                );
+                if req.starts_with("http") {
+                    let (approve, reject) = wf.labels(&p.name);
+                    println!(
+                        "next: a reviewer adds the label `{approve}` (or `{reject}`) to the pull request; then `orchestrator run resume`"
+                    );
+                } else {
+                    println!(
+                        "next: orchestrator run approve --phase {0}   or   orchestrator run reject --phase {0} --reason \"...\"",
+                        p.name
+                    );
+                }
             }
         }
         RunStatus::Failed => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use globset::GlobBuilder;
 
 use super::model::{
-    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, Workflow,
+    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, WaitMode, Workflow,
 };
 use super::raw::{RawConfig, RawPhase};
 use super::span::SpanIndex;
@@ -335,7 +335,61 @@ impl Checker<'_> {
             }
             None => DEFAULT_CHECKLIST.iter().map(|s| s.to_string()).collect(),
         };
-        Consensus { approve_label, reject_label, checklist }
+        let min_approvals = c.min_approvals.unwrap_or(1);
+        if !(1..=100).contains(&min_approvals) {
+            self.error(
+                "consensus.min_approvals",
+                format!("`consensus.min_approvals` must be between 1 and 100, got {min_approvals}"),
+                None,
+            );
+        }
+        let approvers = c.approvers.clone().unwrap_or_default();
+        for (i, a) in approvers.iter().enumerate() {
+            if a.trim().is_empty() || a.contains(char::is_whitespace) {
+                self.error(&format!("consensus.approvers[{i}]"), format!("`{a}` is not a GitHub login"), None);
+            }
+        }
+        let wait = match c.wait.as_deref() {
+            None | Some("event") => WaitMode::Event,
+            Some("poll") => WaitMode::Poll,
+            Some(other) => {
+                let help = did_you_mean(other, ["event", "poll"]).or_else(|| {
+                    Some("`event` ends the step and resumes on a later event; `poll` keeps checking".into())
+                });
+                self.error(
+                    "consensus.wait",
+                    format!("`consensus.wait` must be `event` or `poll`, got `{other}`"),
+                    help,
+                );
+                WaitMode::Event
+            }
+        };
+        let poll_interval = match c.poll_interval_seconds {
+            Some(v) if !(v.is_finite() && (1.0..=3600.0).contains(&v)) => {
+                self.error(
+                    "consensus.poll_interval_seconds",
+                    format!("`consensus.poll_interval_seconds` must be between 1 and 3600, got {v}"),
+                    None,
+                );
+                30.0
+            }
+            Some(v) => v,
+            None => 30.0,
+        };
+        let poll_timeout = self.positive("consensus.poll_timeout_minutes", c.poll_timeout_minutes, 60.0);
+        Consensus {
+            approve_label,
+            reject_label,
+            checklist,
+            approvers,
+            min_approvals,
+            require_checklist: c.require_checklist.unwrap_or(false),
+            allow_author: c.allow_author.unwrap_or(false),
+            commit_status: c.commit_status.unwrap_or(false),
+            wait,
+            poll_interval: Duration::from_secs_f64(poll_interval),
+            poll_timeout: Duration::from_secs_f64(poll_timeout * 60.0),
+        }
     }
 
     fn agents(&mut self, raw: &RawConfig, phase_names: &[&str]) -> BTreeMap<String, Agent> {
@@ -446,10 +500,22 @@ impl Checker<'_> {
                 requires_consensus: p.requires_consensus,
                 artifacts,
                 timeout: timeout.map(|m| Duration::from_secs_f64(m * 60.0)),
+                approve_label: self.phase_label(&path, "approve_label", &p.approve_label),
+                reject_label: self.phase_label(&path, "reject_label", &p.reject_label),
             });
         }
         self.check_cycles(&phases);
         phases
+    }
+
+    fn phase_label(&mut self, path: &str, key: &str, label: &Option<String>) -> Option<String> {
+        match label {
+            Some(l) if l.trim().is_empty() => {
+                self.error(&format!("{path}.{key}"), format!("`{key}` must not be empty"), None);
+                None
+            }
+            other => other.clone(),
+        }
     }
 
     fn phase_agents(&mut self, path: &str, p: &RawPhase, agents: &BTreeMap<String, Agent>) {

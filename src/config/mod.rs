@@ -11,6 +11,6 @@ mod span;
 pub use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, is_safe_name, load, parse, serde_diagnostic};
 pub use model::{
     Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, LlmSpec, Phase, Prices, Provider, RetryPolicy,
-    Settings, Workflow,
+    Settings, WaitMode, Workflow,
 };
 pub use span::SpanIndex;

@@ -71,6 +71,23 @@ pub struct Consensus {
     pub approve_label: String,
     pub reject_label: String,
     pub checklist: Vec<String>,
+    pub approvers: Vec<String>,
+    pub min_approvals: u32,
+    pub require_checklist: bool,
+    pub allow_author: bool,
+    pub commit_status: bool,
+    pub wait: WaitMode,
+    pub poll_interval: Duration,
+    pub poll_timeout: Duration,
+}
+
+/// How a run waits at a GitHub gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitMode {
+    /// End the step (exit code 4); a later workflow run, started by the label, resumes.
+    Event,
+    /// Keep the step alive, checking at an interval.
+    Poll,
 }
 
 #[derive(Debug, Clone)]
@@ -159,6 +176,8 @@ pub struct Phase {
     pub requires_consensus: bool,
     pub artifacts: Vec<ArtifactPattern>,
     pub timeout: Option<Duration>,
+    pub approve_label: Option<String>,
+    pub reject_label: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +193,15 @@ impl Workflow {
 
     pub fn state_path(&self) -> PathBuf {
         self.root.join(&self.settings.state_file)
+    }
+
+    /// The approve and reject labels of `phase`.
+    pub fn labels(&self, phase: &str) -> (String, String) {
+        let p = self.phase(phase);
+        (
+            p.and_then(|p| p.approve_label.clone()).unwrap_or_else(|| self.consensus.approve_label.clone()),
+            p.and_then(|p| p.reject_label.clone()).unwrap_or_else(|| self.consensus.reject_label.clone()),
+        )
     }
 
     /// The attempt timeout for an agent in `phase`.

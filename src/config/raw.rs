@@ -46,6 +46,19 @@ pub struct RawConsensus {
     pub approve_label: Option<String>,
     pub reject_label: Option<String>,
     pub checklist: Option<Vec<String>>,
+    /// GitHub users whose labels count even without write access.
+    pub approvers: Option<Vec<String>>,
+    pub min_approvals: Option<u32>,
+    /// Every checklist box must be ticked before an approval counts.
+    pub require_checklist: Option<bool>,
+    /// Whether the pull request's author may approve it.
+    pub allow_author: Option<bool>,
+    /// Set a commit status `orchestrator/<phase>` on the head commit.
+    pub commit_status: Option<bool>,
+    /// `event` (end the step, resume on a later event) or `poll`.
+    pub wait: Option<String>,
+    pub poll_interval_seconds: Option<f64>,
+    pub poll_timeout_minutes: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,4 +113,7 @@ pub struct RawPhase {
     #[serde(default)]
     pub artifacts: Vec<String>,
     pub timeout_minutes: Option<f64>,
+    /// This phase's own approve label (default: `consensus.approve_label`).
+    pub approve_label: Option<String>,
+    pub reject_label: Option<String>,
 }

@@ -1,0 +1,187 @@
+//! The gate comment: the REQUEST.md body with the reviewer checklist as task-list boxes, how to
+//! decide with labels, where the decision stands, a collapsible diff of each changed file, links
+//! to the workflow run, and two hidden lines: the marker that finds the comment again and the
+//! metadata an approval is bound to. It stays under GitHub's 65,536-character limit.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::context::PrContext;
+use crate::config::Workflow;
+use crate::gate::request;
+use crate::state::RunState;
+
+/// GitHub's limit on a comment body.
+pub const MAX_BODY: usize = 65_536;
+/// Room kept for everything but the diffs.
+const DIFF_BUDGET: usize = 30_000;
+const DIFF_LINES_PER_FILE: usize = 150;
+
+/// The hidden line that identifies the comment of one run's phase.
+pub fn marker(run_id: &str, phase: &str) -> String {
+    format!("<!-- orchestrator:gate run={run_id} phase={phase} -->")
+}
+
+/// What an approval is bound to, kept in the comment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    pub run_id: String,
+    pub phase: String,
+    pub head_sha: String,
+    /// sha256 over the phase's artifacts (paths and contents).
+    pub digest: String,
+    pub opened_at: DateTime<Utc>,
+}
+
+const META_PREFIX: &str = "<!-- orchestrator:meta ";
+
+pub fn parse_meta(body: &str) -> Option<Meta> {
+    let start = body.find(META_PREFIX)? + META_PREFIX.len();
+    let end = body[start..].find(" -->")? + start;
+    serde_json::from_str(&body[start..end]).ok()
+}
+
+/// The checklist items ticked in a comment body.
+pub fn ticked(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- [x] ").or_else(|| l.trim_start().strip_prefix("- [X] ")))
+        .map(|s| s.trim().to_owned())
+        .collect()
+}
+
+fn diff_of(root: &Path, path: &str, added: bool) -> (String, &'static str) {
+    let file = std::fs::read(root.join(path)).unwrap_or_default();
+    if file.iter().take(8192).any(|b| *b == 0) {
+        return (String::new(), "binary");
+    }
+    if !added {
+        // Read-only git: the change against the checked-out commit, where there is one.
+        let out = std::process::Command::new("git")
+            .args(["diff", "--no-color", "--no-ext-diff", "-U3", "HEAD", "--", path])
+            .current_dir(root)
+            .output();
+        if let Ok(out) = out
+            && out.status.success()
+            && !out.stdout.is_empty()
+        {
+            return (String::from_utf8_lossy(&out.stdout).into_owned(), "diff");
+        }
+    }
+    let text = String::from_utf8_lossy(&file);
+    (
+        text.lines().map(|l| format!("+{l}")).collect::<Vec<_>>().join("\n"),
+        if added { "new file" } else { "new version" },
+    )
+}
+
+fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
+    let Some(changes) = state.phases.get(phase).and_then(|p| p.changes.as_ref()) else { return String::new() };
+    let files: Vec<(&String, bool)> =
+        changes.added.iter().map(|f| (f, true)).chain(changes.modified.iter().map(|f| (f, false))).collect();
+    if files.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("## Changes\n\n");
+    for (i, (path, added)) in files.iter().enumerate() {
+        let (diff, kind) = diff_of(root, path, *added);
+        let lines: Vec<&str> = diff.lines().collect();
+        let shown = lines.len().min(DIFF_LINES_PER_FILE);
+        let cut = if lines.len() > shown {
+            format!("\n… {} more lines (see the workflow artifacts)", lines.len() - shown)
+        } else {
+            String::new()
+        };
+        let summary = match changes.describe_lines(path) {
+            l if l.is_empty() => format!("`{path}` ({kind})"),
+            l => format!("`{path}` ({kind}, {l})"),
+        };
+        let block = if kind == "binary" {
+            format!("<details><summary>{summary}</summary>\n\nBinary file.\n</details>\n\n")
+        } else {
+            format!(
+                "<details><summary>{summary}</summary>\n\n```diff\n{}{cut}\n```\n</details>\n\n",
+                lines[..shown].join("\n").replace("```", "`\u{200b}``")
+            )
+        };
+        if s.len() + block.len() > DIFF_BUDGET {
+            let _ = writeln!(
+                s,
+                "… and {} more changed file(s), not shown (see the workflow artifacts).\n",
+                files.len() - i
+            );
+            break;
+        }
+        s.push_str(&block);
+    }
+    s
+}
+
+/// Render the comment for `phase`. `ticked` are the checklist items to show ticked; `status` the
+/// lines saying where the decision stands.
+pub fn render(
+    wf: &Workflow,
+    state: &RunState,
+    phase: &str,
+    ctx: &PrContext,
+    meta: &Meta,
+    ticked: &[String],
+    status: &[String],
+) -> String {
+    let mut request = request::render(wf, state, phase, meta.opened_at);
+    if let Some(i) = request.find("## Decision Required") {
+        request.truncate(i);
+    }
+    let mut request: String = request
+        .lines()
+        .map(|l| match l.strip_prefix("- [ ] ") {
+            Some(item) if ticked.iter().any(|t| t == item.trim()) => format!("- [x] {item}"),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (approve, reject) = wf.labels(phase);
+    let c = &wf.consensus;
+    let done = wf.consensus.checklist.iter().filter(|i| ticked.iter().any(|t| t == i.trim())).count();
+    let mut decision = format!(
+        "\n## Decision\n\nAdd the label `{approve}` to approve or `{reject}` to reject (leave a comment saying why). \
+         Labels count from people with write access{}{}; {} approval{} needed{}.\n\n**Checklist:** {done}/{} ticked{}.\n\n",
+        if c.approvers.is_empty() {
+            String::new()
+        } else {
+            format!(" and from {}", c.approvers.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(", "))
+        },
+        if c.allow_author { "" } else { ", not from the pull request's author" },
+        c.min_approvals,
+        if c.min_approvals == 1 { "" } else { "s" },
+        if c.min_approvals > 1 { ", from different people" } else { "" },
+        c.checklist.len(),
+        if c.require_checklist { " (every box must be ticked before an approval counts)" } else { "" },
+    );
+    for line in status {
+        let _ = writeln!(decision, "{line}");
+    }
+    let mut links = String::new();
+    if let Some(url) = ctx.run_url() {
+        let _ = write!(links, "\n[Workflow run]({url}) · [Artifacts: transcripts, metrics, JUnit]({url}#artifacts)\n");
+    }
+    let hidden = format!(
+        "\n{}\n{META_PREFIX}{} -->\n",
+        marker(&meta.run_id, &meta.phase),
+        serde_json::to_string(meta).unwrap_or_default()
+    );
+    let mut diffs = diffs(&wf.root, state, phase);
+    let fixed = decision.len() + links.len() + hidden.len();
+    if request.len() + diffs.len() + fixed > MAX_BODY {
+        diffs = "## Changes\n\nToo large to show here; see the workflow artifacts.\n\n".into();
+    }
+    if request.len() + diffs.len() + fixed > MAX_BODY {
+        let room = MAX_BODY.saturating_sub(diffs.len() + fixed + 200);
+        let cut = (0..=room.min(request.len())).rev().find(|i| request.is_char_boundary(*i)).unwrap_or(0);
+        request.truncate(cut);
+        request.push_str("\n\n… (truncated: the full request is in the workflow artifacts)\n");
+    }
+    format!("{request}\n{decision}\n{diffs}{links}{hidden}")
+}

@@ -1,0 +1,329 @@
+//! The approval gate on a pull request. The request is one comment, found again by its hidden
+//! marker and edited in place. Reviewers answer with labels; the decision is re-derived from
+//! GitHub every time (labels, who added them, their permissions, the head commit), never trusted
+//! from stored state, and any error leaves the gate closed.
+//!
+//! Who counts: the label must still be on the pull request and have been added after the gate
+//! opened, by a user with write, maintain or admin permission or listed in `approvers`; bots and
+//! (unless `allow_author`) the pull request's author never count. A reject from someone who
+//! counts wins. An approval is bound to the head commit and a digest of the phase's artifacts:
+//! after a push that changes the artifacts, earlier approvals are stale.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::client::{Client, GithubError};
+use super::comment::{self, Meta};
+use super::context::PrContext;
+use crate::config::Workflow;
+use crate::gate::{Gate, GateError, GateFuture};
+use crate::state::{Decision, RunState};
+
+pub struct GitHubGate {
+    ctx: PrContext,
+    client: Client,
+    root: PathBuf,
+}
+
+/// Percent-encode a path segment (label names hold `:` and spaces).
+fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// sha256 over the phase's artifacts: their paths and contents, in path order.
+pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) -> String {
+    let mut files: Vec<String> = Vec::new();
+    if let Some(ps) = state.phases.get(phase) {
+        files.extend(ps.agents.values().flat_map(|a| a.artifacts.iter().cloned()));
+        if let Some(v) = &ps.validation {
+            files.extend(v.patterns.iter().flat_map(|p| p.files.iter().cloned()));
+        }
+    }
+    files.sort();
+    files.dedup();
+    let mut hash = Sha256::new();
+    for f in &files {
+        let content = std::fs::read(root.join(f)).unwrap_or_default();
+        hash.update(f.as_bytes());
+        hash.update([0]);
+        hash.update(Sha256::digest(&content));
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Pr {
+    head_sha: String,
+    author: String,
+}
+
+/// Why a label did not count, for the comment.
+fn bot(actor: &Value) -> bool {
+    actor["type"] == "Bot" || actor["login"].as_str().is_some_and(|l| l.ends_with("[bot]"))
+}
+
+impl GitHubGate {
+    pub fn new(ctx: PrContext, root: PathBuf) -> Result<GitHubGate, GithubError> {
+        let client = Client::new(&ctx.api_url, &ctx.token)?;
+        Ok(GitHubGate { ctx, client, root })
+    }
+
+    fn issue(&self) -> String {
+        format!("{}/issues/{}", self.ctx.repo_path(), self.ctx.number)
+    }
+
+    async fn pr(&self) -> Result<Pr, GithubError> {
+        let pr = self.client.get(&format!("{}/pulls/{}", self.ctx.repo_path(), self.ctx.number)).await?;
+        Ok(Pr {
+            head_sha: pr["head"]["sha"].as_str().unwrap_or_default().to_owned(),
+            author: pr["user"]["login"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// The gate comment of this run's phase, if it exists, and all comments.
+    async fn find(&self, marker: &str) -> Result<(Option<Value>, Vec<Value>), GithubError> {
+        let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
+        let ours = comments.iter().find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker))).cloned();
+        Ok((ours, comments))
+    }
+
+    async fn write_comment(&self, existing: Option<&Value>, body: &str) -> Result<Value, GithubError> {
+        match existing.and_then(|c| c["id"].as_u64()) {
+            Some(id) => {
+                self.client
+                    .patch(&format!("{}/issues/comments/{id}", self.ctx.repo_path()), &json!({"body": body}))
+                    .await
+            }
+            None => self.client.post(&format!("{}/comments", self.issue()), &json!({"body": body})).await,
+        }
+    }
+
+    async fn set_status(
+        &self,
+        wf: &Workflow,
+        sha: &str,
+        phase: &str,
+        state: &str,
+        description: &str,
+        url: &str,
+    ) -> Result<(), GithubError> {
+        if !wf.consensus.commit_status || sha.is_empty() {
+            return Ok(());
+        }
+        let body = json!({"state": state, "context": format!("orchestrator/{phase}"), "description": description, "target_url": url});
+        self.client.post(&format!("{}/statuses/{sha}", self.ctx.repo_path()), &body).await.map(drop)
+    }
+
+    /// Whether `login` may decide: listed in `approvers`, or write, maintain or admin permission.
+    async fn authorized(&self, wf: &Workflow, login: &str) -> Result<Result<(), String>, GithubError> {
+        if wf.consensus.approvers.iter().any(|a| a.eq_ignore_ascii_case(login)) {
+            return Ok(Ok(()));
+        }
+        let path = format!("{}/collaborators/{}/permission", self.ctx.repo_path(), segment(login));
+        let role = match self.client.get(&path).await {
+            Ok(v) => v["role_name"].as_str().or(v["permission"].as_str()).unwrap_or("none").to_owned(),
+            Err(GithubError::Status { status: 404, .. }) => "none".to_owned(),
+            Err(e) => return Err(e),
+        };
+        Ok(if matches!(role.as_str(), "admin" | "maintain" | "write") {
+            Ok(())
+        } else {
+            Err(format!("has `{role}` access, not write"))
+        })
+    }
+
+    async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GithubError> {
+        let pr = self.pr().await?;
+        let marker = comment::marker(&state.run_id, phase);
+        let (existing, _) = self.find(&marker).await?;
+        let digest = artifact_digest(&self.root, state, phase);
+        let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
+        // Reopening the same request (a resumed or retried step) keeps its time, so labels added
+        // meanwhile still count; new artifacts start a new request.
+        let opened_at = previous.filter(|m| m.digest == digest).map(|m| m.opened_at).unwrap_or_else(Utc::now);
+        let meta = Meta {
+            run_id: state.run_id.clone(),
+            phase: phase.to_owned(),
+            head_sha: pr.head_sha.clone(),
+            digest,
+            opened_at,
+        };
+        let ticked =
+            existing.as_ref().map(|c| comment::ticked(c["body"].as_str().unwrap_or_default())).unwrap_or_default();
+        let body =
+            comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &["⏳ **Waiting for approval.**".to_owned()]);
+        let written = self.write_comment(existing.as_ref(), &body).await?;
+        let url = written["html_url"].as_str().unwrap_or_default().to_owned();
+        self.set_status(wf, &pr.head_sha, phase, "pending", "waiting for approval", &url).await?;
+        Ok(if url.is_empty() { format!("pull request #{} comment", self.ctx.number) } else { url })
+    }
+
+    async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
+        let marker = comment::marker(&state.run_id, phase);
+        let (ours, comments) = self.find(&marker).await?;
+        let ours = ours.ok_or_else(|| {
+            GateError::Other(format!(
+                "the approval comment for phase `{phase}` is missing from pull request #{}",
+                self.ctx.number
+            ))
+        })?;
+        let body = ours["body"].as_str().unwrap_or_default();
+        let meta = comment::parse_meta(body).ok_or_else(|| {
+            GateError::Other(format!("the approval comment for phase `{phase}` has lost its metadata"))
+        })?;
+        let pr = self.pr().await?;
+        let (approve, reject) = wf.labels(phase);
+        let labels: Vec<String> = self
+            .client
+            .get_all(&format!("{}/labels", self.issue()))
+            .await?
+            .iter()
+            .filter_map(|l| l["name"].as_str().map(str::to_owned))
+            .collect();
+        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
+        let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
+        let ticked = comment::ticked(body);
+        let checklist_done = wf.consensus.checklist.iter().all(|i| ticked.iter().any(|t| t == i.trim()));
+
+        let mut notes: Vec<String> = Vec::new();
+        let mut approvers: Vec<String> = Vec::new();
+        let mut rejecter: Option<(String, DateTime<Utc>)> = None;
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for ev in events.iter().filter(|e| e["event"] == "labeled") {
+            let label = ev["label"]["name"].as_str().unwrap_or_default();
+            if label != approve && label != reject || !labels.iter().any(|l| l == label) {
+                continue;
+            }
+            let at = ev["created_at"]
+                .as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            if at.is_none_or(|t| t < meta.opened_at) {
+                continue; // added before this request: not an answer to it
+            }
+            let actor = &ev["actor"];
+            let login = actor["login"].as_str().unwrap_or_default().to_owned();
+            if seen.contains(&(login.clone(), label.to_owned())) {
+                continue;
+            }
+            seen.push((login.clone(), label.to_owned()));
+            let why_not = if bot(actor) {
+                Some("is a bot".to_owned())
+            } else if login.eq_ignore_ascii_case(&pr.author) && !wf.consensus.allow_author {
+                Some("is the pull request's author".to_owned())
+            } else {
+                self.authorized(wf, &login).await?.err()
+            };
+            if let Some(why) = why_not {
+                notes.push(format!("⚠️ `{label}` from @{login} is ignored: @{login} {why}."));
+                continue;
+            }
+            if label == reject {
+                rejecter = Some((login, at.unwrap_or_else(Utc::now)));
+            } else if stale {
+                notes.push(format!(
+                    "⚠️ The approval from @{login} is stale: commit {} changed the phase's artifacts.",
+                    &pr.head_sha[..pr.head_sha.len().min(7)]
+                ));
+            } else if wf.consensus.require_checklist && !checklist_done {
+                notes.push(format!("⚠️ The approval from @{login} waits for every checklist box to be ticked."));
+            } else if !approvers.contains(&login) {
+                approvers.push(login);
+            }
+        }
+
+        let now = Utc::now();
+        let short = &pr.head_sha[..pr.head_sha.len().min(7)];
+        let decision = if let Some((login, _)) = &rejecter {
+            let reason = comments
+                .iter()
+                .filter(|c| {
+                    c["user"]["login"].as_str() == Some(login.as_str())
+                        && !c["body"].as_str().unwrap_or_default().contains(&marker)
+                })
+                .filter_map(|c| c["body"].as_str())
+                .next_back()
+                .map(|b| b.trim().to_owned());
+            Some(Decision { approved: false, by: login.clone(), at: now, reason, commit: Some(pr.head_sha.clone()) })
+        } else if approvers.len() >= wf.consensus.min_approvals as usize {
+            Some(Decision {
+                approved: true,
+                by: approvers.join(", "),
+                at: now,
+                reason: None,
+                commit: Some(pr.head_sha.clone()),
+            })
+        } else {
+            None
+        };
+
+        let mut status = match &decision {
+            Some(d) if d.approved => vec![format!(
+                "✅ **Approved** by {} at {} on commit `{short}`.",
+                d.by.split(", ").map(|b| format!("@{b}")).collect::<Vec<_>>().join(", "),
+                d.at.format("%Y-%m-%d %H:%M UTC")
+            )],
+            Some(d) => vec![format!(
+                "❌ **Rejected** by @{} at {} on commit `{short}`{}",
+                d.by,
+                d.at.format("%Y-%m-%d %H:%M UTC"),
+                d.reason
+                    .as_ref()
+                    .map(|r| format!(": {}", r.lines().next().unwrap_or_default()))
+                    .unwrap_or_else(|| ".".into())
+            )],
+            None => vec![format!(
+                "⏳ **Waiting for approval** ({} of {} so far{}).",
+                approvers.len(),
+                wf.consensus.min_approvals,
+                if approvers.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", approvers.iter().map(|a| format!("@{a}")).collect::<Vec<_>>().join(", "))
+                }
+            )],
+        };
+        status.extend(notes);
+        let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status);
+        if new_body != body {
+            self.write_comment(Some(&ours), &new_body).await?;
+        }
+        if let Some(d) = &decision {
+            // Consumed: the next gate starts clean.
+            for label in [&approve, &reject] {
+                if labels.iter().any(|l| l == label) {
+                    self.client.delete(&format!("{}/labels/{}", self.issue(), segment(label))).await?;
+                }
+            }
+            let url = ours["html_url"].as_str().unwrap_or_default();
+            let (state_name, text) = if d.approved { ("success", "approved") } else { ("failure", "rejected") };
+            self.set_status(wf, &pr.head_sha, phase, state_name, text, url).await?;
+        }
+        Ok(decision)
+    }
+}
+
+impl Gate for GitHubGate {
+    fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
+        Box::pin(async move { Ok(self.open_gate(wf, state, phase).await?) })
+    }
+
+    fn decision<'a>(
+        &'a self,
+        wf: &'a Workflow,
+        state: &'a RunState,
+        phase: &'a str,
+    ) -> GateFuture<'a, Option<Decision>> {
+        Box::pin(self.decide(wf, state, phase))
+    }
+}
