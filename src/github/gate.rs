@@ -195,28 +195,37 @@ impl GitHubGate {
         let ticked = comment::ticked(body);
         let checklist_done = wf.consensus.checklist.iter().all(|i| ticked.iter().any(|t| t == i.trim()));
 
-        let mut notes: Vec<String> = Vec::new();
-        let mut approvers: Vec<String> = Vec::new();
-        let mut rejecter: Option<(String, DateTime<Utc>)> = None;
-        let mut seen: Vec<(String, String)> = Vec::new();
-        for ev in events.iter().filter(|e| e["event"] == "labeled") {
+        // Labels added since the gate opened, in order; a person removing a label withdraws
+        // what it said (the gate's own removals, by a bot, do not).
+        let mut active: Vec<(String, Value, DateTime<Utc>)> = Vec::new();
+        for ev in &events {
             let label = ev["label"]["name"].as_str().unwrap_or_default();
-            if label != approve && label != reject || !labels.iter().any(|l| l == label) {
+            if label != approve && label != reject {
                 continue;
             }
             let at = ev["created_at"]
                 .as_str()
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc));
-            if at.is_none_or(|t| t < meta.opened_at) {
-                continue; // added before this request: not an answer to it
+            match ev["event"].as_str() {
+                // GitHub's times are whole seconds.
+                Some("labeled") if at.is_some_and(|t| t.timestamp() >= meta.opened_at.timestamp()) => {
+                    active.push((label.to_owned(), ev["actor"].clone(), at.unwrap_or_else(Utc::now)));
+                }
+                Some("unlabeled") if !bot(&ev["actor"]) => active.retain(|(l, _, _)| l != label),
+                _ => {}
             }
-            let actor = &ev["actor"];
+        }
+        let mut notes: Vec<String> = Vec::new();
+        let mut approvers: Vec<String> = Vec::new();
+        let mut rejecter: Option<(String, DateTime<Utc>)> = None;
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for (label, actor, at) in &active {
             let login = actor["login"].as_str().unwrap_or_default().to_owned();
-            if seen.contains(&(login.clone(), label.to_owned())) {
+            if seen.contains(&(login.clone(), label.clone())) {
                 continue;
             }
-            seen.push((login.clone(), label.to_owned()));
+            seen.push((login.clone(), label.clone()));
             let why_not = if bot(actor) {
                 Some("is a bot".to_owned())
             } else if login.eq_ignore_ascii_case(&pr.author) && !wf.consensus.allow_author {
@@ -228,8 +237,8 @@ impl GitHubGate {
                 notes.push(format!("⚠️ `{label}` from @{login} is ignored: @{login} {why}."));
                 continue;
             }
-            if label == reject {
-                rejecter = Some((login, at.unwrap_or_else(Utc::now)));
+            if *label == reject {
+                rejecter = Some((login, *at));
             } else if stale {
                 notes.push(format!(
                     "⚠️ The approval from @{login} is stale: commit {} changed the phase's artifacts.",
@@ -297,6 +306,10 @@ impl GitHubGate {
         let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status);
         if new_body != body {
             self.write_comment(Some(&ours), &new_body).await?;
+        }
+        if decision.is_none() && !approvers.is_empty() && labels.contains(&approve) {
+            // More approvals are needed: free the label so the next reviewer can add it.
+            self.client.delete(&format!("{}/labels/{}", self.issue(), segment(&approve))).await?;
         }
         if let Some(d) = &decision {
             // Consumed: the next gate starts clean.

@@ -1,12 +1,14 @@
 //! Integration tests: the real binary, real processes, real files.
 
 mod fake_api;
+mod fake_github;
 mod harness;
 
 mod artifacts;
 mod config_errors;
 mod dry_run;
 mod gates;
+mod github_gate;
 mod llm;
 mod parallel;
 mod processes;

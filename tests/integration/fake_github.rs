@@ -1,0 +1,209 @@
+//! A stateful stand-in for the GitHub REST API on 127.0.0.1, served under `/api/v3` as GitHub
+//! Enterprise Server does: one pull request (#7 of octo/app) with its comments (paginated),
+//! labels, label events with their actors, collaborator permissions, commit statuses, and
+//! injectable failures. Every request is recorded.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "ghs_faketoken0123456789";
+pub const AUTHOR: &str = "pr-author";
+
+#[derive(Default)]
+pub struct Gh {
+    pub head_sha: String,
+    pub comments: Vec<Value>,
+    pub labels: Vec<String>,
+    pub events: Vec<Value>,
+    pub permissions: HashMap<String, String>,
+    pub statuses: Vec<Value>,
+    /// (method, path without the prefix)
+    pub requests: Vec<(String, String)>,
+    /// Answers to give before serving normally: (status, retry-after).
+    pub failures: VecDeque<(u16, Option<String>)>,
+    next_id: u64,
+}
+
+pub struct FakeGithub {
+    pub api_url: String,
+    pub state: Arc<Mutex<Gh>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn user(login: &str, kind: &str) -> Value {
+    json!({"login": login, "type": kind})
+}
+
+impl Gh {
+    fn add_comment(&mut self, login: &str, body: &str) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let c = json!({"id": id, "user": user(login, if login.ends_with("[bot]") { "Bot" } else { "User" }), "body": body,
+                       "html_url": format!("https://github.example/octo/app/pull/7#issuecomment-{id}"), "created_at": now()});
+        self.comments.push(c.clone());
+        c
+    }
+}
+
+impl FakeGithub {
+    pub fn start(head_sha: &str) -> FakeGithub {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
+        let port = server.server_addr().to_ip().unwrap().port();
+        let state = Arc::new(Mutex::new(Gh { head_sha: head_sha.to_owned(), ..Gh::default() }));
+        let shared = Arc::clone(&state);
+        let base = format!("http://127.0.0.1:{port}/api/v3");
+        let link_base = base.clone();
+        std::thread::spawn(move || {
+            for mut req in server.incoming_requests() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let auth = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("authorization"))
+                    .map(|h| h.value.to_string())
+                    .unwrap_or_default();
+                let method = req.method().to_string();
+                let url = req.url().to_owned();
+                let (status, reply, headers) = handle(&shared, &link_base, &method, &url, &auth, &body);
+                let mut resp = tiny_http::Response::from_string(reply).with_status_code(status);
+                resp.add_header(tiny_http::Header::from_bytes("content-type", "application/json").unwrap());
+                for (k, v) in headers {
+                    resp.add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
+                }
+                let _ = req.respond(resp);
+            }
+        });
+        FakeGithub { api_url: base, state }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Gh) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// `login` (a "User" or "Bot") adds `label`.
+    pub fn label(&self, login: &str, kind: &str, label: &str) {
+        self.with(|g| {
+            if !g.labels.iter().any(|l| l == label) {
+                g.labels.push(label.to_owned());
+            }
+            g.events.push(
+                json!({"event": "labeled", "label": {"name": label}, "actor": user(login, kind), "created_at": now()}),
+            );
+        });
+    }
+
+    pub fn comment(&self, login: &str, body: &str) {
+        self.with(|g| g.add_comment(login, body));
+    }
+
+    pub fn permission(&self, login: &str, role: &str) {
+        self.with(|g| g.permissions.insert(login.to_owned(), role.to_owned()));
+    }
+
+    /// The bodies of the orchestrator's gate comments.
+    pub fn gate_comments(&self) -> Vec<String> {
+        self.with(|g| {
+            g.comments
+                .iter()
+                .filter_map(|c| c["body"].as_str())
+                .filter(|b| b.contains("<!-- orchestrator:gate "))
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+}
+
+
+fn page(items: &[Value], query: &str, base: &str, path: &str) -> (u16, String, Vec<(String, String)>) {
+    let page: usize =
+        query.split('&').find_map(|kv| kv.strip_prefix("page=")).and_then(|p| p.parse().ok()).unwrap_or(1);
+    let start = (page - 1) * 100;
+    let slice: Vec<Value> = items.iter().skip(start).take(100).cloned().collect();
+    let mut headers = vec![];
+    if items.len() > start + 100 {
+        headers.push(("link".to_owned(), format!("<{base}{path}?per_page=100&page={}>; rel=\"next\"", page + 1)));
+    }
+    (200, Value::Array(slice).to_string(), headers)
+}
+
+fn handle(
+    state: &Arc<Mutex<Gh>>,
+    base: &str,
+    method: &str,
+    url: &str,
+    auth: &str,
+    body: &str,
+) -> (u16, String, Vec<(String, String)>) {
+    let mut g = state.lock().unwrap();
+    let url = url.strip_prefix("/api/v3").unwrap_or(url);
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    g.requests.push((method.to_owned(), path.to_owned()));
+    if let Some((status, retry_after)) = g.failures.pop_front() {
+        let headers = retry_after.map(|r| vec![("retry-after".to_owned(), r)]).unwrap_or_default();
+        return (status, json!({"message": "injected failure"}).to_string(), headers);
+    }
+    if auth != format!("Bearer {TOKEN}") && auth != format!("token {TOKEN}") {
+        return (401, json!({"message": "Bad credentials"}).to_string(), vec![]);
+    }
+    let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let ok = |v: Value| (200, v.to_string(), vec![]);
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        ("GET", ["repos", "octo", "app", "pulls", "7"]) => {
+            ok(json!({"number": 7, "head": {"sha": g.head_sha}, "user": user(AUTHOR, "User")}))
+        }
+        ("GET", ["repos", "octo", "app", "issues", "7", "comments"]) => page(&g.comments, query, base, path),
+        ("POST", ["repos", "octo", "app", "issues", "7", "comments"]) => {
+            let c = g.add_comment("github-actions[bot]", body["body"].as_str().unwrap_or_default());
+            (201, c.to_string(), vec![])
+        }
+        ("PATCH", ["repos", "octo", "app", "issues", "comments", id]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            match g.comments.iter_mut().find(|c| c["id"] == id) {
+                Some(c) => {
+                    c["body"] = body["body"].clone();
+                    ok(c.clone())
+                }
+                None => (404, json!({"message": "Not Found"}).to_string(), vec![]),
+            }
+        }
+        ("GET", ["repos", "octo", "app", "issues", "7", "labels"]) => {
+            let labels: Vec<Value> = g.labels.iter().map(|l| json!({"name": l})).collect();
+            page(&labels, query, base, path)
+        }
+        ("DELETE", ["repos", "octo", "app", "issues", "7", "labels", name]) => {
+            let name = name.replace("%3A", ":").replace("%20", " ");
+            if !g.labels.contains(&name) {
+                return (404, json!({"message": "Label does not exist"}).to_string(), vec![]);
+            }
+            g.labels.retain(|l| *l != name);
+            g.events.push(json!({"event": "unlabeled", "label": {"name": name}, "actor": user("github-actions[bot]", "Bot"), "created_at": now()}));
+            ok(json!([]))
+        }
+        ("GET", ["repos", "octo", "app", "issues", "7", "events"]) => page(&g.events, query, base, path),
+        ("GET", ["repos", "octo", "app", "collaborators", login, "permission"]) => match g.permissions.get(*login) {
+            Some(role) => {
+                let permission = match role.as_str() {
+                    "maintain" => "write",
+                    "triage" => "read",
+                    r => r,
+                };
+                ok(json!({"permission": permission, "role_name": role, "user": user(login, "User")}))
+            }
+            None => (404, json!({"message": format!("{login} is not a user")}).to_string(), vec![]),
+        },
+        ("POST", ["repos", "octo", "app", "statuses", sha]) => {
+            let mut s = body.clone();
+            s["sha"] = json!(sha);
+            g.statuses.push(s.clone());
+            (201, s.to_string(), vec![])
+        }
+        _ => (404, json!({"message": format!("no route for {method} {path}")}).to_string(), vec![]),
+    }
+}

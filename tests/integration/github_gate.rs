@@ -1,0 +1,253 @@
+//! Approval gates on GitHub against a local, stateful fake of the REST API: one comment edited
+//! in place, labels that count only from authorized people, stale approvals, several approvals,
+//! the checklist, crashes, transient failures and pagination.
+
+use crate::fake_github::{AUTHOR, FakeGithub, TOKEN};
+use crate::harness::{Project, Run, config};
+
+const APPROVE: &str = "orchestrator:approved";
+const REJECT: &str = "orchestrator:rejected";
+
+struct Pr {
+    p: Project,
+    gh: FakeGithub,
+    _event_dir: tempfile::TempDir,
+    event: std::path::PathBuf,
+}
+
+fn setup(consensus: &str) -> Pr {
+    let gh = FakeGithub::start("1111111aaaaaaa");
+    for (login, role) in [
+        ("alice", "write"),
+        ("bob", "maintain"),
+        ("carol", "admin"),
+        ("mallory", "read"),
+        ("trish", "triage"),
+        (AUTHOR, "write"),
+    ] {
+        gh.permission(login, role);
+    }
+    let mut cfg = config(
+        "",
+        &[
+            ("planner", "mkdir -p docs; echo plan > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'"),
+            ("builder", "echo built >> build.log"),
+        ],
+        "  - name: plan\n    agents: [planner]\n    requires_consensus: true\n    artifacts: [docs/PLAN.md]\n  - name: build\n    agents: [builder]\n",
+    );
+    cfg.push_str(&format!("consensus:\n  checklist: [\"Plan is sound\", \"Scope is right\"]\n{consensus}"));
+    let p = Project::with_config(&cfg);
+    let event_dir = tempfile::tempdir().unwrap();
+    let event = event_dir.path().join("event.json");
+    std::fs::write(&event, r#"{"action": "opened", "pull_request": {"number": 7}, "sender": {"login": "pr-author"}}"#)
+        .unwrap();
+    Pr { p, gh, _event_dir: event_dir, event }
+}
+
+impl Pr {
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self
+            .p
+            .command(args)
+            .env("GITHUB_EVENT_PATH", &self.event)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_REPOSITORY", "octo/app")
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_API_URL", &self.gh.api_url)
+            .env("GITHUB_SERVER_URL", "https://github.example")
+            .env("GITHUB_RUN_ID", "42")
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    }
+
+    fn comment(&self) -> String {
+        let comments = self.gh.gate_comments();
+        assert_eq!(comments.len(), 1, "expected exactly one gate comment, got {}", comments.len());
+        comments[0].clone()
+    }
+}
+
+#[test]
+fn approval_by_a_writer_continues_the_run_and_the_comment_records_it() {
+    let pr = setup("  commit_status: true\n");
+    pr.run(&["run", "start"])
+        .code(4)
+        .stdout_has("https://github.example/octo/app/pull/7#issuecomment-")
+        .stdout_has("adds the label `orchestrator:approved`");
+    let body = pr.comment();
+    for needle in [
+        "# Consensus Request: plan",
+        "- [ ] Plan is sound\n- [ ] Scope is right",
+        "⏳ **Waiting for approval.**",
+        "Add the label `orchestrator:approved` to approve or `orchestrator:rejected` to reject",
+        "<details><summary>`docs/PLAN.md` (new file, +1 line)</summary>",
+        "```diff\n+plan\n```",
+        "[Workflow run](https://github.example/octo/app/actions/runs/42)",
+        "<!-- orchestrator:gate run=",
+        "<!-- orchestrator:meta {",
+    ] {
+        assert!(body.contains(needle), "comment lacks {needle:?}:\n{body}");
+    }
+    assert!(!body.contains(TOKEN));
+    assert!(!pr.p.exists("build.log"));
+
+    pr.run(&["run", "resume"]).code(4); // nothing decided yet: still one comment
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0).stdout_has("completed");
+    assert_eq!(pr.p.read("build.log"), "built\n");
+    let body = pr.comment();
+    assert!(body.contains("✅ **Approved** by @alice") && body.contains("on commit `1111111`"), "{body}");
+    assert!(pr.gh.with(|g| g.labels.is_empty()), "the consumed label was not removed");
+    let decision = &pr.p.state()["phases"]["plan"]["gate"]["decision"];
+    assert_eq!(decision["by"], "alice");
+    assert_eq!(decision["commit"], "1111111aaaaaaa");
+    let statuses: Vec<String> = pr.gh.with(|g| {
+        g.statuses
+            .iter()
+            .map(|s| format!("{}:{}", s["context"].as_str().unwrap(), s["state"].as_str().unwrap()))
+            .collect()
+    });
+    assert_eq!(statuses, ["orchestrator/plan:pending", "orchestrator/plan:success"]);
+}
+
+#[test]
+fn reject_from_a_maintainer_wins_with_the_reason_from_their_comment() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.gh.comment("bob", "The plan misses the migration step.");
+    pr.gh.label("bob", "User", REJECT);
+    pr.run(&["run", "resume"]).code(5);
+    let decision = &pr.p.state()["phases"]["plan"]["gate"]["decision"];
+    assert_eq!(decision["approved"], false);
+    assert_eq!(decision["by"], "bob");
+    assert_eq!(decision["reason"], "The plan misses the migration step.");
+    assert!(pr.comment().contains("❌ **Rejected** by @bob"), "{}", pr.comment());
+    assert!(!pr.p.exists("build.log"));
+}
+
+#[test]
+fn labels_from_readers_triagers_the_author_and_bots_are_ignored_and_named() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("mallory", "User", APPROVE);
+    pr.gh.label("trish", "User", APPROVE);
+    pr.gh.label(AUTHOR, "User", APPROVE);
+    pr.gh.label("dependabot[bot]", "Bot", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    let body = pr.comment();
+    if std::env::var_os("SHOW_GATE_COMMENT").is_some() {
+        eprintln!("{body}");
+    }
+    for needle in [
+        "@mallory has `read` access, not write",
+        "@trish has `triage` access, not write",
+        "@pr-author is the pull request's author",
+        "@dependabot[bot] is a bot",
+        "⏳ **Waiting for approval** (0 of 1 so far)",
+    ] {
+        assert!(body.contains(needle), "comment lacks {needle:?}:\n{body}");
+    }
+    assert!(!pr.p.exists("build.log"));
+}
+
+#[test]
+fn an_approval_goes_stale_after_a_push_that_changes_the_artifacts() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.gh.with(|g| g.head_sha = "2222222bbbbbbb".into());
+    pr.p.write("docs/PLAN.md", "a different plan\n");
+    pr.run(&["run", "resume"]).code(4);
+    assert!(
+        pr.comment().contains("The approval from @alice is stale: commit 2222222 changed the phase's artifacts"),
+        "{}",
+        pr.comment()
+    );
+    assert!(!pr.p.exists("build.log"));
+}
+
+#[test]
+fn two_approvals_need_two_different_people() {
+    let pr = setup("  min_approvals: 2\n");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert!(pr.comment().contains("(1 of 2 so far: @alice)"), "{}", pr.comment());
+    assert!(pr.gh.with(|g| g.labels.is_empty()), "the label should be freed for the next reviewer");
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    pr.gh.label("carol", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.p.state()["phases"]["plan"]["gate"]["decision"]["by"], "alice, carol");
+}
+
+#[test]
+fn an_incomplete_checklist_holds_the_approval_until_every_box_is_ticked() {
+    let pr = setup("  require_checklist: true\n");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert!(pr.comment().contains("waits for every checklist box to be ticked"), "{}", pr.comment());
+    // The reviewer ticks the boxes in the comment; a later check keeps the ticks.
+    pr.gh.with(|g| {
+        for c in g.comments.iter_mut() {
+            let body = c["body"]
+                .as_str()
+                .unwrap()
+                .replace("- [ ] Plan is sound", "- [x] Plan is sound")
+                .replace("- [ ] Scope is right", "- [x] Scope is right");
+            c["body"] = serde_json::json!(body);
+        }
+    });
+    pr.run(&["run", "resume"]).code(0);
+    let body = pr.comment();
+    assert!(body.contains("- [x] Plan is sound") && body.contains("**Checklist:** 2/2 ticked"), "{body}");
+}
+
+#[test]
+fn a_crash_between_posting_and_saving_does_not_post_a_second_comment() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    // As if the process died after posting the comment but before recording the gate.
+    let path = ".claude/orchestrator_state.json";
+    let mut state = pr.p.state();
+    state["phases"]["plan"].as_object_mut().unwrap().remove("gate");
+    pr.p.write(path, &state.to_string());
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.gh.gate_comments().len(), 1);
+    assert!(pr.p.state()["phases"]["plan"]["gate"]["request"].as_str().unwrap().starts_with("https://github.example/"));
+}
+
+#[test]
+fn transient_502s_and_429s_are_retried() {
+    let pr = setup("");
+    pr.gh.with(|g| {
+        g.failures.push_back((502, None));
+        g.failures.push_back((429, Some("0".into())));
+        g.failures.push_back((502, None));
+    });
+    pr.run(&["run", "start"]).code(4);
+    assert_eq!(pr.gh.gate_comments().len(), 1);
+}
+
+#[test]
+fn more_than_a_hundred_comments_are_paginated() {
+    let pr = setup("");
+    for i in 0..150 {
+        pr.gh.comment("someone", &format!("comment {i}"));
+    }
+    pr.run(&["run", "start"]).code(4);
+    pr.run(&["run", "resume"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.gh.gate_comments().len(), 1);
+    let paged =
+        pr.gh.with(|g| g.requests.iter().filter(|(m, p)| m == "GET" && p.ends_with("/issues/7/comments")).count());
+    assert!(paged >= 4, "comments were not read page by page");
+}
