@@ -185,3 +185,70 @@ pub fn render(
     }
     format!("{request}\n{decision}\n{diffs}{links}{hidden}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trips_and_ticks_are_read() {
+        let meta = Meta {
+            run_id: "r".into(),
+            phase: "p".into(),
+            head_sha: "abc".into(),
+            digest: "d".into(),
+            opened_at: Utc::now(),
+        };
+        let body = format!(
+            "text\n{META_PREFIX}{} -->\n- [x] One\n- [ ] Two\n- [X] Three\n",
+            serde_json::to_string(&meta).unwrap()
+        );
+        assert_eq!(parse_meta(&body), Some(meta));
+        assert_eq!(ticked(&body), ["One", "Three"]);
+    }
+
+    #[test]
+    fn a_huge_change_keeps_the_comment_under_githubs_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let src = "agents:\n  a:\n    entrypoints: {default: \"true\"}\nphases:\n  - name: p\n    agents: [a]\n    requires_consensus: true\n";
+        let wf = crate::config::parse(root, Path::new(".claude/config.yaml"), src).unwrap();
+        let mut state: RunState = serde_json::from_value(serde_json::json!({
+            "version": 1, "run_id": "r1", "started_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "phases": {"p": {"status": "awaiting_approval"}}
+        }))
+        .unwrap();
+        let mut changes = crate::state::ChangeSet::default();
+        for i in 0..200 {
+            let name = format!("big{i}.txt");
+            std::fs::write(root.join(&name), "x".repeat(100) + "\n").unwrap();
+            changes.added.push(name);
+        }
+        state.phases.get_mut("p").unwrap().changes = Some(changes);
+        let ctx = PrContext {
+            api_url: "https://api.github.com".into(),
+            server_url: "https://github.com".into(),
+            owner: "o".into(),
+            repo: "r".into(),
+            number: 1,
+            token: "t".into(),
+            run_id: Some("9".into()),
+            event_name: "pull_request".into(),
+            sender: None,
+        };
+        let meta = Meta {
+            run_id: "r1".into(),
+            phase: "p".into(),
+            head_sha: "abc".into(),
+            digest: "d".into(),
+            opened_at: Utc::now(),
+        };
+        let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()]);
+        assert!(body.len() <= MAX_BODY, "{} characters", body.len());
+        assert!(body.contains("more changed file(s), not shown"), "the diffs were not cut");
+        assert!(
+            body.contains(&marker("r1", "p")) && parse_meta(&body).is_some(),
+            "the hidden lines must survive truncation"
+        );
+    }
+}

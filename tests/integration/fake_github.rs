@@ -119,7 +119,6 @@ impl FakeGithub {
     }
 }
 
-
 fn page(items: &[Value], query: &str, base: &str, path: &str) -> (u16, String, Vec<(String, String)>) {
     let page: usize =
         query.split('&').find_map(|kv| kv.strip_prefix("page=")).and_then(|p| p.parse().ok()).unwrap_or(1);

@@ -251,3 +251,24 @@ fn more_than_a_hundred_comments_are_paginated() {
         pr.gh.with(|g| g.requests.iter().filter(|(m, p)| m == "GET" && p.ends_with("/issues/7/comments")).count());
     assert!(paged >= 4, "comments were not read page by page");
 }
+
+#[test]
+fn wait_poll_keeps_the_step_alive_until_a_label_decides() {
+    let pr = setup("  wait: poll\n  poll_interval_seconds: 1\n  poll_timeout_minutes: 5\n");
+    let mut cmd = pr.p.command(&["run", "start"]);
+    cmd.env("GITHUB_EVENT_PATH", &pr.event)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_REPOSITORY", "octo/app")
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_API_URL", &pr.gh.api_url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    crate::harness::wait_for("the gate comment", || pr.gh.gate_comments().len() == 1);
+    pr.gh.label("carol", "User", APPROVE);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("waiting for a decision on pull request #7; checking again in 1s"), "{stderr}");
+    assert_eq!(pr.p.read("build.log"), "built\n");
+}
