@@ -145,15 +145,73 @@ pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec:
         }
         if p.requires_consensus {
             let _ = writeln!(s, "\n── gate: {} ──", p.name);
+            s.push_str(&gate_preview(wf, state, &p.name));
+        }
+    }
+    s
+}
+
+/// What the gate of `phase` would do: on a pull request, the API calls and the exact comment;
+/// elsewhere, the REQUEST.md it would write. Nothing is sent or written.
+fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
+    use crate::github::comment;
+    use crate::github::context::{Detected, detect};
+    let mut s = String::new();
+    let body = match detect(|k| std::env::var(k).ok()) {
+        Ok(Detected::PullRequest(ctx)) => {
+            let issue = format!("{}/issues/{}", ctx.repo_path(), ctx.number);
+            let (approve, _) = wf.labels(phase);
+            let _ = writeln!(
+                s,
+                "on pull request #{} of {}/{} ({}), it would call:",
+                ctx.number, ctx.owner, ctx.repo, ctx.api_url
+            );
+            for call in [
+                format!("GET {}/pulls/{}  (head commit)", ctx.repo_path(), ctx.number),
+                format!("GET {issue}/comments?per_page=100  (find an earlier gate comment by its marker)"),
+                format!(
+                    "POST {issue}/comments, or PATCH {}/issues/comments/<id>  (the comment below)",
+                    ctx.repo_path()
+                ),
+                format!(
+                    "then, on every resume: GET {issue}/labels, GET {issue}/events, GET {}/collaborators/<login>/permission; DELETE {issue}/labels/{approve} once decided",
+                    ctx.repo_path()
+                ),
+            ] {
+                let _ = writeln!(s, "  {call}");
+            }
+            if wf.consensus.commit_status {
+                let _ = writeln!(
+                    s,
+                    "  POST {}/statuses/<head>  (orchestrator/{phase}: pending, then success or failure)",
+                    ctx.repo_path()
+                );
+            }
+            let meta = comment::Meta {
+                run_id: state.run_id.clone(),
+                phase: phase.to_owned(),
+                head_sha: "<head commit>".into(),
+                digest: "<artifact digest>".into(),
+                opened_at: chrono::Utc::now(),
+            };
+            let _ = writeln!(s, "and the comment would read:");
+            comment::render(wf, state, phase, &ctx, &meta, &[], &["⏳ **Waiting for approval.**".to_owned()])
+        }
+        Ok(_) => {
             let _ = writeln!(
                 s,
                 "would write {} and stop until `orchestrator run approve`; its body would read:",
-                LocalGate::request_path(&p.name)
+                LocalGate::request_path(phase)
             );
-            for line in request::render(wf, state, &p.name, chrono::Utc::now()).lines() {
-                let _ = writeln!(s, "  │ {line}");
-            }
+            request::render(wf, state, phase, chrono::Utc::now())
         }
+        Err(e) => {
+            let _ = writeln!(s, "cannot read the GitHub context: {e}");
+            return s;
+        }
+    };
+    for line in body.lines() {
+        let _ = writeln!(s, "  │ {line}");
     }
     s
 }

@@ -272,3 +272,17 @@ fn wait_poll_keeps_the_step_alive_until_a_label_decides() {
     assert!(stderr.contains("waiting for a decision on pull request #7; checking again in 1s"), "{stderr}");
     assert_eq!(pr.p.read("build.log"), "built\n");
 }
+
+#[test]
+fn dry_run_on_a_pull_request_prints_the_api_calls_and_the_comment_and_sends_nothing() {
+    let pr = setup("");
+    let before = pr.p.tree();
+    let out = pr.run(&["run", "start", "--dry-run"]);
+    out.code(0)
+        .stdout_has("on pull request #7 of octo/app")
+        .stdout_has("POST /repos/octo/app/issues/7/comments, or PATCH /repos/octo/app/issues/comments/<id>")
+        .stdout_has("│ Add the label `orchestrator:approved` to approve")
+        .stdout_has("│ <!-- orchestrator:gate run=");
+    assert!(pr.gh.with(|g| g.requests.is_empty()), "the dry run called GitHub");
+    assert_eq!(pr.p.tree(), before);
+}
