@@ -45,19 +45,21 @@ fn setup(consensus: &str) -> Pr {
 }
 
 impl Pr {
-    fn run(&self, args: &[&str]) -> Run {
-        let out = self
-            .p
-            .command(args)
-            .env("GITHUB_EVENT_PATH", &self.event)
+    /// The binary as a pull_request workflow run would start it.
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.p.command(args);
+        cmd.env("GITHUB_EVENT_PATH", &self.event)
             .env("GITHUB_EVENT_NAME", "pull_request")
             .env("GITHUB_REPOSITORY", "octo/app")
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_API_URL", &self.gh.api_url)
             .env("GITHUB_SERVER_URL", "https://github.example")
-            .env("GITHUB_RUN_ID", "42")
-            .output()
-            .unwrap();
+            .env("GITHUB_RUN_ID", "42");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into(),
@@ -255,15 +257,12 @@ fn more_than_a_hundred_comments_are_paginated() {
 #[test]
 fn wait_poll_keeps_the_step_alive_until_a_label_decides() {
     let pr = setup("  wait: poll\n  poll_interval_seconds: 1\n  poll_timeout_minutes: 5\n");
-    let mut cmd = pr.p.command(&["run", "start"]);
-    cmd.env("GITHUB_EVENT_PATH", &pr.event)
-        .env("GITHUB_EVENT_NAME", "pull_request")
-        .env("GITHUB_REPOSITORY", "octo/app")
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_API_URL", &pr.gh.api_url)
+    let child = pr
+        .command(&["run", "start"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     crate::harness::wait_for("the gate comment", || pr.gh.gate_comments().len() == 1);
     pr.gh.label("carol", "User", APPROVE);
     let out = child.wait_with_output().unwrap();
