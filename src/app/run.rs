@@ -192,6 +192,7 @@ async fn existing(
         return Ok(exit_code::SUCCESS);
     }
     let lock = state::lock(&path)?;
+    restore_carried_state(&path).await?;
     let mut store = StateStore::open(&path, lock)?;
     reconcile(&wf, &mut store.state);
     prepare(&wf, &mut store.state)?;
@@ -203,6 +204,30 @@ async fn existing(
     }
     store.save()?;
     drive(wf, store, mode, &exec).await
+}
+
+/// On a fresh runner (no state file) in a pull-request context, take the run state the gate
+/// comment carries, if there is one (see `github::carry`).
+async fn restore_carried_state(path: &Path) -> Result<(), AppError> {
+    use crate::github::context::{Detected, detect};
+    if path.exists() {
+        return Ok(());
+    }
+    let Detected::PullRequest(ctx) =
+        detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))?
+    else {
+        return Ok(());
+    };
+    let carried = crate::github::carry::fetch(&ctx).await.map_err(|e| {
+        AppError::Setup(format!("error: cannot restore the run state from pull request #{}: {e}", ctx.number))
+    })?;
+    if let Some(restored) = carried {
+        let bytes =
+            serde_json::to_vec_pretty(&restored).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
+        state::write_atomic(path, &bytes).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
+        eprintln!("restored run {} from its gate comment on pull request #{}", restored.run_id, ctx.number);
+    }
+    Ok(())
 }
 
 /// Bring the state's phases in line with the config (it may have changed since the run began).

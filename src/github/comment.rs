@@ -167,8 +167,12 @@ pub fn render(
     if let Some(url) = ctx.run_url() {
         let _ = write!(links, "\n[Workflow run]({url}) · [Artifacts: transcripts, metrics, JUnit]({url}#artifacts)\n");
     }
+    // The run state travels with the comment, for a resume on a fresh runner (see `carry`).
+    let carried = super::carry::block(state).unwrap_or_else(|| {
+        "<!-- orchestrator:state not carried (too large): restore .claude/orchestrator_state.json from the workflow artifacts -->".into()
+    });
     let hidden = format!(
-        "\n{}\n{META_PREFIX}{} -->\n",
+        "\n{}\n{META_PREFIX}{} -->\n{carried}\n",
         marker(&meta.run_id, &meta.phase),
         serde_json::to_string(meta).unwrap_or_default()
     );

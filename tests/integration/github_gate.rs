@@ -285,3 +285,32 @@ fn dry_run_on_a_pull_request_prints_the_api_calls_and_the_comment_and_sends_noth
     assert!(pr.gh.with(|g| g.requests.is_empty()), "the dry run called GitHub");
     assert_eq!(pr.p.tree(), before);
 }
+
+#[test]
+fn a_resume_on_a_fresh_runner_takes_the_state_from_the_gate_comment() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    let run_id = pr.p.state()["run_id"].clone();
+    // A new workflow run on a fresh machine: the outputs are on the branch, the state is not.
+    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+        std::fs::remove_file(pr.p.path(f)).unwrap();
+    }
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"])
+        .code(0)
+        .stderr_has("restored run")
+        .stderr_has("from its gate comment on pull request #7");
+    assert_eq!(pr.p.state()["run_id"], run_id);
+    assert_eq!(pr.p.read("build.log"), "built\n");
+}
+
+#[test]
+fn a_state_in_a_comment_by_a_person_is_not_trusted() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    let forged = pr.comment().replace("⏳", "⌛");
+    pr.gh.comment("mallory", &forged);
+    pr.gh.with(|g| g.comments.retain(|c| c["user"]["type"] != "Bot"));
+    std::fs::remove_file(pr.p.path(".claude/orchestrator_state.json")).unwrap();
+    pr.run(&["run", "resume"]).code(2).stderr_has("no run has been started here");
+}
