@@ -26,6 +26,8 @@ pub struct GitHubGate {
     ctx: PrContext,
     client: Client,
     root: PathBuf,
+    /// The login of the token's user, once asked (`None` inside: an app or Actions token).
+    identity: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// Percent-encode a path segment (label names hold `:` and spaces).
@@ -75,7 +77,7 @@ fn bot(actor: &Value) -> bool {
 impl GitHubGate {
     pub fn new(ctx: PrContext, root: PathBuf) -> Result<GitHubGate, GithubError> {
         let client = Client::new(&ctx.api_url, &ctx.token)?;
-        Ok(GitHubGate { ctx, client, root })
+        Ok(GitHubGate { ctx, client, root, identity: tokio::sync::OnceCell::new() })
     }
 
     fn issue(&self) -> String {
@@ -122,6 +124,17 @@ impl GitHubGate {
         }
         let body = json!({"state": state, "context": format!("orchestrator/{phase}"), "description": description, "target_url": url});
         self.client.post(&format!("{}/statuses/{sha}", self.ctx.repo_path()), &body).await.map(drop)
+    }
+
+    /// The run's own identity: labels it adds never count. `GET /user` answers for a personal
+    /// token; an Actions or app token is refused there (and is a bot anyway).
+    async fn identity(&self) -> Option<&str> {
+        self.identity
+            .get_or_init(|| async {
+                self.client.get("/user").await.ok().and_then(|u| u["login"].as_str().map(str::to_owned))
+            })
+            .await
+            .as_deref()
     }
 
     /// Whether `login` may decide: listed in `approvers`, or write, maintain or admin permission.
@@ -228,6 +241,8 @@ impl GitHubGate {
             seen.push((login.clone(), label.clone()));
             let why_not = if bot(actor) {
                 Some("is a bot".to_owned())
+            } else if self.identity().await.is_some_and(|me| me.eq_ignore_ascii_case(&login)) {
+                Some("is this run's own identity".to_owned())
             } else if login.eq_ignore_ascii_case(&pr.author) && !wf.consensus.allow_author {
                 Some("is the pull request's author".to_owned())
             } else {

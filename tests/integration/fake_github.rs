@@ -23,6 +23,8 @@ pub struct Gh {
     pub requests: Vec<(String, String)>,
     /// Answers to give before serving normally: (status, retry-after).
     pub failures: VecDeque<(u16, Option<String>)>,
+    /// The token's user, for a personal token; `None` answers `GET /user` as an Actions token does.
+    pub identity: Option<String>,
     next_id: u64,
 }
 
@@ -154,6 +156,10 @@ fn handle(
     let ok = |v: Value| (200, v.to_string(), vec![]);
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
+        ("GET", ["user"]) => match g.identity.clone() {
+            Some(login) => ok(user(&login, "User")),
+            None => (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![]),
+        },
         ("GET", ["repos", "octo", "app", "pulls", "7"]) => {
             ok(json!({"number": 7, "head": {"sha": g.head_sha}, "user": user(AUTHOR, "User")}))
         }

@@ -314,3 +314,14 @@ fn a_state_in_a_comment_by_a_person_is_not_trusted() {
     std::fs::remove_file(pr.p.path(".claude/orchestrator_state.json")).unwrap();
     pr.run(&["run", "resume"]).code(2).stderr_has("no run has been started here");
 }
+
+#[test]
+fn labels_from_the_runs_own_identity_do_not_count() {
+    let pr = setup("");
+    pr.gh.with(|g| g.identity = Some("release-bot-user".into()));
+    pr.gh.permission("release-bot-user", "admin");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("release-bot-user", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert!(pr.comment().contains("@release-bot-user is this run's own identity"), "{}", pr.comment());
+}
