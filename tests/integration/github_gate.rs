@@ -325,3 +325,44 @@ fn labels_from_the_runs_own_identity_do_not_count() {
     pr.run(&["run", "resume"]).code(4);
     assert!(pr.comment().contains("@release-bot-user is this run's own identity"), "{}", pr.comment());
 }
+
+/// Prism in proxy mode between the tool and the fake: every request the gate makes is checked
+/// against GitHub's official OpenAPI description (installed by `.ci/run`).
+#[test]
+fn the_requests_match_githubs_openapi_description() {
+    let node = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules");
+    let prism = node.join(".bin/prism");
+    let spec = node.join("@octokit/openapi/generated/api.github.com.json");
+    assert!(
+        prism.exists() && spec.exists(),
+        "Prism and @octokit/openapi are missing: run .ci/run (npm install --prefix .ci/node)"
+    );
+    let pr = setup("  commit_status: true\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut proxy = std::process::Command::new(&prism)
+        .args(["proxy", spec.to_str().unwrap(), &pr.gh.api_url, "--port", &port.to_string(), "--host", "127.0.0.1"])
+        .stdout(log.reopen().unwrap())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .expect("start prism");
+    crate::harness::wait_for("Prism to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let via_prism = Pr {
+        gh: FakeGithub { api_url: format!("http://127.0.0.1:{port}"), state: std::sync::Arc::clone(&pr.gh.state) },
+        ..pr
+    };
+    via_prism.run(&["run", "start"]).code(4);
+    via_prism.gh.label("alice", "User", APPROVE);
+    via_prism.run(&["run", "resume"]).code(0);
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    let violations: Vec<&str> = log.lines().filter(|l| l.contains("Violation: request")).collect();
+    assert!(
+        violations.is_empty(),
+        "requests that do not match GitHub's OpenAPI description:\n{}",
+        violations.join("\n")
+    );
+    let checked = log.lines().filter(|l| l.contains("Request received")).count();
+    assert!(checked >= 10, "Prism saw only {checked} requests:\n{log}");
+}
