@@ -25,6 +25,8 @@ pub struct Gh {
     pub failures: VecDeque<(u16, Option<String>)>,
     /// The token's user, for a personal token; `None` answers `GET /user` as an Actions token does.
     pub identity: Option<String>,
+    /// How many conditional GETs were answered 304.
+    pub not_modified: usize,
     next_id: u64,
 }
 
@@ -64,15 +66,14 @@ impl FakeGithub {
             for mut req in server.incoming_requests() {
                 let mut body = String::new();
                 let _ = req.as_reader().read_to_string(&mut body);
-                let auth = req
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("authorization"))
-                    .map(|h| h.value.to_string())
-                    .unwrap_or_default();
+                let header = |name: &'static str| {
+                    req.headers().iter().find(|h| h.field.equiv(name)).map(|h| h.value.to_string()).unwrap_or_default()
+                };
+                let auth = header("authorization");
+                let if_none_match = header("if-none-match");
                 let method = req.method().to_string();
                 let url = req.url().to_owned();
-                let (status, reply, headers) = handle(&shared, &link_base, &method, &url, &auth, &body);
+                let (status, reply, headers) = handle(&shared, &link_base, &method, &url, &auth, &if_none_match, &body);
                 let mut resp = tiny_http::Response::from_string(reply).with_status_code(status);
                 resp.add_header(tiny_http::Header::from_bytes("content-type", "application/json").unwrap());
                 for (k, v) in headers {
@@ -134,6 +135,31 @@ fn page(items: &[Value], query: &str, base: &str, path: &str) -> (u16, String, V
 }
 
 fn handle(
+    state: &Arc<Mutex<Gh>>,
+    base: &str,
+    method: &str,
+    url: &str,
+    auth: &str,
+    if_none_match: &str,
+    body: &str,
+) -> (u16, String, Vec<(String, String)>) {
+    let (status, reply, mut headers) = route(state, base, method, url, auth, body);
+    // Conditional GETs, as GitHub answers them: an unchanged answer is a 304 without a body.
+    if method == "GET" && status == 200 {
+        let etag = format!(
+            "\"{:x}\"",
+            reply.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+        );
+        if if_none_match == etag {
+            state.lock().unwrap().not_modified += 1;
+            return (304, String::new(), vec![("etag".into(), etag)]);
+        }
+        headers.push(("etag".into(), etag));
+    }
+    (status, reply, headers)
+}
+
+fn route(
     state: &Arc<Mutex<Gh>>,
     base: &str,
     method: &str,

@@ -366,3 +366,50 @@ fn the_requests_match_githubs_openapi_description() {
     let checked = log.lines().filter(|l| l.contains("Request received")).count();
     assert!(checked >= 10, "Prism saw only {checked} requests:\n{log}");
 }
+
+#[test]
+fn listed_approvers_count_without_write_access_and_a_phase_can_have_its_own_labels() {
+    let pr = setup("  approvers: [mallory]\n");
+    let cfg = pr
+        .p
+        .read(".claude/config.yaml")
+        .replace("    requires_consensus: true\n", "    requires_consensus: true\n    approve_label: \"plan:ok\"\n");
+    pr.p.write(".claude/config.yaml", &cfg);
+    pr.run(&["run", "start"]).code(4);
+    assert!(
+        pr.comment().contains("Add the label `plan:ok` to approve") && pr.comment().contains("and from @mallory"),
+        "{}",
+        pr.comment()
+    );
+    pr.gh.label("alice", "User", APPROVE); // the default label does not answer this phase
+    pr.run(&["run", "resume"]).code(4);
+    pr.gh.label("mallory", "User", "plan:ok");
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.p.state()["phases"]["plan"]["gate"]["decision"]["by"], "mallory");
+}
+
+#[test]
+fn the_gate_fails_closed_when_github_keeps_failing() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.gh.with(|g| g.failures.extend(std::iter::repeat_n((502, Some("0".to_owned())), 50)));
+    pr.run(&["run", "resume"]).code(70).stderr_has("HTTP 502");
+    assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval");
+    assert!(!pr.p.exists("build.log"));
+}
+
+#[test]
+fn polling_asks_conditionally_so_unchanged_answers_are_not_modified() {
+    let pr = setup("  wait: poll\n  poll_interval_seconds: 1\n  poll_timeout_minutes: 5\n");
+    let child = pr
+        .command(&["run", "start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_for("two unchanged answers", || pr.gh.with(|g| g.not_modified) >= 2);
+    pr.gh.label("carol", "User", APPROVE);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
