@@ -386,6 +386,7 @@ impl Checker<'_> {
             require_checklist: c.require_checklist.unwrap_or(false),
             allow_author: c.allow_author.unwrap_or(false),
             commit_status: c.commit_status.unwrap_or(false),
+            commit_outputs: c.commit_outputs.unwrap_or(false),
             wait,
             poll_interval: Duration::from_secs_f64(poll_interval),
             poll_timeout: Duration::from_secs_f64(poll_timeout * 60.0),

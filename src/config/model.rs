@@ -76,6 +76,7 @@ pub struct Consensus {
     pub require_checklist: bool,
     pub allow_author: bool,
     pub commit_status: bool,
+    pub commit_outputs: bool,
     pub wait: WaitMode,
     pub poll_interval: Duration,
     pub poll_timeout: Duration,

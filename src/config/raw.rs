@@ -55,6 +55,8 @@ pub struct RawConsensus {
     pub allow_author: Option<bool>,
     /// Set a commit status `orchestrator/<phase>` on the head commit.
     pub commit_status: Option<bool>,
+    /// Commit the run's outputs to the pull request's branch before a gate opens.
+    pub commit_outputs: Option<bool>,
     /// `event` (end the step, resume on a later event) or `poll`.
     pub wait: Option<String>,
     pub poll_interval_seconds: Option<f64>,

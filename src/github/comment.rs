@@ -239,6 +239,7 @@ mod tests {
             run_id: Some("9".into()),
             event_name: "pull_request".into(),
             sender: None,
+            head_ref: None,
         };
         let meta = Meta {
             run_id: "r1".into(),

@@ -19,6 +19,8 @@ pub struct PrContext {
     pub event_name: String,
     /// Who triggered the event (for a `labeled` event: who added the label).
     pub sender: Option<String>,
+    /// The pull request's branch, when the event says (`pull_request.head.ref`).
+    pub head_ref: Option<String>,
 }
 
 impl PrContext {
@@ -128,6 +130,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
         run_id: env("GITHUB_RUN_ID"),
         event_name,
         sender: event["sender"]["login"].as_str().map(str::to_owned),
+        head_ref: event["pull_request"]["head"]["ref"].as_str().map(str::to_owned),
     }))
 }
 

@@ -66,6 +66,7 @@ pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) ->
 
 struct Pr {
     head_sha: String,
+    head_ref: String,
     author: String,
 }
 
@@ -88,6 +89,7 @@ impl GitHubGate {
         let pr = self.client.get(&format!("{}/pulls/{}", self.ctx.repo_path(), self.ctx.number)).await?;
         Ok(Pr {
             head_sha: pr["head"]["sha"].as_str().unwrap_or_default().to_owned(),
+            head_ref: pr["head"]["ref"].as_str().unwrap_or_default().to_owned(),
             author: pr["user"]["login"].as_str().unwrap_or_default().to_owned(),
         })
     }
@@ -155,8 +157,26 @@ impl GitHubGate {
         })
     }
 
-    async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GithubError> {
-        let pr = self.pr().await?;
+    async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
+        let mut pr = self.pr().await?;
+        if wf.consensus.commit_outputs {
+            let branch = match &self.ctx.head_ref {
+                Some(b) => b.clone(),
+                None => pr.head_ref.clone(),
+            };
+            let root = self.root.clone();
+            let (state_copy, phase_name) = (state.clone(), phase.to_owned());
+            let pushed = tokio::task::spawn_blocking(move || {
+                super::outputs::commit_and_push(&root, &state_copy, &phase_name, &branch)
+            })
+            .await
+            .map_err(|e| GateError::Other(e.to_string()))?
+            .map_err(|e| GateError::Other(format!("cannot commit the outputs to the pull request's branch: {e}")))?;
+            if let Some(sha) = pushed {
+                // The approval binds to exactly the commit that holds the outputs.
+                pr.head_sha = sha;
+            }
+        }
         let marker = comment::marker(&state.run_id, phase);
         let (existing, _) = self.find(&marker).await?;
         let digest = artifact_digest(&self.root, state, phase);
@@ -343,7 +363,7 @@ impl GitHubGate {
 
 impl Gate for GitHubGate {
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
-        Box::pin(async move { Ok(self.open_gate(wf, state, phase).await?) })
+        Box::pin(self.open_gate(wf, state, phase))
     }
 
     fn decision<'a>(

@@ -7,3 +7,4 @@ pub mod client;
 pub mod comment;
 pub mod context;
 pub mod gate;
+pub mod outputs;

@@ -413,3 +413,57 @@ fn polling_asks_conditionally_so_unchanged_answers_are_not_modified() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn committed_outputs_and_the_carried_state_let_a_fresh_runner_continue() {
+    let pr = setup("  commit_outputs: true\n");
+    std::fs::write(&pr.event, r#"{"pull_request": {"number": 7, "head": {"ref": "feature"}}}"#).unwrap();
+    // The first runner: a checkout of the pull request's branch.
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
+    let origin = remote.path().join("origin.git");
+    let ws = pr.p.root();
+    git(ws, &["init", "--quiet", "-b", "feature"]);
+    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(ws, &["add", ".claude/config.yaml"]);
+    git(ws, &["commit", "--quiet", "-m", "workflow"]);
+    git(ws, &["push", "--quiet", "origin", "feature"]);
+
+    pr.run(&["run", "start"]).code(4);
+    assert_eq!(git(&origin, &["show", "feature:docs/PLAN.md"]), "plan\n");
+    assert!(git(&origin, &["log", "-1", "--format=%s", "feature"]).contains("outputs of phase `plan`"));
+    let pushed = git(&origin, &["rev-parse", "feature"]);
+    assert!(
+        pr.comment().contains(&format!("\"head_sha\":\"{}\"", pushed.trim())),
+        "the approval must bind to the pushed commit"
+    );
+    let tracked = git(&origin, &["ls-tree", "-r", "--name-only", "feature"]);
+    assert_eq!(
+        tracked.lines().collect::<Vec<_>>(),
+        [".claude/config.yaml", "docs/PLAN.md"],
+        "only outputs are committed"
+    );
+
+    // A later workflow run, on a fresh runner: a new clone, no state.
+    let fresh = tempfile::tempdir().unwrap();
+    git(fresh.path(), &["clone", "--quiet", "-b", "feature", origin.to_str().unwrap(), "ws"]);
+    let fresh_ws = fresh.path().join("ws");
+    assert!(!fresh_ws.join(".claude/orchestrator_state.json").exists());
+    pr.gh.label("alice", "User", APPROVE);
+    let out = pr.command(&["run", "resume"]).current_dir(&fresh_ws).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("restored run"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(fresh_ws.join("build.log")).unwrap(), "built\n");
+}

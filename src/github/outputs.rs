@@ -1,0 +1,67 @@
+//! Committing a run's outputs to the pull request's branch (`consensus.commit_outputs`), so that
+//! reviewers see them in the pull request and a later workflow run on a fresh runner has them.
+//! Only the artifacts of the run's finished phases are added — never the orchestrator's own
+//! records — and the push uses the checkout's credentials (with the workflow's token, a push
+//! starts no new workflow run).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::state::{PhaseStatus, RunState};
+
+fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git").args(args).current_dir(root).output().map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// The artifacts of the phases of `state` that have run to success (or wait at a gate).
+fn outputs(root: &Path, state: &RunState) -> Vec<String> {
+    let mut files: Vec<String> = state
+        .phases
+        .values()
+        .filter(|p| matches!(p.status, PhaseStatus::Succeeded | PhaseStatus::AwaitingApproval | PhaseStatus::Approved))
+        .flat_map(|p| {
+            let validated = p.validation.iter().flat_map(|v| v.patterns.iter().flat_map(|pat| pat.files.iter()));
+            p.agents.values().flat_map(|a| a.artifacts.iter()).chain(validated).cloned().collect::<Vec<_>>()
+        })
+        .filter(|f| root.join(f).is_file())
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Commit the run's outputs and push them to `branch`. Returns the new head commit, or `None`
+/// when there was nothing new to commit.
+pub fn commit_and_push(root: &Path, state: &RunState, phase: &str, branch: &str) -> Result<Option<String>, String> {
+    let files = outputs(root, state);
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut add = vec!["add", "--"];
+    add.extend(files.iter().map(String::as_str));
+    git(root, &add)?;
+    if git(root, &["diff", "--cached", "--quiet"]).is_ok() {
+        return Ok(None); // nothing changed since the last commit
+    }
+    let message = format!("orchestrator: outputs of phase `{phase}` (run {})", state.run_id);
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=orchestrator",
+            "-c",
+            "user.email=orchestrator@users.noreply.github.com",
+            "commit",
+            "--quiet",
+            "-m",
+            &message,
+        ],
+    )?;
+    git(root, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")])?;
+    git(root, &["rev-parse", "HEAD"]).map(Some)
+}
