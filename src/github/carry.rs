@@ -1,9 +1,9 @@
 //! Carrying the run state to a fresh runner. A gate in `wait: event` mode ends its workflow run;
 //! the reviewer's label starts a new one on a machine without `.claude/orchestrator_state.json`.
 //! The gate comment therefore carries the state in a hidden block: JSON, deflated, base64, with
-//! its sha256. A resume restores it only when there is no local state, only from a comment
-//! posted by a bot (the workflow's own token), and only if the digest matches; the approval
-//! itself is re-derived from GitHub all the same.
+//! its sha256. A resume restores it only when there is no local state, only from a comment the
+//! run itself posted (`github-actions[bot]`, or the token's user), and only if the digest
+//! matches; the approval itself is re-derived from GitHub all the same.
 
 use std::io::{Read, Write};
 
@@ -53,12 +53,13 @@ pub fn read(body: &str) -> Result<Option<RunState>, String> {
     serde_json::from_slice(&json).map(Some).map_err(|e| format!("the carried state is not valid: {e}"))
 }
 
-/// The newest state carried by a bot-authored gate comment among `comments`.
-pub fn newest(comments: &[Value]) -> Result<Option<RunState>, String> {
+/// The newest state carried by a gate comment among `comments` posted by one of `trusted`
+/// (the run's own identities). Anyone else — people, other apps' bots — could forge one.
+pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Option<RunState>, String> {
     let carried = comments
         .iter()
         .rev()
-        .filter(|c| c["user"]["type"] == "Bot")
+        .filter(|c| c["user"]["login"].as_str().is_some_and(|l| trusted.iter().any(|t| t.eq_ignore_ascii_case(l))))
         .filter_map(|c| c["body"].as_str())
         .find(|b| b.contains(PREFIX) && b.contains("<!-- orchestrator:gate "));
     match carried {
@@ -67,14 +68,19 @@ pub fn newest(comments: &[Value]) -> Result<Option<RunState>, String> {
     }
 }
 
-/// The state carried by the newest bot-authored gate comment on the pull request of `ctx`.
+/// The state carried by the newest gate comment the run itself posted on the pull request of
+/// `ctx`: by `github-actions[bot]` (the workflow's token) or the token's own user.
 pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, String> {
     let client = super::client::Client::new(&ctx.api_url, &ctx.token).map_err(|e| e.to_string())?;
+    let mut trusted = vec!["github-actions[bot]".to_owned()];
+    if let Some(me) = client.get("/user").await.ok().and_then(|u| u["login"].as_str().map(str::to_owned)) {
+        trusted.push(me);
+    }
     let comments = client
         .get_all(&format!("{}/issues/{}/comments", ctx.repo_path(), ctx.number))
         .await
         .map_err(|e| e.to_string())?;
-    newest(&comments)
+    newest(&comments, &trusted)
 }
 
 #[cfg(test)]
@@ -101,11 +107,14 @@ mod tests {
     }
 
     #[test]
-    fn only_bot_comments_are_trusted() {
+    fn only_the_runs_own_comments_are_trusted() {
         let body = format!("<!-- orchestrator:gate run=r1 phase=plan -->\n{}", block(&state()).unwrap());
-        let human = serde_json::json!([{"user": {"login": "mallory", "type": "User"}, "body": body}]);
-        assert_eq!(newest(human.as_array().unwrap()).unwrap(), None);
-        let bot = serde_json::json!([{"user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]);
-        assert_eq!(newest(bot.as_array().unwrap()).unwrap().map(|s| s.run_id), Some("r1".into()));
+        let trusted = ["github-actions[bot]".to_owned()];
+        for (login, kind) in [("mallory", "User"), ("dependabot[bot]", "Bot")] {
+            let other = serde_json::json!([{"user": {"login": login, "type": kind}, "body": body}]);
+            assert_eq!(newest(other.as_array().unwrap(), &trusted).unwrap(), None, "{login}");
+        }
+        let ours = serde_json::json!([{"user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]);
+        assert_eq!(newest(ours.as_array().unwrap(), &trusted).unwrap().map(|s| s.run_id), Some("r1".into()));
     }
 }
