@@ -53,25 +53,17 @@ impl Engine {
         ];
         let mut transcript = self.open_transcript(&agent_state.transcript)?;
         let mut prompt_text = None;
-        match self.prepare_prompt(phase, name) {
+        let prepared = match self.prepare_prompt(phase, name) {
+            Ok(None) if agent.llm().is_some() => Err(format!(
+                "LLM agent `{name}` has no prompt template at `{}`",
+                crate::prompt::template_path(agent).display()
+            )),
+            other => other,
+        };
+        match prepared {
             Ok(Some((prompt_file, text))) => {
                 env.push(("ORCHESTRATOR_PROMPT_FILE".to_owned(), prompt_file));
                 prompt_text = Some(text);
-            }
-            Ok(None) if agent.llm().is_some() => {
-                let message = format!(
-                    "LLM agent `{name}` has no prompt template at `{}`",
-                    crate::prompt::template_path(agent).display()
-                );
-                return self.finish_agent(
-                    phase,
-                    name,
-                    agent_state,
-                    AgentStatus::Failed,
-                    message,
-                    started,
-                    AttemptReport::default(),
-                );
             }
             Ok(None) => {}
             Err(message) => {
