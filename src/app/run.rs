@@ -337,9 +337,7 @@ async fn decide(
     let mut store = StateStore::open(&path, lock)?;
     let name = apply(&mut store.state)?;
     store.save()?;
-    crate::report::Recorder::new(&wf.root, Redactor::from_env())
-        .metrics(&wf, &store.state)
-        .map_err(EngineError::from)?;
+    crate::report::Recorder::new(&wf.root, redactor(&wf)).metrics(&wf, &store.state).map_err(EngineError::from)?;
     if approved {
         println!("phase `{name}` approved by {by}");
     } else {

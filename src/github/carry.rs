@@ -36,6 +36,11 @@ pub fn block(state: &RunState) -> Option<String> {
     (encoded.len() <= MAX_ENCODED).then(|| format!("{PREFIX}{} {encoded} -->", hex(&json)))
 }
 
+/// `body` without its state block, for comparing what a reader sees.
+pub fn strip(body: &str) -> String {
+    body.lines().filter(|l| !l.starts_with(PREFIX)).collect::<Vec<_>>().join("\n")
+}
+
 /// The state carried in a comment body, checked against its digest.
 pub fn read(body: &str) -> Result<Option<RunState>, String> {
     let Some(start) = body.find(PREFIX).map(|i| i + PREFIX.len()) else { return Ok(None) };

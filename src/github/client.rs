@@ -132,8 +132,7 @@ impl Client {
             };
             let response = match sent {
                 Ok(r) => r,
-                Err(e) if attempt < ATTEMPTS => {
-                    let _ = e;
+                Err(_) if attempt < ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
                     continue;
                 }

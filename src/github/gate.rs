@@ -204,16 +204,17 @@ impl GitHubGate {
     async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
         let marker = comment::marker(&state.run_id, phase);
         let (ours, comments) = self.find(&marker).await?;
-        let ours = ours.ok_or_else(|| {
-            GateError::Other(format!(
-                "the approval comment for phase `{phase}` is missing from pull request #{}",
-                self.ctx.number
-            ))
-        })?;
+        let found = ours.and_then(|c| {
+            let meta = comment::parse_meta(c["body"].as_str().unwrap_or_default())?;
+            Some((c, meta))
+        });
+        let Some((ours, meta)) = found else {
+            // Someone deleted the request or edited away its hidden lines: post it again and
+            // keep waiting (labels added before it count for nothing).
+            self.open_gate(wf, state, phase).await?;
+            return Ok(None);
+        };
         let body = ours["body"].as_str().unwrap_or_default();
-        let meta = comment::parse_meta(body).ok_or_else(|| {
-            GateError::Other(format!("the approval comment for phase `{phase}` has lost its metadata"))
-        })?;
         let pr = self.pr().await?;
         let (approve, reject) = wf.labels(phase);
         let labels: Vec<String> = self
@@ -339,7 +340,8 @@ impl GitHubGate {
         };
         status.extend(notes);
         let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status);
-        if new_body != body {
+        // The carried state's timestamps move on every resume; only a visible change is written.
+        if super::carry::strip(&new_body) != super::carry::strip(body) {
             self.write_comment(Some(&ours), &new_body).await?;
         }
         if decision.is_none() && !approvers.is_empty() && labels.contains(&approve) {

@@ -467,3 +467,42 @@ fn committed_outputs_and_the_carried_state_let_a_fresh_runner_continue() {
     assert!(stderr.contains("restored run"), "{stderr}");
     assert_eq!(std::fs::read_to_string(fresh_ws.join("build.log")).unwrap(), "built\n");
 }
+
+#[test]
+fn a_deleted_or_defaced_request_is_posted_again_and_the_gate_keeps_waiting() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    // Someone deletes the request.
+    pr.gh.with(|g| g.comments.clear());
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.gh.gate_comments().len(), 1, "the request was not posted again");
+    // Someone edits away its hidden metadata.
+    pr.gh.with(|g| {
+        for c in g.comments.iter_mut() {
+            let body: String = c["body"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("<!-- orchestrator:meta"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            c["body"] = serde_json::json!(body);
+        }
+    });
+    pr.run(&["run", "resume"]).code(4);
+    assert!(pr.comment().contains("<!-- orchestrator:meta {"), "the metadata was not restored");
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.gh.gate_comments().len(), 1);
+}
+
+#[test]
+fn an_unchanged_request_is_not_rewritten_on_every_resume() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.run(&["run", "resume"]).code(4);
+    let patches_before = pr.gh.with(|g| g.requests.iter().filter(|(m, _)| m == "PATCH").count());
+    pr.run(&["run", "resume"]).code(4);
+    let patches_after = pr.gh.with(|g| g.requests.iter().filter(|(m, _)| m == "PATCH").count());
+    assert_eq!(patches_after, patches_before, "a resume with nothing new rewrote the comment");
+}

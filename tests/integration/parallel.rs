@@ -79,14 +79,13 @@ fn independent_phases_run_together() {
 }
 
 #[test]
-fn run_next_steps_one_phase_at_a_time_and_run_phase_checks_needs() {
+fn stepping_needs_a_run_and_run_phase_refuses_phases_that_already_ran() {
     let p = Project::with_config(&config(
         "",
         &[("a", "echo $ORCHESTRATOR_PHASE >> log")],
         "  - name: first\n    agents: [a]\n  - name: second\n    agents: [a]\n",
     ));
-    // A new run with nothing run yet: `run start` runs everything, so build the state by hand
-    // through `run phase` instead, after a start that stops at nothing.
+    // A dry run starts nothing, so there is still no run to step through.
     p.run(&["run", "start", "--dry-run"]).code(0);
     p.run(&["run", "next"]).code(2).stderr_has("no run has been started here");
     p.run(&["run", "start"]).code(0);
