@@ -1,6 +1,7 @@
 //! The commands: each loads what it needs, calls the engine or reads the state, and returns an
 //! exit code. Errors are mapped to exit codes in one place, [`AppError::exit_code`].
 
+mod actions;
 mod dry_run;
 mod rollback;
 mod run;
@@ -101,12 +102,16 @@ pub async fn execute(cli: Cli) -> Result<i32, AppError> {
         return Err(AppError::Usage(format!("`{}` is not a folder (given with -C)", root.display())));
     }
     let ctx = Ctx { root, config: cli.config.clone() };
-    match cli.command {
+    let result = match cli.command {
         Command::Init(args) => init(&ctx, args),
         Command::Quickstart(args) => quickstart(&ctx, args).await,
         Command::Validate => validate(&ctx),
         Command::Run(cmd) => run::execute(&ctx, cmd).await,
+    };
+    if let (Err(e), Some(runner)) = (&result, actions::Runner::detect()) {
+        runner.failed(&ctx.root, e, e.exit_code());
     }
+    result
 }
 
 fn folder_name(root: &Path) -> String {

@@ -404,6 +404,11 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let signals = tokio::spawn(watch_signals(cancel_tx));
     let display = tokio::spawn(crate::output::display(rx));
     let redactor = redactor(&wf);
+    let runner = super::actions::Runner::detect();
+    if let Some(r) = &runner {
+        r.mask(&redactor);
+    }
+    let since = Utc::now();
     let wf = Arc::new(wf);
     let started = std::time::Instant::now();
     let mut store = store;
@@ -456,7 +461,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         return Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing")));
     };
     status::print_outcome(&wf, &state);
-    Ok(if summary.interrupted {
+    let code = if summary.interrupted {
         exit_code::INTERRUPTED
     } else {
         match summary.status {
@@ -466,5 +471,9 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
             RunStatus::Rejected => exit_code::REJECTED,
             RunStatus::Interrupted => exit_code::INTERRUPTED,
         }
-    })
+    };
+    if let Some(r) = &runner {
+        r.finish(&wf, &state, code, since);
+    }
+    Ok(code)
 }

@@ -6,7 +6,7 @@ mod model;
 #[cfg(test)]
 mod mutation_tests;
 mod raw;
-mod span;
+pub mod span;
 
 pub use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, is_safe_name, load, parse, serde_diagnostic};
 pub use model::{

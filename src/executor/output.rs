@@ -52,6 +52,11 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
+    /// The secret values (for `::add-mask::` on a GitHub runner).
+    pub fn values(&self) -> impl Iterator<Item = String> + '_ {
+        self.secrets.iter().map(|s| String::from_utf8_lossy(s).into_owned())
+    }
+
     /// `text` with every secret replaced; borrowed when there is nothing to replace.
     pub fn redact<'a>(&self, text: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
         let mut out: std::borrow::Cow<'a, [u8]> = std::borrow::Cow::Borrowed(text);

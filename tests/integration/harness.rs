@@ -20,7 +20,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from_output(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -95,12 +95,19 @@ impl Project {
             .env("CI", "1")
             .env_remove("GITHUB_TOKEN")
             .env_remove("GH_TOKEN")
+            // The tests may themselves run on GitHub Actions: none of the runner's context leaks in.
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .env_remove("GITHUB_EVENT_PATH")
+            .env_remove("GITHUB_EVENT_NAME")
+            .env_remove("GITHUB_WORKSPACE")
             .stdin(Stdio::null());
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run orchestrator"))
+        Run::from_output(self.command(args).output().expect("run orchestrator"))
     }
 
     /// Start the binary in the background with piped output.

@@ -1,0 +1,526 @@
+//! Running on a GitHub Actions runner (`GITHUB_ACTIONS=true`): what the runner reads besides the
+//! terminal output. Step outputs go to `$GITHUB_OUTPUT`, a Markdown summary to
+//! `$GITHUB_STEP_SUMMARY`, and workflow commands to stdout: `::add-mask::` for every secret the
+//! run knows, a log group per agent with its transcript's tail, and `::error` annotations for
+//! failed agents, missing artifacts and refused input (with file, line and column for config).
+//!
+//! Everything here is derived from the run state after the engine is done, so what the runner
+//! shows is what the records say. Text that came from agents is printed between
+//! `::stop-commands::` markers, so an agent cannot issue workflow commands through its output.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::AppError;
+use crate::config::Workflow;
+use crate::diagnostic::Diagnostic;
+use crate::executor::Redactor;
+use crate::state::{AgentStatus, PhaseStatus, RunState, RunStatus};
+
+/// How much of a transcript's end goes into its log group.
+const GROUP_TAIL_BYTES: u64 = 64 * 1024;
+
+/// The runner's files, when this process runs on GitHub Actions.
+pub struct Runner {
+    output: Option<PathBuf>,
+    summary: Option<PathBuf>,
+    /// `GITHUB_WORKSPACE`: annotation paths are relative to it.
+    workspace: Option<PathBuf>,
+}
+
+impl Runner {
+    /// The runner, if `GITHUB_ACTIONS` is `true`.
+    pub fn detect() -> Option<Runner> {
+        Self::from_env(|k| std::env::var(k).ok())
+    }
+
+    fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Runner> {
+        if var("GITHUB_ACTIONS").as_deref() != Some("true") {
+            return None;
+        }
+        let path = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(Runner {
+            output: path("GITHUB_OUTPUT"),
+            summary: path("GITHUB_STEP_SUMMARY"),
+            workspace: path("GITHUB_WORKSPACE"),
+        })
+    }
+
+    /// `::add-mask::` for each secret value, before anything else is printed.
+    pub fn mask(&self, redactor: &Redactor) {
+        let mut out = std::io::stdout().lock();
+        for v in redactor.values() {
+            for line in v.lines().filter(|l| !l.trim().is_empty()) {
+                let _ = writeln!(out, "::add-mask::{}", escape_data(line));
+            }
+        }
+        let _ = out.flush();
+    }
+
+    /// Everything the runner shows about a run that ended with exit `code`: log groups for the
+    /// agents that ran since `since`, annotations, step outputs and the job summary.
+    pub fn finish(&self, wf: &Workflow, state: &RunState, code: i32, since: DateTime<Utc>) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(self.groups(wf, state, since).as_bytes());
+        let _ = out.write_all(self.annotations(wf, state).as_bytes());
+        let _ = out.flush();
+        drop(out);
+        let outputs = run_outputs(wf, state, code);
+        self.write_outputs(&outputs);
+        if let Some(path) = &self.summary {
+            append(path, &summary(wf, state));
+        }
+    }
+
+    /// A refused command (bad config, busy state, …): an annotation and the outputs, so later
+    /// steps can tell what happened.
+    pub fn failed(&self, root: &Path, err: &AppError, code: i32) {
+        let mut text = String::new();
+        let diags: Vec<&Diagnostic> = match err {
+            AppError::Config(c) => c.diagnostics.iter().collect(),
+            AppError::Input(d) => d.iter().collect(),
+            _ => Vec::new(),
+        };
+        for d in &diags {
+            let mut props = vec![("title", "orchestrator: invalid input".to_owned())];
+            props.push(("file", self.repo_path(&root.join(&d.file))));
+            if let Some(pos) = d.pos {
+                props.push(("line", pos.line.to_string()));
+                props.push(("col", pos.col.to_string()));
+            }
+            let message = d.message.strip_prefix("error: ").unwrap_or(&d.message);
+            let msg = match &d.help {
+                Some(h) => format!("{message}\nhelp: {h}"),
+                None => message.to_owned(),
+            };
+            text.push_str(&command("error", &props, &msg));
+        }
+        if diags.is_empty() {
+            text.push_str(&command("error", &[("title", "orchestrator".to_owned())], &err.render()));
+        }
+        print!("{text}");
+        let _ = std::io::stdout().flush();
+        self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())]);
+    }
+
+    fn write_outputs(&self, outputs: &[(&str, String)]) {
+        let Some(path) = &self.output else { return };
+        let mut text = String::new();
+        for (name, value) in outputs {
+            if value.contains('\n') {
+                let delim = format!("ORCHESTRATOR_EOF_{:016x}", fastrand::u64(..));
+                let _ = write!(text, "{name}<<{delim}\n{value}\n{delim}\n");
+            } else {
+                let _ = writeln!(text, "{name}={value}");
+            }
+        }
+        append(path, &text);
+    }
+
+    /// A path as annotations want it: relative to `GITHUB_WORKSPACE` when it lies inside.
+    fn repo_path(&self, path: &Path) -> String {
+        let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some(ws) = &self.workspace
+            && let Ok(ws) = ws.canonicalize()
+            && let Ok(rel) = abs.strip_prefix(&ws)
+        {
+            return rel.display().to_string();
+        }
+        path.display().to_string()
+    }
+
+    /// One collapsed group per agent that ran since `since`, holding its transcript's tail.
+    fn groups(&self, wf: &Workflow, state: &RunState, since: DateTime<Utc>) -> String {
+        let mut text = String::new();
+        for phase in &wf.phases {
+            let Some(ps) = state.phases.get(&phase.name) else { continue };
+            for (name, agent) in &ps.agents {
+                let Some(last) = agent.attempts.last() else { continue };
+                if last.started_at < since {
+                    continue;
+                }
+                let outcome =
+                    if agent.status == AgentStatus::Succeeded { "succeeded".to_owned() } else { last.outcome() };
+                let tries = agent.attempts.len();
+                let _ = writeln!(
+                    text,
+                    "::group::{}",
+                    escape_data(&format!(
+                        "{}/{name}: {outcome} ({tries} attempt{})",
+                        phase.name,
+                        if tries == 1 { "" } else { "s" }
+                    ))
+                );
+                let tail = read_tail(&wf.root.join(&agent.transcript), GROUP_TAIL_BYTES);
+                text.push_str(&quoted(&tail));
+                text.push_str("::endgroup::\n");
+            }
+        }
+        text
+    }
+
+    /// `::error` for each failed agent and each artifact pattern that matched nothing.
+    fn annotations(&self, wf: &Workflow, state: &RunState) -> String {
+        let mut text = String::new();
+        let source = std::fs::read_to_string(wf.root.join(&wf.config_path)).unwrap_or_default();
+        let spans = crate::config::span::SpanIndex::build(&source);
+        let config_file = self.repo_path(&wf.root.join(&wf.config_path));
+        for (pi, phase) in wf.phases.iter().enumerate() {
+            let Some(ps) = state.phases.get(&phase.name) else { continue };
+            for (name, agent) in &ps.agents {
+                if agent.status != AgentStatus::Failed {
+                    continue;
+                }
+                let outcome = agent.attempts.last().map(|a| a.outcome()).unwrap_or_else(|| "did not run".into());
+                let msg = format!(
+                    "{outcome} after {} attempt(s); transcript {}\n{}",
+                    agent.attempts.len(),
+                    agent.transcript,
+                    last_output_lines(&read_tail(&wf.root.join(&agent.transcript), 4096), 5)
+                );
+                let title = format!("Agent failed: {}/{name}", phase.name);
+                text.push_str(&command("error", &[("title", title)], &msg));
+            }
+            if ps.status == PhaseStatus::Failed
+                && let Some(v) = &ps.validation
+            {
+                for (ai, p) in v.patterns.iter().enumerate().filter(|(_, p)| p.files.is_empty()) {
+                    let mut props = vec![("title", format!("Missing artifact: {}", phase.name))];
+                    props.push(("file", config_file.clone()));
+                    if let Some(pos) = spans.value(&format!("phases[{pi}].artifacts[{ai}]")) {
+                        props.push(("line", pos.line.to_string()));
+                        props.push(("col", pos.col.to_string()));
+                    }
+                    let msg = format!("phase `{}`: no file matches `{}`", phase.name, p.pattern);
+                    text.push_str(&command("error", &props, &msg));
+                }
+            }
+        }
+        text
+    }
+}
+
+/// The step outputs for a finished command.
+fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str, String)> {
+    let status = state.status();
+    let awaiting: Vec<&str> = wf
+        .phases
+        .iter()
+        .filter(|p| state.phases.get(&p.name).is_some_and(|s| s.status == PhaseStatus::AwaitingApproval))
+        .map(|p| p.name.as_str())
+        .collect();
+    let phase = awaiting.first().map(|s| s.to_string()).unwrap_or_else(|| current_phase(wf, state));
+    let mut failed = Vec::new();
+    for p in &wf.phases {
+        if let Some(ps) = state.phases.get(&p.name) {
+            failed.extend(
+                ps.agents
+                    .iter()
+                    .filter(|(_, a)| a.status == AgentStatus::Failed)
+                    .map(|(n, _)| format!("{}/{n}", p.name)),
+            );
+        }
+    }
+    let abs = |rel: &str| wf.root.join(rel).display().to_string();
+    vec![
+        ("status", status_word(status).to_owned()),
+        ("exit-code", code.to_string()),
+        ("run-id", state.run_id.clone()),
+        ("phase", phase),
+        ("awaiting-approval", (!awaiting.is_empty()).to_string()),
+        ("failed-agents", failed.join(",")),
+        ("junit", abs(crate::report::JUNIT_PATH)),
+        ("metrics-json", abs(&crate::report::metrics_path(&state.run_id))),
+        ("metrics-prom", abs(crate::report::PROMETHEUS_PATH)),
+        ("upload-paths", upload_paths(wf).join("\n")),
+    ]
+}
+
+/// The phase the run is at: the last one (in config order) that has started.
+fn current_phase(wf: &Workflow, state: &RunState) -> String {
+    wf.phases
+        .iter()
+        .rev()
+        .find(|p| state.phases.get(&p.name).is_some_and(|s| s.status != PhaseStatus::Pending))
+        .map(|p| p.name.clone())
+        .unwrap_or_default()
+}
+
+/// A status as one word for outputs and `if:` expressions.
+pub fn status_word(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::AwaitingApproval => "awaiting-approval",
+        RunStatus::Failed => "failed",
+        RunStatus::Rejected => "rejected",
+        RunStatus::Completed => "completed",
+    }
+}
+
+/// The records worth keeping as workflow artifacts (absolute paths of those that exist): the run
+/// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles.
+pub fn upload_paths(wf: &Workflow) -> Vec<String> {
+    let state = wf.state_path();
+    let mut journal = state.clone().into_os_string();
+    journal.push(".journal");
+    let mut paths = vec![state, PathBuf::from(journal)];
+    for rel in [
+        ".claude/logs",
+        ".claude/agent_outputs",
+        ".claude/metrics",
+        ".claude/consensus",
+        ".claude/artifacts",
+        "reports",
+    ] {
+        paths.push(wf.root.join(rel));
+    }
+    paths.into_iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect()
+}
+
+/// The job summary: the phase table, agent outcomes and where the gate stands.
+pub fn summary(wf: &Workflow, state: &RunState) -> String {
+    let status = state.status();
+    let icon = match status {
+        RunStatus::Completed => "✅",
+        RunStatus::AwaitingApproval => "⏸️",
+        RunStatus::Failed | RunStatus::Rejected => "❌",
+        RunStatus::Interrupted => "⏹️",
+        RunStatus::Running => "▶️",
+    };
+    let mut s = format!("## {icon} orchestrator run `{}`: {}\n\n", state.run_id, status.as_str());
+    s.push_str("| phase | status | duration | agents | artifacts |\n|---|---|---|---|---|\n");
+    for phase in &wf.phases {
+        let Some(ps) = state.phases.get(&phase.name) else { continue };
+        let ok = ps.agents.values().filter(|a| a.status == AgentStatus::Succeeded).count();
+        let agents = if ps.agents.is_empty() {
+            format!("{} to run", phase.agents.len())
+        } else {
+            format!("{ok}/{} succeeded", phase.agents.len())
+        };
+        let artifacts = match &ps.validation {
+            None if phase.artifacts.is_empty() => "—".to_owned(),
+            None => format!("{} pattern(s) to check", phase.artifacts.len()),
+            Some(v) => {
+                let files: usize = v.patterns.iter().map(|p| p.files.len()).sum();
+                let missing = v.patterns.iter().filter(|p| p.files.is_empty()).count();
+                if missing == 0 {
+                    format!("✅ {files} file(s)")
+                } else {
+                    format!("❌ {missing} pattern(s) unmatched")
+                }
+            }
+        };
+        let duration = ps.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            s,
+            "| {} | {} {} | {duration} | {agents} | {artifacts} |",
+            cell(&phase.name),
+            phase_icon(ps.status),
+            ps.status.as_str()
+        );
+    }
+    let ran: Vec<_> = wf
+        .phases
+        .iter()
+        .filter_map(|p| state.phases.get(&p.name).map(|ps| (p, ps)))
+        .flat_map(|(p, ps)| ps.agents.iter().map(move |(n, a)| (p, n, a)))
+        .collect();
+    if !ran.is_empty() {
+        s.push_str(
+            "\n### Agents\n\n| phase | agent | outcome | attempts | time | transcript |\n|---|---|---|---|---|---|\n",
+        );
+        for (p, name, a) in ran {
+            let outcome = match (a.status, a.attempts.last()) {
+                (AgentStatus::Succeeded, _) => "✅ succeeded".to_owned(),
+                (AgentStatus::Failed, Some(last)) => format!("❌ {}", last.outcome()),
+                (st, _) => st.as_str().to_owned(),
+            };
+            let time = a.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "—".into());
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {time} | `{}` |",
+                cell(&p.name),
+                cell(name),
+                cell(&outcome),
+                a.attempts.len(),
+                cell(&a.transcript)
+            );
+        }
+    }
+    let gates: Vec<_> = wf
+        .phases
+        .iter()
+        .filter(|p| p.requires_consensus)
+        .filter_map(|p| state.phases.get(&p.name).and_then(|ps| ps.gate.as_ref().map(|g| (p, ps, g))))
+        .collect();
+    if !gates.is_empty() {
+        s.push_str("\n### Approval gates\n\n");
+        for (p, ps, g) in gates {
+            let request = if g.request.starts_with("http") {
+                format!("[the request]({})", g.request)
+            } else {
+                format!("`{}`", g.request)
+            };
+            match &g.decision {
+                Some(d) => {
+                    let verb = if d.approved { "approved" } else { "rejected" };
+                    let on =
+                        d.commit.as_deref().map(|c| format!(" on `{}`", &c[..c.len().min(12)])).unwrap_or_default();
+                    let why = d.reason.as_deref().map(|r| format!(": {}", cell(r))).unwrap_or_default();
+                    let _ = writeln!(s, "- `{}`: {verb} by **{}**{on} ({request}){why}", p.name, cell(&d.by));
+                }
+                None if ps.status == PhaseStatus::AwaitingApproval => {
+                    let (approve, reject) = wf.labels(&p.name);
+                    let how = if g.request.starts_with("http") {
+                        format!("a reviewer adds the label `{approve}` or `{reject}` to the pull request")
+                    } else {
+                        format!(
+                            "`orchestrator run approve --phase {0}` or `orchestrator run reject --phase {0}`",
+                            p.name
+                        )
+                    };
+                    let _ = writeln!(s, "- `{}`: ⏸️ awaiting approval ({request}); to decide, {how}", p.name);
+                }
+                None => {}
+            }
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn phase_icon(s: PhaseStatus) -> &'static str {
+    match s {
+        PhaseStatus::Succeeded | PhaseStatus::Approved => "✅",
+        PhaseStatus::Failed | PhaseStatus::Rejected => "❌",
+        PhaseStatus::AwaitingApproval => "⏸️",
+        PhaseStatus::Running => "▶️",
+        PhaseStatus::Pending => "·",
+    }
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// `::name k=v,…::message` with GitHub's escaping.
+fn command(name: &str, props: &[(&str, String)], message: &str) -> String {
+    let props: Vec<String> = props.iter().map(|(k, v)| format!("{k}={}", escape_property(v))).collect();
+    let sep = if props.is_empty() { "" } else { " " };
+    format!("::{name}{sep}{}::{}\n", props.join(","), escape_data(message))
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Untrusted text (agent output) framed so that the runner ignores workflow commands in it.
+fn quoted(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    let token = format!("orchestrator-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+    let mut s = format!("::stop-commands::{token}\n{text}");
+    if !text.ends_with('\n') {
+        s.push('\n');
+    }
+    let _ = writeln!(s, "::{token}::");
+    s
+}
+
+/// The last `n` lines the agent printed in its last attempt (the transcript's own header and
+/// result lines left out).
+fn last_output_lines(transcript: &str, n: usize) -> String {
+    let output = transcript.rsplit_once("--- output ---\n").map(|(_, o)| o).unwrap_or(transcript);
+    let lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("=== ") && !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The last `max` bytes of a file, from a line start, as text ("" if unreadable).
+fn read_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(max);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return String::new();
+    }
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    if start > 0
+        && let Some(i) = text.find('\n')
+    {
+        return text[i + 1..].to_owned();
+    }
+    text
+}
+
+fn append(path: &Path, text: &str) {
+    let result =
+        std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(text.as_bytes()));
+    if let Err(e) = result {
+        eprintln!("warning: cannot write `{}` for the GitHub runner: {e}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_escape_data_and_properties() {
+        let c = command("error", &[("title", "a: b, c".into()), ("file", "x.yaml".into())], "50%\nnext");
+        assert_eq!(c, "::error title=a%3A b%2C c,file=x.yaml::50%25%0Anext\n");
+    }
+
+    #[test]
+    fn untrusted_text_cannot_issue_commands() {
+        let q = quoted("::add-mask::x\n::set-output name=a::b");
+        let mut lines = q.lines();
+        let first = lines.next().unwrap();
+        let token = first.strip_prefix("::stop-commands::").unwrap();
+        assert!(token.len() > 20);
+        assert_eq!(q.lines().last().unwrap(), format!("::{token}::"));
+        assert!(!"::add-mask::x".contains(token));
+    }
+
+    #[test]
+    fn only_on_a_runner() {
+        assert!(Runner::from_env(|_| None).is_none());
+        let env = |k: &str| match k {
+            "GITHUB_ACTIONS" => Some("true".to_owned()),
+            "GITHUB_OUTPUT" => Some("/tmp/out".to_owned()),
+            _ => None,
+        };
+        let r = Runner::from_env(env).unwrap();
+        assert_eq!(r.output.as_deref(), Some(Path::new("/tmp/out")));
+        assert!(r.summary.is_none());
+    }
+
+    #[test]
+    fn annotations_quote_the_agent_output_only() {
+        let t = "=== orchestrator: agent `a` ===\n--- output ---\nold\n=== attempt 1: exit code 75 ===\n=== orchestrator: agent `a` ===\ncommand: x\n--- output ---\nl1\nl2\n=== attempt 2: exit code 75 ===\n";
+        assert_eq!(last_output_lines(t, 5), "l1\nl2");
+        assert_eq!(last_output_lines(t, 1), "l2");
+    }
+
+    #[test]
+    fn tails_start_at_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.log");
+        std::fs::write(&p, "first line\nsecond\nthird\n").unwrap();
+        assert_eq!(read_tail(&p, 10), "third\n");
+        assert_eq!(read_tail(&p, 1000), "first line\nsecond\nthird\n");
+        assert_eq!(read_tail(&dir.path().join("none"), 10), "");
+    }
+}
