@@ -59,6 +59,10 @@ pub enum RunCommand {
         /// Replace a run that has not finished
         #[arg(long)]
         force: bool,
+        /// Run only this phase (one that needs no other), then stop: for workflows that give
+        /// each phase its own step
+        #[arg(long, value_name = "NAME")]
+        phase: Option<String>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -151,6 +155,10 @@ pub struct ExecArgs {
     /// Time limit per agent attempt, in seconds (overrides `timeout_minutes`)
     #[arg(long, value_name = "SEC", value_parser = parse_seconds)]
     pub timeout: Option<f64>,
+    /// How to wait at a GitHub gate: end the step (`event`) or keep checking (`poll`); overrides
+    /// `consensus.wait`
+    #[arg(long, value_name = "MODE")]
+    pub wait: Option<crate::config::WaitMode>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

@@ -57,7 +57,7 @@ impl AppError {
             AppError::Engine(
                 EngineError::Gate(_) | EngineError::Write { .. } | EngineError::Record(_) | EngineError::Internal(_),
             ) => exit_code::ERROR,
-            AppError::Usage(_) => exit_code::USAGE,
+            AppError::Usage(_) | AppError::Engine(EngineError::NotReady { .. }) => exit_code::USAGE,
             AppError::Io(_) => exit_code::ERROR,
         }
     }
@@ -150,7 +150,7 @@ async fn quickstart(ctx: &Ctx, args: QuickstartArgs) -> Result<i32, AppError> {
     write_template(&dir, &name)?;
     let sub = Ctx { root: dir, config: PathBuf::from(crate::config::DEFAULT_CONFIG) };
     println!();
-    let code = run::start(&sub, None, true, Default::default()).await?;
+    let code = run::start(&sub, None, true, None, Default::default()).await?;
     let shown = args.dir.display();
     if code == exit_code::AWAITING_APPROVAL {
         println!(

@@ -20,7 +20,7 @@ use crate::state::{self, Decision, PhaseState, PhaseStatus, RunState, RunStatus,
 
 pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     match cmd {
-        RunCommand::Start { intake, force, exec } => start(ctx, intake, force, exec).await,
+        RunCommand::Start { intake, force, phase, exec } => start(ctx, intake, force, phase, exec).await,
         RunCommand::Next { exec } => existing(ctx, Mode::Step, exec, |_, _| Ok(())).await,
         RunCommand::Resume { exec } => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
         RunCommand::Phase { name, exec } => {
@@ -122,6 +122,25 @@ pub fn check_llm_agents(wf: &Workflow, state: &RunState) -> Result<(), AppError>
     if problems.is_empty() { Ok(()) } else { Err(AppError::Setup(problems.join("\n\n"))) }
 }
 
+/// A fork's pull request in an event that carries this repository's token and secrets
+/// (`pull_request_target`, `labeled` on it, …) runs no agents unless the config allows it: the
+/// fork's code would run with them. A `pull_request` event from a fork gets neither, so it may.
+pub fn check_trust(wf: &Workflow) -> Result<(), AppError> {
+    use crate::github::context::{Detected, detect};
+    let Ok(Detected::PullRequest(ctx)) = detect(|k| std::env::var(k).ok()) else { return Ok(()) };
+    match &ctx.fork {
+        Some(fork) if ctx.event_name != "pull_request" && !wf.consensus.allow_forks => Err(AppError::Setup(format!(
+            "error: pull request #{} comes from the fork `{fork}`; this `{}` run holds {}/{}'s token and secrets, so orchestrator runs no agents for it\nhelp: run it from a `pull_request` event (a fork gets no secrets there), or set `consensus.allow_forks: true` in `{}` if you trust every fork's code with them",
+            ctx.number,
+            ctx.event_name,
+            ctx.owner,
+            ctx.repo,
+            wf.config_path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Redact the standard secret variables and every API key variable the config names.
 pub fn redactor(wf: &Workflow) -> Redactor {
     let mut r = Redactor::from_env();
@@ -135,8 +154,30 @@ pub fn redactor(wf: &Workflow) -> Redactor {
     r
 }
 
-pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecArgs) -> Result<i32, AppError> {
+pub async fn start(
+    ctx: &Ctx,
+    intake: Option<PathBuf>,
+    force: bool,
+    phase: Option<String>,
+    exec: ExecArgs,
+) -> Result<i32, AppError> {
     let wf = ctx.load()?;
+    let mode = match phase {
+        None => Mode::Continue,
+        Some(name) => {
+            let p = wf.phase(&name).ok_or_else(|| unknown_phase(&wf, &name))?;
+            if !p.needs.is_empty() {
+                let first: Vec<String> =
+                    wf.phases.iter().filter(|p| p.needs.is_empty()).map(|p| format!("`{}`", p.name)).collect();
+                return Err(AppError::Usage(format!(
+                    "a run cannot start with phase `{name}`: it needs {}\nhelp: start with a phase that needs none: {}",
+                    p.needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                    first.join(", ")
+                )));
+            }
+            Mode::Phase(name)
+        }
+    };
     let (intake_rel, explicit) = match intake {
         Some(p) => (p, true),
         None => (PathBuf::from(crate::intake::DEFAULT_INTAKE), false),
@@ -146,10 +187,11 @@ pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecAr
     preflight(&wf, &new_state)?;
     let path = wf.state_path();
     if exec.dry_run {
-        dry_run::print(&wf, &new_state, true, &Mode::Continue, &exec);
+        dry_run::print(&wf, &new_state, true, &mode, &exec);
         return Ok(exit_code::SUCCESS);
     }
     check_llm_agents(&wf, &new_state)?;
+    check_trust(&wf)?;
     let lock = state::lock(&path)?;
     match state::read(&path) {
         Ok(previous) => {
@@ -171,7 +213,7 @@ pub async fn start(ctx: &Ctx, intake: Option<PathBuf>, force: bool, exec: ExecAr
     }
     let store = StateStore::create(&path, lock, new_state)?;
     eprintln!("run {} started", store.state.run_id);
-    drive(wf, store, Mode::Continue, &exec).await
+    drive(wf, store, mode, &exec).await
 }
 
 /// Commands on the existing run: load it, let `prepare` check or change it, then run `mode`.
@@ -191,6 +233,7 @@ async fn existing(
         dry_run::print(&wf, &state, false, &mode, &exec);
         return Ok(exit_code::SUCCESS);
     }
+    check_trust(&wf)?;
     let lock = state::lock(&path)?;
     restore_carried_state(&path).await?;
     let mut store = StateStore::open(&path, lock)?;
@@ -259,10 +302,13 @@ fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Resu
             status.as_str()
         )));
     }
+    // A need still awaiting approval is checked again once its gate has been re-read.
     let unmet: Vec<String> = phase
         .needs
         .iter()
-        .filter(|n| !state.phases.get(*n).is_some_and(|p| p.status.is_done()))
+        .filter(|n| {
+            !state.phases.get(*n).is_some_and(|p| p.status.is_done() || p.status == PhaseStatus::AwaitingApproval)
+        })
         .map(|n| format!("`{n}` ({})", state.phases.get(n).map(|p| p.status.as_str()).unwrap_or("pending")))
         .collect();
     if !unmet.is_empty() {
@@ -332,6 +378,9 @@ async fn decide(
             dry_run::print(&wf, &state, false, mode, &exec);
         }
         return Ok(exit_code::SUCCESS);
+    }
+    if then.is_some() {
+        check_trust(&wf)?;
     }
     let lock = state::lock(&path)?;
     let mut store = StateStore::open(&path, lock)?;
@@ -435,7 +484,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         };
         let polling = matches!(&result, Ok(s) if s.status == RunStatus::AwaitingApproval && !s.interrupted)
             && pull_request.is_some()
-            && wf.consensus.wait == crate::config::WaitMode::Poll
+            && exec.wait.unwrap_or(wf.consensus.wait) == crate::config::WaitMode::Poll
             && started.elapsed() + wf.consensus.poll_interval < wf.consensus.poll_timeout;
         if !polling {
             break (result.map_err(AppError::from), Some(back.state));

@@ -385,6 +385,7 @@ impl Checker<'_> {
             min_approvals,
             require_checklist: c.require_checklist.unwrap_or(false),
             allow_author: c.allow_author.unwrap_or(false),
+            allow_forks: c.allow_forks.unwrap_or(false),
             commit_status: c.commit_status.unwrap_or(false),
             commit_outputs: c.commit_outputs.unwrap_or(false),
             wait,

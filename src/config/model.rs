@@ -77,13 +77,16 @@ pub struct Consensus {
     pub allow_author: bool,
     pub commit_status: bool,
     pub commit_outputs: bool,
+    /// Whether agents may run for a fork's pull request in an event that carries the base
+    /// repository's token and secrets.
+    pub allow_forks: bool,
     pub wait: WaitMode,
     pub poll_interval: Duration,
     pub poll_timeout: Duration,
 }
 
 /// How a run waits at a GitHub gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WaitMode {
     /// End the step (exit code 4); a later workflow run, started by the label, resumes.
     Event,

@@ -57,6 +57,8 @@ pub struct RawConsensus {
     pub commit_status: Option<bool>,
     /// Commit the run's outputs to the pull request's branch before a gate opens.
     pub commit_outputs: Option<bool>,
+    /// Run agents for pull requests from forks in privileged events (`pull_request_target`).
+    pub allow_forks: Option<bool>,
     /// `event` (end the step, resume on a later event) or `poll`.
     pub wait: Option<String>,
     pub poll_interval_seconds: Option<f64>,

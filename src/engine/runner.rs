@@ -51,6 +51,9 @@ pub enum EngineError {
     Record(#[from] crate::report::RecordError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// `run phase` on a phase whose `needs` are still not done once gates were re-read.
+    #[error("phase `{phase}` needs {unmet} first")]
+    NotReady { phase: String, unmet: String },
 }
 
 #[derive(Debug)]
@@ -174,6 +177,9 @@ impl Engine {
     /// Run according to the options; returns the run's status afterwards.
     pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
         self.recover().await?;
+        if let Mode::Phase(name) = &self.opts.mode {
+            self.check_needs(name)?;
+        }
         let workers = self.opts.max_workers.unwrap_or(self.wf.settings.max_parallel_agents).max(1);
         let slots = Slots::new(workers);
         let mut running: HashSet<String> = HashSet::new();
@@ -238,6 +244,26 @@ impl Engine {
             return Err(e);
         }
         Ok(RunSummary { status, ran, interrupted })
+    }
+
+    /// A single phase runs only once every phase it needs is done (gates included, as just
+    /// re-read from their backend).
+    fn check_needs(&self, name: &str) -> Result<(), EngineError> {
+        let Some(phase) = self.wf.phase(name) else { return Ok(()) };
+        let store = self.store();
+        let unmet: Vec<String> = phase
+            .needs
+            .iter()
+            .filter_map(|n| {
+                let status = store.state.phases.get(n).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
+                (!status.is_done()).then(|| format!("`{n}` ({})", status.as_str()))
+            })
+            .collect();
+        if unmet.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::NotReady { phase: name.to_owned(), unmet: unmet.join(", ") })
+        }
     }
 
     /// Make a state left by a stopped or killed process runnable again, and re-read gate decisions.

@@ -240,6 +240,7 @@ mod tests {
             event_name: "pull_request".into(),
             sender: None,
             head_ref: None,
+            fork: None,
         };
         let meta = Meta {
             run_id: "r1".into(),

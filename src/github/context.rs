@@ -21,6 +21,9 @@ pub struct PrContext {
     pub sender: Option<String>,
     /// The pull request's branch, when the event says (`pull_request.head.ref`).
     pub head_ref: Option<String>,
+    /// The repository the pull request's head lives in, when the event says and it is not this
+    /// one (a fork).
+    pub fork: Option<String>,
 }
 
 impl PrContext {
@@ -131,6 +134,10 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
         event_name,
         sender: event["sender"]["login"].as_str().map(str::to_owned),
         head_ref: event["pull_request"]["head"]["ref"].as_str().map(str::to_owned),
+        fork: event["pull_request"]["head"]["repo"]["full_name"]
+            .as_str()
+            .filter(|head| !head.eq_ignore_ascii_case(&repository))
+            .map(str::to_owned),
     }))
 }
 

@@ -156,3 +156,52 @@ fn off_a_runner_nothing_is_written_for_it() {
     assert!(!run.stdout.contains("::"), "{}", run.stdout);
     assert!(!out.exists());
 }
+
+#[test]
+fn each_phase_can_be_its_own_step() {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo plan > plan.txt"), ("builder", "cat plan.txt")],
+        "  - name: plan\n    agents: [planner]\n    requires_consensus: true\n  - name: build\n    agents: [builder]\n",
+    ));
+    let before = p.tree();
+    p.run(&["run", "start", "--phase", "build"])
+        .code(2)
+        .stderr_has("a run cannot start with phase `build`: it needs `plan`")
+        .stderr_has("help: start with a phase that needs none: `plan`");
+    assert_eq!(before, p.tree());
+    p.run(&["run", "start", "--phase", "plan"]).code(4);
+    p.run(&["run", "phase", "build"]).code(2).stderr_has("phase `build` needs `plan` (awaiting approval) first");
+    assert_eq!(p.state()["phases"]["build"]["status"], "pending");
+    p.run(&["run", "approve", "--no-continue"]).code(0);
+    p.run(&["run", "phase", "build"]).code(0);
+    assert_eq!(p.state()["phases"]["build"]["status"], "succeeded");
+}
+
+#[test]
+fn a_forks_pull_request_runs_no_agents_with_the_base_repositorys_secrets() {
+    let p = Project::with_config(&config("", &[("planner", "touch ran")], "  - name: plan\n    agents: [planner]\n"));
+    p.write(
+        "event.json",
+        r#"{"action": "labeled", "number": 7, "label": {"name": "orchestrator:approved"},
+            "pull_request": {"number": 7, "head": {"ref": "main", "sha": "abc", "repo": {"full_name": "mallory/app"}},
+                             "base": {"ref": "main", "repo": {"full_name": "octo/app"}}},
+            "repository": {"full_name": "octo/app"}, "sender": {"login": "alice"}}"#,
+    );
+    let before = p.tree();
+    let event = p.path("event.json");
+    let run = Run::from_output(
+        p.command(&["run", "start"])
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("GITHUB_EVENT_NAME", "pull_request_target")
+            .env("GITHUB_REPOSITORY", "octo/app")
+            .env("GITHUB_TOKEN", "ghs_not_used_for_anything")
+            .env("GITHUB_API_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap(),
+    );
+    run.code(3)
+        .stderr_has("pull request #7 comes from the fork `mallory/app`")
+        .stderr_has("`consensus.allow_forks: true`");
+    assert_eq!(before, p.tree(), "nothing ran, nothing was written");
+}

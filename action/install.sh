@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Installs the orchestrator binary for the composite action (action.yml).
+#
+#   version ""      the version in the action's own Cargo.toml (the action and binary match)
+#   version X.Y.Z   that release (a leading "v" is accepted)
+#   version source  build the action's own source with cargo
+#
+# A release asset is orchestrator-<target>.tar.gz with orchestrator-<target>.tar.gz.sha256 beside
+# it, under $GITHUB_SERVER_URL/<repository>/releases/download/v<version>/. A checksum that does
+# not match stops the job; a missing asset (or no network) falls back to building from source.
+# The binary lands in <tool cache>/orchestrator/<version>/<target>/, which actions/cache keeps
+# between runs; a binary already there is used as it is.
+#
+# Environment: INPUT_VERSION, ACTION_PATH, RELEASE_REPOSITORY (default $GITHUB_REPOSITORY),
+# GITHUB_SERVER_URL, RUNNER_TOOL_CACHE, RUNNER_OS, RUNNER_ARCH; writes `path`, `version`,
+# `source` (cache, release, build) to $GITHUB_OUTPUT and the folder to $GITHUB_PATH.
+set -euo pipefail
+
+fail() { echo "::error title=orchestrator install::$*" >&2; exit 1; }
+
+action_path=${ACTION_PATH:?ACTION_PATH is not set}
+requested=${INPUT_VERSION:-}
+requested=${requested#v}
+own_version=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' "$action_path/Cargo.toml" | head -n 1)
+[ -n "$own_version" ] || fail "cannot read the version from $action_path/Cargo.toml"
+case "$requested" in
+  "") version=$own_version ;;
+  source) version="$own_version-source" ;;
+  *)
+    [[ "$requested" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]] \
+      || fail "version '$INPUT_VERSION' is not a release version (X.Y.Z), 'source', or empty"
+    version=$requested ;;
+esac
+
+os=${RUNNER_OS:-$(uname -s)}
+arch=${RUNNER_ARCH:-$(uname -m)}
+case "$os/$arch" in
+  Linux/X64|Linux/x86_64) target=x86_64-unknown-linux-gnu ;;
+  Linux/ARM64|Linux/aarch64) target=aarch64-unknown-linux-gnu ;;
+  macOS/ARM64|Darwin/arm64) target=aarch64-apple-darwin ;;
+  macOS/X64|Darwin/x86_64) target=x86_64-apple-darwin ;;
+  *) fail "no orchestrator build for $os on $arch (Linux and macOS on x64 or ARM64 are supported)" ;;
+esac
+
+dir="${RUNNER_TOOL_CACHE:-${HOME}/.cache}/orchestrator/$version/$target"
+bin="$dir/orchestrator"
+
+sha256_of() {
+  if command -v sha256sum >/dev/null; then sha256sum "$1" | cut -d ' ' -f 1
+  else shasum -a 256 "$1" | cut -d ' ' -f 1; fi
+}
+
+build_from_source() {
+  command -v cargo >/dev/null || fail "no release asset to download and no cargo to build from source; install Rust (e.g. dtolnay/rust-toolchain) or use a released version"
+  echo "building orchestrator $own_version from $action_path"
+  cargo build --release --locked --manifest-path "$action_path/Cargo.toml"
+  local built="${CARGO_TARGET_DIR:-$action_path/target}/release/orchestrator"
+  [ -x "$built" ] || fail "cargo finished but $built is missing"
+  mkdir -p "$dir"
+  cp "$built" "$bin.tmp" && mv "$bin.tmp" "$bin"
+}
+
+# Fetch the release asset; returns 1 when there is none (so the caller builds instead).
+download_release() {
+  local repo=${RELEASE_REPOSITORY:-${GITHUB_REPOSITORY:-}}
+  [ -n "$repo" ] || { echo "no repository to download a release from"; return 1; }
+  local server=${GITHUB_SERVER_URL:-https://github.com}
+  local asset="orchestrator-$target.tar.gz"
+  local url="${server%/}/$repo/releases/download/v$version/$asset"
+  local tmp
+  tmp=$(mktemp -d)
+  echo "downloading $url"
+  if ! curl -fsSL --retry 3 --retry-delay 2 -o "$tmp/$asset" "$url"; then
+    echo "no release asset at $url"
+    rm -rf "$tmp"
+    return 1
+  fi
+  curl -fsSL --retry 3 --retry-delay 2 -o "$tmp/$asset.sha256" "$url.sha256" \
+    || { rm -rf "$tmp"; fail "the release has $asset but no $asset.sha256 to check it against"; }
+  local expected actual
+  expected=$(cut -d ' ' -f 1 < "$tmp/$asset.sha256" | tr -d '[:space:]')
+  actual=$(sha256_of "$tmp/$asset")
+  if [ "$expected" != "$actual" ]; then
+    rm -rf "$tmp"
+    fail "checksum mismatch for $url: expected $expected, got $actual; not installing it"
+  fi
+  tar -xzf "$tmp/$asset" -C "$tmp"
+  [ -f "$tmp/orchestrator" ] || { rm -rf "$tmp"; fail "$asset holds no 'orchestrator' binary"; }
+  mkdir -p "$dir"
+  install -m 0755 "$tmp/orchestrator" "$bin.tmp" && mv "$bin.tmp" "$bin"
+  rm -rf "$tmp"
+  echo "checksum ok ($actual)"
+}
+
+if [ "$requested" != source ] && [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
+  source=cache
+  echo "using $bin"
+elif [ "$requested" != source ] && download_release; then
+  source=release
+else
+  [ "$requested" = source ] || echo "falling back to building from source"
+  build_from_source
+  source=build
+fi
+
+"$bin" --version
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  { echo "path=$bin"; echo "version=$version"; echo "source=$source"; } >> "$GITHUB_OUTPUT"
+fi
+if [ -n "${GITHUB_PATH:-}" ]; then echo "$dir" >> "$GITHUB_PATH"; fi
