@@ -436,7 +436,7 @@ fn gate_for(wf: &Workflow) -> Result<(Arc<dyn Gate>, Option<u64>), AppError> {
     match detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))? {
         Detected::PullRequest(ctx) => {
             let number = ctx.number;
-            let gate = crate::github::gate::GitHubGate::new(ctx, wf.root.clone())
+            let gate = crate::github::gate::GitHubGate::new(*ctx, wf.root.clone())
                 .map_err(|e| AppError::Setup(format!("error: {e}")))?;
             Ok((Arc::new(gate), Some(number)))
         }

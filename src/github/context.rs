@@ -44,7 +44,7 @@ pub enum Detected {
     NoPullRequest {
         event: String,
     },
-    PullRequest(PrContext),
+    PullRequest(Box<PrContext>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +115,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
         return Err(ContextError::Repository(repository));
     };
     let token = env("GITHUB_TOKEN").filter(|t| !t.is_empty()).ok_or(ContextError::Token(number))?;
-    Ok(Detected::PullRequest(PrContext {
+    Ok(Detected::PullRequest(Box::new(PrContext {
         api_url: env("GITHUB_API_URL")
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "https://api.github.com".into())
@@ -138,7 +138,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
             .as_str()
             .filter(|head| !head.eq_ignore_ascii_case(&repository))
             .map(str::to_owned),
-    }))
+    })))
 }
 
 #[cfg(test)]
