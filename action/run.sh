@@ -18,8 +18,9 @@ sub="${words[0]} ${words[1]:-}"
 if [ -n "${INPUT_PHASE:-}" ]; then
   case "$sub" in
     "run phase") args+=("$INPUT_PHASE") ;;
+    "run start") args+=(--phase "$INPUT_PHASE") ;;
     "run approve"|"run reject"|"run retry"|"run rollback") args+=(--phase "$INPUT_PHASE") ;;
-    *) err "the 'phase' input applies to run phase, approve, reject, retry and rollback, not to '${words[*]}'" ;;
+    *) err "the 'phase' input applies to run start, phase, approve, reject, retry and rollback, not to '${words[*]}'" ;;
   esac
 fi
 

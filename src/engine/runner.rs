@@ -177,15 +177,18 @@ impl Engine {
     /// Run according to the options; returns the run's status afterwards.
     pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
         self.recover().await?;
-        if let Mode::Phase(name) = &self.opts.mode {
-            self.check_needs(name)?;
-        }
+        // A phase whose needs wait at a gate (or were rejected) does not run; the run's status
+        // says why.
+        let blocked = match &self.opts.mode {
+            Mode::Phase(name) => self.check_needs(name)?,
+            _ => false,
+        };
         let workers = self.opts.max_workers.unwrap_or(self.wf.settings.max_parallel_agents).max(1);
         let slots = Slots::new(workers);
         let mut running: HashSet<String> = HashSet::new();
         let mut tasks: JoinSet<(String, Result<PhaseStatus, EngineError>)> = JoinSet::new();
         let mut launched = false;
-        let mut stop = false;
+        let mut stop = blocked;
         let mut first_error: Option<EngineError> = None;
         let mut ran = Vec::new();
         loop {
@@ -247,9 +250,10 @@ impl Engine {
     }
 
     /// A single phase runs only once every phase it needs is done (gates included, as just
-    /// re-read from their backend).
-    fn check_needs(&self, name: &str) -> Result<(), EngineError> {
-        let Some(phase) = self.wf.phase(name) else { return Ok(()) };
+    /// re-read from their backend). `Ok(true)`: it cannot run because a need awaits approval or
+    /// was rejected; an error when a need has not run or failed.
+    fn check_needs(&self, name: &str) -> Result<bool, EngineError> {
+        let Some(phase) = self.wf.phase(name) else { return Ok(false) };
         let store = self.store();
         let unmet: Vec<String> = phase
             .needs
@@ -259,8 +263,15 @@ impl Engine {
                 (!status.is_done()).then(|| format!("`{n}` ({})", status.as_str()))
             })
             .collect();
+        let gated = phase.needs.iter().all(|n| {
+            store.state.phases.get(n).is_some_and(|p| {
+                p.status.is_done() || matches!(p.status, PhaseStatus::AwaitingApproval | PhaseStatus::Rejected)
+            })
+        });
         if unmet.is_empty() {
-            Ok(())
+            Ok(false)
+        } else if gated {
+            Ok(true)
         } else {
             Err(EngineError::NotReady { phase: name.to_owned(), unmet: unmet.join(", ") })
         }

@@ -171,7 +171,8 @@ fn each_phase_can_be_its_own_step() {
         .stderr_has("help: start with a phase that needs none: `plan`");
     assert_eq!(before, p.tree());
     p.run(&["run", "start", "--phase", "plan"]).code(4);
-    p.run(&["run", "phase", "build"]).code(2).stderr_has("phase `build` needs `plan` (awaiting approval) first");
+    // Still waiting: the step says so (exit 4) and runs nothing.
+    p.run(&["run", "phase", "build"]).code(4).stdout_has("phase `plan` awaits approval");
     assert_eq!(p.state()["phases"]["build"]["status"], "pending");
     p.run(&["run", "approve", "--no-continue"]).code(0);
     p.run(&["run", "phase", "build"]).code(0);

@@ -17,3 +17,4 @@ mod quickstart;
 mod records;
 mod resume;
 mod retries;
+mod workflows;
