@@ -27,11 +27,17 @@ pub struct Gh {
     pub identity: Option<String>,
     /// How many conditional GETs were answered 304.
     pub not_modified: usize,
+    /// Files served outside the API (release assets), by path.
+    pub files: HashMap<String, Vec<u8>>,
+    /// Paths of the file downloads asked for.
+    pub downloads: Vec<String>,
     next_id: u64,
 }
 
 pub struct FakeGithub {
     pub api_url: String,
+    /// The web side (`GITHUB_SERVER_URL`): release downloads.
+    pub server_url: String,
     pub state: Arc<Mutex<Gh>>,
 }
 
@@ -73,6 +79,19 @@ impl FakeGithub {
                 let if_none_match = header("if-none-match");
                 let method = req.method().to_string();
                 let url = req.url().to_owned();
+                if !url.starts_with("/api/v3") {
+                    let file = {
+                        let mut g = shared.lock().unwrap();
+                        g.downloads.push(url.clone());
+                        g.files.get(&url).cloned()
+                    };
+                    let resp = match file {
+                        Some(bytes) => tiny_http::Response::from_data(bytes).with_status_code(200),
+                        None => tiny_http::Response::from_data(b"Not Found".to_vec()).with_status_code(404),
+                    };
+                    let _ = req.respond(resp);
+                    continue;
+                }
                 let (status, reply, headers) = handle(&shared, &link_base, &method, &url, &auth, &if_none_match, &body);
                 let mut resp = tiny_http::Response::from_string(reply).with_status_code(status);
                 resp.add_header(tiny_http::Header::from_bytes("content-type", "application/json").unwrap());
@@ -82,7 +101,7 @@ impl FakeGithub {
                 let _ = req.respond(resp);
             }
         });
-        FakeGithub { api_url: base, state }
+        FakeGithub { api_url: base, server_url: format!("http://127.0.0.1:{port}"), state }
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut Gh) -> T) -> T {

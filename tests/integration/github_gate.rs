@@ -348,7 +348,11 @@ fn the_requests_match_githubs_openapi_description() {
         .expect("start prism");
     crate::harness::wait_for("Prism to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     let via_prism = Pr {
-        gh: FakeGithub { api_url: format!("http://127.0.0.1:{port}"), state: std::sync::Arc::clone(&pr.gh.state) },
+        gh: FakeGithub {
+            api_url: format!("http://127.0.0.1:{port}"),
+            server_url: pr.gh.server_url.clone(),
+            state: std::sync::Arc::clone(&pr.gh.state),
+        },
         ..pr
     };
     via_prism.run(&["run", "start"]).code(4);

@@ -1,0 +1,161 @@
+//! `action/install.sh`: the release asset for this OS and architecture, checked against its
+//! checksum, kept in the tool cache; a build from source when there is no asset.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::fake_github::FakeGithub;
+use crate::harness::{BIN, Run};
+use crate::workflows::repo;
+
+pub fn target() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "x86_64-unknown-linux-gnu",
+        ("linux", "aarch64") => "aarch64-unknown-linux-gnu",
+        ("macos", "aarch64") => "aarch64-apple-darwin",
+        ("macos", "x86_64") => "x86_64-apple-darwin",
+        other => panic!("no release target for {other:?}"),
+    }
+}
+
+pub fn own_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+/// A release asset holding the binary under test, and its `.sha256` file, as release.yml makes them.
+pub fn release_asset(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    let stage = dir.join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    std::fs::copy(BIN, stage.join("orchestrator")).unwrap();
+    let asset = format!("orchestrator-{}.tar.gz", target());
+    let ok = Command::new("tar").arg("-czf").arg(dir.join(&asset)).arg("-C").arg(&stage).arg("orchestrator").status();
+    assert!(ok.unwrap().success());
+    let sum = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sha256sum {asset} 2>/dev/null || shasum -a 256 {asset}"))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(sum.status.success());
+    (std::fs::read(dir.join(&asset)).unwrap(), sum.stdout)
+}
+
+/// Serve a release of octo/app at `version` from the fake.
+pub fn publish(gh: &FakeGithub, version: &str, asset: Vec<u8>, sha: Vec<u8>) {
+    let base = format!("/octo/app/releases/download/v{version}/orchestrator-{}.tar.gz", target());
+    gh.with(|g| {
+        g.files.insert(base.clone(), asset);
+        g.files.insert(format!("{base}.sha256"), sha);
+    });
+}
+
+struct Install {
+    dir: tempfile::TempDir,
+}
+
+impl Install {
+    fn new() -> Install {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("output"), "").unwrap();
+        Install { dir }
+    }
+
+    fn run(&self, gh: &FakeGithub, action_path: &Path, version: &str) -> Run {
+        let out = Command::new("bash")
+            .arg(repo().join("action/install.sh"))
+            .current_dir(self.dir.path())
+            .env("ACTION_PATH", action_path)
+            .env("INPUT_VERSION", version)
+            .env("RELEASE_REPOSITORY", "octo/app")
+            .env("GITHUB_SERVER_URL", &gh.server_url)
+            .env("RUNNER_TOOL_CACHE", self.dir.path().join("tool_cache"))
+            .env("CARGO_TARGET_DIR", self.dir.path().join("target"))
+            .env("GITHUB_OUTPUT", self.dir.path().join("output"))
+            .env("GITHUB_PATH", self.dir.path().join("path"))
+            .env_remove("RUNNER_OS")
+            .env_remove("RUNNER_ARCH")
+            .output()
+            .unwrap();
+        Run::from_output(out)
+    }
+
+    fn outputs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("output")).unwrap()
+    }
+
+    fn installed(&self, version: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("tool_cache/orchestrator/{version}/{}/orchestrator", target()))
+    }
+}
+
+#[test]
+fn installs_the_release_asset_after_checking_its_checksum_then_reuses_it() {
+    let gh = FakeGithub::start("abc");
+    let i = Install::new();
+    let (asset, sha) = release_asset(i.dir.path());
+    let version = own_version();
+    publish(&gh, &version, asset, sha);
+
+    let run = i.run(&gh, &repo(), "");
+    run.code(0).stdout_has("checksum ok");
+    let bin = i.installed(&version);
+    assert!(i.outputs().contains(&format!("path={}\n", bin.display())), "{}", i.outputs());
+    assert!(i.outputs().contains("source=release\n"));
+    assert_eq!(
+        std::fs::read_to_string(i.dir.path().join("path")).unwrap().trim(),
+        bin.parent().unwrap().display().to_string()
+    );
+    let v = Command::new(&bin).arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), format!("orchestrator {version}"));
+    assert_eq!(gh.with(|g| g.downloads.len()), 2, "the asset and its checksum");
+
+    // The next job finds it in the (cached) tool folder and downloads nothing.
+    i.run(&gh, &repo(), &format!("v{version}")).code(0);
+    assert!(i.outputs().ends_with("source=cache\n"), "{}", i.outputs());
+    assert_eq!(gh.with(|g| g.downloads.len()), 2);
+}
+
+#[test]
+fn a_checksum_mismatch_installs_nothing() {
+    let gh = FakeGithub::start("abc");
+    let i = Install::new();
+    let (asset, _) = release_asset(i.dir.path());
+    let wrong = format!("{}  orchestrator-{}.tar.gz\n", "0".repeat(64), target()).into_bytes();
+    publish(&gh, "7.0.0", asset, wrong);
+    let run = i.run(&gh, &repo(), "7.0.0");
+    run.code(1).stderr_has("checksum mismatch").stderr_has("not installing it");
+    assert!(!i.installed("7.0.0").exists());
+    assert!(!run.stdout.contains("building"), "a bad checksum never falls back to a build: {}", run.stdout);
+}
+
+#[test]
+fn without_a_release_asset_it_builds_the_actions_source() {
+    let gh = FakeGithub::start("abc");
+    let i = Install::new();
+    // A stand-in for the action's source: a real crate, built for real by cargo.
+    let src = i.dir.path().join("action-src");
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        "[package]\nname = \"orchestrator\"\nversion = \"9.9.9\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("src/main.rs"), "fn main() { println!(\"orchestrator 9.9.9 (from source)\"); }\n").unwrap();
+    assert!(
+        Command::new("cargo").args(["generate-lockfile", "--offline"]).current_dir(&src).status().unwrap().success()
+    );
+
+    let run = i.run(&gh, &src, "");
+    run.code(0).stdout_has("no release asset at").stdout_has("falling back to building from source");
+    assert!(i.outputs().contains("source=build\n"), "{}", i.outputs());
+    let v = Command::new(i.installed("9.9.9")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&v.stdout).trim(), "orchestrator 9.9.9 (from source)");
+}
+
+#[test]
+fn a_bad_version_is_refused() {
+    let gh = FakeGithub::start("abc");
+    let i = Install::new();
+    i.run(&gh, &repo(), "latest; rm -rf /").code(1).stderr_has("is not a release version (X.Y.Z), 'source', or empty");
+    assert_eq!(gh.with(|g| g.downloads.len()), 0);
+}
