@@ -296,6 +296,11 @@ fn unknown_phase(wf: &Workflow, name: &str) -> AppError {
 fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Result<(), AppError> {
     let phase = wf.phase(name).ok_or_else(|| unknown_phase(wf, name))?;
     let status = state.phases.get(name).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
+    if status.is_done() || status == PhaseStatus::AwaitingApproval {
+        // Nothing to run; the engine re-reads the gates and the exit code says where the run is.
+        eprintln!("phase `{name}` has already run ({})", status.as_str());
+        return Ok(());
+    }
     if !matches!(status, PhaseStatus::Pending | PhaseStatus::Running) {
         return Err(AppError::Usage(format!(
             "phase `{name}` has already run ({})\nhelp: run it again with `orchestrator run retry --phase {name}`",

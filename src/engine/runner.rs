@@ -194,7 +194,15 @@ impl Engine {
         loop {
             if !stop && !self.cancelled() {
                 let ready: Vec<String> = match &self.opts.mode {
-                    Mode::Phase(name) if !launched => vec![name.clone()],
+                    // A phase that has run (or waits at its gate) is not run again: a repeated
+                    // step is harmless, and its gate was re-read above.
+                    Mode::Phase(name) if !launched => {
+                        let status = self.store().state.phases.get(name).map(|p| p.status);
+                        match status {
+                            None | Some(PhaseStatus::Pending | PhaseStatus::Running) => vec![name.clone()],
+                            Some(_) => Vec::new(),
+                        }
+                    }
                     Mode::Step if !launched => {
                         plan::ready(&self.wf, &self.store().state, &running).iter().map(|p| p.name.clone()).collect()
                     }
