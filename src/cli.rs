@@ -71,10 +71,14 @@ pub enum RunCommand {
         #[command(flatten)]
         exec: ExecArgs,
     },
-    /// Run one phase (its `needs` must be done)
+    /// Run one phase (its `needs` must be done); a phase that has already run is not run again
     Phase {
         /// The phase to run
         name: String,
+        /// Run only this agent of the phase and leave the phase open (for a matrix of jobs);
+        /// a later `run phase NAME`, after `run merge`, finishes the phase
+        #[arg(long, value_name = "AGENT")]
+        agent: Option<String>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -132,6 +136,13 @@ pub enum RunCommand {
         #[command(flatten)]
         exec: ExecArgs,
     },
+    /// Fold in the run state and files of other jobs of this run (folders holding their
+    /// downloaded records), for workflows that spread a run over jobs
+    Merge {
+        /// Folders holding another job's workspace records (its `.claude/` state and files)
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
     /// Write ROLLBACK_<phase>.md: what the phase changed and how to undo it by hand
     Rollback {
         /// The phase to describe
@@ -159,6 +170,9 @@ pub struct ExecArgs {
     /// `consensus.wait`
     #[arg(long, value_name = "MODE")]
     pub wait: Option<crate::config::WaitMode>,
+    /// Run only this agent of a single phase (set by `run phase --agent`).
+    #[arg(skip)]
+    pub only_agent: Option<String>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {

@@ -3,6 +3,7 @@
 
 mod actions;
 mod dry_run;
+mod merge;
 mod rollback;
 mod run;
 mod status;

@@ -16,16 +16,26 @@ use crate::engine::{Engine, EngineError, Mode, RunOptions, context};
 use crate::executor::{Cancel, Redactor};
 use crate::exit_code;
 use crate::gate::{Gate, LocalGate};
-use crate::state::{self, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore};
+use crate::state::{
+    self, AgentStatus, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore,
+};
 
 pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     match cmd {
         RunCommand::Start { intake, force, phase, exec } => start(ctx, intake, force, phase, exec).await,
         RunCommand::Next { exec } => existing(ctx, Mode::Step, exec, |_, _| Ok(())).await,
         RunCommand::Resume { exec } => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
-        RunCommand::Phase { name, exec } => {
+        RunCommand::Phase { name, agent, mut exec } => {
             let mode = Mode::Phase(name.clone());
-            existing(ctx, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name)).await
+            exec.only_agent = agent.clone();
+            existing(ctx, mode, exec, move |wf, state| {
+                check_phase_runnable(wf, state, &name)?;
+                match agent {
+                    Some(a) => check_agent_of(wf, state, &name, &a),
+                    None => Ok(()),
+                }
+            })
+            .await
         }
         RunCommand::Status { json } => status::show(ctx, json),
         RunCommand::Metrics { json, prom } => status::metrics(ctx, json, prom),
@@ -43,6 +53,7 @@ pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
             existing(ctx, Mode::Continue, exec, move |wf, state| reset_for_retry(wf, state, &phase)).await
         }
         RunCommand::Rollback { phase } => rollback::write(ctx, &phase),
+        RunCommand::Merge { dirs } => super::merge::merge(ctx, &dirs),
     }
 }
 
@@ -322,6 +333,28 @@ fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Resu
     Ok(())
 }
 
+/// `run phase NAME --agent A`: A must be one of the phase's agents, and the phase still open.
+fn check_agent_of(wf: &Workflow, state: &RunState, phase: &str, agent: &str) -> Result<(), AppError> {
+    let p = wf.phase(phase).ok_or_else(|| unknown_phase(wf, phase))?;
+    if !p.agents.iter().any(|a| a == agent) {
+        let help = did_you_mean(agent, p.agents.iter().map(String::as_str))
+            .map(|h| format!("\nhelp: {h}"))
+            .unwrap_or_default();
+        return Err(AppError::Usage(format!(
+            "phase `{phase}` has no agent `{agent}` (its agents: {}){help}",
+            p.agents.join(", ")
+        )));
+    }
+    let status = state.phases.get(phase).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
+    if !matches!(status, PhaseStatus::Pending | PhaseStatus::Running) {
+        return Err(AppError::Usage(format!(
+            "phase `{phase}` has already run ({}); `--agent` runs an agent of an open phase",
+            status.as_str()
+        )));
+    }
+    Ok(())
+}
+
 fn reset_for_retry(wf: &Workflow, state: &mut RunState, name: &str) -> Result<(), AppError> {
     wf.phase(name).ok_or_else(|| unknown_phase(wf, name))?;
     let ps = state.phases.entry(name.to_owned()).or_insert_with(PhaseState::pending);
@@ -473,6 +506,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
             max_workers: exec.max_workers.map(|n| n as usize),
             timeout: exec.timeout.map(Duration::from_secs_f64),
             force_parallel: exec.parallel,
+            only_agent: exec.only_agent.clone(),
         };
         let engine = Arc::new(Engine::new(
             Arc::clone(&wf),
@@ -515,10 +549,18 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         return Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing")));
     };
     status::print_outcome(&wf, &state);
+    let agent_failed = match (&mode, &exec.only_agent) {
+        (Mode::Phase(phase), Some(agent)) => {
+            state.phases.get(phase).and_then(|p| p.agents.get(agent)).is_some_and(|s| s.status == AgentStatus::Failed)
+        }
+        _ => false,
+    };
     let code = if summary.interrupted {
         exit_code::INTERRUPTED
     } else {
         match summary.status {
+            // One agent of an open phase: its own outcome.
+            RunStatus::Running if agent_failed => exit_code::FAILED,
             RunStatus::Completed | RunStatus::Running => exit_code::SUCCESS,
             RunStatus::AwaitingApproval => exit_code::AWAITING_APPROVAL,
             RunStatus::Failed => exit_code::FAILED,

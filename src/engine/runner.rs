@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Run every phase's agents concurrently, even where `parallel` is false.
     pub force_parallel: bool,
+    /// Run only this agent of the phase and leave the phase open (`run phase --agent`).
+    pub only_agent: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -386,6 +388,7 @@ impl Engine {
                 .filter(|a| {
                     !matches!(done.get(*a).map(|s| s.status), Some(AgentStatus::Succeeded | AgentStatus::Failed))
                 })
+                .filter(|a| self.opts.only_agent.as_ref().is_none_or(|only| only == *a))
                 .cloned()
                 .collect()
         };
@@ -415,8 +418,9 @@ impl Engine {
                 }
             }
         }
-        if interrupted || self.cancelled() {
-            // Stays `running`: a resume continues it with the finished agents kept.
+        if interrupted || self.cancelled() || self.opts.only_agent.is_some() {
+            // Stays `running`: a resume (or, after `run merge`, the phase's own step) continues
+            // it with the finished agents kept.
             self.store().save()?;
             return Ok(PhaseStatus::Running);
         }

@@ -1,0 +1,260 @@
+//! `run merge DIR…`: fold in what other jobs of the same run did. When a workflow spreads a run
+//! over jobs (`ci generate --jobs`), each job uploads its workspace records; the next job
+//! downloads them into folders and merges them here: phases another job took further replace
+//! ours, agents another job finished in a phase we share are added, and the files those agents
+//! reported (and their transcripts) are copied into the workspace, confined to it.
+
+use std::path::{Path, PathBuf};
+
+use super::{AppError, Ctx};
+use crate::exit_code;
+use crate::state::{self, AgentState, AgentStatus, PhaseState, PhaseStatus, RunState, StateStore};
+
+/// How far a phase has got, to pick the further of two copies.
+fn rank(p: &PhaseState) -> (u32, u8) {
+    let r = match p.status {
+        PhaseStatus::Pending => 0,
+        PhaseStatus::Running => 1,
+        PhaseStatus::Failed => 2,
+        PhaseStatus::AwaitingApproval => 3,
+        PhaseStatus::Succeeded | PhaseStatus::Approved | PhaseStatus::Rejected => 4,
+    };
+    (p.runs, r)
+}
+
+fn finished(a: &AgentState) -> bool {
+    matches!(a.status, AgentStatus::Succeeded | AgentStatus::Failed)
+}
+
+/// The files an agent leaves that a later job needs: what it reported, and its transcript.
+fn agent_files(a: &AgentState) -> impl Iterator<Item = &String> {
+    a.artifacts.iter().chain(std::iter::once(&a.transcript))
+}
+
+fn phase_files(p: &PhaseState) -> Vec<String> {
+    let validated = p.validation.iter().flat_map(|v| v.patterns.iter().flat_map(|pat| pat.files.iter()));
+    p.agents.values().flat_map(agent_files).chain(validated).cloned().collect()
+}
+
+#[derive(Default)]
+struct Merged {
+    phases: Vec<String>,
+    agents: Vec<String>,
+    files: Vec<String>,
+}
+
+/// Merge `theirs` into `mine`; returns what was taken and the files to copy from its folder.
+fn merge_state(mine: &mut RunState, theirs: &RunState, merged: &mut Merged) -> Vec<String> {
+    let mut files = Vec::new();
+    for (name, tp) in &theirs.phases {
+        let mp = mine.phases.entry(name.clone()).or_insert_with(PhaseState::pending);
+        if rank(tp) > rank(mp) {
+            *mp = tp.clone();
+            files.extend(phase_files(tp));
+            merged.phases.push(name.clone());
+        } else if rank(tp) == rank(mp) && mp.status == PhaseStatus::Running {
+            for (agent, ta) in tp.agents.iter().filter(|(_, a)| finished(a)) {
+                if !mp.agents.get(agent).is_some_and(finished) {
+                    mp.agents.insert(agent.clone(), ta.clone());
+                    files.extend(agent_files(ta).cloned());
+                    merged.agents.push(format!("{name}/{agent}"));
+                }
+            }
+        }
+    }
+    mine.journal_seq = mine.journal_seq.max(theirs.journal_seq);
+    if mine.hygiene.is_none() {
+        mine.hygiene = theirs.hygiene.clone();
+    }
+    files
+}
+
+/// Copy `rel` from `dir` into the workspace `root` (canonical), refusing anything that would
+/// land outside it or that is not a plain file.
+fn copy_in(root: &Path, dir: &Path, rel: &str) -> Result<bool, String> {
+    let (dest, _) = crate::workspace::confine_new(root, rel)?;
+    let src = dir.join(rel);
+    match src.symlink_metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err("is not a plain file".into()),
+        Err(_) => return Ok(false),
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    std::fs::copy(&src, &dest).map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
+    let wf = ctx.load()?;
+    let path = wf.state_path();
+    // Every part is read before anything is written.
+    let mut parts = Vec::new();
+    for dir in dirs {
+        let dir = if dir.is_absolute() { dir.clone() } else { ctx.root.join(dir) };
+        if !dir.is_dir() {
+            return Err(AppError::Usage(format!("`{}` is not a folder", dir.display())));
+        }
+        let file = dir.join(&wf.settings.state_file);
+        let part = state::read(&file).map_err(|e| match e {
+            state::StateError::NoRun { .. } => AppError::Usage(format!(
+                "`{}` holds no run state (expected `{}`)\nhelp: give the folders the jobs' artifacts were downloaded into",
+                dir.display(),
+                file.display()
+            )),
+            other => other.into(),
+        })?;
+        parts.push((dir, part));
+    }
+    let Some(first_run) = parts.first().map(|(_, p)| p.run_id.clone()) else {
+        return Err(AppError::Usage("nothing to merge: give at least one folder".into()));
+    };
+    let local = match state::read(&path) {
+        Ok(s) => Some(s),
+        Err(state::StateError::NoRun { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    // A run is its id and its start (ids are per second; two runs can share one).
+    let (ours, started) = match &local {
+        Some(s) => (s.run_id.clone(), s.started_at),
+        None => (first_run.clone(), parts[0].1.started_at),
+    };
+    if let Some((dir, p)) = parts.iter().find(|(_, p)| p.run_id != ours || p.started_at != started) {
+        return Err(AppError::Usage(format!(
+            "`{}` holds run {} (started {}), but this workspace's run is {ours} (started {started}){}",
+            dir.display(),
+            p.run_id,
+            p.started_at,
+            if local.is_some() { "" } else { " (from an earlier folder)" }
+        )));
+    }
+    let lock = state::lock(&path)?;
+    let mut store = match local {
+        Some(_) => StateStore::open(&path, lock)?,
+        None => {
+            let mut base = parts[0].1.clone();
+            base.phases.values_mut().for_each(|p| *p = PhaseState::pending());
+            StateStore::create(&path, lock, base)?
+        }
+    };
+    let root = ctx.root.canonicalize().map_err(|e| anyhow::anyhow!("cannot resolve `{}`: {e}", ctx.root.display()))?;
+    let mut merged = Merged::default();
+    for (dir, part) in &parts {
+        let files = merge_state(&mut store.state, part, &mut merged);
+        for rel in files {
+            match copy_in(&root, dir, &rel) {
+                Ok(true) => merged.files.push(rel),
+                Ok(false) => {}
+                Err(why) => eprintln!("warning: not copying `{rel}` from `{}`: {why}", dir.display()),
+            }
+        }
+    }
+    store.save()?;
+    crate::report::Recorder::new(&wf.root, super::run::redactor(&wf))
+        .run(&wf, &store.state)
+        .map_err(crate::engine::EngineError::from)?;
+    merged.files.sort();
+    merged.files.dedup();
+    println!(
+        "merged into run {ours}: {} phase{} ({}), {} agent result{} ({}), {} file{}",
+        merged.phases.len(),
+        if merged.phases.len() == 1 { "" } else { "s" },
+        merged.phases.join(", "),
+        merged.agents.len(),
+        if merged.agents.len() == 1 { "" } else { "s" },
+        merged.agents.join(", "),
+        merged.files.len(),
+        if merged.files.len() == 1 { "" } else { "s" },
+    );
+    Ok(exit_code::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(status: AgentStatus, artifact: &str) -> AgentState {
+        AgentState {
+            status,
+            command: "true".into(),
+            transcript: format!(".claude/logs/agents/r_{artifact}.log"),
+            attempts: vec![],
+            artifacts: vec![artifact.into()],
+            refused_artifacts: vec![],
+            pgid: None,
+            duration_s: None,
+        }
+    }
+
+    fn state(phases: Vec<(&str, PhaseState)>) -> RunState {
+        let now = chrono::Utc::now();
+        RunState {
+            version: state::STATE_VERSION,
+            run_id: "r".into(),
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+            interrupted: false,
+            intake_path: None,
+            intake: serde_json::Value::Null,
+            journal_seq: 0,
+            hygiene: None,
+            phases: phases.into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
+        }
+    }
+
+    fn running(agents: Vec<(&str, AgentState)>) -> PhaseState {
+        let mut p = PhaseState::pending();
+        p.status = PhaseStatus::Running;
+        p.runs = 1;
+        p.agents = agents.into_iter().map(|(n, a)| (n.to_owned(), a)).collect();
+        p
+    }
+
+    #[test]
+    fn agents_of_a_shared_open_phase_are_combined() {
+        let mut mine = state(vec![("dev", running(vec![("a", agent(AgentStatus::Succeeded, "a.txt"))]))]);
+        let theirs = state(vec![(
+            "dev",
+            running(vec![("a", agent(AgentStatus::Pending, "x")), ("b", agent(AgentStatus::Failed, "b.txt"))]),
+        )]);
+        let mut m = Merged::default();
+        let files = merge_state(&mut mine, &theirs, &mut m);
+        assert_eq!(m.agents, vec!["dev/b"]);
+        assert_eq!(mine.phases["dev"].agents["a"].status, AgentStatus::Succeeded, "ours is kept");
+        assert_eq!(mine.phases["dev"].agents["b"].status, AgentStatus::Failed);
+        assert_eq!(files, vec!["b.txt", ".claude/logs/agents/r_b.txt.log"]);
+    }
+
+    #[test]
+    fn a_phase_taken_further_replaces_ours() {
+        let mut done = running(vec![("a", agent(AgentStatus::Succeeded, "a.txt"))]);
+        done.status = PhaseStatus::Succeeded;
+        let mut mine = state(vec![("plan", PhaseState::pending())]);
+        let theirs = state(vec![("plan", done.clone())]);
+        let mut m = Merged::default();
+        merge_state(&mut mine, &theirs, &mut m);
+        assert_eq!(mine.phases["plan"], done);
+        // And never the other way round.
+        let mut m = Merged::default();
+        let older = state(vec![("plan", PhaseState::pending())]);
+        assert!(merge_state(&mut mine, &older, &mut m).is_empty());
+        assert_eq!(mine.phases["plan"].status, PhaseStatus::Succeeded);
+    }
+
+    #[test]
+    fn copies_stay_in_the_workspace() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root_c = root.path().canonicalize().unwrap();
+        std::fs::create_dir_all(dir.path().join("docs")).unwrap();
+        std::fs::write(dir.path().join("docs/a.md"), "a").unwrap();
+        assert_eq!(copy_in(&root_c, dir.path(), "docs/a.md"), Ok(true));
+        assert_eq!(std::fs::read_to_string(root.path().join("docs/a.md")).unwrap(), "a");
+        assert_eq!(copy_in(&root_c, dir.path(), "missing.md"), Ok(false));
+        assert!(copy_in(&root_c, dir.path(), "../escape.md").is_err());
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
+        assert_eq!(copy_in(&root_c, dir.path(), "link"), Err("is not a plain file".into()));
+    }
+}

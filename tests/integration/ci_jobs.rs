@@ -1,0 +1,75 @@
+//! A run spread over jobs, as `ci generate --jobs` lays it out: each job starts from a fresh
+//! checkout, merges what earlier jobs uploaded, and runs its part; a parallel phase's agents run
+//! one per job (`run phase P --agent A`) and a last job finishes the phase.
+
+use crate::harness::{Project, config};
+
+fn cfg() -> String {
+    config(
+        "",
+        &[
+            ("planner", "echo plan > plan.txt; echo ARTIFACT: plan.txt"),
+            ("a", "test -s plan.txt && echo a >> runs.log && echo A > a.txt && echo ARTIFACT: a.txt"),
+            ("b", "test -s plan.txt && echo B > b.txt && echo ARTIFACT: b.txt"),
+            ("broken", "exit 3"),
+        ],
+        "  - name: plan\n    agents: [planner]\n  - name: dev\n    agents: [a, b]\n    parallel: true\n    artifacts: [a.txt, b.txt]\n",
+    )
+}
+
+/// A fresh checkout: the config only.
+fn job() -> Project {
+    Project::with_config(&cfg())
+}
+
+#[test]
+fn a_parallel_phase_runs_as_one_job_per_agent_then_merges() {
+    let first = job();
+    first.run(&["run", "start", "--phase", "plan"]).code(0);
+    let first_dir = first.root().to_str().unwrap().to_owned();
+
+    let ja = job();
+    ja.run(&["run", "merge", &first_dir]).code(0).stdout_has("1 phase (plan)");
+    assert_eq!(ja.read("plan.txt"), "plan\n", "the earlier job's output came along");
+    ja.run(&["run", "phase", "dev", "--agent", "a"]).code(0);
+    assert_eq!(ja.state()["phases"]["dev"]["status"], "running", "the phase stays open");
+    assert!(!ja.exists("b.txt"));
+
+    let jb = job();
+    jb.run(&["run", "merge", &first_dir]).code(0);
+    jb.run(&["run", "phase", "dev", "--agent", "b"]).code(0);
+
+    let end = job();
+    let (a_dir, b_dir) = (ja.root().to_str().unwrap().to_owned(), jb.root().to_str().unwrap().to_owned());
+    end.run(&["run", "merge", &first_dir, &a_dir, &b_dir])
+        .code(0)
+        .stdout_has("2 phases (plan, dev), 1 agent result (dev/b)");
+    end.run(&["run", "phase", "dev"]).code(0);
+    let state = end.state();
+    assert_eq!(state["phases"]["dev"]["status"], "succeeded");
+    assert_eq!(state["phases"]["dev"]["agents"]["a"]["status"], "succeeded");
+    assert_eq!(state["phases"]["dev"]["agents"]["b"]["status"], "succeeded");
+    assert_eq!(ja.read("runs.log"), "a\n");
+    assert!(!end.exists("runs.log"), "agent a ran once, in its own job");
+    let run_id = state["run_id"].as_str().unwrap();
+    assert!(end.exists(&format!(".claude/logs/agents/{run_id}_dev_b.log")), "transcripts travel too");
+    let junit = end.read("reports/junit.xml");
+    assert!(junit.contains("name=\"a\"") && junit.contains("name=\"b\""), "{junit}");
+}
+
+#[test]
+fn an_agent_job_fails_with_its_agent_and_bad_merges_are_refused() {
+    let p = Project::with_config(&cfg().replace("agents: [a, b]", "agents: [a, broken]"));
+    p.run(&["run", "start", "--phase", "plan"]).code(0);
+    p.run(&["run", "phase", "dev", "--agent", "nope"]).code(2).stderr_has("phase `dev` has no agent `nope`");
+    p.run(&["run", "phase", "dev", "--agent", "broken"]).code(1);
+    assert_eq!(p.state()["phases"]["dev"]["agents"]["broken"]["status"], "failed");
+
+    let other = job();
+    other.run(&["run", "start"]).code(0);
+    let before = p.tree();
+    p.run(&["run", "merge", other.root().to_str().unwrap()]).code(2).stderr_has("holds run");
+    let empty = tempfile::tempdir().unwrap();
+    p.run(&["run", "merge", empty.path().to_str().unwrap()]).code(2).stderr_has("holds no run state");
+    assert_eq!(before, p.tree(), "a refused merge writes nothing");
+}
