@@ -31,6 +31,32 @@ pub enum Command {
     /// Start, step through, inspect and decide a run
     #[command(subcommand)]
     Run(RunCommand),
+    /// GitHub Actions: write a workflow from the config
+    #[command(subcommand)]
+    Ci(CiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Write a GitHub Actions workflow that runs the config's phases: as steps of one job, or
+    /// (--jobs) as jobs linked by `needs:` with a parallel phase's agents as a matrix
+    Generate {
+        /// Phases as jobs, a parallel phase's agents as a matrix, the run state carried between
+        /// jobs as workflow artifacts
+        #[arg(long)]
+        jobs: bool,
+        /// Where to write it (default: .github/workflows/orchestrator.yml in the repository);
+        /// `-` prints it
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+        /// Replace an existing file
+        #[arg(long)]
+        force: bool,
+        /// The orchestrator action to use, `owner/repo@ref` (default: `./` in orchestrator's own
+        /// repository; required elsewhere)
+        #[arg(long, value_name = "REF")]
+        uses: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! The binary is a thin wrapper around [`run`]. See ARCHITECTURE.md for the module map.
 
 mod app;
+pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;

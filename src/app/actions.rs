@@ -235,7 +235,7 @@ fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str,
         ("junit", abs(crate::report::JUNIT_PATH)),
         ("metrics-json", abs(&crate::report::metrics_path(&state.run_id))),
         ("metrics-prom", abs(crate::report::PROMETHEUS_PATH)),
-        ("upload-paths", upload_paths(wf).join("\n")),
+        ("upload-paths", upload_paths(wf, state).join("\n")),
     ]
 }
 
@@ -262,12 +262,13 @@ pub fn status_word(s: RunStatus) -> &'static str {
 }
 
 /// The records worth keeping as workflow artifacts (absolute paths of those that exist): the run
-/// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles.
-pub fn upload_paths(wf: &Workflow) -> Vec<String> {
-    let state = wf.state_path();
-    let mut journal = state.clone().into_os_string();
+/// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles,
+/// and the files the agents reported (so a later job of the same run can `run merge` them).
+pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
+    let state_file = wf.state_path();
+    let mut journal = state_file.clone().into_os_string();
     journal.push(".journal");
-    let mut paths = vec![state, PathBuf::from(journal)];
+    let mut paths = vec![state_file, PathBuf::from(journal)];
     for rel in [
         ".claude/logs",
         ".claude/agent_outputs",
@@ -278,6 +279,11 @@ pub fn upload_paths(wf: &Workflow) -> Vec<String> {
     ] {
         paths.push(wf.root.join(rel));
     }
+    let mut outputs: Vec<&String> =
+        state.phases.values().flat_map(|p| p.agents.values()).flat_map(|a| &a.artifacts).collect();
+    outputs.sort();
+    outputs.dedup();
+    paths.extend(outputs.into_iter().map(|rel| wf.root.join(rel)));
     paths.into_iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect()
 }
 

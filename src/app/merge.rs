@@ -89,13 +89,32 @@ fn copy_in(root: &Path, dir: &Path, rel: &str) -> Result<bool, String> {
 pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
     let wf = ctx.load()?;
     let path = wf.state_path();
-    // Every part is read before anything is written.
-    let mut parts = Vec::new();
+    // Every part is read before anything is written. A folder without a state of its own but
+    // with subfolders that have one (downloaded artifacts, one folder each) stands for them.
+    let mut folders = Vec::new();
     for dir in dirs {
         let dir = if dir.is_absolute() { dir.clone() } else { ctx.root.join(dir) };
         if !dir.is_dir() {
             return Err(AppError::Usage(format!("`{}` is not a folder", dir.display())));
         }
+        if dir.join(&wf.settings.state_file).exists() {
+            folders.push(dir);
+            continue;
+        }
+        let mut subs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(&wf.settings.state_file).is_file())
+            .collect();
+        subs.sort();
+        if subs.is_empty() {
+            folders.push(dir);
+        } else {
+            folders.extend(subs);
+        }
+    }
+    let mut parts = Vec::new();
+    for dir in folders {
         let file = dir.join(&wf.settings.state_file);
         let part = state::read(&file).map_err(|e| match e {
             state::StateError::NoRun { .. } => AppError::Usage(format!(

@@ -39,11 +39,16 @@ fn a_parallel_phase_runs_as_one_job_per_agent_then_merges() {
     jb.run(&["run", "merge", &first_dir]).code(0);
     jb.run(&["run", "phase", "dev", "--agent", "b"]).code(0);
 
+    // The last job downloads every artifact of the run into one folder each.
+    let downloads = tempfile::tempdir().unwrap();
+    for (name, from) in [("orchestrator-plan-1", &first), ("orchestrator-dev-a-1", &ja), ("orchestrator-dev-b-1", &jb)]
+    {
+        crate::action_act::copy(from.root(), &downloads.path().join(name));
+    }
     let end = job();
-    let (a_dir, b_dir) = (ja.root().to_str().unwrap().to_owned(), jb.root().to_str().unwrap().to_owned());
-    end.run(&["run", "merge", &first_dir, &a_dir, &b_dir])
+    end.run(&["run", "merge", downloads.path().to_str().unwrap()])
         .code(0)
-        .stdout_has("2 phases (plan, dev), 1 agent result (dev/b)");
+        .stdout_has("2 phases (dev, plan), 1 agent result (dev/b)");
     end.run(&["run", "phase", "dev"]).code(0);
     let state = end.state();
     assert_eq!(state["phases"]["dev"]["status"], "succeeded");

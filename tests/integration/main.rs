@@ -8,6 +8,7 @@ mod action_act;
 mod action_install;
 mod actions_runner;
 mod artifacts;
+mod ci_generate;
 mod ci_jobs;
 mod config_errors;
 mod dry_run;

@@ -1,0 +1,374 @@
+//! `ci generate`: a GitHub Actions workflow written from the config.
+//!
+//! Two layouts. **Steps** (default): one job, each phase a step of the orchestrator action, in
+//! config order; a pull request's opening starts the run, a decision label continues it (each
+//! `run phase` step is idempotent, so a later label simply walks the steps again). **Jobs**
+//! (`--jobs`): each phase a job linked by `needs:`, a parallel phase's agents a matrix of jobs
+//! (`run phase P --agent A`) followed by the phase's own job, which merges them and finishes the
+//! phase; every job uploads its records and the next ones download and `run merge` them.
+//!
+//! The YAML is built as a value and serialized, so quoting is serde_yaml's, never hand-made.
+
+use std::collections::BTreeSet;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::config::{Phase, Workflow};
+
+pub struct Options {
+    /// The action reference for `uses:` (`owner/repo@ref`, or `./`).
+    pub uses: String,
+    /// The workspace relative to the repository root (`.` at the root).
+    pub working_directory: String,
+    /// The config path as given (relative to the workspace).
+    pub config: String,
+    pub jobs: bool,
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_owned())
+}
+
+fn map(pairs: Vec<(&str, Value)>) -> Value {
+    let mut m = Mapping::new();
+    for (k, v) in pairs {
+        m.insert(s(k), v);
+    }
+    Value::Mapping(m)
+}
+
+fn seq(items: impl IntoIterator<Item = Value>) -> Value {
+    Value::Sequence(items.into_iter().collect())
+}
+
+/// A job or step id for a phase: its name when that is a valid id (names are letters, digits,
+/// `_` and `-`), prefixed when it starts with a digit or `-`.
+fn job_id(name: &str) -> String {
+    if name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        name.to_owned()
+    } else {
+        format!("phase_{name}")
+    }
+}
+
+/// Every label that decides a gate.
+fn decision_labels(wf: &Workflow) -> Vec<String> {
+    let mut labels = BTreeSet::new();
+    for p in wf.phases.iter().filter(|p| p.requires_consensus) {
+        let (a, r) = wf.labels(&p.name);
+        labels.insert(a);
+        labels.insert(r);
+    }
+    labels.into_iter().collect()
+}
+
+fn gated(wf: &Workflow) -> bool {
+    wf.phases.iter().any(|p| p.requires_consensus)
+}
+
+fn triggers(wf: &Workflow) -> Value {
+    let mut on = vec![("pull_request", map(vec![("types", seq([s("opened"), s("reopened")]))]))];
+    if gated(wf) {
+        on.push(("pull_request_target", map(vec![("types", seq([s("labeled")]))])));
+    }
+    map(on)
+}
+
+/// The job condition: same-repository pull requests, and on `labeled` only decision labels.
+fn job_if(wf: &Workflow) -> String {
+    let same_repo = "github.event.pull_request.head.repo.full_name == github.repository";
+    if !gated(wf) {
+        return same_repo.to_owned();
+    }
+    let labels = serde_json::to_string(&decision_labels(wf)).unwrap_or_default();
+    format!(
+        "{same_repo} && (github.event_name == 'pull_request' || contains(fromJSON('{}'), github.event.label.name))",
+        labels.replace('\'', "''")
+    )
+}
+
+fn permissions(wf: &Workflow, report: bool) -> Value {
+    let mut p = vec![
+        ("contents", s(if wf.consensus.commit_outputs { "write" } else { "read" })),
+        ("pull-requests", s("write")),
+        ("issues", s("write")),
+    ];
+    if wf.consensus.commit_status {
+        p.push(("statuses", s("write")));
+    }
+    if report {
+        p.push(("checks", s("write")));
+    }
+    map(p)
+}
+
+fn checkout_steps() -> Vec<Value> {
+    vec![
+        map(vec![("uses", s("actions/checkout@v5"))]),
+        map(vec![
+            ("name", s("Switch to the pull request's branch")),
+            ("env", map(vec![("HEAD_REF", s("${{ github.head_ref }}"))])),
+            (
+                "run",
+                s("git fetch --depth=1 origin \"refs/heads/$HEAD_REF\" && git checkout -B \"$HEAD_REF\" FETCH_HEAD"),
+            ),
+        ]),
+    ]
+}
+
+/// One invocation of the action.
+fn action_step(opts: &Options, id: &str, name: &str, cond: Option<String>, with: Vec<(&str, Value)>) -> Value {
+    let mut with = with;
+    if opts.working_directory != "." {
+        with.push(("working-directory", s(&opts.working_directory)));
+    }
+    if opts.config != crate::config::DEFAULT_CONFIG {
+        with.push(("config", s(&opts.config)));
+    }
+    let mut step = vec![("name", s(name)), ("id", s(id))];
+    if let Some(c) = cond {
+        step.push(("if", s(&c)));
+    }
+    step.push(("uses", s(&opts.uses)));
+    step.push(("with", map(with)));
+    map(step)
+}
+
+fn artifact(name: &str) -> Value {
+    s(&format!("orchestrator-{name}-${{{{ github.run_attempt }}}}"))
+}
+
+fn junit_step(opts: &Options) -> Value {
+    let base = if opts.working_directory == "." { String::new() } else { format!("{}/", opts.working_directory) };
+    map(vec![
+        ("name", s("Test report")),
+        ("if", s(&format!("${{{{ always() && !env.ACT && hashFiles('{base}reports/junit.xml') != '' }}}}"))),
+        ("uses", s("mikepenz/action-junit-report@v5")),
+        (
+            "with",
+            map(vec![
+                ("report_paths", s(&format!("{base}reports/junit.xml"))),
+                ("check_name", s("orchestrator (JUnit)")),
+            ]),
+        ),
+    ])
+}
+
+const HEADER: &str = "\
+# Written by `orchestrator ci generate` from the workflow config; regenerate it when the phases
+# change. A pull request's opening starts a run; a reviewer's decision label (added by someone
+# with write access) continues it. Pull requests from forks are skipped: their code would run
+# with this repository's token. See the orchestrator README, \"Use in GitHub Actions\".
+";
+
+/// The workflow, as YAML text.
+pub fn generate(wf: &Workflow, opts: &Options) -> String {
+    let jobs = if opts.jobs { jobs_layout(wf, opts) } else { steps_layout(wf, opts) };
+    let doc = map(vec![
+        ("name", s("orchestrator")),
+        ("on", triggers(wf)),
+        ("permissions", map(vec![])),
+        (
+            "concurrency",
+            map(vec![
+                ("group", s("orchestrator-${{ github.event.pull_request.number }}")),
+                ("cancel-in-progress", Value::Bool(false)),
+            ]),
+        ),
+        ("jobs", jobs),
+    ]);
+    let yaml = serde_yaml::to_string(&doc).unwrap_or_default();
+    format!("{HEADER}{yaml}")
+}
+
+fn timeout_minutes(wf: &Workflow, phases: &[&Phase]) -> u64 {
+    let total: f64 = phases
+        .iter()
+        .map(|p| {
+            let per = wf.timeout_for(p).as_secs_f64() / 60.0;
+            per * f64::from(wf.settings.retry.retries + 1) * p.agents.len() as f64
+        })
+        .sum();
+    (total.ceil() as u64 + 10).clamp(10, 360)
+}
+
+fn steps_layout(wf: &Workflow, opts: &Options) -> Value {
+    let mut steps = checkout_steps();
+    let mut prev: Option<String> = None;
+    for (i, phase) in wf.phases.iter().enumerate() {
+        let id = job_id(&phase.name);
+        let (cond, command) = match (i, &prev) {
+            (0, _) => (Some("github.event_name == 'pull_request'".to_owned()), "run start"),
+            (1, Some(p)) => (
+                Some(format!("github.event_name != 'pull_request' || steps.{p}.outputs.exit-code == '0'")),
+                "run phase",
+            ),
+            (_, Some(p)) => (Some(format!("steps.{p}.outputs.exit-code == '0'")), "run phase"),
+            (_, None) => (None, "run phase"),
+        };
+        steps.push(action_step(
+            opts,
+            &id,
+            &phase.name,
+            cond,
+            vec![("command", s(command)), ("phase", s(&phase.name)), ("artifact-name", artifact(&phase.name))],
+        ));
+        prev = Some(id);
+    }
+    steps.push(junit_step(opts));
+    let all: Vec<&Phase> = wf.phases.iter().collect();
+    map(vec![(
+        "orchestrate",
+        map(vec![
+            ("if", s(&job_if(wf))),
+            ("runs-on", s("ubuntu-latest")),
+            ("timeout-minutes", Value::Number(timeout_minutes(wf, &all).into())),
+            ("permissions", permissions(wf, true)),
+            ("steps", seq(steps)),
+        ]),
+    )])
+}
+
+/// The steps that bring in what earlier jobs of this workflow run uploaded.
+fn merge_steps(opts: &Options) -> Vec<Value> {
+    vec![
+        map(vec![
+            ("name", s("Download the earlier jobs' records")),
+            ("if", s("${{ !env.ACT }}")),
+            ("uses", s("actions/download-artifact@v7")),
+            (
+                "with",
+                map(vec![
+                    ("pattern", s("orchestrator-*-${{ github.run_attempt }}")),
+                    ("path", s("${{ runner.temp }}/orchestrator-parts")),
+                ]),
+            ),
+        ]),
+        action_step(
+            opts,
+            "merge",
+            "Merge them into this job's workspace",
+            None,
+            vec![("command", s("run merge ${{ runner.temp }}/orchestrator-parts")), ("upload", s("false"))],
+        ),
+    ]
+}
+
+fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
+    let mut jobs = Mapping::new();
+    let first = wf.phases.first().map(|p| p.name.clone()).unwrap_or_default();
+    let base_if = job_if(wf);
+    for phase in &wf.phases {
+        let id = job_id(&phase.name);
+        // Other root phases wait for the first one, whose job starts the run.
+        let mut needs: Vec<String> = phase.needs.iter().map(|n| job_id(n)).collect();
+        if phase.needs.is_empty() && phase.name != first {
+            needs.push(job_id(&first));
+        }
+        let upstream_ok: Vec<String> = needs.iter().map(|n| format!("needs.{n}.outputs.exit-code == '0'")).collect();
+        let cond = if upstream_ok.is_empty() {
+            base_if.clone()
+        } else {
+            format!("${{{{ !cancelled() && !failure() && {} && {} }}}}", base_if, upstream_ok.join(" && "))
+        };
+        let command = if phase.name == first {
+            s("${{ github.event_name == 'pull_request' && 'run start' || 'run phase' }}")
+        } else {
+            s("run phase")
+        };
+        let matrix = phase.parallel && phase.agents.len() > 1;
+        let mut phase_needs = needs.clone();
+        if matrix {
+            let agents_id = format!("{id}-agents");
+            let mut steps = checkout_steps();
+            if !needs.is_empty() {
+                steps.extend(merge_steps(opts));
+            }
+            steps.push(action_step(
+                opts,
+                "agent",
+                &format!("{} / ${{{{ matrix.agent }}}}", phase.name),
+                None,
+                vec![
+                    ("command", s("run phase --agent ${{ matrix.agent }}")),
+                    ("phase", s(&phase.name)),
+                    ("artifact-name", artifact(&format!("{}-${{{{ matrix.agent }}}}", phase.name))),
+                ],
+            ));
+            let mut job = vec![];
+            if !needs.is_empty() {
+                job.push(("needs", seq(needs.iter().map(|n| s(n)))));
+            }
+            job.extend([
+                ("if", s(&cond)),
+                ("runs-on", s("ubuntu-latest")),
+                ("timeout-minutes", Value::Number(timeout_minutes(wf, &[phase]).into())),
+                ("permissions", permissions(wf, false)),
+                (
+                    "strategy",
+                    map(vec![
+                        ("fail-fast", Value::Bool(false)),
+                        ("matrix", map(vec![("agent", seq(phase.agents.iter().map(|a| s(a))))])),
+                    ]),
+                ),
+                ("steps", seq(steps)),
+            ]);
+            jobs.insert(s(&agents_id), map(job));
+            phase_needs.push(agents_id);
+        }
+        let mut steps = checkout_steps();
+        if !phase_needs.is_empty() {
+            steps.extend(merge_steps(opts));
+        }
+        steps.push(action_step(
+            opts,
+            "phase",
+            &phase.name,
+            None,
+            vec![("command", command), ("phase", s(&phase.name)), ("artifact-name", artifact(&phase.name))],
+        ));
+        steps.push(junit_step(opts));
+        // The agents' jobs may fail; the phase's own job still runs to record it and fail.
+        let cond = if matrix {
+            let ok: Vec<String> = needs.iter().map(|n| format!("needs.{n}.outputs.exit-code == '0'")).collect();
+            let mut parts = vec!["!cancelled()".to_owned(), base_if.clone()];
+            parts.extend(ok);
+            format!("${{{{ {} }}}}", parts.join(" && "))
+        } else {
+            cond
+        };
+        let mut job = vec![];
+        if !phase_needs.is_empty() {
+            job.push(("needs", seq(phase_needs.iter().map(|n| s(n)))));
+        }
+        job.extend([
+            ("if", s(&cond)),
+            ("runs-on", s("ubuntu-latest")),
+            ("timeout-minutes", Value::Number(timeout_minutes(wf, &[phase]).into())),
+            ("permissions", permissions(wf, true)),
+            (
+                "outputs",
+                map(vec![
+                    ("exit-code", s("${{ steps.phase.outputs.exit-code }}")),
+                    ("status", s("${{ steps.phase.outputs.status }}")),
+                ]),
+            ),
+            ("steps", seq(steps)),
+        ]);
+        jobs.insert(s(&id), map(job));
+    }
+    Value::Mapping(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_valid_for_github() {
+        assert_eq!(job_id("planning"), "planning");
+        assert_eq!(job_id("2nd"), "phase_2nd");
+        assert_eq!(job_id("-x"), "phase_-x");
+        assert_eq!(job_id("_x"), "_x");
+    }
+}
