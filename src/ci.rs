@@ -134,6 +134,18 @@ fn action_step(opts: &Options, id: &str, name: &str, cond: Option<String>, with:
     map(step)
 }
 
+/// Step `id` ran and its phase is done with the run not waiting (exit code 0). The outcome is
+/// checked first: a skipped step's outputs are null, and `null == '0'` holds in GitHub's
+/// expressions (both sides become the number 0).
+fn step_ok(id: &str) -> String {
+    format!("(steps.{id}.outcome == 'success' && steps.{id}.outputs.exit-code == '0')")
+}
+
+/// The same for job `id`.
+fn job_ok(id: &str) -> String {
+    format!("needs.{id}.result == 'success' && needs.{id}.outputs.exit-code == '0'")
+}
+
 fn artifact(name: &str) -> Value {
     s(&format!("orchestrator-{name}-${{{{ github.run_attempt }}}}"))
 }
@@ -199,11 +211,8 @@ fn steps_layout(wf: &Workflow, opts: &Options) -> Value {
         let id = job_id(&phase.name);
         let (cond, command) = match (i, &prev) {
             (0, _) => (Some("github.event_name == 'pull_request'".to_owned()), "run start"),
-            (1, Some(p)) => (
-                Some(format!("github.event_name != 'pull_request' || steps.{p}.outputs.exit-code == '0'")),
-                "run phase",
-            ),
-            (_, Some(p)) => (Some(format!("steps.{p}.outputs.exit-code == '0'")), "run phase"),
+            (1, Some(p)) => (Some(format!("github.event_name != 'pull_request' || {}", step_ok(p))), "run phase"),
+            (_, Some(p)) => (Some(step_ok(p)), "run phase"),
             (_, None) => (None, "run phase"),
         };
         steps.push(action_step(
@@ -265,7 +274,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
         if phase.needs.is_empty() && phase.name != first {
             needs.push(job_id(&first));
         }
-        let upstream_ok: Vec<String> = needs.iter().map(|n| format!("needs.{n}.outputs.exit-code == '0'")).collect();
+        let upstream_ok: Vec<String> = needs.iter().map(|n| job_ok(n)).collect();
         let cond = if upstream_ok.is_empty() {
             base_if.clone()
         } else {
@@ -330,7 +339,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
         steps.push(junit_step(opts));
         // The agents' jobs may fail; the phase's own job still runs to record it and fail.
         let cond = if matrix {
-            let ok: Vec<String> = needs.iter().map(|n| format!("needs.{n}.outputs.exit-code == '0'")).collect();
+            let ok: Vec<String> = needs.iter().map(|n| job_ok(n)).collect();
             let mut parts = vec!["!cancelled()".to_owned(), base_if.clone()];
             parts.extend(ok);
             format!("${{{{ {} }}}}", parts.join(" && "))

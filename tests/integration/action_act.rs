@@ -90,6 +90,11 @@ impl Act {
     /// octo/app's pull request #7: this repository's action, example workflow and `.claude/`
     /// on the branch `feature`, pushed to a local bare "origin".
     fn new() -> Act {
+        Act::with_workflow(|_| {})
+    }
+
+    /// Like `new`, with `prepare` run in the work tree before the first commit.
+    fn with_workflow(prepare: impl FnOnce(&Path)) -> Act {
         let dir = tempfile::tempdir().unwrap();
         let gh = FakeGithub::start("");
         let (asset, sha) = release_asset(dir.path());
@@ -101,6 +106,7 @@ impl Act {
             copy(&repo().join(rel), &work.join(rel));
         }
         git(&work, &["init", "-q", "-b", "feature"]);
+        prepare(&work);
         git(&work, &["add", "-A"]);
         git(&work, &["commit", "-q", "-m", "Add the workflow"]);
         git(&work, &["remote", "add", "origin", origin.to_str().unwrap()]);
@@ -145,7 +151,12 @@ impl Act {
     fn act(&self, event_name: &str, event: &Path) -> ActRun {
         let stub = self.dir.path().join("stub");
         let mut cmd = Command::new("act");
-        cmd.args(["-P", "ubuntu-latest=-self-hosted", "--json", "-W", ".github/workflows/orchestrate.yml"])
+        let workflow = if self.work().join(".github/workflows/orchestrator.yml").exists() {
+            ".github/workflows/orchestrator.yml"
+        } else {
+            ".github/workflows/orchestrate.yml"
+        };
+        cmd.args(["-P", "ubuntu-latest=-self-hosted", "--json", "-W", workflow])
             .arg("-e")
             .arg(event)
             .arg(event_name)
@@ -277,4 +288,22 @@ fn the_example_workflow_runs_to_the_gate_then_continues_on_the_label() {
 
 fn gh_downloads(act: &Act) -> Vec<String> {
     act.gh.with(|g| g.downloads.clone())
+}
+
+#[test]
+fn a_generated_workflow_runs_too() {
+    // `ci generate` in the project itself (its own action: `uses: ./`), then the pull request opens.
+    let act = Act::with_workflow(|work| {
+        let out = Command::new(crate::harness::BIN).args(["ci", "generate"]).current_dir(work).output().unwrap();
+        Run::from_output(out).code(0).stdout_has("(steps layout, 3 phases)");
+        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
+    });
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let run = act.act("pull_request", &opened);
+    run.run.code(0);
+    assert_eq!(run.job_result("orchestrate"), Some("success"), "{}", run.run.stdout);
+    let out = run.outputs("planning");
+    assert_eq!(out["status"], "awaiting-approval", "{out:#?}");
+    assert!(run.outputs("development").is_empty(), "the next phase waits for the gate");
+    assert_eq!(act.gh.gate_comments().len(), 1);
 }

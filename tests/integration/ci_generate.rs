@@ -49,8 +49,15 @@ fn steps_layout_for_the_default_template() {
     assert_eq!(phases[0]["with"]["command"], "run start");
     assert_eq!(phases[0]["if"], "github.event_name == 'pull_request'");
     assert_eq!(phases[1]["with"]["command"], "run phase");
-    assert_eq!(phases[1]["if"], "github.event_name != 'pull_request' || steps.planning.outputs.exit-code == '0'");
-    assert_eq!(phases[2]["if"], "steps.development.outputs.exit-code == '0'");
+    // A skipped step's outputs are null, and null == '0' holds: the outcome is checked first.
+    assert_eq!(
+        phases[1]["if"],
+        "github.event_name != 'pull_request' || (steps.planning.outcome == 'success' && steps.planning.outputs.exit-code == '0')"
+    );
+    assert_eq!(
+        phases[2]["if"],
+        "(steps.development.outcome == 'success' && steps.development.outputs.exit-code == '0')"
+    );
 
     // An existing workflow is kept unless --force.
     let before = p.read(rel);
@@ -81,7 +88,12 @@ fn jobs_layout_with_a_matrix_for_a_parallel_phase() {
     let merge = steps(dev).into_iter().find(|s| s["id"] == "merge").unwrap();
     assert_eq!(merge["with"]["command"], "run merge ${{ runner.temp }}/orchestrator-parts");
     assert_eq!(wf["jobs"]["verification"]["needs"], Value::from(vec!["development"]));
-    assert!(wf["jobs"]["verification"]["if"].as_str().unwrap().contains("needs.development.outputs.exit-code == '0'"));
+    assert!(
+        wf["jobs"]["verification"]["if"]
+            .as_str()
+            .unwrap()
+            .contains("needs.development.result == 'success' && needs.development.outputs.exit-code == '0'")
+    );
     assert_eq!(wf["jobs"]["planning"]["outputs"]["exit-code"], "${{ steps.phase.outputs.exit-code }}");
 }
 
