@@ -94,9 +94,11 @@ fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
         } else {
             String::new()
         };
+        // Markdown is not rendered inside <summary>: HTML, escaped.
+        let code = format!("<code>{}</code>", path.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
         let summary = match changes.describe_lines(path) {
-            l if l.is_empty() => format!("`{path}` ({kind})"),
-            l => format!("`{path}` ({kind}, {l})"),
+            l if l.is_empty() => format!("{code} ({kind})"),
+            l => format!("{code} ({kind}, {l})"),
         };
         let block = if kind == "binary" {
             format!("<details><summary>{summary}</summary>\n\nBinary file.\n</details>\n\n")

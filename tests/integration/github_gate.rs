@@ -87,7 +87,7 @@ fn approval_by_a_writer_continues_the_run_and_the_comment_records_it() {
         "- [ ] Plan is sound\n- [ ] Scope is right",
         "⏳ **Waiting for approval.**",
         "Add the label `orchestrator:approved` to approve or `orchestrator:rejected` to reject",
-        "<details><summary>`docs/PLAN.md` (new file, +1 line)</summary>",
+        "<details><summary><code>docs/PLAN.md</code> (new file, +1 line)</summary>",
         "```diff\n+plan\n```",
         "[Workflow run](https://github.example/octo/app/actions/runs/42)",
         "<!-- orchestrator:gate run=",

@@ -73,3 +73,14 @@ fn action_scripts_are_valid_bash() {
         tool("bash", &["-n", script], &repo()).code(0);
     }
 }
+
+#[test]
+fn the_readmes_workflow_passes_actionlint() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme.split("## Use in GitHub Actions").nth(1).expect("the README has the section");
+    let yaml = section.split("```yaml\n").nth(1).and_then(|s| s.split("```").next()).expect("a yaml block");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).unwrap();
+    std::fs::write(dir.path().join(".github/workflows/orchestrate.yml"), yaml).unwrap();
+    tool("actionlint", &["-no-color", ".github/workflows/orchestrate.yml"], dir.path()).code(0);
+}
