@@ -106,6 +106,28 @@ impl Runner {
         self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())]);
     }
 
+    /// A dry run: outputs that say so, and the plan in the job summary.
+    pub fn dry_run(&self, phases: &[&str], plan: &str) {
+        self.write_outputs(&[
+            ("status", "dry-run".into()),
+            ("exit-code", "0".into()),
+            ("phase", phases.first().map(|s| s.to_string()).unwrap_or_default()),
+            ("awaiting-approval", "false".into()),
+        ]);
+        if let Some(path) = &self.summary {
+            let fence = "`".repeat(
+                plan.lines().map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0).max(2) + 1,
+            );
+            append(
+                path,
+                &format!(
+                    "## 🔎 orchestrator dry run: {}\n\nNothing was run, written or posted. The plan:\n\n{fence}text\n{plan}\n{fence}\n\n",
+                    if phases.is_empty() { "nothing to run".to_owned() } else { phases.join(", ") }
+                ),
+            );
+        }
+    }
+
     fn write_outputs(&self, outputs: &[(&str, String)]) {
         let Some(path) = &self.output else { return };
         let mut text = String::new();

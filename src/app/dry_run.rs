@@ -11,7 +11,12 @@ use crate::gate::{LocalGate, request};
 use crate::state::{PhaseStatus, RunState};
 
 pub fn print(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) {
-    print!("{}", render(wf, state, new_run, mode, exec));
+    let text = render(wf, state, new_run, mode, exec);
+    print!("{text}");
+    if let Some(runner) = super::actions::Runner::detect() {
+        let phases: Vec<&str> = to_run(wf, state, mode).iter().map(|p| p.name.as_str()).collect();
+        runner.dry_run(&phases, &text);
+    }
 }
 
 fn to_run<'w>(wf: &'w Workflow, state: &RunState, mode: &Mode) -> Vec<&'w Phase> {

@@ -206,3 +206,16 @@ fn a_forks_pull_request_runs_no_agents_with_the_base_repositorys_secrets() {
         .stderr_has("`consensus.allow_forks: true`");
     assert_eq!(before, p.tree(), "nothing ran, nothing was written");
 }
+
+#[test]
+fn a_dry_run_says_so_in_the_outputs_and_the_summary() {
+    let p = failing_project();
+    let (run, out, summary) = on_runner(&p, &["run", "start", "--dry-run"], &[]);
+    run.code(0);
+    assert_eq!(out["status"], "dry-run");
+    assert_eq!(out["exit-code"], "0");
+    assert_eq!(out["phase"], "build");
+    assert!(summary.starts_with("## 🔎 orchestrator dry run: build\n\nNothing was run"), "{summary}");
+    assert!(summary.contains("echo 'compiler says no'"), "the plan shows the commands: {summary}");
+    assert!(!p.exists(".claude/orchestrator_state.json"), "a dry run writes nothing in the workspace");
+}
