@@ -207,20 +207,7 @@ mod tests {
     }
 
     fn state(phases: Vec<(&str, PhaseState)>) -> RunState {
-        let now = chrono::Utc::now();
-        RunState {
-            version: state::STATE_VERSION,
-            run_id: "r".into(),
-            started_at: now,
-            updated_at: now,
-            finished_at: None,
-            interrupted: false,
-            intake_path: None,
-            intake: serde_json::Value::Null,
-            journal_seq: 0,
-            hygiene: None,
-            phases: phases.into_iter().map(|(n, p)| (n.to_owned(), p)).collect(),
-        }
+        RunState::for_test("r", phases.into_iter().map(|(n, p)| (n.to_owned(), p)).collect())
     }
 
     fn running(agents: Vec<(&str, AgentState)>) -> PhaseState {

@@ -311,6 +311,25 @@ impl RunStatus {
 }
 
 impl RunState {
+    /// A run with `phases`, all else empty (for tests).
+    #[cfg(test)]
+    pub fn for_test(run_id: &str, phases: BTreeMap<String, PhaseState>) -> RunState {
+        let now = chrono::Utc::now();
+        RunState {
+            version: STATE_VERSION,
+            run_id: run_id.into(),
+            started_at: now,
+            updated_at: now,
+            finished_at: None,
+            interrupted: false,
+            intake_path: None,
+            intake: serde_json::Value::Null,
+            journal_seq: 0,
+            hygiene: None,
+            phases,
+        }
+    }
+
     pub fn status(&self) -> RunStatus {
         let statuses = || self.phases.values().map(|p| p.status);
         if statuses().any(|s| s == PhaseStatus::Rejected) {

@@ -238,22 +238,7 @@ mod tests {
     use crate::state::model::{AgentStatus, PhaseState};
 
     fn state() -> RunState {
-        let now = chrono::Utc::now();
-        let mut phases = std::collections::BTreeMap::new();
-        phases.insert("build".to_owned(), PhaseState::pending());
-        RunState {
-            version: STATE_VERSION,
-            run_id: "r1".into(),
-            started_at: now,
-            updated_at: now,
-            finished_at: None,
-            interrupted: false,
-            intake_path: None,
-            intake: serde_json::Value::Null,
-            journal_seq: 0,
-            hygiene: None,
-            phases,
-        }
+        RunState::for_test("r1", [("build".to_owned(), PhaseState::pending())].into())
     }
 
     fn agent(status: AgentStatus) -> AgentState {

@@ -9,23 +9,12 @@ use std::process::Command;
 
 use crate::action_install::{own_version, publish, release_asset};
 use crate::fake_github::{FakeGithub, TOKEN};
-use crate::harness::Run;
+use crate::harness::{Run, git};
 use crate::workflows::repo;
 
 struct Act {
     dir: tempfile::TempDir,
     gh: FakeGithub,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=dev", "-c", "user.email=dev@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 pub fn copy(from: &Path, to: &Path) {

@@ -3,6 +3,7 @@
 //! the checklist, crashes, transient failures and pagination.
 
 use crate::fake_github::{AUTHOR, FakeGithub, TOKEN};
+use crate::harness::git;
 use crate::harness::{Project, Run, config};
 
 const APPROVE: &str = "orchestrator:approved";
@@ -416,17 +417,6 @@ fn polling_asks_conditionally_so_unchanged_answers_are_not_modified() {
     pr.gh.label("carol", "User", APPROVE);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

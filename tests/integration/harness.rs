@@ -192,3 +192,16 @@ pub fn config(settings: &str, agents: &[(&str, &str)], phases: &str) -> String {
     s.push_str(phases);
     s
 }
+
+/// Run git in `dir` with a fixed identity; its standard output.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
