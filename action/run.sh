@@ -9,7 +9,14 @@ set -uo pipefail
 err() { echo "::error title=orchestrator action::$*"; exit 2; }
 
 bin=${ORCHESTRATOR_BIN:-orchestrator}
-read -r -a words <<< "${INPUT_COMMAND:-}"
+# Split the command as a shell would split words and quotes, without expanding anything:
+# xargs understands '…', "…" and backslashes, and runs nothing but printf.
+words=()
+[ -n "${INPUT_COMMAND//[[:space:]]/}" ] || err "the 'command' input is empty (for example: run start, run resume, run phase)"
+if ! split=$(printf '%s' "${INPUT_COMMAND:-}" | xargs printf '%s\0' 2>&1 | tr '\0' '\036'); then
+  err "the 'command' input has an unmatched quote: ${INPUT_COMMAND}"
+fi
+while IFS= read -r -d $'\036' w; do words+=("$w"); done <<< "$split"
 [ ${#words[@]} -gt 0 ] || err "the 'command' input is empty (for example: run start, run resume, run phase)"
 
 args=(--config "${INPUT_CONFIG:-.claude/config.yaml}" "${words[@]}")
@@ -40,7 +47,7 @@ case "${INPUT_WAIT:-}" in
 esac
 
 cd "${INPUT_WORKING_DIRECTORY:-.}" || err "working-directory '${INPUT_WORKING_DIRECTORY}' does not exist"
-echo "orchestrator ${args[*]}"
+printf 'orchestrator'; printf ' %q' "${args[@]}"; echo
 "$bin" "${args[@]}"
 code=$?
 if [ "$code" -eq 4 ]; then

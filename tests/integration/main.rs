@@ -6,6 +6,7 @@ mod harness;
 
 mod action_act;
 mod action_install;
+mod action_run;
 mod actions_runner;
 mod artifacts;
 mod ci_generate;
