@@ -9,8 +9,9 @@ use crate::config::ArtifactPattern;
 use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
 
 /// Folders the orchestrator itself writes; never counted as a phase's changes.
-const OWN_OUTPUTS: [&str; 7] = [
+const OWN_OUTPUTS: [&str; 8] = [
     ".claude/logs",
+    ".claude/carried",
     ".claude/agent_outputs",
     ".claude/consensus",
     ".claude/metrics",

@@ -297,6 +297,7 @@ pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
         ".claude/metrics",
         ".claude/consensus",
         ".claude/artifacts",
+        crate::github::carry::CARRIED_DIR,
         "reports",
     ] {
         paths.push(wf.root.join(rel));

@@ -4,6 +4,12 @@
 //! its sha256. A resume restores it only when there is no local state, only from a comment the
 //! run itself posted (`github-actions[bot]`, or the token's user), and only if the digest
 //! matches; the approval itself is re-derived from GitHub all the same.
+//!
+//! A state too large for a comment (hundreds of agents) is written to
+//! `.claude/carried/<phase>.json`, which the action uploads with the step's records; the comment
+//! then carries a pointer instead: the workflow run, the artifact's name, the file's path and
+//! its sha256. A fresh runner downloads that artifact through the REST API and restores the file
+//! only if its digest matches the pointer, which only the run's own comment can carry.
 
 use std::io::{Read, Write};
 
@@ -18,6 +24,9 @@ use sha2::{Digest, Sha256};
 use crate::state::RunState;
 
 const PREFIX: &str = "<!-- orchestrator:state ";
+const REF_PREFIX: &str = "<!-- orchestrator:state-ref ";
+/// Where a state too large for the comment is written, for the step's artifact.
+pub const CARRIED_DIR: &str = ".claude/carried";
 /// A state larger than this (encoded) is not carried; the comment says so.
 pub const MAX_ENCODED: usize = 24_000;
 /// The most a carried state may inflate to.
@@ -36,9 +45,56 @@ pub fn block(state: &RunState) -> Option<String> {
     (encoded.len() <= MAX_ENCODED).then(|| format!("{PREFIX}{} {encoded} -->", hex(&json)))
 }
 
-/// `body` without its state block, for comparing what a reader sees.
+/// The file a state too large for the comment of `phase` is written to.
+pub fn carried_file(phase: &str) -> String {
+    format!("{CARRIED_DIR}/{phase}.json")
+}
+
+/// The bytes of `state` as carried (their sha256 is what a pointer names).
+pub fn encode(state: &RunState) -> Vec<u8> {
+    serde_json::to_vec(state).unwrap_or_default()
+}
+
+/// Where a state too large for the comment can be found: the workflow run that uploaded it,
+/// the artifact's name, the file's path in the workspace and the file's sha256.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateRef {
+    pub digest: String,
+    pub run: String,
+    pub artifact: String,
+    pub path: String,
+}
+
+/// The pointer line for `state` at the gate of `phase`, when the step's records are uploaded
+/// (`run` and `artifact` known).
+pub fn pointer(state: &RunState, phase: &str, run: Option<&str>, artifact: Option<&str>) -> Option<String> {
+    let (run, artifact) = (run?, artifact?);
+    // The artifact name goes last and is percent-encoded for spaces: it may hold any text.
+    let name = artifact.replace('%', "%25").replace(' ', "%20").replace("-->", "--%3E");
+    Some(format!("{REF_PREFIX}{} run={run} path={} artifact={name} -->", hex(&encode(state)), carried_file(phase)))
+}
+
+fn read_ref(body: &str) -> Option<StateRef> {
+    let line = body.lines().find(|l| l.starts_with(REF_PREFIX))?;
+    let rest = line.strip_prefix(REF_PREFIX)?.strip_suffix(" -->")?;
+    let mut words = rest.split(' ');
+    let digest = words.next()?.to_owned();
+    let (mut run, mut path, mut artifact) = (None, None, None);
+    for w in words {
+        match w.split_once('=') {
+            Some(("run", v)) => run = Some(v.to_owned()),
+            Some(("path", v)) => path = Some(v.to_owned()),
+            Some(("artifact", v)) => artifact = Some(v.replace("%20", " ").replace("--%3E", "-->").replace("%25", "%")),
+            _ => {}
+        }
+    }
+    let ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    ok.then_some(StateRef { digest, run: run?, artifact: artifact?, path: path? })
+}
+
+/// `body` without its state block (or pointer), for comparing what a reader sees.
 pub fn strip(body: &str) -> String {
-    body.lines().filter(|l| !l.starts_with(PREFIX)).collect::<Vec<_>>().join("\n")
+    body.lines().filter(|l| !l.starts_with(PREFIX) && !l.starts_with(REF_PREFIX)).collect::<Vec<_>>().join("\n")
 }
 
 /// The state carried in a comment body, checked against its digest.
@@ -58,19 +114,49 @@ pub fn read(body: &str) -> Result<Option<RunState>, String> {
     serde_json::from_slice(&json).map(Some).map_err(|e| format!("the carried state is not valid: {e}"))
 }
 
+/// What the newest gate comment carries.
+#[derive(Debug, PartialEq)]
+pub enum Carried {
+    State(Box<RunState>),
+    Ref(StateRef),
+    Nothing,
+}
+
 /// The newest state carried by a gate comment among `comments` posted by one of `trusted`
 /// (the run's own identities). Anyone else — people, other apps' bots — could forge one.
-pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Option<RunState>, String> {
+pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String> {
     let carried = comments
         .iter()
         .rev()
         .filter(|c| c["user"]["login"].as_str().is_some_and(|l| trusted.iter().any(|t| t.eq_ignore_ascii_case(l))))
         .filter_map(|c| c["body"].as_str())
-        .find(|b| b.contains(PREFIX) && b.contains("<!-- orchestrator:gate "));
-    match carried {
-        Some(body) => read(body),
-        None => Ok(None),
+        .find(|b| (b.contains(PREFIX) || b.contains(REF_PREFIX)) && b.contains("<!-- orchestrator:gate "));
+    let Some(body) = carried else { return Ok(Carried::Nothing) };
+    if let Some(r) = read_ref(body) {
+        return Ok(Carried::Ref(r));
     }
+    Ok(read(body)?.map(|s| Carried::State(Box::new(s))).unwrap_or(Carried::Nothing))
+}
+
+/// The state a pointer names: the file in the artifact's zip whose path ends the pointer's path
+/// (the artifact's root is the uploaded paths' common folder) and whose sha256 matches.
+pub fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("the artifact is not a zip: {e}"))?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| format!("cannot read the artifact: {e}"))?;
+        let Ok(name) = entry.name().map(|n| n.into_owned()) else { continue };
+        if !(r.path == name || r.path.ends_with(&format!("/{name}"))) {
+            continue;
+        }
+        let mut json = Vec::new();
+        entry.by_ref().take(MAX_JSON).read_to_end(&mut json).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        if hex(&json) != r.digest {
+            return Err(format!("`{name}` in artifact `{}` does not match the digest in the gate comment", r.artifact));
+        }
+        return serde_json::from_slice(&json).map_err(|e| format!("the carried state is not valid: {e}"));
+    }
+    Err(format!("artifact `{}` holds no `{}`", r.artifact, r.path))
 }
 
 /// The state carried by the newest gate comment the run itself posted on the pull request of
@@ -85,7 +171,31 @@ pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, 
         .get_all(&format!("{}/issues/{}/comments", ctx.repo_path(), ctx.number))
         .await
         .map_err(|e| e.to_string())?;
-    newest(&comments, &trusted)
+    match newest(&comments, &trusted)? {
+        Carried::Nothing => Ok(None),
+        Carried::State(s) => Ok(Some(*s)),
+        Carried::Ref(r) => {
+            let list = client
+                .get_all_in(&format!("{}/actions/runs/{}/artifacts", ctx.repo_path(), r.run), "artifacts")
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = list
+                .iter()
+                .find(|a| a["name"].as_str() == Some(r.artifact.as_str()) && a["expired"] != true)
+                .and_then(|a| a["id"].as_u64())
+                .ok_or_else(|| {
+                    format!(
+                        "the gate comment points to artifact `{}` of workflow run {}, which is gone or expired",
+                        r.artifact, r.run
+                    )
+                })?;
+            let zip = client
+                .download(&format!("{}/actions/artifacts/{id}/zip", ctx.repo_path()))
+                .await
+                .map_err(|e| e.to_string())?;
+            from_artifact(&zip, &r).map(Some)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -117,9 +227,42 @@ mod tests {
         let trusted = ["github-actions[bot]".to_owned()];
         for (login, kind) in [("mallory", "User"), ("dependabot[bot]", "Bot")] {
             let other = serde_json::json!([{"user": {"login": login, "type": kind}, "body": body}]);
-            assert_eq!(newest(other.as_array().unwrap(), &trusted).unwrap(), None, "{login}");
+            assert_eq!(newest(other.as_array().unwrap(), &trusted).unwrap(), Carried::Nothing, "{login}");
         }
         let ours = serde_json::json!([{"user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]);
-        assert_eq!(newest(ours.as_array().unwrap(), &trusted).unwrap().map(|s| s.run_id), Some("r1".into()));
+        assert_eq!(newest(ours.as_array().unwrap(), &trusted).unwrap(), Carried::State(Box::new(state())));
+    }
+
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, bytes) in files {
+            w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_pointer_finds_the_state_in_the_artifact_by_path_and_digest() {
+        let line = pointer(&state(), "plan", Some("77"), Some("records of plan")).unwrap();
+        let body = format!("<!-- orchestrator:gate run=r1 phase=plan -->\n{line}\n");
+        let r = read_ref(&body).unwrap();
+        assert_eq!(
+            (r.run.as_str(), r.artifact.as_str(), r.path.as_str()),
+            ("77", "records of plan", ".claude/carried/plan.json")
+        );
+        assert_eq!(strip(&body), "<!-- orchestrator:gate run=r1 phase=plan -->");
+        let json = encode(&state());
+        // The artifact's root is the uploaded paths' common folder: here the workspace.
+        let zip = zip_of(&[("reports/junit.xml", b"<x/>"), (".claude/carried/plan.json", &json)]);
+        assert_eq!(from_artifact(&zip, &r).unwrap(), state());
+        // ... or `.claude`, when nothing outside it was uploaded.
+        assert_eq!(from_artifact(&zip_of(&[("carried/plan.json", &json)]), &r).unwrap(), state());
+        let mut other = state();
+        other.run_id = "forged".into();
+        let forged = zip_of(&[(".claude/carried/plan.json", &encode(&other))]);
+        assert!(from_artifact(&forged, &r).unwrap_err().contains("does not match the digest"));
+        assert!(from_artifact(&zip_of(&[("x", b"y")]), &r).unwrap_err().contains("holds no"));
+        assert!(pointer(&state(), "plan", None, Some("a")).is_none(), "no run id: nothing to point to");
     }
 }

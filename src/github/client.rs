@@ -30,6 +30,7 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub struct Client {
     api: Octocrab,
     base: String,
+    token: String,
     etags: Mutex<HashMap<String, (String, Value)>>,
 }
 
@@ -91,7 +92,12 @@ impl Client {
             .personal_token(token.to_owned())
             .build()
             .map_err(|e| setup(e.to_string()))?;
-        Ok(Client { api, base: base.trim_end_matches('/').to_owned(), etags: Mutex::default() })
+        Ok(Client {
+            api,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            etags: Mutex::default(),
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -204,6 +210,81 @@ impl Client {
             next = next_link(&headers);
         }
         Ok(items)
+    }
+
+    /// Every item of a paginated list that GitHub wraps in an object (`{"total_count", key: […]}`).
+    pub async fn get_all_in(&self, path: &str, key: &str) -> Result<Vec<Value>, GithubError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut items = Vec::new();
+        while let Some(page) = next.take() {
+            let (value, headers) = self.json(Method::Get, &page, None).await?;
+            items.extend(value[key].as_array().cloned().unwrap_or_default());
+            next = next_link(&headers);
+        }
+        Ok(items)
+    }
+
+    /// The bytes behind `path` (an artifact's zip): GitHub answers with a redirect to short-lived
+    /// storage, which is fetched without the token (it must not leave for another host).
+    /// Retried like every call.
+    pub async fn download(&self, path: &str) -> Result<Vec<u8>, GithubError> {
+        let url = self.url(path);
+        let fail = |message: String| GithubError::Transport { method: "GET", path: path.to_owned(), message };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = http
+                .get(&url)
+                .header("authorization", format!("Bearer {}", self.token))
+                .header("accept", "application/vnd.github+json")
+                .header("user-agent", "orchestrator")
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) if r.status().is_redirection() => {
+                    let location = r
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .ok_or_else(|| fail("a redirect without a location".into()))?
+                        .to_owned();
+                    http.get(&location).header("user-agent", "orchestrator").send().await
+                }
+                other => other,
+            };
+            let response = match response {
+                Ok(r) => r,
+                Err(_) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                    continue;
+                }
+                Err(e) => return Err(fail(e.to_string())),
+            };
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.map_err(|e| fail(e.to_string()))?;
+            if (200..300).contains(&status) {
+                return Ok(bytes.to_vec());
+            }
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if attempt < ATTEMPTS
+                && let Some(wait) = retry_wait(status, &headers, &text, attempt)
+            {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.chars().take(200).collect());
+            return Err(GithubError::Status { method: "GET", path: path.to_owned(), status, message });
+        }
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, GithubError> {

@@ -169,10 +169,13 @@ pub fn render(
     if let Some(url) = ctx.run_url() {
         let _ = write!(links, "\n[Workflow run]({url}) · [Artifacts: transcripts, metrics, JUnit]({url}#artifacts)\n");
     }
-    // The run state travels with the comment, for a resume on a fresh runner (see `carry`).
-    let carried = super::carry::block(state).unwrap_or_else(|| {
-        "<!-- orchestrator:state not carried (too large): restore .claude/orchestrator_state.json from the workflow artifacts -->".into()
-    });
+    // The run state travels with the comment, for a resume on a fresh runner (see `carry`); one
+    // too large for it travels in the workflow artifact, and the comment points there.
+    let carried = super::carry::block(state)
+        .or_else(|| super::carry::pointer(state, phase, ctx.run_id.as_deref(), ctx.artifact.as_deref()))
+        .unwrap_or_else(|| {
+            "<!-- orchestrator:state not carried (too large, and no workflow artifact to point to): restore .claude/orchestrator_state.json from the workflow artifacts -->".into()
+        });
     let hidden = format!(
         "\n{}\n{META_PREFIX}{} -->\n{carried}\n",
         marker(&meta.run_id, &meta.phase),
@@ -243,6 +246,7 @@ mod tests {
             sender: None,
             head_ref: None,
             fork: None,
+            artifact: None,
         };
         let meta = Meta {
             run_id: "r1".into(),

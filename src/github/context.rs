@@ -24,6 +24,9 @@ pub struct PrContext {
     /// The repository the pull request's head lives in, when the event says and it is not this
     /// one (a fork).
     pub fork: Option<String>,
+    /// The workflow artifact this step's records are uploaded as (`ORCHESTRATOR_ARTIFACT_NAME`,
+    /// set by the action), where a state too large for the comment can be found again.
+    pub artifact: Option<String>,
 }
 
 impl PrContext {
@@ -134,6 +137,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
         event_name,
         sender: event["sender"]["login"].as_str().map(str::to_owned),
         head_ref: event["pull_request"]["head"]["ref"].as_str().map(str::to_owned),
+        artifact: env("ORCHESTRATOR_ARTIFACT_NAME").filter(|a| !a.trim().is_empty()),
         fork: event["pull_request"]["head"]["repo"]["full_name"]
             .as_str()
             .filter(|head| !head.eq_ignore_ascii_case(&repository))

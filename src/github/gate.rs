@@ -193,12 +193,27 @@ impl GitHubGate {
         };
         let ticked =
             existing.as_ref().map(|c| comment::ticked(c["body"].as_str().unwrap_or_default())).unwrap_or_default();
+        self.save_carried(state, phase)?;
         let body =
             comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &["⏳ **Waiting for approval.**".to_owned()]);
         let written = self.write_comment(existing.as_ref(), &body).await?;
         let url = written["html_url"].as_str().unwrap_or_default().to_owned();
         self.set_status(wf, &pr.head_sha, phase, "pending", "waiting for approval", &url).await?;
         Ok(if url.is_empty() { format!("pull request #{} comment", self.ctx.number) } else { url })
+    }
+
+    /// A state too large for the comment goes where the step's artifact picks it up; the comment
+    /// points there (see `carry`).
+    fn save_carried(&self, state: &RunState, phase: &str) -> Result<(), GateError> {
+        if super::carry::block(state).is_some() {
+            return Ok(());
+        }
+        let path = self.root.join(super::carry::carried_file(phase));
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|_| crate::state::replace_file(&path, &super::carry::encode(state)));
+        written.map_err(|e| GateError::Other(format!("cannot write `{}`: {e}", path.display())))
     }
 
     async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
@@ -339,6 +354,7 @@ impl GitHubGate {
             )],
         };
         status.extend(notes);
+        self.save_carried(state, phase)?;
         let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status);
         // The carried state's timestamps move on every resume; only a visible change is written.
         if super::carry::strip(&new_body) != super::carry::strip(body) {

@@ -31,6 +31,11 @@ pub struct Gh {
     pub files: HashMap<String, Vec<u8>>,
     /// Paths of the file downloads asked for.
     pub downloads: Vec<String>,
+    /// Whether each file download carried an Authorization header.
+    pub download_auth: Vec<bool>,
+    /// Workflow artifacts: `{"id", "name", "expired", "workflow_run": {"id"}}`; the zip of
+    /// artifact N is served from the file `/blob/N.zip`.
+    pub artifacts: Vec<Value>,
     next_id: u64,
 }
 
@@ -83,6 +88,7 @@ impl FakeGithub {
                     let file = {
                         let mut g = shared.lock().unwrap();
                         g.downloads.push(url.clone());
+                        g.download_auth.push(!auth.is_empty());
                         g.files.get(&url).cloned()
                     };
                     let resp = match file {
@@ -248,6 +254,15 @@ fn route(
             }
             None => (404, json!({"message": format!("{login} is not a user")}).to_string(), vec![]),
         },
+        ("GET", ["repos", "octo", "app", "actions", "runs", run, "artifacts"]) => {
+            let list: Vec<Value> =
+                g.artifacts.iter().filter(|a| a["workflow_run"]["id"].to_string() == *run).cloned().collect();
+            ok(json!({"total_count": list.len(), "artifacts": list}))
+        }
+        ("GET", ["repos", "octo", "app", "actions", "artifacts", id, "zip"]) => {
+            let web = base.trim_end_matches("/api/v3");
+            (302, String::new(), vec![("location".to_owned(), format!("{web}/blob/{id}.zip"))])
+        }
         ("POST", ["repos", "octo", "app", "statuses", sha]) => {
             let mut s = body.clone();
             s["sha"] = json!(sha);

@@ -500,3 +500,76 @@ fn an_unchanged_request_is_not_rewritten_on_every_resume() {
     let patches_after = pr.gh.with(|g| g.requests.iter().filter(|(m, _)| m == "PATCH").count());
     assert_eq!(patches_after, patches_before, "a resume with nothing new rewrote the comment");
 }
+
+/// The zip `actions/upload-artifact` would make of `files` (relative to the workspace, which is
+/// the uploaded paths' common folder).
+fn artifact_zip(p: &Project, files: &[&str]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for f in files {
+        w.start_file(*f, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(&std::fs::read(p.path(f)).unwrap()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_state_too_large_for_the_comment_travels_in_the_workflow_artifact() {
+    let pr = setup("");
+    // The intake is part of the state: 60,000 characters that do not compress make it too large.
+    let noise: String = std::iter::repeat_with(fastrand::alphanumeric).take(60_000).collect();
+    pr.p.write(".claude/intake.yaml", &format!("name: big\nnotes: {noise}\n"));
+    let run = Run::from_output(
+        pr.command(&["run", "start"]).env("ORCHESTRATOR_ARTIFACT_NAME", "records plan-1").output().unwrap(),
+    );
+    run.code(4);
+    let comment = pr.comment();
+    assert!(!comment.contains("<!-- orchestrator:state "), "not inline");
+    let pointer = comment.lines().find(|l| l.starts_with("<!-- orchestrator:state-ref ")).expect("a pointer");
+    assert!(pointer.ends_with(" run=42 path=.claude/carried/plan.json artifact=records%20plan-1 -->"), "{pointer}");
+    assert!(comment.len() < 65_536);
+    let run_id = pr.p.state()["run_id"].clone();
+
+    // The step's upload, as GitHub would keep it.
+    let zip = artifact_zip(&pr.p, &[".claude/carried/plan.json", "reports/junit.xml"]);
+    pr.gh.with(|g| {
+        g.artifacts
+            .push(serde_json::json!({"id": 9, "name": "records plan-1", "expired": false, "workflow_run": {"id": 42}}));
+        g.files.insert("/blob/9.zip".into(), zip);
+    });
+    // A fresh runner: none of the run's files.
+    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal", ".claude/carried/plan.json"]
+    {
+        std::fs::remove_file(pr.p.path(f)).unwrap();
+    }
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0).stderr_has("restored run");
+    assert_eq!(pr.p.state()["run_id"], run_id);
+    assert_eq!(pr.p.read("build.log"), "built\n");
+    assert!(
+        pr.gh.with(|g| g.requests.iter().any(|(m, p)| m == "GET" && p == "/repos/octo/app/actions/runs/42/artifacts"))
+    );
+    assert_eq!(pr.gh.with(|g| g.download_auth.clone()), vec![false], "the token never goes to the storage host");
+}
+
+#[test]
+fn a_forged_artifact_is_refused() {
+    let pr = setup("");
+    let noise: String = std::iter::repeat_with(fastrand::alphanumeric).take(60_000).collect();
+    pr.p.write(".claude/intake.yaml", &format!("name: big\nnotes: {noise}\n"));
+    Run::from_output(pr.command(&["run", "start"]).env("ORCHESTRATOR_ARTIFACT_NAME", "records").output().unwrap())
+        .code(4);
+    // Someone uploads a different state under that name (a later run of the PR's own workflow).
+    let text = pr.p.read(".claude/carried/plan.json").replace("\"name\":\"big\"", "\"name\":\"evil\"");
+    pr.p.write(".claude/carried/plan.json", &text);
+    let zip = artifact_zip(&pr.p, &[".claude/carried/plan.json"]);
+    pr.gh.with(|g| {
+        g.artifacts.push(serde_json::json!({"id": 3, "name": "records", "expired": false, "workflow_run": {"id": 42}}));
+        g.files.insert("/blob/3.zip".into(), zip);
+    });
+    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+        std::fs::remove_file(pr.p.path(f)).unwrap();
+    }
+    pr.run(&["run", "resume"]).code(3).stderr_has("does not match the digest in the gate comment");
+    assert!(!pr.p.exists(".claude/orchestrator_state.json"));
+}
