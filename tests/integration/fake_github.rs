@@ -255,8 +255,12 @@ fn route(
             None => (404, json!({"message": format!("{login} is not a user")}).to_string(), vec![]),
         },
         ("GET", ["repos", "octo", "app", "actions", "runs", run, "artifacts"]) => {
-            let list: Vec<Value> =
-                g.artifacts.iter().filter(|a| a["workflow_run"]["id"].to_string() == *run).cloned().collect();
+            let list: Vec<Value> = g
+                .artifacts
+                .iter()
+                .filter(|a| a["workflow_run"]["id"].as_u64().is_some_and(|n| n.to_string() == *run))
+                .cloned()
+                .collect();
             ok(json!({"total_count": list.len(), "artifacts": list}))
         }
         ("GET", ["repos", "octo", "app", "actions", "artifacts", id, "zip"]) => {
