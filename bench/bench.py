@@ -3,7 +3,8 @@
 
 1. 500 no-op agents (`true`) in one parallel phase with max_parallel_agents: 2, against
    `xargs -P 2` running the same 500 commands (each through `sh -c`, as orchestrator runs them;
-   xargs exec'ing `true` directly is shown too). Goal: ratio <= 1.2.
+   xargs exec'ing `true` directly is shown too). Goal: ratio <= 1.2. The same run as on a GitHub
+   runner (GITHUB_ACTIONS=true: outputs, summary, a log group per agent) is shown beside it.
 2. Peak memory (max RSS of the orchestrator and its descendants, from wait4) while one agent
    prints 1 GiB. Goal: < 30 MiB.
 
@@ -43,9 +44,14 @@ def project(agents, phase_extra, settings=""):
 def bench_noop(runs, n):
     d = project([(f"a{i}", "true") for i in range(n)], "    parallel: true")
     commands = ("true\n" * n).encode()
-    ours, via_sh, direct = [], [], []
+    runner = tempfile.mkdtemp(prefix="orch-bench-runner-")
+    # As on a GitHub runner: outputs, job summary, annotations and a log group per agent.
+    on_runner = {**os.environ, "CI": "1", "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": os.path.join(runner, "out"),
+                 "GITHUB_STEP_SUMMARY": os.path.join(runner, "summary.md")}
+    ours, via_sh, direct, gh = [], [], [], []
     for _ in range(runs):
         ours.append(timed([BIN, "-C", d, "run", "start", "--force"], env={**os.environ, "CI": "1"}))
+        gh.append(timed([BIN, "-C", d, "run", "start", "--force"], env=on_runner))
         via_sh.append(timed(["xargs", "-P", "2", "-I", "CMD", "sh", "-c", "CMD"], input=commands))
         direct.append(timed(["xargs", "-P", "2", "-n", "1", "true"], input=("x\n" * n).encode()))
     o, s, x = statistics.median(ours), statistics.median(via_sh), statistics.median(direct)
@@ -53,6 +59,8 @@ def bench_noop(runs, n):
     print(f"  orchestrator run start          {o * 1000:8.1f} ms")
     print(f"  xargs -P 2 sh -c <command>      {s * 1000:8.1f} ms   ratio {o / s:.2f}  (goal <= 1.2)")
     print(f"  xargs -P 2 true (no shell)      {x * 1000:8.1f} ms   ratio {o / x:.2f}")
+    g = statistics.median(gh)
+    print(f"  the same on a GitHub runner     {g * 1000:8.1f} ms   ratio {g / s:.2f}  ({g / o:.2f}x the plain run)")
     return o / s
 
 
