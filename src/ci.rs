@@ -210,7 +210,7 @@ fn steps_layout(wf: &Workflow, opts: &Options) -> Value {
     for (i, phase) in wf.phases.iter().enumerate() {
         let id = job_id(&phase.name);
         let (cond, command) = match (i, &prev) {
-            (0, _) => (Some("github.event_name == 'pull_request'".to_owned()), "run start"),
+            (0, _) => (Some("github.event_name == 'pull_request'".to_owned()), "run start --or-resume"),
             (1, Some(p)) => (Some(format!("github.event_name != 'pull_request' || {}", step_ok(p))), "run phase"),
             (_, Some(p)) => (Some(step_ok(p)), "run phase"),
             (_, None) => (None, "run phase"),
@@ -281,7 +281,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
             format!("${{{{ !cancelled() && !failure() && {} && {} }}}}", base_if, upstream_ok.join(" && "))
         };
         let command = if phase.name == first {
-            s("${{ github.event_name == 'pull_request' && 'run start' || 'run phase' }}")
+            s("${{ github.event_name == 'pull_request' && 'run start --or-resume' || 'run phase' }}")
         } else {
             s("run phase")
         };

@@ -85,6 +85,11 @@ pub enum RunCommand {
         /// Replace a run that has not finished
         #[arg(long)]
         force: bool,
+        /// If a run has not finished (here, or carried by the pull request's gate comment on a
+        /// fresh runner), continue it instead of starting another: a repeated workflow step
+        /// (a re-run job, a duplicate event) starts no second run
+        #[arg(long, conflicts_with = "force")]
+        or_resume: bool,
         /// Run only this phase (one that needs no other), then stop: for workflows that give
         /// each phase its own step
         #[arg(long, value_name = "NAME")]

@@ -22,7 +22,18 @@ use crate::state::{
 
 pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     match cmd {
-        RunCommand::Start { intake, force, phase, exec } => start(ctx, intake, force, phase, exec).await,
+        RunCommand::Start { intake, force, or_resume, phase, exec } => {
+            if or_resume && !exec.dry_run && unfinished_run(ctx).await? {
+                return match phase {
+                    Some(name) => {
+                        let mode = Mode::Phase(name.clone());
+                        existing(ctx, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name)).await
+                    }
+                    None => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
+                };
+            }
+            start(ctx, intake, force, phase, exec).await
+        }
         RunCommand::Next { exec } => existing(ctx, Mode::Step, exec, |_, _| Ok(())).await,
         RunCommand::Resume { exec } => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
         RunCommand::Phase { name, agent, mut exec } => {
@@ -258,6 +269,30 @@ async fn existing(
     }
     store.save()?;
     drive(wf, store, mode, &exec).await
+}
+
+/// Whether there is a run that has not finished: here, or (restored first) carried by the pull
+/// request's gate comment.
+async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
+    let wf = ctx.load()?;
+    let path = wf.state_path();
+    check_trust(&wf)?;
+    {
+        let _lock = state::lock(&path)?;
+        restore_carried_state(&path).await?;
+    }
+    match state::read(&path) {
+        Ok(s) => {
+            let unfinished =
+                matches!(s.status(), RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval);
+            if unfinished {
+                eprintln!("run {} has not finished; continuing it (--or-resume)", s.run_id);
+            }
+            Ok(unfinished)
+        }
+        Err(state::StateError::NoRun { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// On a fresh runner (no state file) in a pull-request context, take the run state the gate

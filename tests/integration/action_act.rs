@@ -221,6 +221,15 @@ fn the_example_workflow_runs_to_the_gate_then_continues_on_the_label() {
     );
     act.gh.with(|g| g.head_sha = pushed.clone());
 
+    // A re-run of the job (same event): the run it started continues; no second run or comment.
+    let rerun = act.act("pull_request", &opened);
+    rerun.run.code(0);
+    let out = rerun.outputs("planning");
+    assert_eq!(out["run-id"], run_id, "{out:#?}");
+    assert_eq!(out["status"], "awaiting-approval");
+    assert_eq!(act.gh.gate_comments().len(), 1);
+    assert_eq!(act.origin_head(), pushed, "no second commit");
+
     // 2. A label from someone without write access changes nothing: the step says it waits.
     act.gh.permission("mallory", "read");
     act.gh.label("mallory", "User", "orchestrator:approved");

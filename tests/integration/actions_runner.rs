@@ -219,3 +219,24 @@ fn a_dry_run_says_so_in_the_outputs_and_the_summary() {
     assert!(summary.contains("echo 'compiler says no'"), "the plan shows the commands: {summary}");
     assert!(!p.exists(".claude/orchestrator_state.json"), "a dry run writes nothing in the workspace");
 }
+
+#[test]
+fn a_repeated_start_step_continues_the_run_it_started() {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo run >> runs.log")],
+        "  - name: plan\n    agents: [planner]\n    requires_consensus: true\n  - name: build\n    agents: [planner]\n",
+    ));
+    p.run(&["run", "start", "--or-resume", "--phase", "plan"]).code(4);
+    let run_id = p.state()["run_id"].clone();
+    p.run(&["run", "start", "--or-resume", "--phase", "plan"])
+        .code(4)
+        .stderr_has("has not finished; continuing it (--or-resume)");
+    assert_eq!(p.state()["run_id"], run_id);
+    assert_eq!(p.read("runs.log"), "run\n", "the phase did not run twice");
+    p.run(&["run", "approve"]).code(0);
+    // A finished run is not continued: a new one starts.
+    p.run(&["run", "start", "--or-resume", "--phase", "plan"]).code(4);
+    assert_ne!(p.state()["run_id"], run_id);
+    p.run(&["run", "start", "--or-resume", "--force"]).code(2).stderr_has("cannot be used with");
+}

@@ -46,7 +46,7 @@ fn steps_layout_for_the_default_template() {
     let phases: Vec<&Value> = steps(job).into_iter().filter(|s| s["uses"] == "octo/orchestrator@v1").collect();
     let names: Vec<&str> = phases.iter().map(|s| s["with"]["phase"].as_str().unwrap()).collect();
     assert_eq!(names, ["planning", "development", "verification"]);
-    assert_eq!(phases[0]["with"]["command"], "run start");
+    assert_eq!(phases[0]["with"]["command"], "run start --or-resume");
     assert_eq!(phases[0]["if"], "github.event_name == 'pull_request'");
     assert_eq!(phases[1]["with"]["command"], "run phase");
     // A skipped step's outputs are null, and null == '0' holds: the outcome is checked first.
