@@ -203,6 +203,7 @@ mod tests {
             refused_artifacts: vec![],
             pgid: None,
             duration_s: None,
+            changes: None,
         }
     }
 

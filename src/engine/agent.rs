@@ -41,6 +41,7 @@ impl Engine {
                 refused_artifacts: Vec::new(),
                 pgid: None,
                 duration_s: None,
+                changes: None,
             };
             (state.run_id.clone(), agent_state)
         };

@@ -14,7 +14,7 @@ use crate::config::{Phase, Workflow};
 use crate::executor::{self, Cancel, Redactor};
 use crate::gate::{Gate, GateError};
 use crate::report::{Recorder, hygiene};
-use crate::state::{AgentStatus, GateState, PhaseState, PhaseStatus, RunStatus, StateError, StateStore};
+use crate::state::{AgentStatus, ChangeSet, GateState, PhaseState, PhaseStatus, RunStatus, StateError, StateStore};
 use crate::workspace::{self, Snapshot};
 
 /// How much of the workflow one command runs.
@@ -418,9 +418,22 @@ impl Engine {
                 }
             }
         }
-        if interrupted || self.cancelled() || self.opts.only_agent.is_some() {
-            // Stays `running`: a resume (or, after `run merge`, the phase's own step) continues
-            // it with the finished agents kept.
+        if let (Some(only), false) = (&self.opts.only_agent, interrupted || self.cancelled()) {
+            // One agent in a job of its own: keep what it changed for the job that ends the phase.
+            let (root, state_file) = (self.wf.root.clone(), self.wf.settings.state_file.clone());
+            let changes =
+                tokio::task::spawn_blocking(move || before.diff(&Snapshot::take(&root, &state_file, false), &root))
+                    .await
+                    .map_err(|e| EngineError::Internal(e.to_string()))?;
+            let mut store = self.store();
+            if let Some(a) = store.state.phases.get_mut(name).and_then(|p| p.agents.get_mut(only)) {
+                a.changes = Some(changes);
+            }
+            store.save()?;
+            return Ok(PhaseStatus::Running);
+        }
+        if interrupted || self.cancelled() {
+            // Stays `running`: a resume continues it with the finished agents kept.
             self.store().save()?;
             return Ok(PhaseStatus::Running);
         }
@@ -435,16 +448,25 @@ impl Engine {
     ) -> Result<PhaseStatus, EngineError> {
         let (root, state_file, patterns) =
             (self.wf.root.clone(), self.wf.settings.state_file.clone(), phase.artifacts.clone());
-        let (run_id, reported): (String, Vec<String>) = {
+        let (run_id, reported, elsewhere): (String, Vec<String>, Vec<ChangeSet>) = {
             let store = self.store();
-            let agents = store.state.phases.get(&phase.name).map(|p| p.agents.values()).into_iter().flatten();
-            (store.state.run_id.clone(), agents.flat_map(|a| a.artifacts.iter().cloned()).collect())
+            let agents = || store.state.phases.get(&phase.name).map(|p| p.agents.values()).into_iter().flatten();
+            (
+                store.state.run_id.clone(),
+                agents().flat_map(|a| a.artifacts.iter().cloned()).collect(),
+                // Agents that ran in jobs of their own changed the workspace before this process
+                // looked at it.
+                agents().filter_map(|a| a.changes.clone()).collect(),
+            )
         };
         let for_hygiene = phase.clone();
         let (validation, changes, hygiene) = tokio::task::spawn_blocking(move || {
             let validation = (!patterns.is_empty()).then(|| workspace::validate(&root, &patterns));
             let after = Snapshot::take(&root, &state_file, false);
-            let changes = before.diff(&after, &root);
+            let mut changes = before.diff(&after, &root);
+            for c in &elsewhere {
+                changes.absorb(c);
+            }
             let hygiene = hygiene::assess(&root, &run_id, &for_hygiene, &changes, &reported, &after);
             (validation, changes, hygiene)
         })

@@ -146,6 +146,10 @@ pub struct AgentState {
     pub pgid: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
+    /// What the agent changed in the workspace, when it ran in a job of its own
+    /// (`run phase --agent`); the phase's changes include it once the phase ends elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeSet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -252,6 +256,25 @@ pub struct LineCount {
 }
 
 impl ChangeSet {
+    /// Add the changes of `other` to paths this set does not mention yet.
+    pub fn absorb(&mut self, other: &ChangeSet) {
+        let known: std::collections::BTreeSet<String> =
+            self.added.iter().chain(&self.modified).chain(&self.removed).cloned().collect();
+        for (mine, theirs) in [
+            (&mut self.added, &other.added),
+            (&mut self.modified, &other.modified),
+            (&mut self.removed, &other.removed),
+        ] {
+            mine.extend(theirs.iter().filter(|p| !known.contains(*p)).cloned());
+            mine.sort();
+        }
+        for (path, count) in &other.lines {
+            if !known.contains(path) {
+                self.lines.insert(path.clone(), *count);
+            }
+        }
+    }
+
     /// "+12 lines", "120 → 135 lines", "−40 lines", or "" when unknown.
     pub fn describe_lines(&self, path: &str) -> String {
         let unit = |n: u64| if n == 1 { "line" } else { "lines" };

@@ -251,6 +251,7 @@ mod tests {
             refused_artifacts: vec![],
             pgid: None,
             duration_s: None,
+            changes: None,
         }
     }
 

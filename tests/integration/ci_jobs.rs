@@ -54,6 +54,12 @@ fn a_parallel_phase_runs_as_one_job_per_agent_then_merges() {
     assert_eq!(state["phases"]["dev"]["status"], "succeeded");
     assert_eq!(state["phases"]["dev"]["agents"]["a"]["status"], "succeeded");
     assert_eq!(state["phases"]["dev"]["agents"]["b"]["status"], "succeeded");
+    // What each agent changed in its own job is the phase's change set (for REQUEST.md, the
+    // gate comment's diffs and hygiene), though this job saw the files arrive by merge.
+    assert_eq!(state["phases"]["dev"]["changes"]["added"], serde_json::json!(["a.txt", "b.txt", "runs.log"]));
+    // runs.log, which agent a wrote without reporting it, costs cleanliness points here too.
+    assert_eq!(state["hygiene"]["phase"], "dev");
+    assert!(state["hygiene"]["score"].as_f64().unwrap() < 100.0, "{}", state["hygiene"]);
     assert_eq!(ja.read("runs.log"), "a\n");
     assert!(!end.exists("runs.log"), "agent a ran once, in its own job");
     let run_id = state["run_id"].as_str().unwrap();
