@@ -304,25 +304,19 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
                     ("artifact-name", artifact(&format!("{}-${{{{ matrix.agent }}}}", phase.name))),
                 ],
             ));
-            let mut job = vec![];
-            if !needs.is_empty() {
-                job.push(("needs", seq(needs.iter().map(|n| s(n)))));
-            }
-            job.extend([
-                ("if", s(&cond)),
-                ("runs-on", s("ubuntu-latest")),
-                ("timeout-minutes", Value::Number(timeout_minutes(wf, &[phase]).into())),
-                ("permissions", permissions(wf, false)),
-                (
-                    "strategy",
-                    map(vec![
-                        ("fail-fast", Value::Bool(false)),
-                        ("matrix", map(vec![("agent", seq(phase.agents.iter().map(|a| s(a))))])),
-                    ]),
-                ),
-                ("steps", seq(steps)),
+            let strategy = map(vec![
+                ("fail-fast", Value::Bool(false)),
+                ("matrix", map(vec![("agent", seq(phase.agents.iter().map(|a| s(a))))])),
             ]);
-            jobs.insert(s(&agents_id), map(job));
+            let job = job(
+                &needs,
+                &cond,
+                timeout_minutes(wf, &[phase]),
+                permissions(wf, false),
+                ("strategy", strategy),
+                steps,
+            );
+            jobs.insert(s(&agents_id), job);
             phase_needs.push(agents_id);
         }
         let mut steps = checkout_steps();
@@ -346,27 +340,40 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
         } else {
             cond
         };
-        let mut job = vec![];
-        if !phase_needs.is_empty() {
-            job.push(("needs", seq(phase_needs.iter().map(|n| s(n)))));
-        }
-        job.extend([
-            ("if", s(&cond)),
-            ("runs-on", s("ubuntu-latest")),
-            ("timeout-minutes", Value::Number(timeout_minutes(wf, &[phase]).into())),
-            ("permissions", permissions(wf, true)),
-            (
-                "outputs",
-                map(vec![
-                    ("exit-code", s("${{ steps.phase.outputs.exit-code }}")),
-                    ("status", s("${{ steps.phase.outputs.status }}")),
-                ]),
-            ),
-            ("steps", seq(steps)),
+        let outputs = map(vec![
+            ("exit-code", s("${{ steps.phase.outputs.exit-code }}")),
+            ("status", s("${{ steps.phase.outputs.status }}")),
         ]);
-        jobs.insert(s(&id), map(job));
+        let job =
+            job(&phase_needs, &cond, timeout_minutes(wf, &[phase]), permissions(wf, true), ("outputs", outputs), steps);
+        jobs.insert(s(&id), job);
     }
     Value::Mapping(jobs)
+}
+
+/// A job of the jobs layout: `needs` (when any), its condition, limits, one extra key
+/// (`strategy` or `outputs`) and its steps.
+fn job(
+    needs: &[String],
+    cond: &str,
+    timeout: u64,
+    permissions: Value,
+    extra: (&str, Value),
+    steps: Vec<Value>,
+) -> Value {
+    let mut job = vec![];
+    if !needs.is_empty() {
+        job.push(("needs", seq(needs.iter().map(|n| s(n)))));
+    }
+    job.extend([
+        ("if", s(cond)),
+        ("runs-on", s("ubuntu-latest")),
+        ("timeout-minutes", Value::Number(timeout.into())),
+        ("permissions", permissions),
+        extra,
+        ("steps", seq(steps)),
+    ]);
+    map(job)
 }
 
 #[cfg(test)]
