@@ -238,6 +238,15 @@ fn steps_layout(wf: &Workflow, opts: &Options) -> Value {
     )])
 }
 
+/// The first steps of a jobs-layout job: the checkout, and what the jobs it needs uploaded.
+fn job_start(opts: &Options, needs: &[String]) -> Vec<Value> {
+    let mut steps = checkout_steps();
+    if !needs.is_empty() {
+        steps.extend(merge_steps(opts));
+    }
+    steps
+}
+
 /// The steps that bring in what earlier jobs of this workflow run uploaded.
 fn merge_steps(opts: &Options) -> Vec<Value> {
     vec![
@@ -289,10 +298,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
         let mut phase_needs = needs.clone();
         if matrix {
             let agents_id = format!("{id}-agents");
-            let mut steps = checkout_steps();
-            if !needs.is_empty() {
-                steps.extend(merge_steps(opts));
-            }
+            let mut steps = job_start(opts, &needs);
             steps.push(action_step(
                 opts,
                 "agent",
@@ -319,10 +325,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
             jobs.insert(s(&agents_id), job);
             phase_needs.push(agents_id);
         }
-        let mut steps = checkout_steps();
-        if !phase_needs.is_empty() {
-            steps.extend(merge_steps(opts));
-        }
+        let mut steps = job_start(opts, &phase_needs);
         steps.push(action_step(
             opts,
             "phase",

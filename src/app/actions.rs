@@ -397,8 +397,11 @@ pub fn summary(wf: &Workflow, state: &RunState) -> String {
             match &g.decision {
                 Some(d) => {
                     let verb = if d.approved { "approved" } else { "rejected" };
-                    let on =
-                        d.commit.as_deref().map(|c| format!(" on `{}`", &c[..c.len().min(12)])).unwrap_or_default();
+                    let on = d
+                        .commit
+                        .as_deref()
+                        .map(|c| format!(" on `{}`", c.chars().take(12).collect::<String>()))
+                        .unwrap_or_default();
                     let why = d.reason.as_deref().map(|r| format!(": {}", cell(r))).unwrap_or_default();
                     let _ = writeln!(s, "- `{}`: {verb} by **{}**{on} ({request}){why}", p.name, cell(&d.by));
                 }

@@ -137,6 +137,14 @@ impl Act {
         path
     }
 
+    /// The `labeled` event of `login` adding the approve label (after the fake has it).
+    fn approval_by(&self, login: &str) -> PathBuf {
+        let extra = format!(
+            r#""action": "labeled", "label": {{"name": "orchestrator:approved"}}, "sender": {{"login": "{login}"}},"#
+        );
+        self.event(&format!("labeled-{login}"), &extra)
+    }
+
     fn act(&self, event_name: &str, event: &Path) -> ActRun {
         let stub = self.dir.path().join("stub");
         let mut cmd = Command::new("act");
@@ -233,10 +241,7 @@ fn the_example_workflow_runs_to_the_gate_then_continues_on_the_label() {
     // 2. A label from someone without write access changes nothing: the step says it waits.
     act.gh.permission("mallory", "read");
     act.gh.label("mallory", "User", "orchestrator:approved");
-    let labeled = act.event(
-        "labeled",
-        r#""action": "labeled", "label": {"name": "orchestrator:approved"}, "sender": {"login": "mallory"},"#,
-    );
+    let labeled = act.approval_by("mallory");
     let second = act.act("pull_request_target", &labeled);
     second.run.code(0);
     assert_eq!(second.job_result("start"), None, "the start job does not run on pull_request_target");
@@ -251,10 +256,7 @@ fn the_example_workflow_runs_to_the_gate_then_continues_on_the_label() {
     act.gh.with(|g| g.labels.clear());
     act.gh.permission("alice", "write");
     act.gh.label("alice", "User", "orchestrator:approved");
-    let approved = act.event(
-        "approved",
-        r#""action": "labeled", "label": {"name": "orchestrator:approved"}, "sender": {"login": "alice"},"#,
-    );
+    let approved = act.approval_by("alice");
     let third = act.act("pull_request_target", &approved);
     third.run.code(0);
     assert_eq!(third.job_result("continue"), Some("success"), "{}", third.run.stdout);
