@@ -13,6 +13,7 @@ pub mod exit_code;
 pub mod gate;
 pub mod github;
 pub mod intake;
+mod markup;
 mod output;
 pub mod prompt;
 pub mod report;

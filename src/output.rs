@@ -193,6 +193,11 @@ impl Screen {
             Event::GateOpened { phase, request } => {
                 self.line(format!("  approval request for `{phase}`: {request}"));
             }
+            Event::GateUnconfirmed { phase } => {
+                self.line(format!(
+                    "  phase `{phase}`: the run state says it passed its gate, but the gate does not confirm it; waiting for a decision again"
+                ));
+            }
             Event::GateDecided { phase, approved, by } => {
                 let word = if *approved { "approved" } else { "rejected" };
                 self.line(format!("  phase `{phase}` {word} by {by}"));

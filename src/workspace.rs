@@ -95,6 +95,33 @@ pub fn confine_new(root: &Path, wanted: &str) -> Result<(PathBuf, String), Strin
     }
 }
 
+/// Replace secrets in the files `paths` (relative to `root`) in place; returns the files that held
+/// one. Symlinks are not followed: a link's target is not the phase's change.
+pub fn redact_files<'a>(
+    root: &Path,
+    paths: impl Iterator<Item = &'a String>,
+    redactor: &crate::executor::Redactor,
+) -> Vec<String> {
+    if redactor.is_empty() {
+        return Vec::new();
+    }
+    let mut redacted = Vec::new();
+    for rel in paths {
+        let path = root.join(rel);
+        if !path.symlink_metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        if let std::borrow::Cow::Owned(clean) = redactor.redact(&bytes)
+            // In place, so the file keeps its mode.
+            && std::fs::write(&path, &clean).is_ok()
+        {
+            redacted.push(rel.clone());
+        }
+    }
+    redacted
+}
+
 /// A relative path with `/` separators, as reports and globs use.
 pub fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")

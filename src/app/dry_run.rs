@@ -198,9 +198,20 @@ fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
                 head_sha: "<head commit>".into(),
                 digest: "<artifact digest>".into(),
                 opened_at: chrono::Utc::now(),
+                round: state.phases.get(phase).map(|p| p.runs).unwrap_or(0),
+                decided_at: None,
             };
             let _ = writeln!(s, "and the comment would read:");
-            comment::render(wf, state, phase, &ctx, &meta, &[], &["⏳ **Waiting for approval.**".to_owned()])
+            comment::render(
+                wf,
+                state,
+                phase,
+                &ctx,
+                &meta,
+                &[],
+                &["⏳ **Waiting for approval.**".to_owned()],
+                &super::run::redactor(wf),
+            )
         }
         Ok(_) => {
             let _ = writeln!(

@@ -168,7 +168,7 @@ async fn quickstart(ctx: &Ctx, args: QuickstartArgs) -> Result<i32, AppError> {
 }
 
 /// The repository holding `dir`: the nearest folder above it (or itself) with a `.git`.
-fn repository_root(dir: &Path) -> Option<PathBuf> {
+pub(super) fn repository_root(dir: &Path) -> Option<PathBuf> {
     let dir = dir.canonicalize().ok()?;
     dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
 }

@@ -144,6 +144,45 @@ pub fn check_llm_agents(wf: &Workflow, state: &RunState) -> Result<(), AppError>
     if problems.is_empty() { Ok(()) } else { Err(AppError::Setup(problems.join("\n\n"))) }
 }
 
+/// The config for a command that runs or decides: in a pull-request context, with the gate's
+/// policy taken from the base branch's config at the pull request's base commit (fetched
+/// through the API; the checkout may be the pull request's head, which its author controls).
+pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
+    use crate::github::context::{Detected, detect};
+    let mut wf = ctx.load()?;
+    let Ok(Detected::PullRequest(pr)) = detect(|k| std::env::var(k).ok()) else { return Ok(wf) };
+    // A fork that the pull request's own config does not allow is refused before asking GitHub
+    // anything (that answer needs no policy); otherwise the base branch's policy decides.
+    check_trust(&wf)?;
+    let full = if wf.config_path.is_absolute() { wf.config_path.clone() } else { wf.root.join(&wf.config_path) };
+    let in_repo = super::repository_root(&wf.root)
+        .and_then(|repo| full.canonicalize().ok().and_then(|f| f.strip_prefix(&repo).ok().map(Path::to_path_buf)));
+    let rel = crate::workspace::slash_path(in_repo.as_deref().unwrap_or(&wf.config_path));
+    let (text, sha) = crate::github::base::config(&pr, &rel).await.map_err(|e| {
+        AppError::Io(anyhow::Error::new(e).context(format!(
+            "cannot read the gate's policy (`{rel}` on the base branch of pull request #{}); the gate stays closed",
+            pr.number
+        )))
+    })?;
+    let base = match text {
+        Some(text) => Some(crate::config::parse(&wf.root, Path::new(&rel), &text).map_err(|e| {
+            AppError::Setup(format!(
+                "error: the base branch's `{rel}` (commit {}) is not a valid config, so the gate's policy is unknown\n{e}",
+                &sha[..sha.len().min(12)]
+            ))
+        })?),
+        None => None,
+    };
+    let changes = crate::config::policy::apply(&mut wf, base.as_ref(), &rel);
+    if !changes.is_empty() {
+        eprintln!(
+            "note: this pull request changes the gate's policy ({}); the base branch's policy applies, and only people with write access can approve",
+            changes.join("; ")
+        );
+    }
+    Ok(wf)
+}
+
 /// A fork's pull request in an event that carries this repository's token and secrets
 /// (`pull_request_target`, `labeled` on it, …) runs no agents unless the config allows it: the
 /// fork's code would run with them. A `pull_request` event from a fork gets neither, so it may.
@@ -183,7 +222,7 @@ pub async fn start(
     phase: Option<String>,
     exec: ExecArgs,
 ) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let wf = if exec.dry_run { ctx.load()? } else { load_for_run(ctx).await? };
     let mode = match phase {
         None => Mode::Continue,
         Some(name) => {
@@ -245,7 +284,7 @@ async fn existing(
     exec: ExecArgs,
     prepare: impl FnOnce(&Workflow, &mut RunState) -> Result<(), AppError>,
 ) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let wf = if exec.dry_run { ctx.load()? } else { load_for_run(ctx).await? };
     let path = wf.state_path();
     if exec.dry_run {
         let mut state = state::read(&path)?;
@@ -263,7 +302,9 @@ async fn existing(
     prepare(&wf, &mut store.state)?;
     preflight(&wf, &store.state)?;
     check_llm_agents(&wf, &store.state)?;
-    if store.state.status() == RunStatus::Completed {
+    // On a pull request a completed state is a claim like any other: the engine confirms its
+    // approvals with GitHub before calling it complete.
+    if store.state.status() == RunStatus::Completed && !in_pull_request() {
         println!("run {} is complete; start a new one with `orchestrator run start`", store.state.run_id);
         return Ok(exit_code::SUCCESS);
     }
@@ -271,10 +312,15 @@ async fn existing(
     drive(wf, store, mode, &exec).await
 }
 
+fn in_pull_request() -> bool {
+    use crate::github::context::{Detected, detect};
+    matches!(detect(|k| std::env::var(k).ok()), Ok(Detected::PullRequest(_)))
+}
+
 /// Whether there is a run that has not finished: here, or (restored first) carried by the pull
 /// request's gate comment.
 async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
-    let wf = ctx.load()?;
+    let wf = load_for_run(ctx).await?;
     let path = wf.state_path();
     check_trust(&wf)?;
     {
@@ -410,6 +456,24 @@ fn reset_for_retry(wf: &Workflow, state: &mut RunState, name: &str) -> Result<()
     }
 }
 
+/// On a pull request the reviewers decide on GitHub, where the gate re-derives every decision;
+/// a decision recorded here would be undone by the next resume, so it is refused.
+fn refuse_in_pull_request(wf: &Workflow, approve: bool) -> Result<(), AppError> {
+    use crate::github::context::{Detected, detect};
+    let Ok(Detected::PullRequest(pr)) = detect(|k| std::env::var(k).ok()) else { return Ok(()) };
+    let label = if approve { &wf.consensus.approve_label } else { &wf.consensus.reject_label };
+    Err(AppError::Usage(format!(
+        "pull request #{} is decided on GitHub, by its reviewers: `run {}` records nothing here\nhelp: a reviewer with write access adds the label `{label}` to pull request #{} ({}/{}/{}/pull/{}); the next `orchestrator run resume` reads it",
+        pr.number,
+        if approve { "approve" } else { "reject" },
+        pr.number,
+        pr.server_url,
+        pr.owner,
+        pr.repo,
+        pr.number
+    )))
+}
+
 async fn decide(
     ctx: &Ctx,
     phase: Option<String>,
@@ -419,6 +483,7 @@ async fn decide(
     exec: ExecArgs,
 ) -> Result<i32, AppError> {
     let wf = ctx.load()?;
+    refuse_in_pull_request(&wf, reject_reason.is_none())?;
     let path = wf.state_path();
     let by = by
         .or_else(|| std::env::var("USER").ok())
@@ -504,23 +569,25 @@ async fn watch_signals(tx: watch::Sender<Cancel>) {
 }
 
 /// The gate for this run: a pull-request comment in a GitHub pull-request context, else files.
-fn gate_for(wf: &Workflow) -> Result<(Arc<dyn Gate>, Option<u64>), AppError> {
+fn gate_for(wf: &Workflow, redactor: Redactor) -> Result<(Arc<dyn Gate>, Option<u64>), AppError> {
     use crate::github::context::{Detected, detect};
     match detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))? {
         Detected::PullRequest(ctx) => {
             let number = ctx.number;
-            let gate = crate::github::gate::GitHubGate::new(*ctx, wf.root.clone())
+            let gate = crate::github::gate::GitHubGate::new(*ctx, wf.root.clone(), redactor)
                 .map_err(|e| AppError::Setup(format!("error: {e}")))?;
             Ok((Arc::new(gate), Some(number)))
         }
-        Detected::Local | Detected::NoPullRequest { .. } => Ok((Arc::new(LocalGate { root: wf.root.clone() }), None)),
+        Detected::Local | Detected::NoPullRequest { .. } => {
+            Ok((Arc::new(LocalGate { root: wf.root.clone(), redactor }), None))
+        }
     }
 }
 
 /// Run the engine with the terminal display and signal handling; print where the run stands.
 /// At a GitHub gate with `wait: poll`, keep checking until a decision or the poll timeout.
 async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> Result<i32, AppError> {
-    let (gate, pull_request) = gate_for(&wf)?;
+    let (gate, pull_request) = gate_for(&wf, redactor(&wf))?;
     let (events, rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let signals = tokio::spawn(watch_signals(cancel_tx));

@@ -204,7 +204,15 @@ impl Checker<'_> {
         let phase_names: Vec<&str> = raw.phases.iter().map(|p| p.name.as_str()).collect();
         let agents = self.agents(&raw, &phase_names);
         let phases = self.phases(&raw, &agents);
-        Workflow { root: root.to_path_buf(), config_path: self.file.to_path_buf(), settings, consensus, agents, phases }
+        Workflow {
+            root: root.to_path_buf(),
+            config_path: self.file.to_path_buf(),
+            settings,
+            consensus,
+            agents,
+            phases,
+            policy_changes: Vec::new(),
+        }
     }
 
     fn settings(&mut self, raw: &RawConfig) -> Settings {

@@ -5,6 +5,7 @@ mod load;
 mod model;
 #[cfg(test)]
 mod mutation_tests;
+pub mod policy;
 mod raw;
 pub mod span;
 

@@ -29,6 +29,9 @@ pub struct Workflow {
     pub agents: BTreeMap<String, Agent>,
     /// Phases in the order the config declares them.
     pub phases: Vec<Phase>,
+    /// In a pull request: how this config's gate policy differs from the base branch's, whose
+    /// policy applies instead (see `policy`). Empty when they agree, or outside a pull request.
+    pub policy_changes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +69,7 @@ impl Default for RetryPolicy {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Consensus {
     pub approve_label: String,
     pub reject_label: String,

@@ -51,6 +51,11 @@ pub enum Event {
         phase: String,
         request: String,
     },
+    /// The state said `phase` was approved (or passed its gate), but the gate's backend does
+    /// not confirm it: it waits at its gate again.
+    GateUnconfirmed {
+        phase: String,
+    },
     GateDecided {
         phase: String,
         approved: bool,

@@ -40,3 +40,19 @@ pub fn topological(wf: &Workflow) -> Vec<&Phase> {
     }
     out
 }
+
+/// Every phase that needs `name`, directly or through others, in declared order.
+pub fn dependents(wf: &Workflow, name: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for p in &wf.phases {
+            if !found.contains(&p.name) && p.needs.iter().any(|n| n == name || found.contains(n)) {
+                found.push(p.name.clone());
+                grew = true;
+            }
+        }
+    }
+    found
+}

@@ -314,6 +314,17 @@ impl Engine {
             (before, awaiting)
         };
         // Gate calls may go over the network: not under the lock.
+        self.confirm_approvals().await?;
+        let awaiting: Vec<String> = {
+            let store = self.store();
+            let mut all = awaiting;
+            for (name, p) in &store.state.phases {
+                if p.status == PhaseStatus::AwaitingApproval && !all.contains(name) {
+                    all.push(name.clone());
+                }
+            }
+            all
+        };
         let mut opened = Vec::new();
         let mut decided = Vec::new();
         for name in awaiting {
@@ -344,6 +355,56 @@ impl Engine {
         if store.state != before {
             store.save()?;
             self.recorder.metrics(&self.wf, &store.state)?;
+        }
+        Ok(())
+    }
+
+    /// A gated phase counts as approved only if the gate's backend confirms it: a state read
+    /// from a file or carried by a comment is progress, never a decision. An approval the
+    /// backend does not confirm (and a gated phase that finished without its gate) waits at its
+    /// gate again, and the phases after it run again once it is decided.
+    async fn confirm_approvals(&self) -> Result<(), EngineError> {
+        let claimed: Vec<String> = {
+            let store = self.store();
+            self.wf
+                .phases
+                .iter()
+                .filter(|p| p.requires_consensus)
+                .filter(|p| {
+                    store
+                        .state
+                        .phases
+                        .get(&p.name)
+                        .is_some_and(|s| matches!(s.status, PhaseStatus::Approved | PhaseStatus::Succeeded))
+                })
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        for name in claimed {
+            let snapshot = self.store().state.clone();
+            let confirmed = snapshot.phases[&name].status == PhaseStatus::Approved
+                && self.gate.confirm(&self.wf, &snapshot, &name).await?;
+            if confirmed {
+                continue;
+            }
+            let mut store = self.store();
+            if let Some(ps) = store.state.phases.get_mut(&name) {
+                ps.status = PhaseStatus::AwaitingApproval;
+                if let Some(g) = ps.gate.as_mut() {
+                    g.decision = None;
+                }
+            }
+            // What ran after an unconfirmed approval ran without one.
+            for later in plan::dependents(&self.wf, &name) {
+                if let Some(ps) = store.state.phases.get_mut(&later)
+                    && ps.status != PhaseStatus::Pending
+                {
+                    let runs = ps.runs;
+                    *ps = PhaseState::pending();
+                    ps.runs = runs;
+                }
+            }
+            self.emit(Event::GateUnconfirmed { phase: name });
         }
         Ok(())
     }
@@ -460,13 +521,16 @@ impl Engine {
             )
         };
         let for_hygiene = phase.clone();
+        let redactor = Arc::clone(&self.redactor);
         let (validation, changes, hygiene) = tokio::task::spawn_blocking(move || {
-            let validation = (!patterns.is_empty()).then(|| workspace::validate(&root, &patterns));
-            let after = Snapshot::take(&root, &state_file, false);
-            let mut changes = before.diff(&after, &root);
+            let mut changes = before.diff(&Snapshot::take(&root, &state_file, false), &root);
             for c in &elsewhere {
                 changes.absorb(c);
             }
+            // What the agents wrote is posted, committed and uploaded: no secret goes with it.
+            changes.redacted = workspace::redact_files(&root, changes.added.iter().chain(&changes.modified), &redactor);
+            let validation = (!patterns.is_empty()).then(|| workspace::validate(&root, &patterns));
+            let after = Snapshot::take(&root, &state_file, false);
             let hygiene = hygiene::assess(&root, &run_id, &for_hygiene, &changes, &reported, &after);
             (validation, changes, hygiene)
         })

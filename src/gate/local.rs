@@ -9,6 +9,8 @@ use crate::state::{Decision, RunState, write_atomic};
 
 pub struct LocalGate {
     pub root: PathBuf,
+    /// Secrets never reach REQUEST.md, whatever the agents reported.
+    pub redactor: crate::executor::Redactor,
 }
 
 impl LocalGate {
@@ -21,7 +23,7 @@ impl Gate for LocalGate {
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
         Box::pin(async move {
             let rel = Self::request_path(phase);
-            let body = request::render(wf, state, phase, chrono::Utc::now());
+            let body = self.redactor.redact_str(&request::render(wf, state, phase, chrono::Utc::now()));
             write_atomic(&self.root.join(&rel), body.as_bytes())
                 .map_err(|source| GateError::Write { path: rel.clone(), source })?;
             Ok(rel)

@@ -39,4 +39,12 @@ pub trait Gate: Send + Sync {
         state: &'a RunState,
         phase: &'a str,
     ) -> GateFuture<'a, Option<Decision>>;
+
+    /// Whether the backend's own record confirms the approval that `state` says `phase` has. A
+    /// state can come from a file or a comment that someone else wrote; a backend that keeps
+    /// its decisions elsewhere (GitHub) checks there. The file gate's decisions live in the
+    /// state itself.
+    fn confirm<'a>(&'a self, _wf: &'a Workflow, _state: &'a RunState, _phase: &'a str) -> GateFuture<'a, bool> {
+        Box::pin(async { Ok(true) })
+    }
 }

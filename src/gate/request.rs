@@ -5,7 +5,34 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::config::Workflow;
+use crate::markup::{code, inline};
 use crate::state::{AgentStatus, RunState};
+
+/// The hidden lines around the reviewer checklist: ticks are read only between them (and
+/// nothing rendered from untrusted text can hold `<!--`).
+pub const CHECKLIST_START: &str = "<!-- orchestrator:checklist -->";
+pub const CHECKLIST_END: &str = "<!-- orchestrator:checklist-end -->";
+
+/// The line of checklist `item`, ticked or not.
+pub fn checklist_line(item: &str, ticked: bool) -> String {
+    format!("- [{}] {}", if ticked { "x" } else { " " }, inline(item.trim()))
+}
+
+/// The checklist items ticked in `body`: only lines of the checklist section that are exactly
+/// an item of `items`, ticked.
+pub fn ticked<'a>(body: &str, items: &'a [String]) -> Vec<&'a str> {
+    let Some(start) = body.find(CHECKLIST_START) else { return Vec::new() };
+    let section = &body[start + CHECKLIST_START.len()..];
+    let section = &section[..section.find(CHECKLIST_END).unwrap_or(0)];
+    items
+        .iter()
+        .filter(|item| {
+            let want = checklist_line(item, true);
+            section.lines().any(|l| l.trim_end() == want || l.trim_end() == want.replacen("[x]", "[X]", 1))
+        })
+        .map(String::as_str)
+        .collect()
+}
 
 /// Render the request for `phase` of the run in `state`.
 pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) -> String {
@@ -49,9 +76,9 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
                 let _ = writeln!(s, "- **{name}**: {mark} {word} ({:.1}s{retry_note})", a.duration_s.unwrap_or(0.0));
                 let _ = writeln!(s, "  - Artifacts: {} file(s)", a.artifacts.len());
                 for r in &a.refused_artifacts {
-                    let _ = writeln!(s, "  - ⚠️ Refused artifact `{}`: {}", r.path, r.reason);
+                    let _ = writeln!(s, "  - ⚠️ Refused artifact {}: {}", code(&r.path), inline(&r.reason));
                 }
-                let _ = writeln!(s, "  - Transcript: `{}`", a.transcript);
+                let _ = writeln!(s, "  - Transcript: {}", code(&a.transcript));
             }
             None => {
                 let _ = writeln!(s, "- **{name}**: ⏳ Not run");
@@ -72,7 +99,7 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
             );
             for p in &v.patterns {
                 let mark = if p.files.is_empty() { "❌" } else { "✅" };
-                let _ = writeln!(s, "  - {mark} `{}`: {} file(s)", p.pattern, p.files.len());
+                let _ = writeln!(s, "  - {mark} {}: {} file(s)", code(&p.pattern), p.files.len());
             }
         }
         None => {
@@ -106,8 +133,12 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
         for (label, files) in [("Added", &c.added), ("Modified", &c.modified), ("Removed", &c.removed)] {
             for f in files {
                 let lines = c.describe_lines(f);
-                let entry =
-                    if lines.is_empty() { format!("- {label} `{f}`") } else { format!("- {label} `{f}` ({lines})") };
+                let f_code = code(f);
+                let entry = if lines.is_empty() {
+                    format!("- {label} {f_code}")
+                } else {
+                    format!("- {label} {f_code} ({lines})")
+                };
                 let who = owners(f);
                 if who.is_empty() {
                     unowned.push(entry.clone());
@@ -118,6 +149,13 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
                     }
                 }
             }
+        }
+        if !c.redacted.is_empty() {
+            let _ = writeln!(
+                s,
+                "⚠️ Secrets were redacted (replaced by `***`) in: {}\n",
+                c.redacted.iter().map(|f| code(f)).collect::<Vec<_>>().join(", ")
+            );
         }
         for (agent, list) in sections.iter().filter(|(_, l)| !l.is_empty()) {
             let _ = writeln!(s, "### {agent}\n\n{}\n", list.join("\n"));
@@ -137,10 +175,11 @@ pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) 
         let _ = writeln!(s, "📄 Full report: `{}`", crate::report::HYGIENE_PATH);
     }
 
-    let _ = writeln!(s, "\n## Reviewer Checklist\n\nBefore approving, verify:\n");
+    let _ = writeln!(s, "\n## Reviewer Checklist\n\nBefore approving, verify:\n\n{CHECKLIST_START}");
     for item in &wf.consensus.checklist {
-        let _ = writeln!(s, "- [ ] {item}");
+        let _ = writeln!(s, "{}", checklist_line(item, false));
     }
+    let _ = writeln!(s, "{CHECKLIST_END}");
     let _ = writeln!(s, "\n## Decision Required\n");
     let _ = writeln!(
         s,

@@ -21,6 +21,7 @@ use flate2::write::DeflateEncoder;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::executor::Redactor;
 use crate::state::RunState;
 
 const PREFIX: &str = "<!-- orchestrator:state ";
@@ -37,8 +38,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The hidden block carrying `state`, or `None` if it is too large to carry.
-pub fn block(state: &RunState) -> Option<String> {
-    let json = serde_json::to_vec(state).ok()?;
+pub fn block(state: &RunState, redactor: &Redactor) -> Option<String> {
+    let json = encode(state, redactor);
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::best());
     enc.write_all(&json).ok()?;
     let encoded = STANDARD.encode(enc.finish().ok()?);
@@ -50,9 +51,10 @@ pub fn carried_file(phase: &str) -> String {
     format!("{CARRIED_DIR}/{phase}.json")
 }
 
-/// The bytes of `state` as carried (their sha256 is what a pointer names).
-pub fn encode(state: &RunState) -> Vec<u8> {
-    serde_json::to_vec(state).unwrap_or_default()
+/// The bytes of `state` as carried (their sha256 is what a pointer names), secrets redacted.
+pub fn encode(state: &RunState, redactor: &Redactor) -> Vec<u8> {
+    let json = serde_json::to_vec(state).unwrap_or_default();
+    redactor.redact(&json).into_owned()
 }
 
 /// Where a state too large for the comment can be found: the workflow run that uploaded it,
@@ -67,15 +69,25 @@ pub struct StateRef {
 
 /// The pointer line for `state` at the gate of `phase`, when the step's records are uploaded
 /// (`run` and `artifact` known).
-pub fn pointer(state: &RunState, phase: &str, run: Option<&str>, artifact: Option<&str>) -> Option<String> {
+pub fn pointer(
+    state: &RunState,
+    phase: &str,
+    run: Option<&str>,
+    artifact: Option<&str>,
+    redactor: &Redactor,
+) -> Option<String> {
     let (run, artifact) = (run?, artifact?);
     // The artifact name goes last and is percent-encoded for spaces: it may hold any text.
     let name = artifact.replace('%', "%25").replace(' ', "%20").replace("-->", "--%3E");
-    Some(format!("{REF_PREFIX}{} run={run} path={} artifact={name} -->", hex(&encode(state)), carried_file(phase)))
+    Some(format!(
+        "{REF_PREFIX}{} run={run} path={} artifact={name} -->",
+        hex(&encode(state, redactor)),
+        carried_file(phase)
+    ))
 }
 
 fn read_ref(body: &str) -> Option<StateRef> {
-    let line = body.lines().find(|l| l.starts_with(REF_PREFIX))?;
+    let line = super::comment::trailer(body).into_iter().find(|l| l.starts_with(REF_PREFIX))?;
     let rest = line.strip_prefix(REF_PREFIX)?.strip_suffix(" -->")?;
     let mut words = rest.split(' ');
     let digest = words.next()?.to_owned();
@@ -97,11 +109,15 @@ pub fn strip(body: &str) -> String {
     body.lines().filter(|l| !l.starts_with(PREFIX) && !l.starts_with(REF_PREFIX)).collect::<Vec<_>>().join("\n")
 }
 
-/// The state carried in a comment body, checked against its digest.
+/// The state carried in a comment body's hidden trailer (never in the text above it), checked
+/// against its digest.
 pub fn read(body: &str) -> Result<Option<RunState>, String> {
-    let Some(start) = body.find(PREFIX).map(|i| i + PREFIX.len()) else { return Ok(None) };
-    let end = body[start..].find(" -->").map(|i| i + start).ok_or("the state block is not closed")?;
-    let (digest, encoded) = body[start..end].split_once(' ').ok_or("the state block has no digest")?;
+    let Some(line) = super::comment::trailer(body).into_iter().find(|l| l.starts_with(PREFIX)) else {
+        return Ok(None);
+    };
+    let inner =
+        line.strip_prefix(PREFIX).and_then(|l| l.strip_suffix(" -->")).ok_or("the state block is not closed")?;
+    let (digest, encoded) = inner.split_once(' ').ok_or("the state block has no digest")?;
     let deflated = STANDARD.decode(encoded.trim()).map_err(|e| format!("the state block is not base64: {e}"))?;
     let mut json = Vec::new();
     DeflateDecoder::new(deflated.as_slice())
@@ -130,7 +146,11 @@ pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String>
         .rev()
         .filter(|c| c["user"]["login"].as_str().is_some_and(|l| trusted.iter().any(|t| t.eq_ignore_ascii_case(l))))
         .filter_map(|c| c["body"].as_str())
-        .find(|b| (b.contains(PREFIX) || b.contains(REF_PREFIX)) && b.contains("<!-- orchestrator:gate "));
+        .find(|b| {
+            let hidden = super::comment::trailer(b);
+            hidden.iter().any(|l| l.starts_with(PREFIX) || l.starts_with(REF_PREFIX))
+                && hidden.iter().any(|l| l.starts_with("<!-- orchestrator:gate "))
+        });
     let Some(body) = carried else { return Ok(Carried::Nothing) };
     if let Some(r) = read_ref(body) {
         return Ok(Carried::Ref(r));
@@ -212,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_carried_state_round_trips_and_tampering_is_refused() {
-        let b = block(&state()).unwrap();
+        let b = block(&state(), &Redactor::default()).unwrap();
         assert_eq!(read(&format!("text\n{b}\n")).unwrap(), Some(state()));
         let at = PREFIX.len();
         let flipped = if &b[at..at + 1] == "0" { "1" } else { "0" };
@@ -223,7 +243,8 @@ mod tests {
 
     #[test]
     fn only_the_runs_own_comments_are_trusted() {
-        let body = format!("<!-- orchestrator:gate run=r1 phase=plan -->\n{}", block(&state()).unwrap());
+        let body =
+            format!("<!-- orchestrator:gate run=r1 phase=plan -->\n{}", block(&state(), &Redactor::default()).unwrap());
         let trusted = ["github-actions[bot]".to_owned()];
         for (login, kind) in [("mallory", "User"), ("dependabot[bot]", "Bot")] {
             let other = serde_json::json!([{"user": {"login": login, "type": kind}, "body": body}]);
@@ -244,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_pointer_finds_the_state_in_the_artifact_by_path_and_digest() {
-        let line = pointer(&state(), "plan", Some("77"), Some("records of plan")).unwrap();
+        let line = pointer(&state(), "plan", Some("77"), Some("records of plan"), &Redactor::default()).unwrap();
         let body = format!("<!-- orchestrator:gate run=r1 phase=plan -->\n{line}\n");
         let r = read_ref(&body).unwrap();
         assert_eq!(
@@ -252,7 +273,7 @@ mod tests {
             ("77", "records of plan", ".claude/carried/plan.json")
         );
         assert_eq!(strip(&body), "<!-- orchestrator:gate run=r1 phase=plan -->");
-        let json = encode(&state());
+        let json = encode(&state(), &Redactor::default());
         // The artifact's root is the uploaded paths' common folder: here the workspace.
         let zip = zip_of(&[("reports/junit.xml", b"<x/>"), (".claude/carried/plan.json", &json)]);
         assert_eq!(from_artifact(&zip, &r).unwrap(), state());
@@ -260,9 +281,12 @@ mod tests {
         assert_eq!(from_artifact(&zip_of(&[("carried/plan.json", &json)]), &r).unwrap(), state());
         let mut other = state();
         other.run_id = "forged".into();
-        let forged = zip_of(&[(".claude/carried/plan.json", &encode(&other))]);
+        let forged = zip_of(&[(".claude/carried/plan.json", &encode(&other, &Redactor::default()))]);
         assert!(from_artifact(&forged, &r).unwrap_err().contains("does not match the digest"));
         assert!(from_artifact(&zip_of(&[("x", b"y")]), &r).unwrap_err().contains("holds no"));
-        assert!(pointer(&state(), "plan", None, Some("a")).is_none(), "no run id: nothing to point to");
+        assert!(
+            pointer(&state(), "plan", None, Some("a"), &Redactor::default()).is_none(),
+            "no run id: nothing to point to"
+        );
     }
 }

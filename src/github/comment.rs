@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::context::PrContext;
 use crate::config::Workflow;
+use crate::executor::Redactor;
 use crate::gate::request;
+use crate::markup::{code, fenced, html_code, inline};
 use crate::state::RunState;
 
 /// GitHub's limit on a comment body.
@@ -34,22 +36,39 @@ pub struct Meta {
     /// sha256 over the phase's artifacts (paths and contents).
     pub digest: String,
     pub opened_at: DateTime<Utc>,
+    /// Which time the phase ran when this request opened (the phase state's `runs`): a retried
+    /// phase opens a new round, in which earlier decisions do not count.
+    #[serde(default)]
+    pub round: u32,
+    /// When the round was decided: decisions are re-derived later from events up to this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<DateTime<Utc>>,
 }
 
 const META_PREFIX: &str = "<!-- orchestrator:meta ";
+const HIDDEN: &str = "<!-- orchestrator:";
 
-pub fn parse_meta(body: &str) -> Option<Meta> {
-    let start = body.find(META_PREFIX)? + META_PREFIX.len();
-    let end = body[start..].find(" -->")? + start;
-    serde_json::from_str(&body[start..end]).ok()
+/// The hidden lines that end a comment body: read only there, never from the text above them
+/// (which quotes agents' files). Untrusted text cannot hold `<!--` anyway (see `markup`).
+pub fn trailer(body: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = body
+        .lines()
+        .rev()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with(HIDDEN) && l.ends_with("-->"))
+        .collect();
+    lines.reverse();
+    lines
 }
 
-/// The checklist items ticked in a comment body.
-pub fn ticked(body: &str) -> Vec<String> {
-    body.lines()
-        .filter_map(|l| l.trim_start().strip_prefix("- [x] ").or_else(|| l.trim_start().strip_prefix("- [X] ")))
-        .map(|s| s.trim().to_owned())
-        .collect()
+/// Whether `body` is the gate comment that `marker` names.
+pub fn has_marker(body: &str, marker: &str) -> bool {
+    trailer(body).contains(&marker)
+}
+
+pub fn parse_meta(body: &str) -> Option<Meta> {
+    let line = trailer(body).into_iter().find(|l| l.starts_with(META_PREFIX))?;
+    serde_json::from_str(line.strip_prefix(META_PREFIX)?.strip_suffix(" -->")?).ok()
 }
 
 fn diff_of(root: &Path, path: &str, added: bool) -> (String, &'static str) {
@@ -95,7 +114,7 @@ fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
             String::new()
         };
         // Markdown is not rendered inside <summary>: HTML, escaped.
-        let code = format!("<code>{}</code>", path.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"));
+        let code = html_code(path);
         let summary = match changes.describe_lines(path) {
             l if l.is_empty() => format!("{code} ({kind})"),
             l => format!("{code} ({kind}, {l})"),
@@ -104,8 +123,8 @@ fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
             format!("<details><summary>{summary}</summary>\n\nBinary file.\n</details>\n\n")
         } else {
             format!(
-                "<details><summary>{summary}</summary>\n\n```diff\n{}{cut}\n```\n</details>\n\n",
-                lines[..shown].join("\n").replace("```", "`\u{200b}``")
+                "<details><summary>{summary}</summary>\n\n{}\n</details>\n\n",
+                fenced("diff", &format!("{}{cut}", lines[..shown].join("\n")))
             )
         };
         if s.len() + block.len() > DIFF_BUDGET {
@@ -122,31 +141,36 @@ fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
 }
 
 /// Render the comment for `phase`. `ticked` are the checklist items to show ticked; `status` the
-/// lines saying where the decision stands.
+/// lines saying where the decision stands. Everything but the hidden trailer goes through
+/// `redactor`: diffs quote files that agents wrote.
+#[allow(clippy::too_many_arguments)]
 pub fn render(
     wf: &Workflow,
     state: &RunState,
     phase: &str,
     ctx: &PrContext,
     meta: &Meta,
-    ticked: &[String],
+    ticked: &[&str],
     status: &[String],
+    redactor: &Redactor,
 ) -> String {
     let mut request = request::render(wf, state, phase, meta.opened_at);
     if let Some(i) = request.find("## Decision Required") {
         request.truncate(i);
     }
-    let mut request: String = request
+    let ticks: Vec<(String, String)> =
+        ticked.iter().map(|item| (request::checklist_line(item, false), request::checklist_line(item, true))).collect();
+    let request: String = request
         .lines()
-        .map(|l| match l.strip_prefix("- [ ] ") {
-            Some(item) if ticked.iter().any(|t| t == item.trim()) => format!("- [x] {item}"),
-            _ => l.to_owned(),
+        .map(|l| match ticks.iter().find(|(open, _)| open == l) {
+            Some((_, done)) => done.clone(),
+            None => l.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("\n");
     let (approve, reject) = wf.labels(phase);
     let c = &wf.consensus;
-    let done = wf.consensus.checklist.iter().filter(|i| ticked.iter().any(|t| t == i.trim())).count();
+    let done = ticked.len();
     let mut decision = format!(
         "\n## Decision\n\nAdd the label `{approve}` to approve or `{reject}` to reject (leave a comment saying why). \
          Labels count from people with write access{}{}; {} approval{} needed{}.\n\n**Checklist:** {done}/{} ticked{}.\n\n",
@@ -162,6 +186,14 @@ pub fn render(
         c.checklist.len(),
         if c.require_checklist { " (every box must be ticked before an approval counts)" } else { "" },
     );
+    if !wf.policy_changes.is_empty() {
+        let _ = writeln!(
+            decision,
+            "⚠️ **This pull request changes the gate's policy** in {}: {}. The base branch's policy applies, and only people with write access can approve.\n",
+            code(&wf.config_path.display().to_string()),
+            wf.policy_changes.iter().map(|c| inline(c)).collect::<Vec<_>>().join("; ")
+        );
+    }
     for line in status {
         let _ = writeln!(decision, "{line}");
     }
@@ -171,8 +203,8 @@ pub fn render(
     }
     // The run state travels with the comment, for a resume on a fresh runner (see `carry`); one
     // too large for it travels in the workflow artifact, and the comment points there.
-    let carried = super::carry::block(state)
-        .or_else(|| super::carry::pointer(state, phase, ctx.run_id.as_deref(), ctx.artifact.as_deref()))
+    let carried = super::carry::block(state, redactor)
+        .or_else(|| super::carry::pointer(state, phase, ctx.run_id.as_deref(), ctx.artifact.as_deref(), redactor))
         .unwrap_or_else(|| {
             "<!-- orchestrator:state not carried (too large, and no workflow artifact to point to): restore .claude/orchestrator_state.json from the workflow artifacts -->".into()
         });
@@ -181,39 +213,63 @@ pub fn render(
         marker(&meta.run_id, &meta.phase),
         serde_json::to_string(meta).unwrap_or_default()
     );
-    let mut diffs = diffs(&wf.root, state, phase);
+    let mut diffs = redactor.redact_str(&diffs(&wf.root, state, phase));
+    let mut request = redactor.redact_str(&request);
+    let decision = redactor.redact_str(&decision);
     let fixed = decision.len() + links.len() + hidden.len();
     if request.len() + diffs.len() + fixed > MAX_BODY {
         diffs = "## Changes\n\nToo large to show here; see the workflow artifacts.\n\n".into();
     }
-    if request.len() + diffs.len() + fixed > MAX_BODY {
-        let room = MAX_BODY.saturating_sub(diffs.len() + fixed + 200);
+    // The checklist is never cut: only what comes before it.
+    let checklist = request.find("## Reviewer Checklist").map(|i| request.split_off(i)).unwrap_or_default();
+    if request.len() + checklist.len() + diffs.len() + fixed > MAX_BODY {
+        let room = MAX_BODY.saturating_sub(checklist.len() + diffs.len() + fixed + 200);
         let cut = (0..=room.min(request.len())).rev().find(|i| request.is_char_boundary(*i)).unwrap_or(0);
         request.truncate(cut);
-        request.push_str("\n\n… (truncated: the full request is in the workflow artifacts)\n");
+        request.push_str("\n\n… (truncated: the full request is in the workflow artifacts)\n\n");
     }
-    format!("{request}\n{decision}\n{diffs}{links}{hidden}")
+    format!("{request}{checklist}\n{decision}\n{diffs}{links}{hidden}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn meta_round_trips_and_ticks_are_read() {
-        let meta = Meta {
+    fn meta() -> Meta {
+        Meta {
             run_id: "r".into(),
             phase: "p".into(),
             head_sha: "abc".into(),
             digest: "d".into(),
             opened_at: Utc::now(),
-        };
+            round: 1,
+            decided_at: None,
+        }
+    }
+
+    #[test]
+    fn meta_is_read_only_from_the_trailer() {
+        let meta = meta();
+        let line = format!("{META_PREFIX}{} -->", serde_json::to_string(&meta).unwrap());
+        let body = format!("text\n{}\n{line}\n\n", marker("r", "p"));
+        assert_eq!(parse_meta(&body), Some(meta.clone()));
+        assert!(has_marker(&body, &marker("r", "p")));
+        // The same lines above ordinary text (a quoted file, say) count for nothing.
+        let quoted = format!("{}\n{line}\nmore text\n", marker("r", "p"));
+        assert_eq!(parse_meta(&quoted), None);
+        assert!(!has_marker(&quoted, &marker("r", "p")));
+    }
+
+    #[test]
+    fn ticks_are_read_only_from_the_checklist_section() {
+        let items = vec!["One".to_owned(), "Two".to_owned(), "Three".to_owned()];
         let body = format!(
-            "text\n{META_PREFIX}{} -->\n- [x] One\n- [ ] Two\n- [X] Three\n",
-            serde_json::to_string(&meta).unwrap()
+            "- [x] Two\n{}\n- [x] One\n- [ ] Two\n- [X] Three\n- [x] Four\n{}\n- [x] Two\n",
+            request::CHECKLIST_START,
+            request::CHECKLIST_END
         );
-        assert_eq!(parse_meta(&body), Some(meta));
-        assert_eq!(ticked(&body), ["One", "Three"]);
+        assert_eq!(request::ticked(&body, &items), ["One", "Three"]);
+        assert!(request::ticked("- [x] One\n", &items).is_empty(), "no section, no ticks");
     }
 
     #[test]
@@ -248,19 +304,14 @@ mod tests {
             fork: None,
             artifact: None,
         };
-        let meta = Meta {
-            run_id: "r1".into(),
-            phase: "p".into(),
-            head_sha: "abc".into(),
-            digest: "d".into(),
-            opened_at: Utc::now(),
-        };
-        let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()]);
+        let meta = Meta { run_id: "r1".into(), ..meta() };
+        let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()], &Redactor::default());
         assert!(body.len() <= MAX_BODY, "{} characters", body.len());
         assert!(body.contains("more changed file(s), not shown"), "the diffs were not cut");
         assert!(
             body.contains(&marker("r1", "p")) && parse_meta(&body).is_some(),
             "the hidden lines must survive truncation"
         );
+        assert!(body.contains(request::CHECKLIST_END), "the checklist is never cut");
     }
 }

@@ -19,19 +19,23 @@ use super::client::{Client, GithubError};
 use super::comment::{self, Meta};
 use super::context::PrContext;
 use crate::config::Workflow;
-use crate::gate::{Gate, GateError, GateFuture};
+use crate::executor::Redactor;
+use crate::gate::{Gate, GateError, GateFuture, request};
+use crate::markup::inline;
 use crate::state::{Decision, RunState};
 
 pub struct GitHubGate {
     ctx: PrContext,
     client: Client,
     root: PathBuf,
+    /// Secrets never reach the comment, whatever a diff quotes.
+    redactor: Redactor,
     /// The login of the token's user, once asked (`None` inside: an app or Actions token).
     identity: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// Percent-encode a path segment (label names hold `:` and spaces).
-fn segment(s: &str) -> String {
+pub(crate) fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
@@ -75,10 +79,27 @@ fn bot(actor: &Value) -> bool {
     actor["type"] == "Bot" || actor["login"].as_str().is_some_and(|l| l.ends_with("[bot]"))
 }
 
+fn time_of(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+}
+
+/// What the people who count said in one round of a gate.
+struct Tally {
+    /// Distinct approvers whose approval counts.
+    approvers: Vec<String>,
+    /// The last reject from someone who counts.
+    rejecter: Option<String>,
+    /// Why labels did not count, for the comment.
+    notes: Vec<String>,
+}
+
+/// The GitHub login that posts as the workflow's token.
+const ACTIONS_BOT: &str = "github-actions[bot]";
+
 impl GitHubGate {
-    pub fn new(ctx: PrContext, root: PathBuf) -> Result<GitHubGate, GithubError> {
+    pub fn new(ctx: PrContext, root: PathBuf, redactor: Redactor) -> Result<GitHubGate, GithubError> {
         let client = Client::new(&ctx.api_url, &ctx.token)?;
-        Ok(GitHubGate { ctx, client, root, identity: tokio::sync::OnceCell::new() })
+        Ok(GitHubGate { ctx, client, root, redactor, identity: tokio::sync::OnceCell::new() })
     }
 
     fn issue(&self) -> String {
@@ -94,10 +115,21 @@ impl GitHubGate {
         })
     }
 
-    /// The gate comment of this run's phase, if it exists, and all comments.
+    /// The gate comment of this run's phase, if it exists, and all comments. Only a comment the
+    /// run itself posted can be it (anyone can write the marker into a comment of their own),
+    /// and only with the marker in its hidden trailer.
     async fn find(&self, marker: &str) -> Result<(Option<Value>, Vec<Value>), GithubError> {
         let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
-        let ours = comments.iter().find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker))).cloned();
+        let me = self.identity().await.map(str::to_owned);
+        let own = |c: &Value| {
+            c["user"]["login"].as_str().is_some_and(|l| {
+                l.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(l))
+            })
+        };
+        let ours = comments
+            .iter()
+            .find(|c| own(c) && c["body"].as_str().is_some_and(|b| comment::has_marker(b, marker)))
+            .cloned();
         Ok((ours, comments))
     }
 
@@ -140,8 +172,9 @@ impl GitHubGate {
     }
 
     /// Whether `login` may decide: listed in `approvers`, or write, maintain or admin permission.
+    /// While the pull request changes the gate's policy, only write access counts.
     async fn authorized(&self, wf: &Workflow, login: &str) -> Result<Result<(), String>, GithubError> {
-        if wf.consensus.approvers.iter().any(|a| a.eq_ignore_ascii_case(login)) {
+        if wf.policy_changes.is_empty() && wf.consensus.approvers.iter().any(|a| a.eq_ignore_ascii_case(login)) {
             return Ok(Ok(()));
         }
         let path = format!("{}/collaborators/{}/permission", self.ctx.repo_path(), segment(login));
@@ -155,6 +188,11 @@ impl GitHubGate {
         } else {
             Err(format!("has `{role}` access, not write"))
         })
+    }
+
+    /// The round of `phase`'s gate in `state`: how many times the phase has run.
+    fn round(state: &RunState, phase: &str) -> u32 {
+        state.phases.get(phase).map(|p| p.runs).unwrap_or(0)
     }
 
     async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
@@ -180,22 +218,36 @@ impl GitHubGate {
         let marker = comment::marker(&state.run_id, phase);
         let (existing, _) = self.find(&marker).await?;
         let digest = artifact_digest(&self.root, state, phase);
+        let round = Self::round(state, phase);
         let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
-        // Reopening the same request (a resumed or retried step) keeps its time, so labels added
-        // meanwhile still count; new artifacts start a new request.
-        let opened_at = previous.filter(|m| m.digest == digest).map(|m| m.opened_at).unwrap_or_else(Utc::now);
+        // Reopening the same request (a resumed step, a reposted comment) keeps its time, so
+        // labels added meanwhile still count; a new round or new artifacts start a new request.
+        let opened_at = previous
+            .filter(|m| m.digest == digest && m.round == round && m.decided_at.is_none())
+            .map(|m| m.opened_at)
+            .unwrap_or_else(Utc::now);
         let meta = Meta {
             run_id: state.run_id.clone(),
             phase: phase.to_owned(),
             head_sha: pr.head_sha.clone(),
             digest,
             opened_at,
+            round,
+            decided_at: None,
         };
-        let ticked =
-            existing.as_ref().map(|c| comment::ticked(c["body"].as_str().unwrap_or_default())).unwrap_or_default();
+        let body = existing.as_ref().and_then(|c| c["body"].as_str()).unwrap_or_default();
+        let ticked = request::ticked(body, &wf.consensus.checklist);
         self.save_carried(state, phase)?;
-        let body =
-            comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &["⏳ **Waiting for approval.**".to_owned()]);
+        let body = comment::render(
+            wf,
+            state,
+            phase,
+            &self.ctx,
+            &meta,
+            &ticked,
+            &["⏳ **Waiting for approval.**".to_owned()],
+            &self.redactor,
+        );
         let written = self.write_comment(existing.as_ref(), &body).await?;
         let url = written["html_url"].as_str().unwrap_or_default().to_owned();
         self.set_status(wf, &pr.head_sha, phase, "pending", "waiting for approval", &url).await?;
@@ -205,15 +257,108 @@ impl GitHubGate {
     /// A state too large for the comment goes where the step's artifact picks it up; the comment
     /// points there (see `carry`).
     fn save_carried(&self, state: &RunState, phase: &str) -> Result<(), GateError> {
-        if super::carry::block(state).is_some() {
+        if super::carry::block(state, &self.redactor).is_some() {
             return Ok(());
         }
         let path = self.root.join(super::carry::carried_file(phase));
         let written = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|_| crate::state::replace_file(&path, &super::carry::encode(state)));
+            .and_then(|_| crate::state::replace_file(&path, &super::carry::encode(state, &self.redactor)));
         written.map_err(|e| GateError::Other(format!("cannot write `{}`: {e}", path.display())))
+    }
+
+    /// Count the decision labels of one round: added from `meta.opened_at` (and, for a decided
+    /// round, up to `meta.decided_at`), by people who count under the base branch's policy.
+    #[allow(clippy::too_many_arguments)]
+    async fn tally(
+        &self,
+        wf: &Workflow,
+        phase: &str,
+        meta: &Meta,
+        pr: &Pr,
+        events: &[Value],
+        stale: bool,
+        checklist_done: bool,
+    ) -> Result<Tally, GithubError> {
+        let (approve, reject) = wf.labels(phase);
+        // GitHub's times are whole seconds.
+        let from = meta.opened_at.timestamp();
+        let until = meta.decided_at.map(|t| t.timestamp()).unwrap_or(i64::MAX);
+        // Labels added in the round, in order; a person removing a label withdraws what it said
+        // (the gate's own removals, by a bot, do not).
+        let mut active: Vec<(String, Value)> = Vec::new();
+        for ev in events {
+            let label = ev["label"]["name"].as_str().unwrap_or_default();
+            if label != approve && label != reject {
+                continue;
+            }
+            let Some(at) = time_of(&ev["created_at"]).map(|t| t.timestamp()) else { continue };
+            if at < from || at > until {
+                continue;
+            }
+            match ev["event"].as_str() {
+                Some("labeled") => active.push((label.to_owned(), ev["actor"].clone())),
+                Some("unlabeled") if !bot(&ev["actor"]) => active.retain(|(l, _)| l != label),
+                _ => {}
+            }
+        }
+        let mut tally = Tally { approvers: Vec::new(), rejecter: None, notes: Vec::new() };
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let allow_author = wf.consensus.allow_author && wf.policy_changes.is_empty();
+        for (label, actor) in &active {
+            let login = actor["login"].as_str().unwrap_or_default().to_owned();
+            if seen.contains(&(login.clone(), label.clone())) {
+                continue;
+            }
+            seen.push((login.clone(), label.clone()));
+            let why_not = if bot(actor) {
+                Some("is a bot".to_owned())
+            } else if self.identity().await.is_some_and(|me| me.eq_ignore_ascii_case(&login)) {
+                Some("is this run's own identity".to_owned())
+            } else if login.eq_ignore_ascii_case(&pr.author) && !allow_author {
+                Some("is the pull request's author".to_owned())
+            } else {
+                self.authorized(wf, &login).await?.err()
+            };
+            if let Some(why) = why_not {
+                tally.notes.push(format!("⚠️ `{label}` from @{login} is ignored: @{login} {why}."));
+                continue;
+            }
+            if *label == reject {
+                tally.rejecter = Some(login);
+            } else if stale {
+                tally.notes.push(format!(
+                    "⚠️ The approval from @{login} is stale: commit {} changed the phase's artifacts.",
+                    &pr.head_sha[..pr.head_sha.len().min(7)]
+                ));
+            } else if wf.consensus.require_checklist && !checklist_done {
+                tally.notes.push(format!("⚠️ The approval from @{login} waits for every checklist box to be ticked."));
+            } else if !tally.approvers.contains(&login) {
+                tally.approvers.push(login);
+            }
+        }
+        Ok(tally)
+    }
+
+    /// Whether GitHub's record holds the approval of `phase` that the state claims: the run's
+    /// own gate comment for this round, and enough approvals in it from people who count.
+    async fn confirm_approval(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<bool, GateError> {
+        let marker = comment::marker(&state.run_id, phase);
+        let (ours, _) = self.find(&marker).await?;
+        let Some(ours) = ours else { return Ok(false) };
+        let body = ours["body"].as_str().unwrap_or_default();
+        let Some(meta) = comment::parse_meta(body) else { return Ok(false) };
+        if meta.round != Self::round(state, phase) {
+            return Ok(false);
+        }
+        let pr = self.pr().await?;
+        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
+        let checklist_done = request::ticked(body, &wf.consensus.checklist).len() == wf.consensus.checklist.len();
+        // Later pushes (the next phases' outputs among them) do not undo an approval given on
+        // the commit it was bound to.
+        let tally = self.tally(wf, phase, &meta, &pr, &events, false, checklist_done).await?;
+        Ok(tally.rejecter.is_none() && tally.approvers.len() >= wf.consensus.min_approvals.max(1) as usize)
     }
 
     async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
@@ -223,9 +368,10 @@ impl GitHubGate {
             let meta = comment::parse_meta(c["body"].as_str().unwrap_or_default())?;
             Some((c, meta))
         });
-        let Some((ours, meta)) = found else {
-            // Someone deleted the request or edited away its hidden lines: post it again and
-            // keep waiting (labels added before it count for nothing).
+        let Some((ours, mut meta)) = found.filter(|(_, m)| m.round == Self::round(state, phase)) else {
+            // Someone deleted the request or edited away its hidden lines, or it belongs to an
+            // earlier round: post it again and keep waiting (labels added before count for
+            // nothing).
             self.open_gate(wf, state, phase).await?;
             return Ok(None);
         };
@@ -241,75 +387,19 @@ impl GitHubGate {
             .collect();
         let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
         let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
-        let ticked = comment::ticked(body);
-        let checklist_done = wf.consensus.checklist.iter().all(|i| ticked.iter().any(|t| t == i.trim()));
-
-        // Labels added since the gate opened, in order; a person removing a label withdraws
-        // what it said (the gate's own removals, by a bot, do not).
-        let mut active: Vec<(String, Value, DateTime<Utc>)> = Vec::new();
-        for ev in &events {
-            let label = ev["label"]["name"].as_str().unwrap_or_default();
-            if label != approve && label != reject {
-                continue;
-            }
-            let at = ev["created_at"]
-                .as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc));
-            match ev["event"].as_str() {
-                // GitHub's times are whole seconds.
-                Some("labeled") if at.is_some_and(|t| t.timestamp() >= meta.opened_at.timestamp()) => {
-                    active.push((label.to_owned(), ev["actor"].clone(), at.unwrap_or_else(Utc::now)));
-                }
-                Some("unlabeled") if !bot(&ev["actor"]) => active.retain(|(l, _, _)| l != label),
-                _ => {}
-            }
-        }
-        let mut notes: Vec<String> = Vec::new();
-        let mut approvers: Vec<String> = Vec::new();
-        let mut rejecter: Option<(String, DateTime<Utc>)> = None;
-        let mut seen: Vec<(String, String)> = Vec::new();
-        for (label, actor, at) in &active {
-            let login = actor["login"].as_str().unwrap_or_default().to_owned();
-            if seen.contains(&(login.clone(), label.clone())) {
-                continue;
-            }
-            seen.push((login.clone(), label.clone()));
-            let why_not = if bot(actor) {
-                Some("is a bot".to_owned())
-            } else if self.identity().await.is_some_and(|me| me.eq_ignore_ascii_case(&login)) {
-                Some("is this run's own identity".to_owned())
-            } else if login.eq_ignore_ascii_case(&pr.author) && !wf.consensus.allow_author {
-                Some("is the pull request's author".to_owned())
-            } else {
-                self.authorized(wf, &login).await?.err()
-            };
-            if let Some(why) = why_not {
-                notes.push(format!("⚠️ `{label}` from @{login} is ignored: @{login} {why}."));
-                continue;
-            }
-            if *label == reject {
-                rejecter = Some((login, *at));
-            } else if stale {
-                notes.push(format!(
-                    "⚠️ The approval from @{login} is stale: commit {} changed the phase's artifacts.",
-                    &pr.head_sha[..pr.head_sha.len().min(7)]
-                ));
-            } else if wf.consensus.require_checklist && !checklist_done {
-                notes.push(format!("⚠️ The approval from @{login} waits for every checklist box to be ticked."));
-            } else if !approvers.contains(&login) {
-                approvers.push(login);
-            }
-        }
+        let ticked = request::ticked(body, &wf.consensus.checklist);
+        let checklist_done = ticked.len() == wf.consensus.checklist.len();
+        let Tally { approvers, rejecter, notes } =
+            self.tally(wf, phase, &meta, &pr, &events, stale, checklist_done).await?;
 
         let now = Utc::now();
         let short = &pr.head_sha[..pr.head_sha.len().min(7)];
-        let decision = if let Some((login, _)) = &rejecter {
+        let decision = if let Some(login) = &rejecter {
             let reason = comments
                 .iter()
                 .filter(|c| {
                     c["user"]["login"].as_str() == Some(login.as_str())
-                        && !c["body"].as_str().unwrap_or_default().contains(&marker)
+                        && !c["body"].as_str().is_some_and(|b| comment::has_marker(b, &marker))
                 })
                 .filter_map(|c| c["body"].as_str())
                 .next_back()
@@ -339,7 +429,7 @@ impl GitHubGate {
                 d.at.format("%Y-%m-%d %H:%M UTC"),
                 d.reason
                     .as_ref()
-                    .map(|r| format!(": {}", r.lines().next().unwrap_or_default()))
+                    .map(|r| format!(": {}", inline(r.lines().next().unwrap_or_default())))
                     .unwrap_or_else(|| ".".into())
             )],
             None => vec![format!(
@@ -354,10 +444,13 @@ impl GitHubGate {
             )],
         };
         status.extend(notes);
+        if decision.is_some() {
+            meta.decided_at = Some(now);
+        }
         self.save_carried(state, phase)?;
-        let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status);
+        let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
         // The carried state's timestamps move on every resume; only a visible change is written.
-        if super::carry::strip(&new_body) != super::carry::strip(body) {
+        if decision.is_some() || super::carry::strip(&new_body) != super::carry::strip(body) {
             self.write_comment(Some(&ours), &new_body).await?;
         }
         if decision.is_none() && !approvers.is_empty() && labels.contains(&approve) {
@@ -391,5 +484,9 @@ impl Gate for GitHubGate {
         phase: &'a str,
     ) -> GateFuture<'a, Option<Decision>> {
         Box::pin(self.decide(wf, state, phase))
+    }
+
+    fn confirm<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, bool> {
+        Box::pin(self.confirm_approval(wf, state, phase))
     }
 }

@@ -2,6 +2,7 @@
 //! payload, repository, pull request); `client` makes the REST calls with retries; `gate` is
 //! the approval gate as a pull-request comment answered with labels (`comment` renders it).
 
+pub mod base;
 pub mod carry;
 pub mod client;
 pub mod comment;

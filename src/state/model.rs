@@ -245,6 +245,10 @@ pub struct ChangeSet {
     /// Line counts before and after, for the changed files that are text and small enough to count.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub lines: BTreeMap<String, LineCount>,
+    /// Changed files that held a secret's value, redacted in place before anything was posted,
+    /// committed or uploaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]

@@ -96,6 +96,8 @@ impl Act {
         }
         git(&work, &["init", "-q", "-b", "feature"]);
         prepare(&work);
+        // The base branch's config is the one checked in: the gate's policy.
+        gh.base_file(".claude/config.yaml", &std::fs::read_to_string(work.join(".claude/config.yaml")).unwrap());
         git(&work, &["add", "-A"]);
         git(&work, &["commit", "-q", "-m", "Add the workflow"]);
         git(&work, &["remote", "add", "origin", origin.to_str().unwrap()]);

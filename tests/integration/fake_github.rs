@@ -36,8 +36,13 @@ pub struct Gh {
     /// Workflow artifacts: `{"id", "name", "expired", "workflow_run": {"id"}}`; the zip of
     /// artifact N is served from the file `/blob/N.zip`.
     pub artifacts: Vec<Value>,
+    /// The base branch's files at the pull request's base commit, by path (the contents API).
+    pub base_files: HashMap<String, String>,
     next_id: u64,
 }
+
+/// The pull request's base commit.
+pub const BASE_SHA: &str = "ba5e0000000000000000000000000000000000ba";
 
 pub struct FakeGithub {
     pub api_url: String,
@@ -130,6 +135,11 @@ impl FakeGithub {
         self.with(|g| g.add_comment(login, body));
     }
 
+    /// The base branch's copy of `path`.
+    pub fn base_file(&self, path: &str, text: &str) {
+        self.with(|g| g.base_files.insert(path.to_owned(), text.to_owned()));
+    }
+
     pub fn permission(&self, login: &str, role: &str) {
         self.with(|g| g.permissions.insert(login.to_owned(), role.to_owned()));
     }
@@ -211,17 +221,35 @@ fn route(
             Some(login) => ok(user(&login, "User")),
             None => (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![]),
         },
-        ("GET", ["repos", "octo", "app", "pulls", "7"]) => {
-            ok(json!({"number": 7, "head": {"sha": g.head_sha}, "user": user(AUTHOR, "User")}))
+        ("GET", ["repos", "octo", "app", "pulls", "7"]) => ok(
+            json!({"number": 7, "head": {"sha": g.head_sha}, "base": {"sha": BASE_SHA, "ref": "main"}, "user": user(AUTHOR, "User")}),
+        ),
+        ("GET", ["repos", "octo", "app", "contents", rest @ ..]) => {
+            let file = rest.join("/").replace("%2E", ".").replace("%2F", "/");
+            let at_base = query.split('&').any(|kv| kv == format!("ref={BASE_SHA}"));
+            match g.base_files.get(&file).filter(|_| at_base) {
+                Some(text) => {
+                    use base64::Engine as _;
+                    let content = base64::engine::general_purpose::STANDARD.encode(text);
+                    ok(json!({"type": "file", "encoding": "base64", "path": file, "sha": "f11e", "content": content}))
+                }
+                None => (404, json!({"message": "Not Found"}).to_string(), vec![]),
+            }
         }
         ("GET", ["repos", "octo", "app", "issues", "7", "comments"]) => page(&g.comments, query, base, path),
         ("POST", ["repos", "octo", "app", "issues", "7", "comments"]) => {
-            let c = g.add_comment("github-actions[bot]", body["body"].as_str().unwrap_or_default());
+            let who = g.identity.clone().unwrap_or_else(|| "github-actions[bot]".to_owned());
+            let c = g.add_comment(&who, body["body"].as_str().unwrap_or_default());
             (201, c.to_string(), vec![])
         }
         ("PATCH", ["repos", "octo", "app", "issues", "comments", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
+            let identity = g.identity.clone().unwrap_or_else(|| "github-actions[bot]".to_owned());
             match g.comments.iter_mut().find(|c| c["id"] == id) {
+                // As GitHub does: a token edits only its own user's comments.
+                Some(c) if c["user"]["login"] != identity.as_str() => {
+                    (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![])
+                }
                 Some(c) => {
                     c["body"] = body["body"].clone();
                     ok(c.clone())

@@ -13,6 +13,7 @@ mod ci_generate;
 mod ci_jobs;
 mod config_errors;
 mod dry_run;
+mod gate_attacks;
 mod gates;
 mod github_gate;
 mod llm;

@@ -1,0 +1,138 @@
+//! The gate's policy in a pull request comes from the base branch.
+//!
+//! A pull request can change `.claude/config.yaml` like any other file, so the config checked
+//! out from its head is the author's. What the agents do may come from there; who may approve,
+//! how many approvals, which labels, the checklist and which phases are gated may not. The
+//! caller fetches the base branch's config at the pull request's base commit (through the API,
+//! never from the checkout) and [`apply`] puts its policy into the workflow, noting every
+//! difference so that the gate comment can say the pull request changes the policy.
+
+use super::{Consensus, Workflow};
+
+/// Replace the gate policy of `head` with that of `base` (the base branch's config; `None` when
+/// the base branch has none, so every phase is gated and only write access counts). Returns the
+/// differences, also kept in `head.policy_changes`.
+pub fn apply(head: &mut Workflow, base: Option<&Workflow>, config_path: &str) -> Vec<String> {
+    let mut changes = Vec::new();
+    match base {
+        None => {
+            changes.push(format!("the base branch has no `{config_path}`, so every phase is gated"));
+            for p in &mut head.phases {
+                p.requires_consensus = true;
+            }
+        }
+        Some(base) => {
+            changes.extend(consensus_changes(&base.consensus, &head.consensus));
+            head.consensus = base.consensus.clone();
+            for p in &mut head.phases {
+                match base.phase(&p.name) {
+                    Some(b) => {
+                        if b.requires_consensus != p.requires_consensus {
+                            changes.push(format!(
+                                "phase `{}`: `requires_consensus` {} → {}",
+                                p.name, b.requires_consensus, p.requires_consensus
+                            ));
+                        }
+                        for (key, theirs, ours) in [
+                            ("approve_label", &b.approve_label, &mut p.approve_label),
+                            ("reject_label", &b.reject_label, &mut p.reject_label),
+                        ] {
+                            if theirs != ours {
+                                changes.push(format!("phase `{}`: `{key}` changed", p.name));
+                                ours.clone_from(theirs);
+                            }
+                        }
+                        p.requires_consensus = b.requires_consensus;
+                    }
+                    None => {
+                        // A phase the base branch does not know is gated, whatever it says.
+                        if !p.requires_consensus {
+                            changes.push(format!("phase `{}` is new and not gated in the pull request", p.name));
+                        }
+                        p.requires_consensus = true;
+                    }
+                }
+            }
+        }
+    }
+    head.policy_changes.clone_from(&changes);
+    changes
+}
+
+fn consensus_changes(base: &Consensus, head: &Consensus) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut diff = |key: &str, changed: bool, detail: String| {
+        if changed {
+            out.push(format!("`consensus.{key}`{detail}"));
+        }
+    };
+    diff(
+        "min_approvals",
+        base.min_approvals != head.min_approvals,
+        format!(" {} → {}", base.min_approvals, head.min_approvals),
+    );
+    diff(
+        "allow_author",
+        base.allow_author != head.allow_author,
+        format!(" {} → {}", base.allow_author, head.allow_author),
+    );
+    diff("allow_forks", base.allow_forks != head.allow_forks, format!(" {} → {}", base.allow_forks, head.allow_forks));
+    diff(
+        "require_checklist",
+        base.require_checklist != head.require_checklist,
+        format!(" {} → {}", base.require_checklist, head.require_checklist),
+    );
+    diff("approvers", base.approvers != head.approvers, " changed".into());
+    diff("approve_label", base.approve_label != head.approve_label, " changed".into());
+    diff("reject_label", base.reject_label != head.reject_label, " changed".into());
+    diff("checklist", base.checklist != head.checklist, " changed".into());
+    diff("commit_status", base.commit_status != head.commit_status, " changed".into());
+    diff("commit_outputs", base.commit_outputs != head.commit_outputs, " changed".into());
+    diff(
+        "wait",
+        base.wait != head.wait || base.poll_interval != head.poll_interval || base.poll_timeout != head.poll_timeout,
+        " changed".into(),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn wf(src: &str) -> Workflow {
+        crate::config::parse(Path::new("/w"), Path::new(".claude/config.yaml"), src).unwrap()
+    }
+
+    const BASE: &str = "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: plan, agents: [a], requires_consensus: true}\n  - {name: build, agents: [a]}\nconsensus: {min_approvals: 2}\n";
+
+    #[test]
+    fn the_base_policy_applies_and_every_difference_is_named() {
+        let mut head = wf(
+            "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: plan, agents: [a], requires_consensus: false, approve_label: ok}\n  - {name: build, agents: [a]}\n  - {name: extra, agents: [a]}\nconsensus: {min_approvals: 1, allow_author: true, approvers: [mallory]}\n",
+        );
+        let changes = apply(&mut head, Some(&wf(BASE)), ".claude/config.yaml");
+        assert_eq!(head.consensus.min_approvals, 2);
+        assert!(!head.consensus.allow_author && head.consensus.approvers.is_empty());
+        assert!(head.phase("plan").unwrap().requires_consensus);
+        assert_eq!(head.phase("plan").unwrap().approve_label, None);
+        assert!(!head.phase("build").unwrap().requires_consensus);
+        assert!(head.phase("extra").unwrap().requires_consensus, "a new phase is gated");
+        for needle in ["min_approvals", "allow_author", "approvers", "requires_consensus", "approve_label", "`extra`"] {
+            assert!(changes.iter().any(|c| c.contains(needle)), "{needle} missing from {changes:?}");
+        }
+        assert_eq!(head.policy_changes, changes);
+    }
+
+    #[test]
+    fn the_same_policy_changes_nothing_and_no_base_gates_everything() {
+        let mut head = wf(BASE);
+        assert!(apply(&mut head, Some(&wf(BASE)), ".claude/config.yaml").is_empty());
+        let mut head = wf(BASE);
+        let changes = apply(&mut head, None, ".claude/config.yaml");
+        assert_eq!(changes.len(), 1);
+        assert!(head.phases.iter().all(|p| p.requires_consensus));
+    }
+}

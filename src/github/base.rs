@@ -1,0 +1,41 @@
+//! The base branch's config, read through the API at the pull request's base commit: the
+//! source of the gate's policy (see `config::policy`). Never read from the checkout, which in a
+//! `pull_request_target` run may be the pull request's head.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::client::{Client, GithubError};
+use super::context::PrContext;
+
+/// The base branch's copy of `path` (relative to the repository's root) at the pull request's
+/// base commit, and that commit; `None` for the text when the base branch has no such file.
+pub async fn config(ctx: &PrContext, path: &str) -> Result<(Option<String>, String), GithubError> {
+    let client = Client::new(&ctx.api_url, &ctx.token)?;
+    let pr = client.get(&format!("{}/pulls/{}", ctx.repo_path(), ctx.number)).await?;
+    let sha = pr["base"]["sha"].as_str().unwrap_or_default().to_owned();
+    if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(GithubError::Status {
+            method: "GET",
+            path: format!("{}/pulls/{}", ctx.repo_path(), ctx.number),
+            status: 200,
+            message: "the pull request has no base commit (`base.sha`)".into(),
+        });
+    }
+    let encoded: Vec<String> = path.split('/').map(super::gate::segment).collect();
+    let file = format!("{}/contents/{}?ref={sha}", ctx.repo_path(), encoded.join("/"));
+    let v = match client.get(&file).await {
+        Ok(v) => v,
+        Err(GithubError::Status { status: 404, .. }) => return Ok((None, sha)),
+        Err(e) => return Err(e),
+    };
+    let bad =
+        |message: &str| GithubError::Status { method: "GET", path: file.clone(), status: 200, message: message.into() };
+    if v["type"] != "file" || v["encoding"] != "base64" {
+        return Err(bad("expected a file with base64 content"));
+    }
+    let content: String = v["content"].as_str().unwrap_or_default().split_whitespace().collect();
+    let bytes = STANDARD.decode(content).map_err(|_| bad("the file's content is not base64"))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("the file is not UTF-8 text"))?;
+    Ok((Some(text), sha))
+}
