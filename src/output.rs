@@ -198,6 +198,9 @@ impl Screen {
                     "  phase `{phase}`: the run state says it passed its gate, but the gate does not confirm it; waiting for a decision again"
                 ));
             }
+            Event::RetryRequested { phase } => {
+                self.line(format!("  phase `{phase}`: a reviewer asked to run it again"));
+            }
             Event::GateDecided { phase, approved, by } => {
                 let word = if *approved { "approved" } else { "rejected" };
                 self.line(format!("  phase `{phase}` {word} by {by}"));

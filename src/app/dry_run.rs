@@ -199,7 +199,7 @@ fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
                 digest: "<artifact digest>".into(),
                 opened_at: chrono::Utc::now(),
                 round: state.phases.get(phase).map(|p| p.runs).unwrap_or(0),
-                decided_at: None,
+                ..Default::default()
             };
             let _ = writeln!(s, "and the comment would read:");
             comment::render(

@@ -385,6 +385,48 @@ impl Checker<'_> {
             None => 30.0,
         };
         let poll_timeout = self.positive("consensus.poll_timeout_minutes", c.poll_timeout_minutes, 60.0);
+        use crate::gate::tally::Channel;
+        let decide_by = match &c.decide_by {
+            None => Channel::ALL.to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    match Channel::ALL.iter().find(|ch| ch.as_str() == name.as_str()) {
+                        Some(ch) if !out.contains(ch) => out.push(*ch),
+                        Some(_) => {}
+                        None => {
+                            let help = did_you_mean(name, Channel::ALL.iter().map(|c| c.as_str()))
+                                .or_else(|| Some("expected `labels`, `comments` or `reviews`".into()));
+                            self.error(
+                                &format!("consensus.decide_by[{i}]"),
+                                format!("`{name}` is not a way to decide"),
+                                help,
+                            );
+                        }
+                    }
+                }
+                if list.is_empty() {
+                    self.error(
+                        "consensus.decide_by",
+                        "`consensus.decide_by` is empty: no one could ever decide".into(),
+                        Some("list one or more of `labels`, `comments`, `reviews`".into()),
+                    );
+                }
+                out
+            }
+        };
+        let command_prefix = match c.command_prefix.as_deref() {
+            None => "/".to_owned(),
+            Some(p) if p.is_empty() || p.len() > 8 || p.chars().any(|c| c.is_whitespace() || c.is_alphanumeric()) => {
+                self.error(
+                    "consensus.command_prefix",
+                    format!("`consensus.command_prefix` must be 1 to 8 symbols, got `{p}`"),
+                    Some("for example `/` (`/approve`) or `!` (`!approve`)".into()),
+                );
+                "/".to_owned()
+            }
+            Some(p) => p.to_owned(),
+        };
         Consensus {
             approve_label,
             reject_label,
@@ -399,6 +441,9 @@ impl Checker<'_> {
             wait,
             poll_interval: Duration::from_secs_f64(poll_interval),
             poll_timeout: Duration::from_secs_f64(poll_timeout * 60.0),
+            decide_by,
+            command_prefix,
+            rerun_on_push: c.rerun_on_push.unwrap_or(false),
         }
     }
 

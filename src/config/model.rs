@@ -86,6 +86,12 @@ pub struct Consensus {
     pub wait: WaitMode,
     pub poll_interval: Duration,
     pub poll_timeout: Duration,
+    /// The ways of deciding that count.
+    pub decide_by: Vec<crate::gate::tally::Channel>,
+    /// What starts a comment command (`/approve`).
+    pub command_prefix: String,
+    /// Run a gated phase again when a push changes its outputs while its gate waits.
+    pub rerun_on_push: bool,
 }
 
 /// How a run waits at a GitHub gate.

@@ -88,6 +88,9 @@ fn consensus_changes(base: &Consensus, head: &Consensus) -> Vec<String> {
     diff("checklist", base.checklist != head.checklist, " changed".into());
     diff("commit_status", base.commit_status != head.commit_status, " changed".into());
     diff("commit_outputs", base.commit_outputs != head.commit_outputs, " changed".into());
+    diff("decide_by", base.decide_by != head.decide_by, " changed".into());
+    diff("command_prefix", base.command_prefix != head.command_prefix, " changed".into());
+    diff("rerun_on_push", base.rerun_on_push != head.rerun_on_push, " changed".into());
     diff(
         "wait",
         base.wait != head.wait || base.poll_interval != head.poll_interval || base.poll_timeout != head.poll_timeout,

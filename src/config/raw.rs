@@ -63,6 +63,12 @@ pub struct RawConsensus {
     pub wait: Option<String>,
     pub poll_interval_seconds: Option<f64>,
     pub poll_timeout_minutes: Option<f64>,
+    /// Which ways of deciding count: `labels`, `comments`, `reviews` (default: all three).
+    pub decide_by: Option<Vec<String>>,
+    /// What starts a comment command (`/approve`); default `/`.
+    pub command_prefix: Option<String>,
+    /// Run a gated phase again when a push changes its outputs while its gate waits.
+    pub rerun_on_push: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

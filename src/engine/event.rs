@@ -56,6 +56,10 @@ pub enum Event {
     GateUnconfirmed {
         phase: String,
     },
+    /// A reviewer asked for the ended `phase` to run again.
+    RetryRequested {
+        phase: String,
+    },
     GateDecided {
         phase: String,
         approved: bool,

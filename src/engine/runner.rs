@@ -178,10 +178,15 @@ impl Engine {
 
     /// Run according to the options; returns the run's status afterwards.
     pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
-        self.recover().await?;
+        let retried = self.recover().await?;
+        // A reviewer's retry runs the phase again, whichever step of the workflow reads it.
+        let mode = match &self.opts.mode {
+            Mode::Phase(_) if retried => Mode::Continue,
+            m => m.clone(),
+        };
         // A phase whose needs wait at a gate (or were rejected) does not run; the run's status
         // says why.
-        let blocked = match &self.opts.mode {
+        let blocked = match &mode {
             Mode::Phase(name) => self.check_needs(name)?,
             _ => false,
         };
@@ -195,7 +200,7 @@ impl Engine {
         let mut ran = Vec::new();
         loop {
             if !stop && !self.cancelled() {
-                let ready: Vec<String> = match &self.opts.mode {
+                let ready: Vec<String> = match &mode {
                     // A phase that has run (or waits at its gate) is not run again: a repeated
                     // step is harmless, and its gate was re-read above.
                     Mode::Phase(name) if !launched => {
@@ -287,8 +292,9 @@ impl Engine {
         }
     }
 
-    /// Make a state left by a stopped or killed process runnable again, and re-read gate decisions.
-    async fn recover(&self) -> Result<(), EngineError> {
+    /// Make a state left by a stopped or killed process runnable again, and re-read gate
+    /// decisions. Returns whether a reviewer's retry made an ended phase runnable again.
+    async fn recover(&self) -> Result<bool, EngineError> {
         let (before, awaiting) = {
             let mut store = self.store();
             let before = store.state.clone();
@@ -315,6 +321,7 @@ impl Engine {
         };
         // Gate calls may go over the network: not under the lock.
         self.confirm_approvals().await?;
+        let retried = self.retries_asked().await?;
         let awaiting: Vec<String> = {
             let store = self.store();
             let mut all = awaiting;
@@ -356,7 +363,43 @@ impl Engine {
             store.save()?;
             self.recorder.metrics(&self.wf, &store.state)?;
         }
-        Ok(())
+        Ok(retried)
+    }
+
+    /// Rejected and failed phases that a reviewer asked to run again (`/retry` on the pull
+    /// request) become pending, keeping their run count.
+    async fn retries_asked(&self) -> Result<bool, EngineError> {
+        let ended: Vec<String> = {
+            let store = self.store();
+            let state = &store.state;
+            self.wf
+                .phases
+                .iter()
+                .filter(|p| {
+                    state
+                        .phases
+                        .get(&p.name)
+                        .is_some_and(|s| matches!(s.status, PhaseStatus::Rejected | PhaseStatus::Failed))
+                })
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        let mut any = false;
+        for name in ended {
+            let snapshot = self.store().state.clone();
+            if !self.gate.retry_requested(&self.wf, &snapshot, &name).await? {
+                continue;
+            }
+            let mut store = self.store();
+            if let Some(ps) = store.state.phases.get_mut(&name) {
+                let runs = ps.runs;
+                *ps = PhaseState::pending();
+                ps.runs = runs;
+                any = true;
+                self.emit(Event::RetryRequested { phase: name });
+            }
+        }
+        Ok(any)
     }
 
     /// A gated phase counts as approved only if the gate's backend confirms it: a state read

@@ -5,6 +5,7 @@
 
 mod local;
 pub mod request;
+pub mod tally;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,5 +47,11 @@ pub trait Gate: Send + Sync {
     /// state itself.
     fn confirm<'a>(&'a self, _wf: &'a Workflow, _state: &'a RunState, _phase: &'a str) -> GateFuture<'a, bool> {
         Box::pin(async { Ok(true) })
+    }
+
+    /// Whether a reviewer asked for `phase` (rejected or failed) to run again through the
+    /// backend (a `/retry` comment); the file gate has `orchestrator run retry` instead.
+    fn retry_requested<'a>(&'a self, _wf: &'a Workflow, _state: &'a RunState, _phase: &'a str) -> GateFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
     }
 }

@@ -28,7 +28,7 @@ pub fn marker(run_id: &str, phase: &str) -> String {
 }
 
 /// What an approval is bound to, kept in the comment.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Meta {
     pub run_id: String,
     pub phase: String,
@@ -43,6 +43,32 @@ pub struct Meta {
     /// When the round was decided: decisions are re-derived later from events up to this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at: Option<DateTime<Utc>>,
+    /// The ids GitHub had given when the round opened: only later events, comments and reviews
+    /// belong to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<crate::gate::tally::Seen>,
+    /// Comment commands already answered with a reaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acked: Vec<u64>,
+    /// How this round was decided, once it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<RoundRecord>,
+    /// Earlier rounds of this gate, newest last (at most ten).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<RoundRecord>,
+}
+
+/// What one round of a gate came to, for the comment's history.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoundRecord {
+    pub round: u32,
+    /// `approved`, `rejected`, or `superseded` (a new round opened undecided).
+    pub outcome: String,
+    #[serde(default)]
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub commit: String,
 }
 
 const META_PREFIX: &str = "<!-- orchestrator:meta ";
@@ -140,6 +166,34 @@ fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
     s
 }
 
+/// How reviewers decide at this gate, as the channels of `decide_by` allow.
+fn ways_to_decide(wf: &Workflow, approve: &str, reject: &str, phase: &str) -> String {
+    use crate::gate::tally::Channel;
+    let p = &wf.consensus.command_prefix;
+    let mut ways = Vec::new();
+    for ch in &wf.consensus.decide_by {
+        ways.push(match ch {
+            Channel::Labels => format!("add the label `{approve}` to approve or `{reject}` to reject"),
+            Channel::Comments => format!(
+                "comment `{p}approve` (or `{p}approve {phase}`) or `{p}reject <reason>` on a line of its own; `{p}retry` runs a rejected or failed phase again"
+            ),
+            Channel::Reviews => "submit a review: **Approve**, or **Request changes** with the reason".to_owned(),
+        });
+    }
+    let mut s = String::from("To decide, ");
+    match ways.len() {
+        1 => s.push_str(&ways[0]),
+        _ => {
+            let last = ways.pop().unwrap_or_default();
+            s.push_str(&ways.join("; "));
+            s.push_str("; or ");
+            s.push_str(&last);
+        }
+    }
+    s.push('.');
+    s
+}
+
 /// Render the comment for `phase`. `ticked` are the checklist items to show ticked; `status` the
 /// lines saying where the decision stands. Everything but the hidden trailer goes through
 /// `redactor`: diffs quote files that agents wrote.
@@ -171,9 +225,11 @@ pub fn render(
     let (approve, reject) = wf.labels(phase);
     let c = &wf.consensus;
     let done = ticked.len();
+    let ways = ways_to_decide(wf, &approve, &reject, phase);
     let mut decision = format!(
-        "\n## Decision\n\nAdd the label `{approve}` to approve or `{reject}` to reject (leave a comment saying why). \
-         Labels count from people with write access{}{}; {} approval{} needed{}.\n\n**Checklist:** {done}/{} ticked{}.\n\n",
+        "\n## Decision (round {})\n\n{ways} \
+         Decisions count from people with write access{}{}; {} approval{} needed{}.\n\n**Checklist:** {done}/{} ticked{}.\n\n",
+        meta.round.max(1),
         if c.approvers.is_empty() {
             String::new()
         } else {
@@ -196,6 +252,29 @@ pub fn render(
     }
     for line in status {
         let _ = writeln!(decision, "{line}");
+    }
+    if !meta.history.is_empty() {
+        let _ = writeln!(decision, "\n<details><summary>Earlier rounds</summary>\n");
+        for r in &meta.history {
+            let by = if r.by.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", r.by.split(", ").map(|b| format!("@{}", inline(b))).collect::<Vec<_>>().join(", "))
+            };
+            let commit = if r.commit.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", code(&r.commit[..r.commit.len().min(7)]))
+            };
+            let _ = writeln!(
+                decision,
+                "- Round {}: {}{by} at {}{commit}",
+                r.round,
+                inline(&r.outcome),
+                r.at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+        let _ = writeln!(decision, "\n</details>");
     }
     let mut links = String::new();
     if let Some(url) = ctx.run_url() {
@@ -244,6 +323,10 @@ mod tests {
             opened_at: Utc::now(),
             round: 1,
             decided_at: None,
+            seen: None,
+            acked: Vec::new(),
+            decision: None,
+            history: Vec::new(),
         }
     }
 

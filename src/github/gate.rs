@@ -20,7 +20,7 @@ use super::comment::{self, Meta};
 use super::context::PrContext;
 use crate::config::Workflow;
 use crate::executor::Redactor;
-use crate::gate::{Gate, GateError, GateFuture, request};
+use crate::gate::{Gate, GateError, GateFuture, request, tally};
 use crate::markup::inline;
 use crate::state::{Decision, RunState};
 
@@ -74,23 +74,8 @@ struct Pr {
     author: String,
 }
 
-/// Why a label did not count, for the comment.
-fn bot(actor: &Value) -> bool {
-    actor["type"] == "Bot" || actor["login"].as_str().is_some_and(|l| l.ends_with("[bot]"))
-}
-
 fn time_of(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
-}
-
-/// What the people who count said in one round of a gate.
-struct Tally {
-    /// Distinct approvers whose approval counts.
-    approvers: Vec<String>,
-    /// The last reject from someone who counts.
-    rejecter: Option<String>,
-    /// Why labels did not count, for the comment.
-    notes: Vec<String>,
 }
 
 /// The GitHub login that posts as the workflow's token.
@@ -171,28 +156,141 @@ impl GitHubGate {
             .as_deref()
     }
 
-    /// Whether `login` may decide: listed in `approvers`, or write, maintain or admin permission.
-    /// While the pull request changes the gate's policy, only write access counts.
-    async fn authorized(&self, wf: &Workflow, login: &str) -> Result<Result<(), String>, GithubError> {
-        if wf.policy_changes.is_empty() && wf.consensus.approvers.iter().any(|a| a.eq_ignore_ascii_case(login)) {
-            return Ok(Ok(()));
-        }
+    /// The role of `login` on the repository (`none` for a stranger).
+    async fn role(&self, login: &str) -> Result<String, GithubError> {
         let path = format!("{}/collaborators/{}/permission", self.ctx.repo_path(), segment(login));
-        let role = match self.client.get(&path).await {
-            Ok(v) => v["role_name"].as_str().or(v["permission"].as_str()).unwrap_or("none").to_owned(),
-            Err(GithubError::Status { status: 404, .. }) => "none".to_owned(),
-            Err(e) => return Err(e),
-        };
-        Ok(if matches!(role.as_str(), "admin" | "maintain" | "write") {
-            Ok(())
-        } else {
-            Err(format!("has `{role}` access, not write"))
-        })
+        match self.client.get(&path).await {
+            Ok(v) => Ok(v["role_name"].as_str().or(v["permission"].as_str()).unwrap_or("none").to_owned()),
+            Err(GithubError::Status { status: 404, .. }) => Ok("none".to_owned()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The round of `phase`'s gate in `state`: how many times the phase has run.
     fn round(state: &RunState, phase: &str) -> u32 {
         state.phases.get(phase).map(|p| p.runs).unwrap_or(0)
+    }
+
+    /// GitHub's record of what people did on the pull request: label events, comments (not the
+    /// run's own) and reviews.
+    async fn record(&self, comments: &[Value]) -> Result<Record, GithubError> {
+        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
+        let reviews =
+            self.client.get_all(&format!("{}/pulls/{}/reviews", self.ctx.repo_path(), self.ctx.number)).await?;
+        let me = self.identity().await.map(str::to_owned);
+        let person = |v: &Value| tally::Person {
+            login: v["login"].as_str().unwrap_or_default().to_owned(),
+            bot: v["type"] == "Bot" || v["login"].as_str().is_some_and(|l| l.ends_with("[bot]")),
+        };
+        let id = |v: &Value| v["id"].as_u64().unwrap_or(0);
+        let labels = events
+            .iter()
+            .filter(|e| matches!(e["event"].as_str(), Some("labeled" | "unlabeled")))
+            .filter_map(|e| {
+                Some(tally::LabelEvent {
+                    id: id(e),
+                    at: time_of(&e["created_at"])?,
+                    label: e["label"]["name"].as_str()?.to_owned(),
+                    added: e["event"] == "labeled",
+                    actor: person(&e["actor"]),
+                })
+            })
+            .collect();
+        let own = |login: &str| {
+            login.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(login))
+        };
+        let comments = comments
+            .iter()
+            .filter(|c| !own(c["user"]["login"].as_str().unwrap_or_default()))
+            .filter_map(|c| {
+                let at = time_of(&c["created_at"])?;
+                Some(tally::Comment {
+                    id: id(c),
+                    at,
+                    edited: time_of(&c["updated_at"]).is_some_and(|u| u.timestamp() > at.timestamp()),
+                    author: person(&c["user"]),
+                    body: c["body"].as_str().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect();
+        let reviews = reviews
+            .iter()
+            .filter_map(|r| {
+                Some(tally::Review {
+                    id: id(r),
+                    at: time_of(&r["submitted_at"])?,
+                    state: match r["state"].as_str() {
+                        Some("APPROVED") => tally::ReviewState::Approved,
+                        Some("CHANGES_REQUESTED") => tally::ReviewState::ChangesRequested,
+                        Some("DISMISSED") => tally::ReviewState::Dismissed,
+                        _ => tally::ReviewState::Other,
+                    },
+                    commit: r["commit_id"].as_str().unwrap_or_default().to_owned(),
+                    author: person(&r["user"]),
+                    body: r["body"].as_str().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect();
+        Ok(Record { events, labels, comments, reviews })
+    }
+
+    /// Who is who for `logins`: the author, the run's own identity, and each one's role.
+    async fn people(&self, pr: &Pr, logins: &[String]) -> Result<tally::People, GithubError> {
+        let mut people = tally::People {
+            author: pr.author.clone(),
+            own: std::iter::once(ACTIONS_BOT.to_owned()).chain(self.identity().await.map(str::to_owned)).collect(),
+            roles: Default::default(),
+        };
+        for login in logins {
+            let role = self.role(login).await?;
+            people.roles.insert(login.to_lowercase(), role);
+        }
+        Ok(people)
+    }
+
+    /// The tally of `meta`'s round under the base branch's rules.
+    #[allow(clippy::too_many_arguments)]
+    async fn count(
+        &self,
+        wf: &Workflow,
+        phase: &str,
+        meta: &Meta,
+        pr: &Pr,
+        record: &Record,
+        stale: bool,
+        checklist_done: bool,
+    ) -> Result<tally::Outcome, GithubError> {
+        let (approve, reject) = wf.labels(phase);
+        let rules = rules(wf, phase, &approve, &reject, checklist_done);
+        let round = tally::Round {
+            opened_at: meta.opened_at,
+            seen: meta.seen,
+            decided_at: meta.decided_at,
+            head_sha: pr.head_sha.clone(),
+            stale,
+        };
+        let logins = tally::deciders(&rules, &round, &record.labels, &record.comments, &record.reviews);
+        let people = self.people(pr, &logins).await?;
+        Ok(tally::tally(
+            &rules,
+            &round,
+            &people,
+            !wf.policy_changes.is_empty(),
+            &record.labels,
+            &record.comments,
+            &record.reviews,
+        ))
+    }
+
+    /// The ids GitHub has given so far: what a new round does not count.
+    async fn seen_now(&self, comments: &[Value]) -> Result<tally::Seen, GithubError> {
+        let record = self.record(comments).await?;
+        let max = |ids: &mut dyn Iterator<Item = u64>| ids.max().unwrap_or(0);
+        Ok(tally::Seen {
+            event: max(&mut record.events.iter().filter_map(|e| e["id"].as_u64())),
+            comment: max(&mut comments.iter().filter_map(|c| c["id"].as_u64())),
+            review: max(&mut record.reviews.iter().map(|r| r.id)),
+        })
     }
 
     async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
@@ -216,24 +314,40 @@ impl GitHubGate {
             }
         }
         let marker = comment::marker(&state.run_id, phase);
-        let (existing, _) = self.find(&marker).await?;
+        let (existing, comments) = self.find(&marker).await?;
         let digest = artifact_digest(&self.root, state, phase);
         let round = Self::round(state, phase);
         let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
-        // Reopening the same request (a resumed step, a reposted comment) keeps its time, so
-        // labels added meanwhile still count; a new round or new artifacts start a new request.
-        let opened_at = previous
-            .filter(|m| m.digest == digest && m.round == round && m.decided_at.is_none())
-            .map(|m| m.opened_at)
-            .unwrap_or_else(Utc::now);
-        let meta = Meta {
-            run_id: state.run_id.clone(),
-            phase: phase.to_owned(),
-            head_sha: pr.head_sha.clone(),
-            digest,
-            opened_at,
-            round,
-            decided_at: None,
+        // Reopening the same request (a resumed step, a reposted comment) keeps it; a new round
+        // or new artifacts start a new request, in which only what comes after counts.
+        let same = previous.as_ref().filter(|m| m.digest == digest && m.round == round && m.decided_at.is_none());
+        let meta = match same {
+            Some(m) => Meta { head_sha: pr.head_sha.clone(), ..m.clone() },
+            None => {
+                let mut history = previous.as_ref().map(|m| m.history.clone()).unwrap_or_default();
+                if let Some(m) = &previous {
+                    history.push(m.decision.clone().unwrap_or_else(|| comment::RoundRecord {
+                        round: m.round,
+                        outcome: "superseded".into(),
+                        by: String::new(),
+                        at: Utc::now(),
+                        commit: m.head_sha.clone(),
+                    }));
+                }
+                let keep = history.len().saturating_sub(10);
+                history.drain(..keep);
+                Meta {
+                    run_id: state.run_id.clone(),
+                    phase: phase.to_owned(),
+                    head_sha: pr.head_sha.clone(),
+                    digest,
+                    opened_at: Utc::now(),
+                    round,
+                    seen: Some(self.seen_now(&comments).await?),
+                    history,
+                    ..Meta::default()
+                }
+            }
         };
         let body = existing.as_ref().and_then(|c| c["body"].as_str()).unwrap_or_default();
         let ticked = request::ticked(body, &wf.consensus.checklist);
@@ -268,84 +382,11 @@ impl GitHubGate {
         written.map_err(|e| GateError::Other(format!("cannot write `{}`: {e}", path.display())))
     }
 
-    /// Count the decision labels of one round: added from `meta.opened_at` (and, for a decided
-    /// round, up to `meta.decided_at`), by people who count under the base branch's policy.
-    #[allow(clippy::too_many_arguments)]
-    async fn tally(
-        &self,
-        wf: &Workflow,
-        phase: &str,
-        meta: &Meta,
-        pr: &Pr,
-        events: &[Value],
-        stale: bool,
-        checklist_done: bool,
-    ) -> Result<Tally, GithubError> {
-        let (approve, reject) = wf.labels(phase);
-        // GitHub's times are whole seconds.
-        let from = meta.opened_at.timestamp();
-        let until = meta.decided_at.map(|t| t.timestamp()).unwrap_or(i64::MAX);
-        // Labels added in the round, in order; a person removing a label withdraws what it said
-        // (the gate's own removals, by a bot, do not).
-        let mut active: Vec<(String, Value)> = Vec::new();
-        for ev in events {
-            let label = ev["label"]["name"].as_str().unwrap_or_default();
-            if label != approve && label != reject {
-                continue;
-            }
-            let Some(at) = time_of(&ev["created_at"]).map(|t| t.timestamp()) else { continue };
-            if at < from || at > until {
-                continue;
-            }
-            match ev["event"].as_str() {
-                Some("labeled") => active.push((label.to_owned(), ev["actor"].clone())),
-                Some("unlabeled") if !bot(&ev["actor"]) => active.retain(|(l, _)| l != label),
-                _ => {}
-            }
-        }
-        let mut tally = Tally { approvers: Vec::new(), rejecter: None, notes: Vec::new() };
-        let mut seen: Vec<(String, String)> = Vec::new();
-        let allow_author = wf.consensus.allow_author && wf.policy_changes.is_empty();
-        for (label, actor) in &active {
-            let login = actor["login"].as_str().unwrap_or_default().to_owned();
-            if seen.contains(&(login.clone(), label.clone())) {
-                continue;
-            }
-            seen.push((login.clone(), label.clone()));
-            let why_not = if bot(actor) {
-                Some("is a bot".to_owned())
-            } else if self.identity().await.is_some_and(|me| me.eq_ignore_ascii_case(&login)) {
-                Some("is this run's own identity".to_owned())
-            } else if login.eq_ignore_ascii_case(&pr.author) && !allow_author {
-                Some("is the pull request's author".to_owned())
-            } else {
-                self.authorized(wf, &login).await?.err()
-            };
-            if let Some(why) = why_not {
-                tally.notes.push(format!("⚠️ `{label}` from @{login} is ignored: @{login} {why}."));
-                continue;
-            }
-            if *label == reject {
-                tally.rejecter = Some(login);
-            } else if stale {
-                tally.notes.push(format!(
-                    "⚠️ The approval from @{login} is stale: commit {} changed the phase's artifacts.",
-                    &pr.head_sha[..pr.head_sha.len().min(7)]
-                ));
-            } else if wf.consensus.require_checklist && !checklist_done {
-                tally.notes.push(format!("⚠️ The approval from @{login} waits for every checklist box to be ticked."));
-            } else if !tally.approvers.contains(&login) {
-                tally.approvers.push(login);
-            }
-        }
-        Ok(tally)
-    }
-
     /// Whether GitHub's record holds the approval of `phase` that the state claims: the run's
     /// own gate comment for this round, and enough approvals in it from people who count.
     async fn confirm_approval(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<bool, GateError> {
         let marker = comment::marker(&state.run_id, phase);
-        let (ours, _) = self.find(&marker).await?;
+        let (ours, comments) = self.find(&marker).await?;
         let Some(ours) = ours else { return Ok(false) };
         let body = ours["body"].as_str().unwrap_or_default();
         let Some(meta) = comment::parse_meta(body) else { return Ok(false) };
@@ -353,12 +394,30 @@ impl GitHubGate {
             return Ok(false);
         }
         let pr = self.pr().await?;
-        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
+        let record = self.record(&comments).await?;
         let checklist_done = request::ticked(body, &wf.consensus.checklist).len() == wf.consensus.checklist.len();
         // Later pushes (the next phases' outputs among them) do not undo an approval given on
         // the commit it was bound to.
-        let tally = self.tally(wf, phase, &meta, &pr, &events, false, checklist_done).await?;
-        Ok(tally.rejecter.is_none() && tally.approvers.len() >= wf.consensus.min_approvals.max(1) as usize)
+        let decided_on = meta.decision.as_ref().map(|d| d.commit.clone()).unwrap_or_else(|| pr.head_sha.clone());
+        let at_decision = Pr { head_sha: decided_on, ..pr };
+        let outcome = self.count(wf, phase, &meta, &at_decision, &record, false, checklist_done).await?;
+        let (approve, reject) = wf.labels(phase);
+        Ok(outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done)) == Some(true))
+    }
+
+    /// Answer comment commands with reactions: 👀 read, then 👍 applied or 😕 refused.
+    async fn react(&self, acks: &[(u64, tally::Ack)], meta: &mut Meta) -> Result<(), GithubError> {
+        for (id, ack) in acks {
+            if meta.acked.contains(id) {
+                continue;
+            }
+            let path = format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path());
+            self.client.post(&path, &json!({"content": "eyes"})).await?;
+            let content = if *ack == tally::Ack::Applied { "+1" } else { "confused" };
+            self.client.post(&path, &json!({"content": content})).await?;
+            meta.acked.push(*id);
+        }
+        Ok(())
     }
 
     async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
@@ -370,7 +429,7 @@ impl GitHubGate {
         });
         let Some((ours, mut meta)) = found.filter(|(_, m)| m.round == Self::round(state, phase)) else {
             // Someone deleted the request or edited away its hidden lines, or it belongs to an
-            // earlier round: post it again and keep waiting (labels added before count for
+            // earlier round: post it again and keep waiting (what was said before counts for
             // nothing).
             self.open_gate(wf, state, phase).await?;
             return Ok(None);
@@ -385,36 +444,39 @@ impl GitHubGate {
             .iter()
             .filter_map(|l| l["name"].as_str().map(str::to_owned))
             .collect();
-        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
+        let record = self.record(&comments).await?;
         let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
         let ticked = request::ticked(body, &wf.consensus.checklist);
         let checklist_done = ticked.len() == wf.consensus.checklist.len();
-        let Tally { approvers, rejecter, notes } =
-            self.tally(wf, phase, &meta, &pr, &events, stale, checklist_done).await?;
+        let outcome = self.count(wf, phase, &meta, &pr, &record, stale, checklist_done).await?;
+        let verdict = outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done));
+        let tally::Outcome { approvers, rejected, notes, acks } = outcome;
 
         let now = Utc::now();
         let short = &pr.head_sha[..pr.head_sha.len().min(7)];
-        let decision = if let Some(login) = &rejecter {
-            let reason = comments
-                .iter()
-                .filter(|c| {
-                    c["user"]["login"].as_str() == Some(login.as_str())
-                        && !c["body"].as_str().is_some_and(|b| comment::has_marker(b, &marker))
-                })
-                .filter_map(|c| c["body"].as_str())
-                .next_back()
-                .map(|b| b.trim().to_owned());
-            Some(Decision { approved: false, by: login.clone(), at: now, reason, commit: Some(pr.head_sha.clone()) })
-        } else if approvers.len() >= wf.consensus.min_approvals as usize {
-            Some(Decision {
+        let decision = match (verdict, &rejected) {
+            (Some(false), Some((login, reason))) => Some(Decision {
+                approved: false,
+                by: login.clone(),
+                at: now,
+                reason: reason.clone().or_else(|| {
+                    // A label carries no reason: the rejecter's latest comment says why.
+                    record
+                        .comments
+                        .iter()
+                        .rfind(|c| c.author.login.eq_ignore_ascii_case(login))
+                        .map(|c| c.body.trim().to_owned())
+                }),
+                commit: Some(pr.head_sha.clone()),
+            }),
+            (Some(true), _) => Some(Decision {
                 approved: true,
                 by: approvers.join(", "),
                 at: now,
                 reason: None,
                 commit: Some(pr.head_sha.clone()),
-            })
-        } else {
-            None
+            }),
+            _ => None,
         };
 
         let mut status = match &decision {
@@ -444,8 +506,16 @@ impl GitHubGate {
             )],
         };
         status.extend(notes);
-        if decision.is_some() {
+        self.react(&acks, &mut meta).await?;
+        if let Some(d) = &decision {
             meta.decided_at = Some(now);
+            meta.decision = Some(comment::RoundRecord {
+                round: meta.round,
+                outcome: if d.approved { "approved" } else { "rejected" }.into(),
+                by: d.by.clone(),
+                at: now,
+                commit: pr.head_sha.clone(),
+            });
         }
         self.save_carried(state, phase)?;
         let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
@@ -470,6 +540,81 @@ impl GitHubGate {
         }
         Ok(decision)
     }
+
+    /// Whether someone who counts asked, after `phase` ended (rejected or failed), to run it
+    /// again with a `/retry` comment; the comment gets its reactions.
+    async fn retry_asked(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<bool, GateError> {
+        if !wf.consensus.decide_by.contains(&tally::Channel::Comments) {
+            return Ok(false);
+        }
+        let Some(ended) = state.phases.get(phase).and_then(|p| p.finished_at) else { return Ok(false) };
+        let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
+        let pr = self.pr().await?;
+        let record = self.record(&comments).await?;
+        let prefix = &wf.consensus.command_prefix;
+        let asks: Vec<&tally::Comment> = record
+            .comments
+            .iter()
+            .filter(|c| c.at.timestamp() >= ended.timestamp() && !c.edited)
+            .filter(|c| {
+                tally::commands(&c.body, prefix).iter().any(
+                    |cmd| matches!(cmd, tally::Command::Retry { phase: p } if p.as_deref().is_none_or(|p| p == phase)),
+                )
+            })
+            .collect();
+        for c in asks {
+            let people = self.people(&pr, std::slice::from_ref(&c.author.login)).await?;
+            let (approve, reject) = wf.labels(phase);
+            let rules = rules(wf, phase, &approve, &reject, true);
+            // Reuse the tally's rules of who counts: a retry is asked like an approval.
+            let probe = tally::Comment { body: format!("{prefix}approve"), ..c.clone() };
+            let round = tally::Round {
+                opened_at: ended,
+                seen: None,
+                decided_at: None,
+                head_sha: pr.head_sha.clone(),
+                stale: false,
+            };
+            let outcome = tally::tally(&rules, &round, &people, !wf.policy_changes.is_empty(), &[], &[probe], &[]);
+            let mut meta = Meta::default();
+            self.react(&outcome.acks, &mut meta).await?;
+            if !outcome.approvers.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What GitHub's record holds about a pull request: the raw issue events (for their ids) and
+/// the parsed label events, comments and reviews.
+struct Record {
+    events: Vec<Value>,
+    labels: Vec<tally::LabelEvent>,
+    comments: Vec<tally::Comment>,
+    reviews: Vec<tally::Review>,
+}
+
+fn rules<'a>(
+    wf: &'a Workflow,
+    phase: &'a str,
+    approve: &'a str,
+    reject: &'a str,
+    checklist_done: bool,
+) -> tally::Rules<'a> {
+    let c = &wf.consensus;
+    tally::Rules {
+        phase,
+        approve_label: approve,
+        reject_label: reject,
+        min_approvals: c.min_approvals,
+        allow_author: c.allow_author,
+        approvers: &c.approvers,
+        require_checklist: c.require_checklist,
+        checklist_done,
+        channels: &c.decide_by,
+        prefix: &c.command_prefix,
+    }
 }
 
 impl Gate for GitHubGate {
@@ -488,5 +633,9 @@ impl Gate for GitHubGate {
 
     fn confirm<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, bool> {
         Box::pin(self.confirm_approval(wf, state, phase))
+    }
+
+    fn retry_requested<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, bool> {
+        Box::pin(self.retry_asked(wf, state, phase))
     }
 }

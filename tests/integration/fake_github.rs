@@ -38,6 +38,10 @@ pub struct Gh {
     pub artifacts: Vec<Value>,
     /// The base branch's files at the pull request's base commit, by path (the contents API).
     pub base_files: HashMap<String, String>,
+    /// Pull-request reviews: `{"id", "user", "state", "commit_id", "body", "submitted_at"}`.
+    pub reviews: Vec<Value>,
+    /// Reactions added: (comment id, content).
+    pub reactions: Vec<(u64, String)>,
     next_id: u64,
 }
 
@@ -60,11 +64,18 @@ fn user(login: &str, kind: &str) -> Value {
 }
 
 impl Gh {
+    /// An issue event with the next id.
+    fn add_event(&mut self, mut event: Value) {
+        self.next_id += 1;
+        event["id"] = json!(self.next_id);
+        self.events.push(event);
+    }
+
     fn add_comment(&mut self, login: &str, body: &str) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let c = json!({"id": id, "user": user(login, if login.ends_with("[bot]") { "Bot" } else { "User" }), "body": body,
-                       "html_url": format!("https://github.example/octo/app/pull/7#issuecomment-{id}"), "created_at": now()});
+                       "html_url": format!("https://github.example/octo/app/pull/7#issuecomment-{id}"), "created_at": now(), "updated_at": now()});
         self.comments.push(c.clone());
         c
     }
@@ -125,14 +136,30 @@ impl FakeGithub {
             if !g.labels.iter().any(|l| l == label) {
                 g.labels.push(label.to_owned());
             }
-            g.events.push(
+            g.add_event(
                 json!({"event": "labeled", "label": {"name": label}, "actor": user(login, kind), "created_at": now()}),
             );
         });
     }
 
-    pub fn comment(&self, login: &str, body: &str) {
-        self.with(|g| g.add_comment(login, body));
+    pub fn comment(&self, login: &str, body: &str) -> u64 {
+        self.with(|g| g.add_comment(login, body)["id"].as_u64().unwrap())
+    }
+
+    /// `login` submits a review (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`) on `commit`.
+    pub fn review(&self, login: &str, state: &str, commit: &str, body: &str) -> u64 {
+        self.with(|g| {
+            g.next_id += 1;
+            let id = g.next_id;
+            g.reviews.push(json!({"id": id, "user": user(login, "User"), "state": state, "commit_id": commit,
+                                  "body": body, "submitted_at": now()}));
+            id
+        })
+    }
+
+    /// The reactions on comment `id`, in order.
+    pub fn reactions_on(&self, id: u64) -> Vec<String> {
+        self.with(|g| g.reactions.iter().filter(|(c, _)| *c == id).map(|(_, r)| r.clone()).collect())
     }
 
     /// The base branch's copy of `path`.
@@ -267,10 +294,25 @@ fn route(
                 return (404, json!({"message": "Label does not exist"}).to_string(), vec![]);
             }
             g.labels.retain(|l| *l != name);
-            g.events.push(json!({"event": "unlabeled", "label": {"name": name}, "actor": user("github-actions[bot]", "Bot"), "created_at": now()}));
+            g.add_event(json!({"event": "unlabeled", "label": {"name": name}, "actor": user("github-actions[bot]", "Bot"), "created_at": now()}));
             ok(json!([]))
         }
         ("GET", ["repos", "octo", "app", "issues", "7", "events"]) => page(&g.events, query, base, path),
+        ("GET", ["repos", "octo", "app", "pulls", "7", "reviews"]) => page(&g.reviews, query, base, path),
+        ("POST", ["repos", "octo", "app", "issues", "comments", id, "reactions"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            if !g.comments.iter().any(|c| c["id"] == id) {
+                return (404, json!({"message": "Not Found"}).to_string(), vec![]);
+            }
+            let content = body["content"].as_str().unwrap_or_default().to_owned();
+            g.reactions.push((id, content.clone()));
+            (
+                201,
+                json!({"id": g.reactions.len(), "content": content, "user": user("github-actions[bot]", "Bot")})
+                    .to_string(),
+                vec![],
+            )
+        }
         ("GET", ["repos", "octo", "app", "collaborators", login, "permission"]) => match g.permissions.get(*login) {
             Some(role) => {
                 let permission = match role.as_str() {

@@ -93,7 +93,7 @@ fn approval_by_a_writer_continues_the_run_and_the_comment_records_it() {
         "# Consensus Request: plan",
         "- [ ] Plan is sound\n- [ ] Scope is right",
         "⏳ **Waiting for approval.**",
-        "Add the label `orchestrator:approved` to approve or `orchestrator:rejected` to reject",
+        "add the label `orchestrator:approved` to approve or `orchestrator:rejected` to reject",
         "<details><summary><code>docs/PLAN.md</code> (new file, +1 line)</summary>",
         "```diff\n+plan\n```",
         "[Workflow run](https://github.example/octo/app/actions/runs/42)",
@@ -287,7 +287,7 @@ fn dry_run_on_a_pull_request_prints_the_api_calls_and_the_comment_and_sends_noth
     out.code(0)
         .stdout_has("on pull request #7 of octo/app")
         .stdout_has("POST /repos/octo/app/issues/7/comments, or PATCH /repos/octo/app/issues/comments/<id>")
-        .stdout_has("│ Add the label `orchestrator:approved` to approve")
+        .stdout_has("add the label `orchestrator:approved` to approve")
         .stdout_has("│ <!-- orchestrator:gate run=");
     assert!(pr.gh.with(|g| g.requests.is_empty()), "the dry run called GitHub");
     assert_eq!(pr.p.tree(), before);
@@ -406,7 +406,7 @@ fn listed_approvers_count_without_write_access_and_a_phase_can_have_its_own_labe
     pr.gh.base_file(".claude/config.yaml", &cfg);
     pr.run(&["run", "start"]).code(4);
     assert!(
-        pr.comment().contains("Add the label `plan:ok` to approve") && pr.comment().contains("and from @mallory"),
+        pr.comment().contains("add the label `plan:ok` to approve") && pr.comment().contains("and from @mallory"),
         "{}",
         pr.comment()
     );

@@ -8,6 +8,7 @@ mod action_act;
 mod action_install;
 mod action_run;
 mod actions_runner;
+mod approvals;
 mod artifacts;
 mod ci_generate;
 mod ci_jobs;
