@@ -67,24 +67,54 @@ fn gated(wf: &Workflow) -> bool {
 }
 
 fn triggers(wf: &Workflow) -> Value {
-    let mut on = vec![("pull_request", map(vec![("types", seq([s("opened"), s("reopened")]))]))];
+    use crate::gate::tally::Channel;
+    let types = |t: &[&str]| map(vec![("types", seq(t.iter().map(|x| s(x))))]);
+    let mut on = vec![("pull_request", types(&["opened", "reopened", "synchronize"]))];
     if gated(wf) {
-        on.push(("pull_request_target", map(vec![("types", seq([s("labeled")]))])));
+        let by = &wf.consensus.decide_by;
+        if by.contains(&Channel::Labels) {
+            on.push(("pull_request_target", types(&["labeled"])));
+        }
+        if by.contains(&Channel::Comments) {
+            on.push(("issue_comment", types(&["created"])));
+        }
+        if by.contains(&Channel::Reviews) {
+            on.push(("pull_request_review", types(&["submitted", "dismissed"])));
+        }
     }
     map(on)
 }
 
-/// The job condition: same-repository pull requests, and on `labeled` only decision labels.
+/// The job condition: same-repository pull requests; a decision label, a comment holding a
+/// command on a pull request, or a review that decides; nothing else starts a runner. (A
+/// comment's payload does not say where the pull request's head lives: the checkout fetches
+/// only this repository's branches, and orchestrator asks GitHub and refuses forks.)
 fn job_if(wf: &Workflow) -> String {
+    use crate::gate::tally::Channel;
     let same_repo = "github.event.pull_request.head.repo.full_name == github.repository";
-    if !gated(wf) {
-        return same_repo.to_owned();
+    let mut cases = vec![format!("(github.event_name == 'pull_request' && {same_repo})")];
+    if gated(wf) {
+        let by = &wf.consensus.decide_by;
+        if by.contains(&Channel::Labels) {
+            let labels = serde_json::to_string(&decision_labels(wf)).unwrap_or_default();
+            cases.push(format!(
+                "(github.event_name == 'pull_request_target' && {same_repo} && contains(fromJSON('{}'), github.event.label.name))",
+                labels.replace('\'', "''")
+            ));
+        }
+        if by.contains(&Channel::Comments) {
+            let p = wf.consensus.command_prefix.replace('\'', "''");
+            cases.push(format!(
+                "(github.event_name == 'issue_comment' && github.event.issue.pull_request && (contains(github.event.comment.body, '{p}approve') || contains(github.event.comment.body, '{p}reject') || contains(github.event.comment.body, '{p}retry')))"
+            ));
+        }
+        if by.contains(&Channel::Reviews) {
+            cases.push(format!(
+                "(github.event_name == 'pull_request_review' && {same_repo} && github.event.review.state != 'commented')"
+            ));
+        }
     }
-    let labels = serde_json::to_string(&decision_labels(wf)).unwrap_or_default();
-    format!(
-        "{same_repo} && (github.event_name == 'pull_request' || contains(fromJSON('{}'), github.event.label.name))",
-        labels.replace('\'', "''")
-    )
+    cases.join(" || ")
 }
 
 fn permissions(wf: &Workflow, report: bool) -> Value {
@@ -102,16 +132,30 @@ fn permissions(wf: &Workflow, report: bool) -> Value {
     map(p)
 }
 
+/// Check out the pull request's branch (not the merge commit), so outputs are pushed onto it. A
+/// comment's event does not name the branch: GitHub does. Only this repository's branches are
+/// fetched, never a fork's.
+pub const SWITCH_TO_BRANCH: &str = r#"ref="$HEAD_REF"
+if [ -z "$ref" ]; then
+  ref=$(curl -fsSL -H "Authorization: Bearer $GH_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/pulls/$PR" | jq -r .head.ref)
+fi
+git fetch --depth=1 origin "refs/heads/$ref" && git checkout -B "$ref" FETCH_HEAD
+"#;
+
 fn checkout_steps() -> Vec<Value> {
     vec![
         map(vec![("uses", s("actions/checkout@v5"))]),
         map(vec![
             ("name", s("Switch to the pull request's branch")),
-            ("env", map(vec![("HEAD_REF", s("${{ github.head_ref }}"))])),
             (
-                "run",
-                s("git fetch --depth=1 origin \"refs/heads/$HEAD_REF\" && git checkout -B \"$HEAD_REF\" FETCH_HEAD"),
+                "env",
+                map(vec![
+                    ("HEAD_REF", s("${{ github.head_ref }}")),
+                    ("PR", s("${{ github.event.pull_request.number || github.event.issue.number }}")),
+                    ("GH_TOKEN", s("${{ github.token }}")),
+                ]),
             ),
+            ("run", s(SWITCH_TO_BRANCH)),
         ]),
     ]
 }
@@ -183,7 +227,7 @@ pub fn generate(wf: &Workflow, opts: &Options) -> String {
         (
             "concurrency",
             map(vec![
-                ("group", s("orchestrator-${{ github.event.pull_request.number }}")),
+                ("group", s("orchestrator-${{ github.event.pull_request.number || github.event.issue.number }}")),
                 ("cancel-in-progress", Value::Bool(false)),
             ]),
         ),

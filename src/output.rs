@@ -198,6 +198,11 @@ impl Screen {
                     "  phase `{phase}`: the run state says it passed its gate, but the gate does not confirm it; waiting for a decision again"
                 ));
             }
+            Event::RerunOnPush { phase } => {
+                self.line(format!(
+                    "  phase `{phase}`: a push changed its outputs while its gate waited; running it again"
+                ));
+            }
             Event::RetryRequested { phase } => {
                 self.line(format!("  phase `{phase}`: a reviewer asked to run it again"));
             }

@@ -179,12 +179,38 @@ fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
                     ctx.repo_path()
                 ),
                 format!(
-                    "then, on every resume: GET {issue}/labels, GET {issue}/events, GET {}/collaborators/<login>/permission; DELETE {issue}/labels/{approve} once decided",
-                    ctx.repo_path()
+                    "GET {}/contents/{}?ref=<base commit>  (the gate's policy, from the base branch)",
+                    ctx.repo_path(),
+                    wf.config_path.display()
                 ),
             ] {
                 let _ = writeln!(s, "  {call}");
             }
+            use crate::gate::tally::Channel;
+            let _ = writeln!(s, "then, on every resume, for each way of deciding (`consensus.decide_by`):");
+            for ch in &wf.consensus.decide_by {
+                let call = match ch {
+                    Channel::Labels => format!(
+                        "labels: GET {issue}/events (who added `{approve}` or the reject label, when), GET {issue}/labels; DELETE {issue}/labels/<label> once decided"
+                    ),
+                    Channel::Comments => format!(
+                        "comments: GET {issue}/comments (`{p}approve`, `{p}reject <reason>`, `{p}retry` on a line of their own); POST {}/issues/comments/<id>/reactions (👀, then 👍 or 😕)",
+                        ctx.repo_path(),
+                        p = wf.consensus.command_prefix
+                    ),
+                    Channel::Reviews => format!(
+                        "reviews: GET {}/pulls/{}/reviews (Approve or Request changes on the head commit)",
+                        ctx.repo_path(),
+                        ctx.number
+                    ),
+                };
+                let _ = writeln!(s, "  {call}");
+            }
+            let _ = writeln!(
+                s,
+                "  and for each person who decided: GET {}/collaborators/<login>/permission",
+                ctx.repo_path()
+            );
             if wf.consensus.commit_status {
                 let _ = writeln!(
                     s,

@@ -158,14 +158,15 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
     let in_repo = super::repository_root(&wf.root)
         .and_then(|repo| full.canonicalize().ok().and_then(|f| f.strip_prefix(&repo).ok().map(Path::to_path_buf)));
     let rel = crate::workspace::slash_path(in_repo.as_deref().unwrap_or(&wf.config_path));
-    let (text, sha) = crate::github::base::config(&pr, &rel).await.map_err(|e| {
+    let base = crate::github::base::config(&pr, &rel).await.map_err(|e| {
         AppError::Io(anyhow::Error::new(e).context(format!(
             "cannot read the gate's policy (`{rel}` on the base branch of pull request #{}); the gate stays closed",
             pr.number
         )))
     })?;
-    let base = match text {
-        Some(text) => Some(crate::config::parse(&wf.root, Path::new(&rel), &text).map_err(|e| {
+    let sha = &base.sha;
+    let policy = match &base.config {
+        Some(text) => Some(crate::config::parse(&wf.root, Path::new(&rel), text).map_err(|e| {
             AppError::Setup(format!(
                 "error: the base branch's `{rel}` (commit {}) is not a valid config, so the gate's policy is unknown\n{e}",
                 &sha[..sha.len().min(12)]
@@ -173,7 +174,15 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
         })?),
         None => None,
     };
-    let changes = crate::config::policy::apply(&mut wf, base.as_ref(), &rel);
+    let changes = crate::config::policy::apply(&mut wf, policy.as_ref(), &rel);
+    // Events without the pull request in their payload (a comment) learn where its head lives
+    // from GitHub.
+    let this = format!("{}/{}", pr.owner, pr.repo);
+    if pr.fork.is_none() && !base.head_repo.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&this)) {
+        let mut forked = (*pr).clone();
+        forked.fork = Some(base.head_repo.clone().unwrap_or_else(|| "a deleted repository".into()));
+        check_trust_of(&wf, &forked)?;
+    }
     if !changes.is_empty() {
         eprintln!(
             "note: this pull request changes the gate's policy ({}); the base branch's policy applies, and only people with write access can approve",
@@ -189,6 +198,10 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
 pub fn check_trust(wf: &Workflow) -> Result<(), AppError> {
     use crate::github::context::{Detected, detect};
     let Ok(Detected::PullRequest(ctx)) = detect(|k| std::env::var(k).ok()) else { return Ok(()) };
+    check_trust_of(wf, &ctx)
+}
+
+fn check_trust_of(wf: &Workflow, ctx: &crate::github::context::PrContext) -> Result<(), AppError> {
     match &ctx.fork {
         Some(fork) if ctx.event_name != "pull_request" && !wf.consensus.allow_forks => Err(AppError::Setup(format!(
             "error: pull request #{} comes from the fork `{fork}`; this `{}` run holds {}/{}'s token and secrets, so orchestrator runs no agents for it\nhelp: run it from a `pull_request` event (a fork gets no secrets there), or set `consensus.allow_forks: true` in `{}` if you trust every fork's code with them",

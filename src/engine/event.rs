@@ -56,6 +56,10 @@ pub enum Event {
     GateUnconfirmed {
         phase: String,
     },
+    /// A push changed `phase`'s outputs while its gate waited: it runs again for the new head.
+    RerunOnPush {
+        phase: String,
+    },
     /// A reviewer asked for the ended `phase` to run again.
     RetryRequested {
         phase: String,

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::{Event, plan};
 use crate::config::{Phase, Workflow};
 use crate::executor::{self, Cancel, Redactor};
-use crate::gate::{Gate, GateError};
+use crate::gate::{Answer, Gate, GateError};
 use crate::report::{Recorder, hygiene};
 use crate::state::{AgentStatus, ChangeSet, GateState, PhaseState, PhaseStatus, RunStatus, StateError, StateStore};
 use crate::workspace::{self, Snapshot};
@@ -334,14 +334,17 @@ impl Engine {
         };
         let mut opened = Vec::new();
         let mut decided = Vec::new();
+        let mut rerun = Vec::new();
         for name in awaiting {
             let snapshot = self.store().state.clone();
             if snapshot.phases[&name].gate.is_none() {
                 // The process died between finishing the phase and opening its gate.
                 opened.push((name.clone(), self.gate.open(&self.wf, &snapshot, &name).await?));
             }
-            if let Some(decision) = self.gate.decision(&self.wf, &snapshot, &name).await? {
-                decided.push((name, decision));
+            match self.gate.decision(&self.wf, &snapshot, &name).await? {
+                Answer::Waiting => {}
+                Answer::Decided(decision) => decided.push((name, decision)),
+                Answer::Rerun => rerun.push(name),
             }
         }
         let mut store = self.store();
@@ -358,6 +361,15 @@ impl Engine {
                 g.decision = Some(decision);
             }
         }
+        for name in &rerun {
+            if let Some(ps) = store.state.phases.get_mut(name) {
+                let runs = ps.runs;
+                *ps = PhaseState::pending();
+                ps.runs = runs;
+                self.emit(Event::RerunOnPush { phase: name.clone() });
+            }
+        }
+        let retried = retried || !rerun.is_empty();
         // A fresh run has nothing to recover: skip the fsync'd rewrite.
         if store.state != before {
             store.save()?;

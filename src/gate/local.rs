@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{Gate, GateError, GateFuture, request};
+use super::{Answer, Gate, GateError, GateFuture, request};
 use crate::config::Workflow;
-use crate::state::{Decision, RunState, write_atomic};
+use crate::state::{RunState, write_atomic};
 
 pub struct LocalGate {
     pub root: PathBuf,
@@ -30,14 +30,12 @@ impl Gate for LocalGate {
         })
     }
 
-    fn decision<'a>(
-        &'a self,
-        _wf: &'a Workflow,
-        state: &'a RunState,
-        phase: &'a str,
-    ) -> GateFuture<'a, Option<Decision>> {
-        Box::pin(
-            async move { Ok(state.phases.get(phase).and_then(|p| p.gate.as_ref()).and_then(|g| g.decision.clone())) },
-        )
+    fn decision<'a>(&'a self, _wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, Answer> {
+        Box::pin(async move {
+            Ok(match state.phases.get(phase).and_then(|p| p.gate.as_ref()).and_then(|g| g.decision.clone()) {
+                Some(d) => Answer::Decided(d),
+                None => Answer::Waiting,
+            })
+        })
     }
 }

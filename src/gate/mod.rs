@@ -25,6 +25,16 @@ pub enum GateError {
     Other(String),
 }
 
+/// Where a gate stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Waiting,
+    Decided(Decision),
+    /// A push changed the phase's outputs while its gate waited (`consensus.rerun_on_push`):
+    /// run the phase again for the new head.
+    Rerun,
+}
+
 pub type GateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GateError>> + Send + 'a>>;
 
 /// A consensus backend.
@@ -32,14 +42,9 @@ pub trait Gate: Send + Sync {
     /// Publish the approval request for `phase` (which has just succeeded); returns where it lives.
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String>;
 
-    /// The decision on `phase`, derived afresh from the backend; `None` while undecided. An
-    /// error means "not approved" (the gate fails closed).
-    fn decision<'a>(
-        &'a self,
-        wf: &'a Workflow,
-        state: &'a RunState,
-        phase: &'a str,
-    ) -> GateFuture<'a, Option<Decision>>;
+    /// The decision on `phase`, derived afresh from the backend. An error means "not
+    /// approved" (the gate fails closed).
+    fn decision<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, Answer>;
 
     /// Whether the backend's own record confirms the approval that `state` says `phase` has. A
     /// state can come from a file or a comment that someone else wrote; a backend that keeps

@@ -8,12 +8,22 @@ use base64::engine::general_purpose::STANDARD;
 use super::client::{Client, GithubError};
 use super::context::PrContext;
 
+/// What the base branch says: its copy of the config (`None` when it has none), the base commit,
+/// and the repository the pull request's head lives in, as GitHub records it (`None` when that
+/// repository is gone).
+pub struct Base {
+    pub config: Option<String>,
+    pub sha: String,
+    pub head_repo: Option<String>,
+}
+
 /// The base branch's copy of `path` (relative to the repository's root) at the pull request's
-/// base commit, and that commit; `None` for the text when the base branch has no such file.
-pub async fn config(ctx: &PrContext, path: &str) -> Result<(Option<String>, String), GithubError> {
+/// base commit.
+pub async fn config(ctx: &PrContext, path: &str) -> Result<Base, GithubError> {
     let client = Client::new(&ctx.api_url, &ctx.token)?;
     let pr = client.get(&format!("{}/pulls/{}", ctx.repo_path(), ctx.number)).await?;
     let sha = pr["base"]["sha"].as_str().unwrap_or_default().to_owned();
+    let head_repo = pr["head"]["repo"]["full_name"].as_str().map(str::to_owned);
     if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(GithubError::Status {
             method: "GET",
@@ -26,7 +36,7 @@ pub async fn config(ctx: &PrContext, path: &str) -> Result<(Option<String>, Stri
     let file = format!("{}/contents/{}?ref={sha}", ctx.repo_path(), encoded.join("/"));
     let v = match client.get(&file).await {
         Ok(v) => v,
-        Err(GithubError::Status { status: 404, .. }) => return Ok((None, sha)),
+        Err(GithubError::Status { status: 404, .. }) => return Ok(Base { config: None, sha, head_repo }),
         Err(e) => return Err(e),
     };
     let bad =
@@ -37,5 +47,5 @@ pub async fn config(ctx: &PrContext, path: &str) -> Result<(Option<String>, Stri
     let content: String = v["content"].as_str().unwrap_or_default().split_whitespace().collect();
     let bytes = STANDARD.decode(content).map_err(|_| bad("the file's content is not base64"))?;
     let text = String::from_utf8(bytes).map_err(|_| bad("the file is not UTF-8 text"))?;
-    Ok((Some(text), sha))
+    Ok(Base { config: Some(text), sha, head_repo })
 }

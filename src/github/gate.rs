@@ -20,7 +20,7 @@ use super::comment::{self, Meta};
 use super::context::PrContext;
 use crate::config::Workflow;
 use crate::executor::Redactor;
-use crate::gate::{Gate, GateError, GateFuture, request, tally};
+use crate::gate::{Answer, Gate, GateError, GateFuture, request, tally};
 use crate::markup::inline;
 use crate::state::{Decision, RunState};
 
@@ -420,7 +420,7 @@ impl GitHubGate {
         Ok(())
     }
 
-    async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Option<Decision>, GateError> {
+    async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Answer, GateError> {
         let marker = comment::marker(&state.run_id, phase);
         let (ours, comments) = self.find(&marker).await?;
         let found = ours.and_then(|c| {
@@ -432,7 +432,7 @@ impl GitHubGate {
             // earlier round: post it again and keep waiting (what was said before counts for
             // nothing).
             self.open_gate(wf, state, phase).await?;
-            return Ok(None);
+            return Ok(Answer::Waiting);
         };
         let body = ours["body"].as_str().unwrap_or_default();
         let pr = self.pr().await?;
@@ -446,6 +446,30 @@ impl GitHubGate {
             .collect();
         let record = self.record(&comments).await?;
         let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
+        if stale && meta.decided_at.is_none() {
+            // A push changed the outputs under review: what was said is dismissed, and the
+            // commit waits again (or the phase runs again for the new head).
+            let url = ours["html_url"].as_str().unwrap_or_default();
+            self.set_status(wf, &pr.head_sha, phase, "pending", "outputs changed by a push; waiting for approval", url)
+                .await?;
+            if wf.consensus.rerun_on_push {
+                meta.history.push(comment::RoundRecord {
+                    round: meta.round,
+                    outcome: "dismissed by a push".into(),
+                    by: String::new(),
+                    at: Utc::now(),
+                    commit: meta.head_sha.clone(),
+                });
+                let status = vec![format!(
+                    "🔁 A push (commit `{}`) changed the phase's outputs: the phase runs again for it.",
+                    &pr.head_sha[..pr.head_sha.len().min(7)]
+                )];
+                let ticked = request::ticked(body, &wf.consensus.checklist);
+                let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
+                self.write_comment(Some(&ours), &new_body).await?;
+                return Ok(Answer::Rerun);
+            }
+        }
         let ticked = request::ticked(body, &wf.consensus.checklist);
         let checklist_done = ticked.len() == wf.consensus.checklist.len();
         let outcome = self.count(wf, phase, &meta, &pr, &record, stale, checklist_done).await?;
@@ -538,7 +562,10 @@ impl GitHubGate {
             let (state_name, text) = if d.approved { ("success", "approved") } else { ("failure", "rejected") };
             self.set_status(wf, &pr.head_sha, phase, state_name, text, url).await?;
         }
-        Ok(decision)
+        Ok(match decision {
+            Some(d) => Answer::Decided(d),
+            None => Answer::Waiting,
+        })
     }
 
     /// Whether someone who counts asked, after `phase` ended (rejected or failed), to run it
@@ -622,12 +649,7 @@ impl Gate for GitHubGate {
         Box::pin(self.open_gate(wf, state, phase))
     }
 
-    fn decision<'a>(
-        &'a self,
-        wf: &'a Workflow,
-        state: &'a RunState,
-        phase: &'a str,
-    ) -> GateFuture<'a, Option<Decision>> {
+    fn decision<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, Answer> {
         Box::pin(self.decide(wf, state, phase))
     }
 

@@ -124,3 +124,29 @@ fn min_approvals_counts_people_across_channels() {
     pr.gh.review("bob", "APPROVED", "1111111aaaaaaa", "");
     pr.run(&["run", "resume"]).code(0);
 }
+
+#[test]
+fn a_push_that_changes_the_outputs_dismisses_the_wait_and_reruns_the_phase() {
+    let planner = "mkdir -p docs; cat input.txt > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'";
+    let pr = setup_with(planner, "  rerun_on_push: true\n  commit_status: true\n");
+    pr.p.write("input.txt", "first\n");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.comment("mallory", "/approve"); // does not count, but is read
+    // The author pushes: the head moves and the phase's output changes.
+    pr.gh.with(|g| g.head_sha = "2222222bbbbbbb".into());
+    pr.p.write("docs/PLAN.md", "pushed by the author\n");
+    pr.p.write("input.txt", "second\n");
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.read("docs/PLAN.md"), "second\n", "the phase ran again for the new head");
+    assert_eq!(pr.p.state()["phases"]["plan"]["runs"], 2);
+    let statuses = pr.gh.with(|g| g.statuses.clone());
+    assert!(
+        statuses.iter().any(|s| s["sha"] == "2222222bbbbbbb" && s["state"] == "pending"),
+        "the new head's status goes back to pending: {statuses:?}"
+    );
+    let body = pr.comment();
+    assert!(body.contains("dismissed by a push"), "{body}");
+    assert!(body.contains("## Decision (round 2)"), "{body}");
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+}

@@ -42,6 +42,8 @@ pub struct Gh {
     pub reviews: Vec<Value>,
     /// Reactions added: (comment id, content).
     pub reactions: Vec<(u64, String)>,
+    /// The repository the pull request's head lives in (default: this one).
+    pub head_repo: Option<String>,
     next_id: u64,
 }
 
@@ -249,7 +251,8 @@ fn route(
             None => (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![]),
         },
         ("GET", ["repos", "octo", "app", "pulls", "7"]) => ok(
-            json!({"number": 7, "head": {"sha": g.head_sha}, "base": {"sha": BASE_SHA, "ref": "main"}, "user": user(AUTHOR, "User")}),
+            json!({"number": 7, "head": {"sha": g.head_sha, "ref": "feature", "repo": {"full_name": g.head_repo.clone().unwrap_or_else(|| "octo/app".into())}},
+                   "base": {"sha": BASE_SHA, "ref": "main"}, "user": user(AUTHOR, "User")}),
         ),
         ("GET", ["repos", "octo", "app", "contents", rest @ ..]) => {
             let file = rest.join("/").replace("%2E", ".").replace("%2F", "/");

@@ -258,3 +258,21 @@ fn run_approve_on_a_pull_request_defers_to_github() {
     assert_eq!(pr.p.read(".claude/orchestrator_state.json"), before, "nothing recorded");
     assert!(!pr.p.exists("build.log"));
 }
+
+#[test]
+fn a_comment_on_a_forks_pull_request_runs_no_agents_in_a_privileged_event() {
+    let pr = setup_with(PLANNER, "");
+    pr.gh.with(|g| g.head_repo = Some("mallory/app".into()));
+    // An issue_comment event carries no pull_request: where its head lives comes from GitHub.
+    std::fs::write(
+        &pr.event,
+        r#"{"action": "created", "issue": {"number": 7, "pull_request": {"url": "x"}}, "comment": {"body": "/approve"}, "sender": {"login": "alice"}}"#,
+    )
+    .unwrap();
+    let before = pr.p.tree();
+    let run = crate::harness::Run::from_output(
+        pr.command(&["run", "start", "--or-resume"]).env("GITHUB_EVENT_NAME", "issue_comment").output().unwrap(),
+    );
+    run.code(3).stderr_has("comes from the fork `mallory/app`");
+    assert_eq!(before, pr.p.tree(), "nothing ran, nothing was written");
+}

@@ -288,6 +288,10 @@ fn dry_run_on_a_pull_request_prints_the_api_calls_and_the_comment_and_sends_noth
         .stdout_has("on pull request #7 of octo/app")
         .stdout_has("POST /repos/octo/app/issues/7/comments, or PATCH /repos/octo/app/issues/comments/<id>")
         .stdout_has("add the label `orchestrator:approved` to approve")
+        .stdout_has("labels: GET /repos/octo/app/issues/7/events")
+        .stdout_has("comments: GET /repos/octo/app/issues/7/comments (`/approve`")
+        .stdout_has("POST /repos/octo/app/issues/comments/<id>/reactions")
+        .stdout_has("reviews: GET /repos/octo/app/pulls/7/reviews")
         .stdout_has("│ <!-- orchestrator:gate run=");
     assert!(pr.gh.with(|g| g.requests.is_empty()), "the dry run called GitHub");
     assert_eq!(pr.p.tree(), before);
