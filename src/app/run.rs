@@ -406,6 +406,11 @@ fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Resu
         eprintln!("phase `{name}` has already run ({})", status.as_str());
         return Ok(());
     }
+    if matches!(status, PhaseStatus::Rejected | PhaseStatus::Failed) && in_pull_request() {
+        // A reviewer may have asked for it to run again (`/retry`): the engine reads that, and
+        // the exit code says where the run stands.
+        return Ok(());
+    }
     if !matches!(status, PhaseStatus::Pending | PhaseStatus::Running) {
         return Err(AppError::Usage(format!(
             "phase `{name}` has already run ({})\nhelp: run it again with `orchestrator run retry --phase {name}`",

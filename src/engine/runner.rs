@@ -321,7 +321,6 @@ impl Engine {
         };
         // Gate calls may go over the network: not under the lock.
         self.confirm_approvals().await?;
-        let retried = self.retries_asked().await?;
         let awaiting: Vec<String> = {
             let store = self.store();
             let mut all = awaiting;
@@ -347,29 +346,37 @@ impl Engine {
                 Answer::Rerun => rerun.push(name),
             }
         }
+        {
+            let mut store = self.store();
+            for (name, request) in opened {
+                if let Some(ps) = store.state.phases.get_mut(&name) {
+                    ps.gate = Some(GateState { requested_at: Utc::now(), request, decision: None });
+                }
+            }
+            for (name, decision) in decided {
+                let Some(ps) = store.state.phases.get_mut(&name) else { continue };
+                ps.status = if decision.approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
+                self.emit(Event::GateDecided {
+                    phase: name.clone(),
+                    approved: decision.approved,
+                    by: decision.by.clone(),
+                });
+                if let Some(g) = ps.gate.as_mut() {
+                    g.decision = Some(decision);
+                }
+            }
+            for name in &rerun {
+                if let Some(ps) = store.state.phases.get_mut(name) {
+                    let runs = ps.runs;
+                    *ps = PhaseState::pending();
+                    ps.runs = runs;
+                    self.emit(Event::RerunOnPush { phase: name.clone() });
+                }
+            }
+        }
+        // After the decisions: a phase rejected just now may have been asked to run again.
+        let retried = self.retries_asked().await? || !rerun.is_empty();
         let mut store = self.store();
-        for (name, request) in opened {
-            if let Some(ps) = store.state.phases.get_mut(&name) {
-                ps.gate = Some(GateState { requested_at: Utc::now(), request, decision: None });
-            }
-        }
-        for (name, decision) in decided {
-            let Some(ps) = store.state.phases.get_mut(&name) else { continue };
-            ps.status = if decision.approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
-            self.emit(Event::GateDecided { phase: name.clone(), approved: decision.approved, by: decision.by.clone() });
-            if let Some(g) = ps.gate.as_mut() {
-                g.decision = Some(decision);
-            }
-        }
-        for name in &rerun {
-            if let Some(ps) = store.state.phases.get_mut(name) {
-                let runs = ps.runs;
-                *ps = PhaseState::pending();
-                ps.runs = runs;
-                self.emit(Event::RerunOnPush { phase: name.clone() });
-            }
-        }
-        let retried = retried || !rerun.is_empty();
         // A fresh run has nothing to recover: skip the fsync'd rewrite.
         if store.state != before {
             store.save()?;

@@ -22,7 +22,7 @@ use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::gate::{Answer, Gate, GateError, GateFuture, request, tally};
 use crate::markup::inline;
-use crate::state::{Decision, RunState};
+use crate::state::{Decision, GateState, PhaseStatus, RunState};
 
 pub struct GitHubGate {
     ctx: PrContext,
@@ -318,6 +318,16 @@ impl GitHubGate {
         let digest = artifact_digest(&self.root, state, phase);
         let round = Self::round(state, phase);
         let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
+        if let (Some(m), Some(c)) = (&previous, &existing)
+            && m.digest == digest
+            && m.round == round
+            && m.decided_at.is_some()
+        {
+            // This round was decided already (a state carried from before the decision): the
+            // decision stands, re-derived by `decide`.
+            let url = c["html_url"].as_str().unwrap_or_default().to_owned();
+            return Ok(if url.is_empty() { format!("pull request #{} comment", self.ctx.number) } else { url });
+        }
         // Reopening the same request (a resumed step, a reposted comment) keeps it; a new round
         // or new artifacts start a new request, in which only what comes after counts.
         let same = previous.as_ref().filter(|m| m.digest == digest && m.round == round && m.decided_at.is_none());
@@ -541,6 +551,16 @@ impl GitHubGate {
                 commit: pr.head_sha.clone(),
             });
         }
+        // The state carried on is the one after the decision, so that a fresh runner continues
+        // from it (its approvals are confirmed with GitHub again all the same).
+        let mut after = state.clone();
+        if let (Some(d), Some(ps)) = (&decision, after.phases.get_mut(phase)) {
+            ps.status = if d.approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
+            let url = ours["html_url"].as_str().unwrap_or_default().to_owned();
+            let g = ps.gate.get_or_insert(GateState { requested_at: meta.opened_at, request: url, decision: None });
+            g.decision = Some(d.clone());
+        }
+        let state = &after;
         self.save_carried(state, phase)?;
         let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
         // The carried state's timestamps move on every resume; only a visible change is written.

@@ -309,3 +309,125 @@ fn a_generated_workflow_runs_too() {
     assert!(run.outputs("development").is_empty(), "the next phase waits for the gate");
     assert_eq!(act.gh.gate_comments().len(), 1);
 }
+
+impl Act {
+    /// `login` comments `body` on the pull request (the fake has it first), and the
+    /// `issue_comment` event it causes, which carries no `pull_request`.
+    fn comment_event(&self, login: &str, body: &str) -> PathBuf {
+        let id = self.gh.comment(login, body);
+        let payload = serde_json::json!({
+            "action": "created",
+            "issue": {"number": 7, "pull_request": {"url": format!("{}/repos/octo/app/pulls/7", self.gh.api_url)}},
+            "comment": {"id": id, "body": body, "user": {"login": login}},
+            "repository": {"full_name": "octo/app"},
+            "sender": {"login": login},
+        });
+        let path = self.dir.path().join(format!("comment-{id}.json"));
+        std::fs::write(&path, payload.to_string()).unwrap();
+        path
+    }
+
+    /// `login` submits a review (`APPROVED`, `CHANGES_REQUESTED`) on the current head, and the
+    /// `pull_request_review` event.
+    fn review_event(&self, login: &str, state: &str, body: &str) -> PathBuf {
+        let head = self.origin_head();
+        let id = self.gh.review(login, state, &head, body);
+        let extra = format!(
+            r#""action": "submitted", "review": {{"id": {id}, "state": "{}", "body": {}, "commit_id": "{head}", "user": {{"login": "{login}"}}}}, "sender": {{"login": "{login}"}},"#,
+            state.to_lowercase(),
+            serde_json::to_string(body).unwrap()
+        );
+        self.event(&format!("review-{id}"), &extra)
+    }
+
+    /// The fake's head follows the branch (the tool's own pushes move it).
+    fn sync_head(&self) {
+        let head = self.origin_head();
+        self.gh.with(|g| g.head_sha = head);
+    }
+}
+
+#[test]
+fn a_whole_pull_request_decided_by_comments_and_reviews() {
+    // Two gates: planning, then development.
+    let act = Act::with_workflow(|work| {
+        let cfg = std::fs::read_to_string(work.join(".claude/config.yaml")).unwrap();
+        let cfg = cfg.replace(
+            "    agents: [builder, documenter]\n    parallel: true\n",
+            "    agents: [builder, documenter]\n    parallel: true\n    requires_consensus: true\n",
+        );
+        std::fs::write(work.join(".claude/config.yaml"), cfg).unwrap();
+    });
+    for (login, role) in [("mallory", "read"), ("alice", "write"), ("carol", "maintain"), ("bob", "admin")] {
+        act.gh.permission(login, role);
+    }
+    let one_comment_per_gate = |act: &Act| {
+        let ours: Vec<String> = act.gh.with(|g| {
+            g.comments
+                .iter()
+                .filter(|c| c["user"]["login"] == "github-actions[bot]")
+                .filter_map(|c| c["body"].as_str().map(str::to_owned))
+                .collect()
+        });
+        for phase in ["planning", "development"] {
+            let n = ours.iter().filter(|b| b.contains(&format!(" phase={phase} -->"))).count();
+            assert!(n <= 1, "{n} comments for the gate of {phase}");
+        }
+    };
+
+    // 1. The pull request opens and the first gate is posted.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    act.act("pull_request", &opened).run.code(0);
+    assert_eq!(act.gh.gate_comments().len(), 1);
+    act.sync_head();
+
+    // 2. A reader's /approve is refused: 😕, and the comment says why.
+    let event = act.comment_event("mallory", "/approve");
+    let id: u64 = act.gh.with(|g| g.comments.last().unwrap()["id"].as_u64().unwrap());
+    let run = act.act("issue_comment", &event);
+    run.run.code(0);
+    assert_eq!(run.job_result("continue"), Some("success"), "{}", run.run.stdout);
+    assert_eq!(run.outputs("development")["status"], "awaiting-approval");
+    assert_eq!(act.gh.reactions_on(id), ["eyes", "confused"]);
+    assert!(act.gh.gate_comments()[0].contains("@mallory has `read` access"), "{}", act.gh.gate_comments()[0]);
+    // An unrelated comment starts no runner.
+    let chatter = act.comment_event("alice", "looks good so far");
+    let run = act.act("issue_comment", &chatter);
+    assert_eq!(run.job_result("continue"), None, "{}", run.run.stdout);
+
+    // 3. A writer's /approve runs the next phase, which stops at its own gate.
+    let event = act.comment_event("alice", "/approve");
+    let run = act.act("issue_comment", &event);
+    run.run.code(0);
+    let dev = run.outputs("development");
+    assert_eq!(dev["status"], "awaiting-approval", "{dev:#?}\n{}", run.run.stdout);
+    assert!(run.outputs("verification").is_empty());
+    assert_eq!(act.gh.gate_comments().len(), 2);
+    act.sync_head();
+
+    // 4. At the next gate, a Request changes review rejects.
+    let event = act.review_event("carol", "CHANGES_REQUESTED", "The usage guide is missing an example.");
+    let run = act.act("pull_request_review", &event);
+    assert_eq!(run.job_result("continue"), Some("failure"), "a rejection fails the job:\n{}", run.run.stdout);
+    assert_eq!(run.outputs("development")["exit-code"], "5");
+    let dev_comment = act.gh.gate_comments().into_iter().find(|b| b.contains(" phase=development -->")).unwrap();
+    assert!(dev_comment.contains("Rejected** by @carol"), "{dev_comment}");
+
+    // 5. /retry runs the rejected phase again; its gate opens a second round in the same comment.
+    let event = act.comment_event("alice", "/retry");
+    let run = act.act("issue_comment", &event);
+    run.run.code(0);
+    assert_eq!(run.outputs("development")["status"], "awaiting-approval", "{}", run.run.stdout);
+    let dev_comment = act.gh.gate_comments().into_iter().find(|b| b.contains(" phase=development -->")).unwrap();
+    assert!(dev_comment.contains("## Decision (round 2)"), "{dev_comment}");
+    act.sync_head();
+
+    // 6. An Approve review completes the run.
+    let event = act.review_event("bob", "APPROVED", "");
+    let run = act.act("pull_request_review", &event);
+    run.run.code(0);
+    assert_eq!(run.job_result("continue"), Some("success"), "{}", run.run.stdout);
+    assert_eq!(run.outputs("verification")["status"], "completed", "{}", run.run.stdout);
+    one_comment_per_gate(&act);
+    assert_eq!(act.gh.gate_comments().len(), 2, "exactly one comment per gate");
+}
