@@ -169,6 +169,21 @@ impl Engine {
         }
     }
 
+    /// `fut` (a gate call, maybe a network round trip), or `None` once the run is being
+    /// cancelled: a signal never waits for GitHub.
+    pub(super) async fn unless_cancelled<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, GateError>>,
+    ) -> Result<Option<T>, EngineError> {
+        if self.cancelled() {
+            return Ok(None);
+        }
+        tokio::select! {
+            r = fut => Ok(Some(r?)),
+            _ = Self::wait_cancel(self.cancel.clone()) => Ok(None),
+        }
+    }
+
     /// Resolves once the run is being cancelled (never, if the canceller is gone).
     pub(super) async fn wait_cancel(mut cancel: watch::Receiver<Cancel>) {
         if cancel.wait_for(|c| *c != Cancel::None).await.is_err() {
@@ -338,9 +353,15 @@ impl Engine {
             let snapshot = self.store().state.clone();
             if snapshot.phases[&name].gate.is_none() {
                 // The process died between finishing the phase and opening its gate.
-                opened.push((name.clone(), self.gate.open(&self.wf, &snapshot, &name).await?));
+                let Some(request) = self.unless_cancelled(self.gate.open(&self.wf, &snapshot, &name)).await? else {
+                    return Ok(false);
+                };
+                opened.push((name.clone(), request));
             }
-            match self.gate.decision(&self.wf, &snapshot, &name).await? {
+            let Some(answer) = self.unless_cancelled(self.gate.decision(&self.wf, &snapshot, &name)).await? else {
+                return Ok(false);
+            };
+            match answer {
                 Answer::Waiting => {}
                 Answer::Decided(decision) => decided.push((name, decision)),
                 Answer::Rerun => rerun.push(name),
@@ -406,7 +427,8 @@ impl Engine {
         let mut any = false;
         for name in ended {
             let snapshot = self.store().state.clone();
-            if !self.gate.retry_requested(&self.wf, &snapshot, &name).await? {
+            let asked = self.unless_cancelled(self.gate.retry_requested(&self.wf, &snapshot, &name)).await?;
+            if asked != Some(true) {
                 continue;
             }
             let mut store = self.store();
@@ -445,7 +467,10 @@ impl Engine {
         for name in claimed {
             let snapshot = self.store().state.clone();
             let confirmed = snapshot.phases[&name].status == PhaseStatus::Approved
-                && self.gate.confirm(&self.wf, &snapshot, &name).await?;
+                && match self.unless_cancelled(self.gate.confirm(&self.wf, &snapshot, &name)).await? {
+                    Some(c) => c,
+                    None => return Ok(()),
+                };
             if confirmed {
                 continue;
             }
@@ -653,8 +678,17 @@ impl Engine {
         };
         let mut gate_request = None;
         if let Some(snapshot) = snapshot {
-            // The gate may call GitHub: not under the lock.
-            let request = self.gate.open(&self.wf, &snapshot, &phase.name).await?;
+            // The gate may call GitHub: not under the lock, and not past a cancel (the phase
+            // is saved as awaiting approval; a resume opens its gate).
+            let Some(request) = self.unless_cancelled(self.gate.open(&self.wf, &snapshot, &phase.name)).await? else {
+                self.emit(Event::PhaseFinished {
+                    phase: phase.name.clone(),
+                    status,
+                    error,
+                    duration: started.elapsed(),
+                });
+                return Ok(status);
+            };
             let mut store = self.store();
             if let Some(ps) = store.state.phases.get_mut(&phase.name) {
                 ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });

@@ -53,6 +53,10 @@ impl Method {
 }
 
 /// How long to wait before retrying a response with `status` and `headers`, if it is worth it.
+///
+/// `Retry-After` is honoured wherever it is given. `x-ratelimit-reset` applies only to a rate-limit
+/// answer (403 or 429 with `x-ratelimit-remaining: 0`): GitHub sends it on every response, and a
+/// 5xx is not a rate limit. Everything else transient gets [`backoff`].
 fn retry_wait(status: u16, headers: &http::HeaderMap, body: &str, attempt: u32) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     let secondary = status == 403 && (body.contains("secondary rate limit") || header("retry-after").is_some());
@@ -63,12 +67,33 @@ fn retry_wait(status: u16, headers: &http::HeaderMap, body: &str, attempt: u32) 
     if let Some(secs) = header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
         return Some(Duration::from_secs(secs).min(MAX_WAIT));
     }
-    if let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()) {
+    if primary && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()) {
         let wait = (reset - chrono::Utc::now().timestamp()).max(0) as u64 + 1;
         return Some(Duration::from_secs(wait).min(MAX_WAIT));
     }
-    Some(Duration::from_millis(200 * 2u64.pow(attempt.min(8))).min(MAX_WAIT))
+    Some(backoff(attempt))
 }
+
+/// Exponential backoff with jitter for try `attempt` (1, 2, …): about 0.25 s, 0.5 s, 1 s, 2 s,
+/// each between half and all of that.
+fn backoff(attempt: u32) -> Duration {
+    let full = 250.0 * 2f64.powi(attempt.saturating_sub(1).min(8) as i32);
+    Duration::from_millis((full * (0.5 + fastrand::f64() * 0.5)) as u64).min(MAX_WAIT)
+}
+
+/// The longest one request may take, whole (`ORCHESTRATOR_GITHUB_TIMEOUT`, seconds; default 30).
+/// A request that takes longer is retried like a 5xx.
+pub fn request_timeout() -> Duration {
+    std::env::var("ORCHESTRATOR_GITHUB_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+        .unwrap_or(Duration::from_secs(30))
+}
+
+/// The longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(headers: &http::HeaderMap) -> Option<String> {
@@ -89,6 +114,8 @@ impl Client {
         let api = Octocrab::builder()
             .base_uri(base)
             .map_err(|e| setup(e.to_string()))?
+            .set_connect_timeout(Some(CONNECT_TIMEOUT))
+            .set_read_timeout(Some(request_timeout()))
             .personal_token(token.to_owned())
             .build()
             .map_err(|e| setup(e.to_string()))?;
@@ -119,34 +146,44 @@ impl Client {
         let name = method.name();
         let transport = |message: String| GithubError::Transport { method: name, path: path.to_owned(), message };
         let mut attempt = 0;
+        let limit = request_timeout();
         loop {
             attempt += 1;
             let cached = matches!(method, Method::Get)
                 .then(|| self.etags.lock().unwrap_or_else(|e| e.into_inner()).get(&url).map(|(e, _)| e.clone()))
                 .flatten();
-            let sent = match method {
-                Method::Get => {
-                    let mut headers = http::HeaderMap::new();
-                    if let Some(etag) = cached.as_ref().and_then(|e| http::HeaderValue::from_str(e).ok()) {
-                        headers.insert("if-none-match", etag);
+            let exchange = async {
+                let sent = match method {
+                    Method::Get => {
+                        let mut headers = http::HeaderMap::new();
+                        if let Some(etag) = cached.as_ref().and_then(|e| http::HeaderValue::from_str(e).ok()) {
+                            headers.insert("if-none-match", etag);
+                        }
+                        self.api._get_with_headers(url.as_str(), Some(headers)).await
                     }
-                    self.api._get_with_headers(url.as_str(), Some(headers)).await
-                }
-                Method::Post => self.api._post(url.as_str(), body).await,
-                Method::Patch => self.api._patch(url.as_str(), body).await,
-                Method::Delete => self.api._delete(url.as_str(), body).await,
+                    Method::Post => self.api._post(url.as_str(), body).await,
+                    Method::Patch => self.api._patch(url.as_str(), body).await,
+                    Method::Delete => self.api._delete(url.as_str(), body).await,
+                };
+                let response = sent.map_err(|e| e.to_string())?;
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                let text = self.api.body_to_string(response).await.map_err(|e| e.to_string())?;
+                Ok::<_, String>((status, headers, text))
             };
-            let response = match sent {
-                Ok(r) => r,
+            // The whole exchange, body included, under one limit; a timeout is retried like a 5xx.
+            let answer = match tokio::time::timeout(limit, exchange).await {
+                Ok(a) => a,
+                Err(_) => Err(format!("no answer within {}s (ORCHESTRATOR_GITHUB_TIMEOUT)", limit.as_secs_f64())),
+            };
+            let (status, headers, text) = match answer {
+                Ok(a) => a,
                 Err(_) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
-                Err(e) => return Err(transport(e.to_string())),
+                Err(e) => return Err(transport(e)),
             };
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let text = self.api.body_to_string(response).await.map_err(|e| transport(e.to_string()))?;
             if attempt < ATTEMPTS
                 && let Some(wait) = retry_wait(status, &headers, &text, attempt)
             {
@@ -233,7 +270,8 @@ impl Client {
         let fail = |message: String| GithubError::Transport { method: "GET", path: path.to_owned(), message };
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(300))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(Duration::from_secs(300).max(request_timeout()))
             .build()
             .map_err(|e| fail(e.to_string()))?;
         let mut attempt = 0;
@@ -261,7 +299,7 @@ impl Client {
             let response = match response {
                 Ok(r) => r,
                 Err(_) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
                 Err(e) => return Err(fail(e.to_string())),
@@ -317,12 +355,17 @@ mod tests {
 
     #[test]
     fn transient_answers_are_retried_after_the_time_asked() {
-        assert_eq!(retry_wait(502, &headers(&[]), "", 1), Some(Duration::from_millis(400)));
+        let first = retry_wait(502, &headers(&[]), "", 1).unwrap();
+        assert!(first >= Duration::from_millis(125) && first <= Duration::from_millis(250), "{first:?}");
+        // GitHub sends x-ratelimit-reset on every answer; a 5xx is not a rate limit.
+        let reset = (chrono::Utc::now().timestamp() + 60).to_string();
+        let wait =
+            retry_wait(502, &headers(&[("x-ratelimit-remaining", "4999"), ("x-ratelimit-reset", &reset)]), "", 1);
+        assert!(wait.unwrap() < Duration::from_secs(1), "{wait:?}");
+        let later = retry_wait(503, &headers(&[]), "", 4).unwrap();
+        assert!(later >= Duration::from_secs(1) && later <= Duration::from_secs(2), "{later:?}");
         assert_eq!(retry_wait(429, &headers(&[("retry-after", "3")]), "", 1), Some(Duration::from_secs(3)));
-        assert_eq!(
-            retry_wait(403, &headers(&[]), "You have exceeded a secondary rate limit", 1),
-            Some(Duration::from_millis(400))
-        );
+        assert!(retry_wait(403, &headers(&[]), "You have exceeded a secondary rate limit", 1).is_some());
         let reset = (chrono::Utc::now().timestamp() + 5).to_string();
         let wait =
             retry_wait(403, &headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &reset)]), "", 1).unwrap();

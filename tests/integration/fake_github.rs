@@ -23,6 +23,10 @@ pub struct Gh {
     pub requests: Vec<(String, String)>,
     /// Answers to give before serving normally: (status, retry-after).
     pub failures: VecDeque<(u16, Option<String>)>,
+    /// Headers sent with every answer (GitHub sends `x-ratelimit-*` on all of them).
+    pub always_headers: Vec<(String, String)>,
+    /// Requests whose path ends so are answered only after this long (a slow GitHub).
+    pub stall: Option<(String, std::time::Duration)>,
     /// The token's user, for a personal token; `None` answers `GET /user` as an Actions token does.
     pub identity: Option<String>,
     /// How many conditional GETs were answered 304.
@@ -116,7 +120,16 @@ impl FakeGithub {
                     let _ = req.respond(resp);
                     continue;
                 }
-                let (status, reply, headers) = handle(&shared, &link_base, &method, &url, &auth, &if_none_match, &body);
+                let stall = shared.lock().unwrap().stall.clone();
+                if let Some((end, wait)) = stall
+                    && url.split('?').next().unwrap_or_default().ends_with(&end)
+                {
+                    shared.lock().unwrap().requests.push(("STALLED".into(), url.clone()));
+                    std::thread::sleep(wait);
+                }
+                let (status, reply, mut headers) =
+                    handle(&shared, &link_base, &method, &url, &auth, &if_none_match, &body);
+                headers.extend(shared.lock().unwrap().always_headers.clone());
                 let mut resp = tiny_http::Response::from_string(reply).with_status_code(status);
                 resp.add_header(tiny_http::Header::from_bytes("content-type", "application/json").unwrap());
                 for (k, v) in headers {

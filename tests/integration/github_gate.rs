@@ -601,3 +601,83 @@ fn a_forged_artifact_is_refused() {
     pr.run(&["run", "resume"]).code(3).stderr_has("does not match the digest in the gate comment");
     assert!(!pr.p.exists(".claude/orchestrator_state.json"));
 }
+
+/// Runs `cmd`, killing it if it has not finished within `limit` (a hang detector, not a timing
+/// assertion: the limit is far above what a working build needs).
+fn within(mut cmd: std::process::Command, limit: std::time::Duration) -> Option<Run> {
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Some(Run::from_output(out.unwrap())),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            None
+        }
+    }
+}
+
+#[test]
+fn server_errors_are_retried_quickly_whatever_the_rate_limit_reset_says() {
+    let pr = setup("");
+    // GitHub sends x-ratelimit-reset on every answer; here it is a minute away.
+    let reset = (chrono::Utc::now().timestamp() + 60).to_string();
+    pr.gh.with(|g| {
+        g.always_headers = vec![("x-ratelimit-remaining".into(), "4990".into()), ("x-ratelimit-reset".into(), reset)];
+        g.failures.extend([(502, None), (502, None), (503, None)]);
+    });
+    let run = within(pr.command(&["run", "start"]), std::time::Duration::from_secs(40))
+        .expect("three 5xx answers must not wait for the rate-limit reset");
+    run.code(4);
+}
+
+#[test]
+fn a_server_that_never_answers_fails_the_step_instead_of_hanging_it() {
+    let pr = setup("");
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for s in silent.incoming() {
+            open.push(s);
+        }
+    });
+    let before = pr.p.tree();
+    let mut cmd = pr.command(&["run", "start"]);
+    cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")).env("ORCHESTRATOR_GITHUB_TIMEOUT", "0.5");
+    let run = within(cmd, std::time::Duration::from_secs(60)).expect("the step hangs on a silent server");
+    run.code(70).stderr_has("no answer within 0.5s");
+    assert_eq!(before, pr.p.tree(), "nothing written when the policy cannot be read");
+}
+
+#[test]
+fn a_signal_while_github_is_slow_stops_the_run_at_once_with_its_state_saved() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.with(|g| g.stall = Some(("/issues/7/events".into(), std::time::Duration::from_secs(25))));
+    let child = pr
+        .command(&["run", "resume"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_for("the resume to wait on GitHub", || {
+        pr.gh.with(|g| g.requests.iter().any(|(m, _)| m == "STALLED"))
+    });
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    // A runner sends SIGKILL 10 s after the first signal; the fake stalls for 25 s.
+    let out =
+        rx.recv_timeout(std::time::Duration::from_secs(10)).expect("SIGTERM was not honoured while GitHub was slow");
+    let run = Run::from_output(out.unwrap());
+    run.code(130);
+    assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval", "the state is saved and intact");
+    pr.gh.with(|g| g.stall = None);
+}
