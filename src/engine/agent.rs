@@ -13,7 +13,6 @@ use super::{Event, context, retry};
 use crate::config::Phase;
 use crate::executor::{self, AttemptContext, AttemptReport};
 use crate::state::{AgentState, AgentStatus, Attempt, RefusedArtifact, RunState, StateError};
-use crate::workspace;
 
 impl Engine {
     pub(super) async fn run_agent(
@@ -141,6 +140,7 @@ impl Engine {
                         records: &records,
                         attempt,
                         cwd: &self.wf.root,
+                        workspace: &self.workspace,
                         env: &env,
                         timeout,
                         kill_grace: self.wf.settings.kill_grace,
@@ -231,7 +231,7 @@ impl Engine {
     ) -> Result<AgentEnd, EngineError> {
         let mut refused = report.refused.clone();
         for reported in &report.artifacts {
-            match workspace::confine(&self.root, reported) {
+            match self.workspace.reported(reported) {
                 Ok(rel) if !agent_state.artifacts.contains(&rel) => agent_state.artifacts.push(rel),
                 Ok(_) => {}
                 Err(reason) => refused.push(RefusedArtifact { path: self.redactor.redact_str(reported), reason }),

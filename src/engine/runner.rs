@@ -82,6 +82,8 @@ pub struct Engine {
     pub(super) templates: std::collections::HashMap<String, Result<Option<String>, String>>,
     pub(super) recorder: Recorder,
     pub(super) root: PathBuf,
+    /// Where agents' reported and written paths must stay.
+    pub(super) workspace: workspace::Confinement,
     pub(super) opts: RunOptions,
 }
 
@@ -115,7 +117,8 @@ impl Engine {
         redactor: Redactor,
         opts: RunOptions,
     ) -> Engine {
-        let root = wf.root.canonicalize().unwrap_or_else(|_| wf.root.clone());
+        let workspace = workspace::Confinement::for_workflow(&wf);
+        let root = workspace.root().to_path_buf();
         let recorder = Recorder::new(&wf.root, redactor.clone());
         let templates = wf
             .agents
@@ -137,6 +140,7 @@ impl Engine {
             templates,
             recorder,
             root,
+            workspace,
             opts,
         }
     }

@@ -33,6 +33,8 @@ pub struct AttemptContext<'a> {
     pub attempt: u32,
     /// The workspace.
     pub cwd: &'a Path,
+    /// Where the agent's file tools may read and write (LLM agents).
+    pub workspace: &'a crate::workspace::Confinement,
     pub env: &'a [(String, String)],
     pub timeout: Duration,
     pub kill_grace: Duration,
