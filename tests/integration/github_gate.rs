@@ -573,3 +573,47 @@ fn a_forged_artifact_is_refused() {
     pr.run(&["run", "resume"]).code(3).stderr_has("does not match the digest in the gate comment");
     assert!(!pr.p.exists(".claude/orchestrator_state.json"));
 }
+
+/// The hidden block the run's own identity posts, carrying `state` (see `github::carry`).
+fn state_block(state: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let json = serde_json::to_vec(state).unwrap();
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&json).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(enc.finish().unwrap());
+    let digest: String = sha2::Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
+    format!("<!-- orchestrator:state {digest} {encoded} -->")
+}
+
+#[test]
+fn a_carried_state_whose_names_leave_their_folder_is_not_restored() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    // What the gate comment carries, with a run id that climbs out of `.claude/metrics` (the
+    // digest matches: say an earlier step of the run's own workflow was led to post it).
+    let escaped = format!("escaped-{}", std::process::id());
+    let mut state = pr.p.state();
+    state["run_id"] = serde_json::json!(format!("x/../../../../{escaped}"));
+    let block = state_block(&state);
+    pr.gh.with(|g| {
+        for c in g.comments.iter_mut() {
+            let body = c["body"].as_str().unwrap_or_default().to_owned();
+            if let Some(line) = body.lines().find(|l| l.starts_with("<!-- orchestrator:state ")) {
+                c["body"] = serde_json::json!(body.replace(line, &block));
+            }
+        }
+    });
+    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+        std::fs::remove_file(pr.p.path(f)).unwrap();
+    }
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"])
+        .code(3)
+        .stderr_has("cannot restore the run state from pull request #7: the carried state is not valid: `run_id` is \"x/../../../../escaped-")
+        .stderr_has("which cannot be part of a file name");
+    assert!(!pr.p.exists(".claude/orchestrator_state.json"), "the carried state was written");
+    assert!(!pr.p.root().parent().unwrap().join(format!("{escaped}.json")).exists());
+    assert!(!pr.p.exists("build.log"), "nothing ran");
+}
