@@ -214,6 +214,7 @@ mod tests {
             artifacts: vec![artifact.into()],
             refused_artifacts: vec![],
             pgid: None,
+            pgid_leader: None,
             duration_s: None,
             changes: None,
         }

@@ -39,6 +39,7 @@ impl Engine {
                 artifacts: Vec::new(),
                 refused_artifacts: Vec::new(),
                 pgid: None,
+                pgid_leader: None,
                 duration_s: None,
                 changes: None,
             };
@@ -127,6 +128,8 @@ impl Engine {
                 let on_spawn = Box::new(move |pgid: i32| {
                     let mut running = running;
                     running.pgid = Some(pgid);
+                    // The leader has not been waited for yet, so it is still there to be read.
+                    running.pgid_leader = executor::groups::stamp(pgid);
                     let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
                     if let Err(e) = store.record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
@@ -248,6 +251,7 @@ impl Engine {
         agent_state.refused_artifacts = refused.clone();
         agent_state.status = status;
         agent_state.pgid = None;
+        agent_state.pgid_leader = None;
         let duration = started.elapsed();
         agent_state.duration_s = Some(duration.as_secs_f64());
         let attempts = agent_state.attempts.len() as u32;

@@ -144,12 +144,24 @@ pub struct AgentState {
     /// The process group of the running attempt, so a resume can clean up after a crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pgid: Option<i32>,
+    /// When the group's leader started, on which boot: a resume kills the group only if it is
+    /// still the one recorded (see `executor::groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid_leader: Option<GroupStamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
     /// What the agent changed in the workspace, when it ran in a job of its own
     /// (`run phase --agent`); the phase's changes include it once the phase ends elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangeSet>,
+}
+
+/// What identifies a process beyond its id: when it started (Linux: clock ticks after boot;
+/// macOS: seconds, from `ps`) and the boot it started in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupStamp {
+    pub started: u64,
+    pub boot_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

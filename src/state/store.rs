@@ -257,6 +257,7 @@ mod tests {
             artifacts: vec![],
             refused_artifacts: vec![],
             pgid: None,
+            pgid_leader: None,
             duration_s: None,
             changes: None,
         }
