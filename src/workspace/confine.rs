@@ -11,7 +11,8 @@
 //!   through a `.git` file for worktrees and submodules) — a write there is code execution
 //!   (`core.fsmonitor`, hooks);
 //! - for writes and reported artifacts, the orchestrator's own files: the state file, its journal
-//!   and lock, the config, `.claude/consensus/` and `.claude/carried/`.
+//!   and lock, the config and the agents' prompt templates, `.claude/consensus/` and
+//!   `.claude/carried/`.
 //!
 //! Names are compared case-insensitively, as a case-insensitive file system would.
 
@@ -157,6 +158,11 @@ impl Confinement {
         c.protect_file(&format!("{state}.lock"), "the run's lock file");
         let config = wf.config_path.display().to_string();
         c.protect_file(&config, "the orchestrator's config; agents may not change the config they run under");
+        for agent in wf.agents.values() {
+            // What the next command renders for each agent: part of the config it runs under.
+            let template = crate::prompt::template_path(agent).display().to_string();
+            c.protect_file(&template, "an agent's prompt template; agents may not change the prompts they run under");
+        }
         c.protect_dir(".claude/consensus", "the approval gate's folder; agents may not write there");
         c.protect_dir(crate::github::carry::CARRIED_DIR, "the carried run state's folder; agents may not write there");
         c

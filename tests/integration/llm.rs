@@ -425,18 +425,14 @@ fn an_llm_agent_cannot_forge_the_run_state_or_change_its_config() {
         "claude-link/config.yaml",
         ".claude/consensus/draft/REQUEST.md",
         ".claude/carried/draft.json",
+        ".claude/prompts/writer.md",
     ];
     let forged = r#"{"version":1,"run_id":"forged"}"#;
+    let ids: Vec<String> = (0..targets.len()).map(|i| format!("w{i}")).collect();
     let writes: Vec<_> = targets
         .iter()
-        .enumerate()
-        .map(|(i, path)| {
-            (
-                ["w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"][i],
-                "write_file",
-                json!({"path": path, "content": forged}),
-            )
-        })
+        .zip(&ids)
+        .map(|(path, id)| (id.as_str(), "write_file", json!({"path": path, "content": forged})))
         .collect();
     let api = FakeApi::start(vec![anthropic_tools(&writes), anthropic_text("Done.", "end_turn")]);
     // The state file where the config puts it.
@@ -469,6 +465,8 @@ fn an_llm_agent_cannot_forge_the_run_state_or_change_its_config() {
         text(4)
     );
     assert!(text(6).contains("inside `.claude/consensus/`"), "{}", text(6));
+    assert!(text(8).contains("an agent's prompt template"), "{}", text(8));
+    assert_eq!(p.read(".claude/prompts/writer.md"), "Write the docs for {{ project.name }}.\n");
     assert_eq!(
         state["phases"]["draft"]["agents"]["writer"]["refused_artifacts"].as_array().unwrap().len(),
         targets.len()

@@ -94,7 +94,7 @@ fn default_system(agent: &str, allow_commands: bool) -> String {
         "You are the `{agent}` agent of an orchestrated, phase-gated workflow. You work in a project workspace \
          through tools: write every file you produce with `write_file` (paths relative to the workspace root), \
          read files with `read_file`, look around with `list_files`{commands}. Git's folders (`.git`) and the \
-         orchestrator's own files (its config, the run state, `.claude/consensus/`, `.claude/carried/`) are off \
+         orchestrator's own files (its config and prompts, the run state, `.claude/consensus/`, `.claude/carried/`) are off \
          limits. When you are done, reply with a short summary of what you did."
     )
 }
