@@ -339,15 +339,28 @@ fn the_requests_match_githubs_openapi_description() {
         "Prism and @octokit/openapi are missing: run .ci/run (npm install --prefix .ci/node)"
     );
     let pr = setup("  commit_status: true\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut proxy = std::process::Command::new(&prism)
-        .args(["proxy", spec.to_str().unwrap(), &pr.gh.api_url, "--port", &port.to_string(), "--host", "127.0.0.1"])
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .expect("start prism");
-    crate::harness::wait_for("Prism to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // A free port may be taken by another test's server before Prism binds it (a connection
+    // would then reach that server): wait for Prism to say it listens, or try another port.
+    let (port, log, mut proxy) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let mut proxy = std::process::Command::new(&prism)
+                .args(["proxy", spec.to_str().unwrap(), &pr.gh.api_url, "--port", &port.to_string()])
+                .args(["--host", "127.0.0.1"])
+                .stdout(log.reopen().unwrap())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .expect("start prism");
+            let listening = format!("Prism is listening on http://127.0.0.1:{port}");
+            let mut exited = false;
+            crate::harness::wait_for("Prism to listen", || {
+                exited = proxy.try_wait().unwrap().is_some();
+                exited || std::fs::read_to_string(log.path()).is_ok_and(|l| l.contains(&listening))
+            });
+            if exited { None } else { Some((port, log, proxy)) }
+        })
+        .expect("Prism could not listen on any of 5 ports");
     let via_prism = Pr {
         gh: FakeGithub {
             api_url: format!("http://127.0.0.1:{port}"),
