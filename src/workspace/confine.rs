@@ -32,10 +32,28 @@ pub struct Confinement {
     /// Real locations of the git directory (and common directory) of the repository holding the
     /// workspace.
     git_dirs: Vec<PathBuf>,
-    /// The orchestrator's files (absolute, lexically normalized) and what they are.
-    files: Vec<(PathBuf, String)>,
+    /// The orchestrator's files and what they are.
+    files: Vec<Protected>,
     /// The orchestrator's folders and what they are.
-    dirs: Vec<(PathBuf, String)>,
+    dirs: Vec<Protected>,
+}
+
+/// One of the orchestrator's files or folders.
+#[derive(Debug, Clone)]
+struct Protected {
+    /// Absolute, lexically normalized.
+    lexical: PathBuf,
+    /// Where it really is (or would be), resolved when it was named: the links a run finds are
+    /// the checkout's; only a shell agent, which can write anything anyway, could add others.
+    real: PathBuf,
+    what: String,
+}
+
+impl Protected {
+    fn new(lexical: PathBuf, what: &str) -> Protected {
+        let real = real_location(&lexical).unwrap_or_else(|_| lexical.clone());
+        Protected { lexical, real, what: what.to_owned() }
+    }
 }
 
 /// A path resolved both as written and through its symlinks.
@@ -184,13 +202,13 @@ impl Confinement {
     /// "is …" in the refusal.
     pub fn protect_file(&mut self, path: &str, what: &str) {
         let abs = self.absolute(path);
-        self.files.push((abs, what.to_owned()));
+        self.files.push(Protected::new(abs, what));
     }
 
     /// Refuse writes anywhere under the folder `path`.
     pub fn protect_dir(&mut self, path: &str, what: &str) {
         let abs = self.absolute(path);
-        self.dirs.push((abs, what.to_owned()));
+        self.dirs.push(Protected::new(abs, what));
     }
 
     fn rel<'p>(&self, p: &'p Path) -> &'p Path {
@@ -261,16 +279,14 @@ impl Confinement {
 
     /// Refuse the orchestrator's own files and folders, as written or really.
     fn check_protected(&self, r: &Resolved) -> Result<(), String> {
-        for (file, what) in &self.files {
-            let real = real_location(file).unwrap_or_else(|_| file.clone());
-            if same_ci(&r.lexical, file) || same_ci(&r.real, &real) {
-                return Err(format!("is {what} (`{}`)", self.show(file)));
+        for f in &self.files {
+            if same_ci(&r.lexical, &f.lexical) || same_ci(&r.real, &f.real) {
+                return Err(format!("is {} (`{}`)", f.what, self.show(&f.lexical)));
             }
         }
-        for (dir, what) in &self.dirs {
-            let real = real_location(dir).unwrap_or_else(|_| dir.clone());
-            if starts_with_ci(&r.lexical, dir) || starts_with_ci(&r.real, &real) {
-                return Err(format!("is inside `{}/`, {what}", self.show(dir)));
+        for d in &self.dirs {
+            if starts_with_ci(&r.lexical, &d.lexical) || starts_with_ci(&r.real, &d.real) {
+                return Err(format!("is inside `{}/`, {}", self.show(&d.lexical), d.what));
             }
         }
         Ok(())
