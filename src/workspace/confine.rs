@@ -474,6 +474,28 @@ mod tests {
     }
 
     #[test]
+    fn a_workflows_own_files_are_where_its_config_puts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "orchestrator:\n  state_file: run/s.json\nagents:\n  a:\n    entrypoints: {default: \"true\"}\n  b:\n    entrypoints: {default: \"true\"}\n    prompt: docs/b-prompt.md\nphases:\n  - name: p\n    agents: [a, b]\n";
+        let wf = crate::config::parse(dir.path(), Path::new("ci/orchestrator.yaml"), source).unwrap();
+        let c = Confinement::for_workflow(&wf);
+        for (path, what) in [
+            ("ci/orchestrator.yaml", "the orchestrator's config"),
+            ("run/s.json", "the run's state file"),
+            ("run/s.json.journal", "the run's state journal"),
+            ("run/s.json.lock", "the run's lock file"),
+            (".claude/prompts/a.md", "an agent's prompt template"),
+            ("docs/b-prompt.md", "an agent's prompt template"),
+            (".claude/carried/p.json", "the carried run state's folder"),
+        ] {
+            let e = c.writable(path).unwrap_err();
+            assert!(e.contains(what), "{path}: {e}");
+        }
+        assert!(c.writable(".claude/config.yaml").is_ok(), "not this workflow's config");
+        assert!(c.writable(".claude/orchestrator_state.json").is_ok(), "not this workflow's state");
+    }
+
+    #[test]
     fn create_refuses_hard_links_and_writes_in_place() {
         let (_dir, c) = workspace();
         let root = c.root().to_path_buf();
