@@ -210,6 +210,7 @@ impl Screen {
                 let word = if *approved { "approved" } else { "rejected" };
                 self.line(format!("  phase `{phase}` {word} by {by}"));
             }
+            Event::Note { message } => self.line(format!("note: {message}")),
         }
     }
 }

@@ -2,11 +2,14 @@
 //! artifact globs, and noticing which files a phase added, modified or removed.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::ArtifactPattern;
 use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
+
+mod confine;
+pub use confine::Confinement;
 
 /// Folders the orchestrator itself writes; never counted as a phase's changes.
 const OWN_OUTPUTS: [&str; 8] = [
@@ -19,81 +22,6 @@ const OWN_OUTPUTS: [&str; 8] = [
     "backups",
     "reports",
 ];
-
-/// `path` (relative to `root`, or absolute) with `.` and `..` resolved lexically; refused if it
-/// leaves `root`.
-fn normalize(root: &Path, path: &str) -> Result<PathBuf, String> {
-    let raw = Path::new(path);
-    let joined = if raw.is_absolute() { raw.to_path_buf() } else { root.join(raw) };
-    let mut normal = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                if !normal.pop() {
-                    return Err("escapes the workspace".into());
-                }
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    if normal.starts_with(root) { Ok(normal) } else { Err("escapes the workspace".into()) }
-}
-
-/// Resolve a path an agent reported to a normalized path relative to `root`, or say why not.
-///
-/// `root` must be canonical. Refused: empty paths, paths that climb out with `..`, absolute paths
-/// elsewhere, paths that leave through a symlink, and paths that do not exist.
-pub fn confine(root: &Path, reported: &str) -> Result<String, String> {
-    let reported = reported.trim();
-    if reported.is_empty() {
-        return Err("empty path".into());
-    }
-    // Lexical first, so `a/../../x` is refused even if it does not exist.
-    let normal = normalize(root, reported)?;
-    let real = match normal.canonicalize() {
-        Ok(r) => r,
-        Err(_) if normal.symlink_metadata().is_ok() => return Err("is a broken symlink".into()),
-        Err(_) => return Err("does not exist".into()),
-    };
-    if !real.starts_with(root) {
-        return Err("resolves outside the workspace through a symlink".into());
-    }
-    let rel = normal.strip_prefix(root).unwrap_or(&normal);
-    if rel.as_os_str().is_empty() {
-        return Err("is the workspace itself".into());
-    }
-    Ok(slash_path(rel))
-}
-
-/// Resolve a path an agent wants to write to: it may not exist yet, but it must stay inside
-/// `root` (canonical) lexically and through any symlinked folder or file, and not be under `.git`.
-/// Returns the absolute path and the path relative to `root`.
-pub fn confine_new(root: &Path, wanted: &str) -> Result<(PathBuf, String), String> {
-    let wanted = wanted.trim();
-    if wanted.is_empty() {
-        return Err("empty path".into());
-    }
-    let normal = normalize(root, wanted)?;
-    let rel = normal.strip_prefix(root).map(Path::to_path_buf).unwrap_or_default();
-    if rel.as_os_str().is_empty() {
-        return Err("is the workspace itself".into());
-    }
-    if rel.components().next().is_some_and(|c| c.as_os_str() == ".git") {
-        return Err("is inside `.git`".into());
-    }
-    // The deepest part that exists must resolve inside the workspace (symlinked folders, or a
-    // symlink at the path itself).
-    let mut existing = normal.as_path();
-    while existing.symlink_metadata().is_err() {
-        existing = existing.parent().unwrap_or(root);
-    }
-    match existing.canonicalize() {
-        Ok(real) if real.starts_with(root) => Ok((normal.clone(), slash_path(&rel))),
-        Ok(_) => Err("resolves outside the workspace through a symlink".into()),
-        Err(_) => Err("is a broken symlink".into()),
-    }
-}
 
 /// Replace secrets in the files `paths` (relative to `root`) in place; returns the files that held
 /// one. Symlinks are not followed: a link's target is not the phase's change.
@@ -264,35 +192,6 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn confine_refuses_escapes_and_accepts_inside_paths() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::create_dir(root.join("docs")).unwrap();
-        std::fs::write(root.join("docs/PLAN.md"), "x").unwrap();
-        assert_eq!(confine(&root, "docs/PLAN.md").unwrap(), "docs/PLAN.md");
-        assert_eq!(confine(&root, "./docs/../docs/PLAN.md").unwrap(), "docs/PLAN.md");
-        assert_eq!(confine(&root, root.join("docs/PLAN.md").to_str().unwrap()).unwrap(), "docs/PLAN.md");
-        assert_eq!(confine(&root, "../outside").unwrap_err(), "escapes the workspace");
-        assert_eq!(confine(&root, "docs/../../x").unwrap_err(), "escapes the workspace");
-        assert_eq!(confine(&root, "/etc/passwd").unwrap_err(), "escapes the workspace");
-        assert_eq!(confine(&root, "missing.txt").unwrap_err(), "does not exist");
-        std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
-        assert_eq!(confine(&root, "etc-link/passwd").unwrap_err(), "resolves outside the workspace through a symlink");
-    }
-
-    #[test]
-    fn confine_new_allows_new_files_inside_and_refuses_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        assert_eq!(confine_new(&root, "a/b/new.txt").unwrap().1, "a/b/new.txt");
-        assert_eq!(confine_new(&root, "../x").unwrap_err(), "escapes the workspace");
-        assert_eq!(confine_new(&root, "/tmp/x").unwrap_err(), "escapes the workspace");
-        assert_eq!(confine_new(&root, ".git/config").unwrap_err(), "is inside `.git`");
-        std::os::unix::fs::symlink("/tmp", root.join("out")).unwrap();
-        assert_eq!(confine_new(&root, "out/x.txt").unwrap_err(), "resolves outside the workspace through a symlink");
-    }
 
     #[test]
     fn snapshot_diff_sees_added_modified_removed() {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::{AppError, Ctx};
 use crate::exit_code;
 use crate::state::{self, AgentState, AgentStatus, PhaseState, PhaseStatus, RunState, StateStore};
+use crate::workspace::Confinement;
 
 /// How far a phase has got, to pick the further of two copies.
 fn rank(p: &PhaseState) -> (u32, u8) {
@@ -69,20 +70,31 @@ fn merge_state(mine: &mut RunState, theirs: &RunState, merged: &mut Merged) -> V
     files
 }
 
-/// Copy `rel` from `dir` into the workspace `root` (canonical), refusing anything that would
-/// land outside it or that is not a plain file.
-fn copy_in(root: &Path, dir: &Path, rel: &str) -> Result<bool, String> {
-    let (dest, _) = crate::workspace::confine_new(root, rel)?;
-    let src = dir.join(rel);
-    match src.symlink_metadata() {
-        Ok(m) if m.is_file() => {}
-        Ok(_) => return Err("is not a plain file".into()),
-        Err(_) => return Ok(false),
+/// Copy `rel` from the job folder `dir` into the workspace, refusing anything that would land
+/// outside it, in git's folders or on the orchestrator's own files (see [`Confinement`]), and
+/// anything in the job folder that is not a plain file reached without a symlink. `Ok(false)`:
+/// the job folder does not have it.
+fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = dir.canonicalize().map_err(|e| format!("cannot resolve the job folder: {e}"))?;
+    let src = Confinement::new(&dir);
+    // The job folder's copy is taken only as it is written: a symlink anywhere on its way could
+    // lead to any file of this machine.
+    let real = match src.exact(rel) {
+        Ok(real) => real,
+        Err(why) if why == "does not exist" => return Ok(false),
+        Err(why) => return Err(format!("the job folder's copy {why}")),
+    };
+    let mut from = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(&real)
+        .map_err(|e| format!("cannot be read from the job folder: {e}"))?;
+    if !from.metadata().is_ok_and(|m| m.is_file()) {
+        return Err("is not a plain file".into());
     }
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
-    }
-    std::fs::copy(&src, &dest).map_err(|e| e.to_string())?;
+    let (mut to, _) = ws.create(rel)?;
+    std::io::copy(&mut from, &mut to).map_err(|e| format!("cannot be copied: {e}"))?;
     Ok(true)
 }
 
@@ -157,12 +169,12 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             StateStore::create(&path, lock, base)?
         }
     };
-    let root = ctx.root.canonicalize().map_err(|e| anyhow::anyhow!("cannot resolve `{}`: {e}", ctx.root.display()))?;
+    let ws = Confinement::for_workflow(&wf);
     let mut merged = Merged::default();
     for (dir, part) in &parts {
         let files = merge_state(&mut store.state, part, &mut merged);
         for rel in files {
-            match copy_in(&root, dir, &rel) {
+            match copy_in(&ws, dir, &rel) {
                 Ok(true) => merged.files.push(rel),
                 Ok(false) => {}
                 Err(why) => eprintln!("warning: not copying `{rel}` from `{}`: {why}", dir.display()),
@@ -202,6 +214,7 @@ mod tests {
             artifacts: vec![artifact.into()],
             refused_artifacts: vec![],
             pgid: None,
+            pgid_leader: None,
             duration_s: None,
             changes: None,
         }
@@ -254,14 +267,20 @@ mod tests {
     fn copies_stay_in_the_workspace() {
         let root = tempfile::tempdir().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let root_c = root.path().canonicalize().unwrap();
+        let ws = Confinement::new(root.path());
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         std::fs::write(dir.path().join("docs/a.md"), "a").unwrap();
-        assert_eq!(copy_in(&root_c, dir.path(), "docs/a.md"), Ok(true));
+        assert_eq!(copy_in(&ws, dir.path(), "docs/a.md"), Ok(true));
         assert_eq!(std::fs::read_to_string(root.path().join("docs/a.md")).unwrap(), "a");
-        assert_eq!(copy_in(&root_c, dir.path(), "missing.md"), Ok(false));
-        assert!(copy_in(&root_c, dir.path(), "../escape.md").is_err());
+        assert_eq!(copy_in(&ws, dir.path(), "missing.md"), Ok(false));
+        assert!(copy_in(&ws, dir.path(), "../escape.md").is_err());
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert_eq!(copy_in(&root_c, dir.path(), "link"), Err("is not a plain file".into()));
+        assert!(copy_in(&ws, dir.path(), "link").is_err());
+        std::os::unix::fs::symlink("docs", dir.path().join("docs-link")).unwrap();
+        assert_eq!(
+            copy_in(&ws, dir.path(), "docs-link/a.md"),
+            Err("the job folder's copy is reached through a symlink".into())
+        );
+        assert!(!root.path().join("docs-link").exists());
     }
 }

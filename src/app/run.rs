@@ -266,6 +266,9 @@ pub async fn start(
     }
     check_llm_agents(&wf, &new_state)?;
     check_trust(&wf)?;
+    if !force {
+        check_before_locking(&path)?;
+    }
     let lock = state::lock(&path)?;
     match state::read(&path) {
         Ok(previous) => {
@@ -308,6 +311,7 @@ async fn existing(
         return Ok(exit_code::SUCCESS);
     }
     check_trust(&wf)?;
+    check_before_locking(&path)?;
     let lock = state::lock(&path)?;
     restore_carried_state(&path).await?;
     let mut store = StateStore::open(&path, lock)?;
@@ -330,12 +334,22 @@ fn in_pull_request() -> bool {
     matches!(detect(|k| std::env::var(k).ok()), Ok(Detected::PullRequest(_)))
 }
 
+/// Refuse a state file that cannot be used before the lock file is created or written: a
+/// refused input writes nothing. (It is read again under the lock.)
+fn check_before_locking(path: &Path) -> Result<(), AppError> {
+    match state::read(path) {
+        Ok(_) | Err(state::StateError::NoRun { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether there is a run that has not finished: here, or (restored first) carried by the pull
 /// request's gate comment.
 async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
     let wf = load_for_run(ctx).await?;
     let path = wf.state_path();
     check_trust(&wf)?;
+    check_before_locking(&path)?;
     {
         let _lock = state::lock(&path)?;
         restore_carried_state(&path).await?;
@@ -538,6 +552,7 @@ async fn decide(
     if then.is_some() {
         check_trust(&wf)?;
     }
+    check_before_locking(&path)?;
     let lock = state::lock(&path)?;
     let mut store = StateStore::open(&path, lock)?;
     let name = apply(&mut store.state)?;

@@ -13,7 +13,6 @@ use super::{Event, context, retry};
 use crate::config::Phase;
 use crate::executor::{self, AttemptContext, AttemptReport};
 use crate::state::{AgentState, AgentStatus, Attempt, RefusedArtifact, RunState, StateError};
-use crate::workspace;
 
 impl Engine {
     pub(super) async fn run_agent(
@@ -40,6 +39,7 @@ impl Engine {
                 artifacts: Vec::new(),
                 refused_artifacts: Vec::new(),
                 pgid: None,
+                pgid_leader: None,
                 duration_s: None,
                 changes: None,
             };
@@ -128,6 +128,8 @@ impl Engine {
                 let on_spawn = Box::new(move |pgid: i32| {
                     let mut running = running;
                     running.pgid = Some(pgid);
+                    // The leader has not been waited for yet, so it is still there to be read.
+                    running.pgid_leader = executor::groups::stamp(pgid);
                     let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
                     if let Err(e) = store.record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
@@ -141,6 +143,7 @@ impl Engine {
                         records: &records,
                         attempt,
                         cwd: &self.wf.root,
+                        workspace: &self.workspace,
                         env: &env,
                         timeout,
                         kill_grace: self.wf.settings.kill_grace,
@@ -231,7 +234,7 @@ impl Engine {
     ) -> Result<AgentEnd, EngineError> {
         let mut refused = report.refused.clone();
         for reported in &report.artifacts {
-            match workspace::confine(&self.root, reported) {
+            match self.workspace.reported(reported) {
                 Ok(rel) if !agent_state.artifacts.contains(&rel) => agent_state.artifacts.push(rel),
                 Ok(_) => {}
                 Err(reason) => refused.push(RefusedArtifact { path: self.redactor.redact_str(reported), reason }),
@@ -248,6 +251,7 @@ impl Engine {
         agent_state.refused_artifacts = refused.clone();
         agent_state.status = status;
         agent_state.pgid = None;
+        agent_state.pgid_leader = None;
         let duration = started.elapsed();
         agent_state.duration_s = Some(duration.as_secs_f64());
         let attempts = agent_state.attempts.len() as u32;

@@ -69,4 +69,8 @@ pub enum Event {
         approved: bool,
         by: String,
     },
+    /// Something worth telling that changes nothing about the run.
+    Note {
+        message: String,
+    },
 }

@@ -82,6 +82,8 @@ pub struct Engine {
     pub(super) templates: std::collections::HashMap<String, Result<Option<String>, String>>,
     pub(super) recorder: Recorder,
     pub(super) root: PathBuf,
+    /// Where agents' reported and written paths must stay.
+    pub(super) workspace: workspace::Confinement,
     pub(super) opts: RunOptions,
 }
 
@@ -115,7 +117,8 @@ impl Engine {
         redactor: Redactor,
         opts: RunOptions,
     ) -> Engine {
-        let root = wf.root.canonicalize().unwrap_or_else(|_| wf.root.clone());
+        let workspace = workspace::Confinement::for_workflow(&wf);
+        let root = workspace.root().to_path_buf();
         let recorder = Recorder::new(&wf.root, redactor.clone());
         let templates = wf
             .agents
@@ -137,6 +140,7 @@ impl Engine {
             templates,
             recorder,
             root,
+            workspace,
             opts,
         }
     }
@@ -310,17 +314,26 @@ impl Engine {
     /// Make a state left by a stopped or killed process runnable again, and re-read gate
     /// decisions. Returns whether a reviewer's retry made an ended phase runnable again.
     async fn recover(&self) -> Result<bool, EngineError> {
+        let mut notes = Vec::new();
         let (before, awaiting) = {
             let mut store = self.store();
             let before = store.state.clone();
             store.state.interrupted = false;
-            for ps in store.state.phases.values_mut().filter(|p| p.status == PhaseStatus::Running) {
-                for agent in ps.agents.values_mut().filter(|a| a.status == AgentStatus::Running) {
-                    // The process that ran it died; make sure nothing of it survives.
-                    if let Some(pgid) = agent.pgid.take()
-                        && executor::subprocess::group_alive(pgid)
-                    {
-                        executor::subprocess::signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            for (phase, ps) in store.state.phases.iter_mut().filter(|(_, p)| p.status == PhaseStatus::Running) {
+                for (name, agent) in ps.agents.iter_mut().filter(|(_, a)| a.status == AgentStatus::Running) {
+                    // The process that ran it died; make sure nothing of it survives, but kill
+                    // only a group that is provably what it left (the state is input too).
+                    let leader = agent.pgid_leader.take();
+                    if let Some(pgid) = agent.pgid.take() {
+                        match executor::groups::verify(pgid, leader.as_ref()) {
+                            executor::groups::Verdict::Ours => {
+                                executor::subprocess::signal_group(pgid, nix::sys::signal::Signal::SIGKILL)
+                            }
+                            executor::groups::Verdict::Gone => {}
+                            executor::groups::Verdict::NotOurs(why) => notes.push(format!(
+                                "process group {pgid} recorded for `{phase}/{name}` was left alone: {why}"
+                            )),
+                        }
                     }
                     agent.status = AgentStatus::Pending;
                 }
@@ -334,6 +347,9 @@ impl Engine {
                 .collect();
             (before, awaiting)
         };
+        for message in notes {
+            self.emit(Event::Note { message });
+        }
         // Gate calls may go over the network: not under the lock.
         self.confirm_approvals().await?;
         let awaiting: Vec<String> = {

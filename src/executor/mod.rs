@@ -2,6 +2,7 @@
 //! an executor only runs it and reports what happened.
 
 pub mod cli_usage;
+pub mod groups;
 pub mod llm;
 pub mod output;
 pub mod subprocess;
@@ -33,6 +34,8 @@ pub struct AttemptContext<'a> {
     pub attempt: u32,
     /// The workspace.
     pub cwd: &'a Path,
+    /// Where the agent's file tools may read and write (LLM agents).
+    pub workspace: &'a crate::workspace::Confinement,
     pub env: &'a [(String, String)],
     pub timeout: Duration,
     pub kill_grace: Duration,

@@ -101,7 +101,9 @@ fn read_ref(body: &str) -> Option<StateRef> {
         }
     }
     let ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
-    ok.then_some(StateRef { digest, run: run?, artifact: artifact?, path: path? })
+    // The run id goes into an API path: digits only.
+    let run = run.filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))?;
+    ok.then_some(StateRef { digest, run, artifact: artifact?, path: path? })
 }
 
 /// `body` without its state block (or pointer), for comparing what a reader sees.
@@ -127,7 +129,15 @@ pub fn read(body: &str) -> Result<Option<RunState>, String> {
     if hex(&json) != digest {
         return Err("the state block does not match its digest".into());
     }
-    serde_json::from_slice(&json).map(Some).map_err(|e| format!("the carried state is not valid: {e}"))
+    parse(&json).map(Some)
+}
+
+/// A carried state, refused unless its names and paths are safe to use in file paths (see
+/// [`RunState::check_names`]): it is written into the workspace as the run's state.
+fn parse(json: &[u8]) -> Result<RunState, String> {
+    let state: RunState = serde_json::from_slice(json).map_err(|e| format!("the carried state is not valid: {e}"))?;
+    state.check_names().map_err(|e| format!("the carried state is not valid: {e}"))?;
+    Ok(state)
 }
 
 /// What the newest gate comment carries.
@@ -174,7 +184,7 @@ pub fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
         if hex(&json) != r.digest {
             return Err(format!("`{name}` in artifact `{}` does not match the digest in the gate comment", r.artifact));
         }
-        return serde_json::from_slice(&json).map_err(|e| format!("the carried state is not valid: {e}"));
+        return parse(&json);
     }
     Err(format!("artifact `{}` holds no `{}`", r.artifact, r.path))
 }
@@ -252,6 +262,24 @@ mod tests {
         }
         let ours = serde_json::json!([{"user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]);
         assert_eq!(newest(ours.as_array().unwrap(), &trusted).unwrap(), Carried::State(Box::new(state())));
+    }
+
+    #[test]
+    fn a_carried_state_with_names_that_could_leave_a_folder_is_refused() {
+        let mut bad = state();
+        bad.run_id = "../../outside/X".into();
+        let e = read(&block(&bad, &Redactor::default()).unwrap()).unwrap_err();
+        assert!(e.starts_with("the carried state is not valid: `run_id` is \"../../outside/X\""), "{e}");
+        let r = StateRef {
+            digest: hex(&encode(&bad, &Redactor::default())),
+            run: "1".into(),
+            artifact: "a".into(),
+            path: "s.json".into(),
+        };
+        let e = from_artifact(&zip_of(&[("s.json", &encode(&bad, &Redactor::default()))]), &r).unwrap_err();
+        assert!(e.contains("`run_id` is \"../../outside/X\""), "{e}");
+        let line = format!("{REF_PREFIX}{} run=1/../../user path=p artifact=a -->", "0".repeat(64));
+        assert_eq!(read_ref(&line), None, "a run id that is not a number");
     }
 
     fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {

@@ -144,12 +144,24 @@ pub struct AgentState {
     /// The process group of the running attempt, so a resume can clean up after a crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pgid: Option<i32>,
+    /// When the group's leader started, on which boot: a resume kills the group only if it is
+    /// still the one recorded (see `executor::groups`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid_leader: Option<GroupStamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
     /// What the agent changed in the workspace, when it ran in a job of its own
     /// (`run phase --agent`); the phase's changes include it once the phase ends elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangeSet>,
+}
+
+/// What identifies a process beyond its id: when it started (Linux: clock ticks after boot;
+/// macOS: seconds, from `ps`) and the boot it started in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupStamp {
+    pub started: u64,
+    pub boot_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -372,5 +384,161 @@ impl RunState {
         } else {
             RunStatus::Running
         }
+    }
+}
+
+/// What a name in a state may be: it becomes part of file names (transcripts, metrics, reports,
+/// gate requests), so nothing that can climb out of a folder or hide in a terminal.
+pub const NAME_RULE: &str = "a letter or digit, then letters, digits, `_`, `.` or `-`, at most 128 characters";
+
+/// Whether `name` is a run id, phase or agent name a state may hold: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`.
+/// Every name the config allows and every run id this build makes is one.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// Whether `path` is relative and stays inside the folder it is relative to, as written: no
+/// `..`, no root, no `.`, no empty parts, no NUL.
+pub fn is_inside_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains('\0')
+        && !path.starts_with('/')
+        && path.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+/// A value for a message: quoted, escaped, and cut short.
+fn shown(value: &str) -> String {
+    const MAX: usize = 80;
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{:?}…", &value[..at]),
+        None => format!("{value:?}"),
+    }
+}
+
+pub(super) fn check_name(field: impl FnOnce() -> String, value: &str) -> Result<(), String> {
+    if is_valid_name(value) {
+        Ok(())
+    } else {
+        Err(format!("{} is {}, which cannot be part of a file name: expected {NAME_RULE}", field(), shown(value)))
+    }
+}
+
+fn check_path(field: impl FnOnce() -> String, value: &str) -> Result<(), String> {
+    if is_inside_path(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is {}: expected a relative path inside the workspace (`/`-separated, no `..`, `.` or empty parts)",
+            field(),
+            shown(value)
+        ))
+    }
+}
+
+fn check_changes(at: &str, c: &ChangeSet) -> Result<(), String> {
+    for (list, paths) in [("added", &c.added), ("modified", &c.modified), ("removed", &c.removed)] {
+        for (i, p) in paths.iter().enumerate() {
+            check_path(|| format!("`{at}.{list}[{i}]`"), p)?;
+        }
+    }
+    for p in c.lines.keys() {
+        check_path(|| format!("a key of `{at}.lines`"), p)?;
+    }
+    Ok(())
+}
+
+impl AgentState {
+    /// Every path of the agent's record (`at` names it in messages) is inside the workspace.
+    pub fn check_paths(&self, at: &str) -> Result<(), String> {
+        check_path(|| format!("`{at}.transcript`"), &self.transcript)?;
+        for (i, a) in self.artifacts.iter().enumerate() {
+            check_path(|| format!("`{at}.artifacts[{i}]`"), a)?;
+        }
+        if let Some(c) = &self.changes {
+            check_changes(&format!("{at}.changes"), c)?;
+        }
+        Ok(())
+    }
+}
+
+impl RunState {
+    /// Every name in the state that becomes part of a file path (the run id, phase and agent
+    /// names) and every path it records (transcripts, artifacts, validated and changed files) is
+    /// safe to use as one: checked where a state comes in (the state file, its journal, a gate
+    /// comment, another job's upload) so nothing downstream writes or reads outside the
+    /// workspace. `Err`: which field, its value, and what is allowed.
+    pub fn check_names(&self) -> Result<(), String> {
+        check_name(|| "`run_id`".into(), &self.run_id)?;
+        if let Some(h) = &self.hygiene {
+            check_name(|| "`hygiene.phase`".into(), &h.phase)?;
+        }
+        for (name, p) in &self.phases {
+            check_name(|| "a key of `phases`".into(), name)?;
+            for (agent, a) in &p.agents {
+                check_name(|| format!("a key of `phases.{name}.agents`"), agent)?;
+                a.check_paths(&format!("phases.{name}.agents.{agent}"))?;
+            }
+            for (i, pat) in p.validation.iter().flat_map(|v| v.patterns.iter()).enumerate() {
+                for (j, f) in pat.files.iter().enumerate() {
+                    check_path(|| format!("`phases.{name}.validation.patterns[{i}].files[{j}]`"), f)?;
+                }
+            }
+            if let Some(c) = &p.changes {
+                check_changes(&format!("phases.{name}.changes"), c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths_that_could_leave_a_folder_are_refused() {
+        for ok in ["20260101_120000", "20260101_120000_2", "build", "a-b_c.d", "A1", &"x".repeat(128)] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "-x", "_x", "a\0", "a\nb", "é", &"x".repeat(129)]
+        {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+        for ok in ["a.txt", "docs/PLAN.md", ".claude/logs/agents/r_p_a.log", "a b/c\\d", "..x/y.."] {
+            assert!(is_inside_path(ok), "{ok}");
+        }
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "./a", "a\0b"] {
+            assert!(!is_inside_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_message_names_the_field_its_value_and_the_rule() {
+        let mut s = RunState::for_test("r1", [("build".to_owned(), PhaseState::pending())].into());
+        assert_eq!(s.check_names(), Ok(()));
+        s.run_id = "../../outside/X".into();
+        let e = s.check_names().unwrap_err();
+        assert!(
+            e.starts_with("`run_id` is \"../../outside/X\", which cannot be part of a file name: expected a letter"),
+            "{e}"
+        );
+        s.run_id = "r1".into();
+        s.phases.get_mut("build").unwrap().validation = Some(Validation {
+            passed: true,
+            patterns: vec![PatternResult { pattern: "*".into(), files: vec!["/etc/shadow".into()] }],
+        });
+        let e = s.check_names().unwrap_err();
+        assert!(
+            e.starts_with(
+                "`phases.build.validation.patterns[0].files[0]` is \"/etc/shadow\": expected a relative path"
+            ),
+            "{e}"
+        );
+        s.phases.insert("\u{1b}[31m".repeat(40), PhaseState::pending());
+        let e = s.check_names().unwrap_err();
+        assert!(e.starts_with("a key of `phases` is \"\\u{1b}[31m") && e.contains("…, which"), "{e}");
     }
 }

@@ -116,6 +116,8 @@ pub fn read(path: &Path) -> Result<RunState, StateError> {
     }
     let mut state: RunState = serde_json::from_str(&text)
         .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
+    // Names and paths become parts of file paths: refused here, before anything uses them.
+    state.check_names().map_err(|detail| StateError::Corrupt { path: path.to_path_buf(), detail })?;
     replay_journal(path, &mut state)?;
     Ok(state)
 }
@@ -127,13 +129,18 @@ fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(StateError::Io { action: "read", path: journal_path, source: e }),
     };
-    for line in text.split(|b| *b == b'\n') {
+    for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         // A torn last line (the process died mid-write) does not parse and is skipped.
         let Ok(entry) = serde_json::from_slice::<JournalEntry>(line) else { continue };
         if entry.run_id != state.run_id || entry.seq <= state.journal_seq {
             continue;
         }
         if let Some(phase) = state.phases.get_mut(&entry.phase) {
+            let at = format!("phases.{}.agents.{}", entry.phase, entry.agent);
+            super::model::check_name(|| "the agent name".into(), &entry.agent)
+                .and_then(|()| entry.state.check_paths(&at))
+                .map_err(|e| format!("line {}: {e}", n + 1))
+                .map_err(|detail| StateError::Corrupt { path: journal_path.clone(), detail })?;
             phase.agents.insert(entry.agent, entry.state);
             state.journal_seq = entry.seq;
         }
@@ -250,6 +257,7 @@ mod tests {
             artifacts: vec![],
             refused_artifacts: vec![],
             pgid: None,
+            pgid_leader: None,
             duration_s: None,
             changes: None,
         }

@@ -84,3 +84,54 @@ fn an_agent_job_fails_with_its_agent_and_bad_merges_are_refused() {
     p.run(&["run", "merge", empty.path().to_str().unwrap()]).code(2).stderr_has("holds no run state");
     assert_eq!(before, p.tree(), "a refused merge writes nothing");
 }
+
+#[test]
+fn a_merge_copies_nothing_into_git_folders_or_onto_the_orchestrators_files() {
+    let first = job();
+    first.run(&["run", "start", "--phase", "plan"]).code(0);
+    // The job's upload, tampered with: its agent "reported" files that would land in the
+    // receiving checkout's `.git` (through the `gitlink -> .git` symlink checked in there) or on
+    // its config, and files reached through symlinks in the job folder itself.
+    first.write("gitlink/config", "[core]\n\tfsmonitor = \"touch PWNED\"\n");
+    first.write("sub/.git/config", "[core]\n\tfsmonitor = \"touch PWNED\"\n");
+    first.write(".claude/config.yaml", &cfg().replace("echo plan > plan.txt", "touch PWNED"));
+    crate::harness::git(first.root(), &["init", "-q"]);
+    std::os::unix::fs::symlink(".git/config", first.path("token-link")).unwrap();
+    std::os::unix::fs::symlink(".git", first.path("through")).unwrap();
+    std::os::unix::fs::symlink("/etc", first.path("etc")).unwrap();
+    let state_path = first.path(".claude/orchestrator_state.json");
+    let mut state = first.state();
+    state["phases"]["plan"]["agents"]["planner"]["artifacts"] = serde_json::json!([
+        "plan.txt",
+        "gitlink/config",
+        "sub/.git/config",
+        ".claude/config.yaml",
+        "token-link",
+        "through/config",
+        "etc/hostname"
+    ]);
+    std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
+
+    let p = job();
+    crate::harness::git(p.root(), &["init", "-q"]);
+    std::fs::create_dir_all(p.path("sub")).unwrap();
+    crate::harness::git(&p.path("sub"), &["init", "-q"]);
+    std::os::unix::fs::symlink(".git", p.path("gitlink")).unwrap();
+    let (git_config, config) = (p.read(".git/config"), p.read(".claude/config.yaml"));
+    let out = p.run(&["run", "merge", first.root().to_str().unwrap()]);
+    out.code(0)
+        .stdout_has("2 files")
+        .stderr_has("not copying `gitlink/config`")
+        .stderr_has("resolves into the git folder `.git` through a symlink")
+        .stderr_has("not copying `sub/.git/config`")
+        .stderr_has("not copying `.claude/config.yaml`")
+        .stderr_has("is the orchestrator's config")
+        .stderr_has("not copying `token-link`")
+        .stderr_has("the job folder's copy resolves into the git folder `.git` through a symlink")
+        .stderr_has("not copying `through/config`")
+        .stderr_has("not copying `etc/hostname`");
+    assert_eq!(p.read("plan.txt"), "plan\n");
+    assert_eq!(p.read(".claude/config.yaml"), config);
+    assert!(!p.exists("token-link") && !p.exists("through") && !p.exists("etc"));
+    crate::llm::assert_git_untouched(&p, &git_config);
+}

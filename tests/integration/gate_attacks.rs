@@ -3,28 +3,13 @@
 //! rules, checklist ticks from file names and diffs, squatted markers, and secrets in changed
 //! files. Each test performs the attack through the real binary against the fake GitHub.
 
-use std::io::Write as _;
-
 use base64::Engine as _;
-use sha2::Digest as _;
 
 use crate::fake_github::{AUTHOR, TOKEN};
-use crate::github_gate::{PLANNER, Pr, setup_with};
+use crate::github_gate::{PLANNER, Pr, setup_with, state_block};
 use crate::harness::git;
 
 const APPROVE: &str = "orchestrator:approved";
-
-/// A hidden state block, as the gate comment carries one, for `state`.
-fn state_block(state: &serde_json::Value) -> String {
-    let json = serde_json::to_vec(state).unwrap();
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(&json).unwrap();
-    let digest: String = sha2::Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "<!-- orchestrator:state {digest} {} -->",
-        base64::engine::general_purpose::STANDARD.encode(enc.finish().unwrap())
-    )
-}
 
 /// The bodies of the comments the run itself posted (others may quote markers too).
 fn own_comments(pr: &Pr) -> Vec<String> {

@@ -349,15 +349,28 @@ fn the_requests_match_githubs_openapi_description() {
         "Prism and @octokit/openapi are missing: run .ci/run (npm install --prefix .ci/node)"
     );
     let pr = setup("  commit_status: true\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut proxy = std::process::Command::new(&prism)
-        .args(["proxy", spec.to_str().unwrap(), &pr.gh.api_url, "--port", &port.to_string(), "--host", "127.0.0.1"])
-        .stdout(log.reopen().unwrap())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .expect("start prism");
-    crate::harness::wait_for("Prism to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    // A free port may be taken by another test's server before Prism binds it (a connection
+    // would then reach that server): wait for Prism to say it listens, or try another port.
+    let (port, log, mut proxy) = (0..5)
+        .find_map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let mut proxy = std::process::Command::new(&prism)
+                .args(["proxy", spec.to_str().unwrap(), &pr.gh.api_url, "--port", &port.to_string()])
+                .args(["--host", "127.0.0.1"])
+                .stdout(log.reopen().unwrap())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .expect("start prism");
+            let listening = format!("Prism is listening on http://127.0.0.1:{port}");
+            let mut exited = false;
+            crate::harness::wait_for("Prism to listen", || {
+                exited = proxy.try_wait().unwrap().is_some();
+                exited || std::fs::read_to_string(log.path()).is_ok_and(|l| l.contains(&listening))
+            });
+            if exited { None } else { Some((port, log, proxy)) }
+        })
+        .expect("Prism could not listen on any of 5 ports");
     let via_prism = Pr {
         gh: FakeGithub {
             api_url: format!("http://127.0.0.1:{port}"),
@@ -680,4 +693,48 @@ fn a_signal_while_github_is_slow_stops_the_run_at_once_with_its_state_saved() {
     run.code(130);
     assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval", "the state is saved and intact");
     pr.gh.with(|g| g.stall = None);
+}
+
+/// The hidden block the run's own identity posts, carrying `state` (see `github::carry`).
+pub fn state_block(state: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let json = serde_json::to_vec(state).unwrap();
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&json).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(enc.finish().unwrap());
+    let digest: String = sha2::Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
+    format!("<!-- orchestrator:state {digest} {encoded} -->")
+}
+
+#[test]
+fn a_carried_state_whose_names_leave_their_folder_is_not_restored() {
+    let pr = setup("");
+    pr.run(&["run", "start"]).code(4);
+    // What the gate comment carries, with a run id that climbs out of `.claude/metrics` (the
+    // digest matches: say an earlier step of the run's own workflow was led to post it).
+    let escaped = format!("escaped-{}", std::process::id());
+    let mut state = pr.p.state();
+    state["run_id"] = serde_json::json!(format!("x/../../../../{escaped}"));
+    let block = state_block(&state);
+    pr.gh.with(|g| {
+        for c in g.comments.iter_mut() {
+            let body = c["body"].as_str().unwrap_or_default().to_owned();
+            if let Some(line) = body.lines().find(|l| l.starts_with("<!-- orchestrator:state ")) {
+                c["body"] = serde_json::json!(body.replace(line, &block));
+            }
+        }
+    });
+    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+        std::fs::remove_file(pr.p.path(f)).unwrap();
+    }
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"])
+        .code(3)
+        .stderr_has("cannot restore the run state from pull request #7: the carried state is not valid: `run_id` is \"x/../../../../escaped-")
+        .stderr_has("which cannot be part of a file name");
+    assert!(!pr.p.exists(".claude/orchestrator_state.json"), "the carried state was written");
+    assert!(!pr.p.root().parent().unwrap().join(format!("{escaped}.json")).exists());
+    assert!(!pr.p.exists("build.log"), "nothing ran");
 }

@@ -9,6 +9,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
 
 pub struct Project {
     dir: tempfile::TempDir,
+    root: PathBuf,
 }
 
 /// What a finished command printed and returned.
@@ -54,7 +55,23 @@ impl Run {
 
 impl Project {
     pub fn new() -> Project {
-        Project { dir: tempfile::tempdir().expect("temp dir") }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        Project { dir, root }
+    }
+
+    /// A project in a folder of its own inside a temporary folder ([`Project::outside`]), so
+    /// that a test can see whether anything was written next to the workspace.
+    pub fn nested() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("ws");
+        std::fs::create_dir(&root).expect("workspace folder");
+        Project { dir, root }
+    }
+
+    /// The temporary folder holding a [`Project::nested`] workspace.
+    pub fn outside(&self) -> &Path {
+        self.dir.path()
     }
 
     /// A project whose `.claude/config.yaml` is `yaml`.
@@ -65,11 +82,11 @@ impl Project {
     }
 
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     pub fn write(&self, rel: &str, contents: &str) -> &Project {
@@ -121,22 +138,31 @@ impl Project {
 
     /// Every file and folder under the project with its contents, for "nothing changed" checks.
     pub fn tree(&self) -> BTreeMap<String, Option<Vec<u8>>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.root().to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).unwrap() {
-                let e = e.unwrap();
-                let rel = e.path().strip_prefix(self.root()).unwrap().display().to_string();
-                if e.file_type().unwrap().is_dir() {
-                    stack.push(e.path());
-                    out.insert(rel, None);
-                } else {
-                    out.insert(rel, Some(std::fs::read(e.path()).unwrap()));
-                }
+        tree(self.root())
+    }
+}
+
+/// Every file and folder under `root` with its contents (symlinks as their targets' paths).
+pub fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            let kind = e.file_type().unwrap();
+            if kind.is_symlink() {
+                let target = std::fs::read_link(e.path()).unwrap();
+                out.insert(rel, Some(format!("-> {}", target.display()).into_bytes()));
+            } else if kind.is_dir() {
+                stack.push(e.path());
+                out.insert(rel, None);
+            } else {
+                out.insert(rel, Some(std::fs::read(e.path()).unwrap()));
             }
         }
-        out
     }
+    out
 }
 
 /// Wait until `cond` holds, failing after a generous limit (this waits for events, it does not

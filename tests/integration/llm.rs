@@ -340,3 +340,135 @@ fn run_command_is_offered_only_when_allowed_and_runs_in_the_workspace() {
     assert_eq!(result["is_error"], false);
     assert_eq!(result["content"], "exit code 0\nhello from the tool\n");
 }
+
+/// What an agent writes into a git config to run a command on the next `git status`.
+const PLANTED: &str = "[core]\n\tfsmonitor = \"touch PWNED\"\n";
+
+/// `git status` runs whatever `core.fsmonitor` says: it must not find the agent's command.
+#[track_caller]
+pub fn assert_git_untouched(p: &Project, config_before: &str) {
+    assert_eq!(p.read(".git/config"), config_before, ".git/config changed");
+    crate::harness::git(p.root(), &["status", "--short"]);
+    assert!(!p.exists("PWNED"), "git ran a command an agent planted");
+}
+
+#[test]
+fn writes_into_git_folders_through_symlinks_are_refused_and_told_to_the_model() {
+    let calls = [
+        ("t1", "gitlink/config"),
+        ("t2", "chain/config"),
+        ("t3", ".git/hooks/pre-commit"),
+        ("t4", "config-link"),
+        ("t5", "sub/.git/config"),
+        ("t6", "lib/.git/hooks/post-checkout"),
+        ("t7", "ok.txt"),
+    ];
+    let writes: Vec<_> =
+        calls.iter().map(|(id, path)| (*id, "write_file", json!({"path": path, "content": PLANTED}))).collect();
+    let api = FakeApi::start(vec![
+        anthropic_tools(&writes),
+        anthropic_tools(&[
+            ("r1", "read_file", json!({"path": "gitlink/config"})),
+            ("r2", "list_files", json!({"path": "gitlink"})),
+        ]),
+        anthropic_text("Done.", "end_turn"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    // What a checked-out pull request can hold: symlinks into the repository's git folder, a
+    // chain of them into a nested repository's, a symlink file pointing at `.git/config`.
+    crate::harness::git(p.root(), &["init", "-q"]);
+    std::fs::create_dir(p.path("sub")).unwrap();
+    crate::harness::git(&p.path("sub"), &["init", "-q"]);
+    std::os::unix::fs::symlink(".git", p.path("gitlink")).unwrap();
+    std::os::unix::fs::symlink("sub", p.path("lib")).unwrap();
+    std::os::unix::fs::symlink("hop", p.path("chain")).unwrap();
+    std::os::unix::fs::symlink("sub/.git", p.path("hop")).unwrap();
+    std::os::unix::fs::symlink(".git/config", p.path("config-link")).unwrap();
+    let (config, sub_config) = (p.read(".git/config"), p.read("sub/.git/config"));
+
+    run(&p, &["run", "start"]).code(0).stderr_has("refused artifact `gitlink/config`");
+    assert_git_untouched(&p, &config);
+    assert_eq!(p.read("sub/.git/config"), sub_config);
+    assert!(!p.exists(".git/hooks/pre-commit") && !p.exists("sub/.git/hooks/post-checkout"));
+    assert_eq!(p.read("ok.txt"), PLANTED, "a plain file of the workspace is written");
+
+    let agent = &p.state()["phases"]["draft"]["agents"]["writer"];
+    assert_eq!(agent["artifacts"], json!(["ok.txt"]));
+    assert_eq!(agent["refused_artifacts"].as_array().unwrap().len(), 6, "{}", agent["refused_artifacts"]);
+    let results = &api.seen()[1].body["messages"][2]["content"];
+    let text = |i: usize| results[i]["content"].as_str().unwrap().to_owned();
+    for (i, (_, path)) in calls.iter().enumerate().take(6) {
+        assert_eq!(results[i]["is_error"], true, "{path}");
+        assert!(text(i).starts_with(&format!("refused: `{path}` ")), "{}", text(i));
+        assert!(text(i).contains("git folder") && text(i).ends_with("; nothing was written"), "{}", text(i));
+    }
+    assert!(text(0).contains("resolves into the git folder `.git` through a symlink"), "{}", text(0));
+    assert!(text(1).contains("resolves into the git folder `sub/.git` through a symlink"), "{}", text(1));
+    assert!(text(2).contains("is inside a git folder (`.git`)"), "{}", text(2));
+    assert!(text(3).contains("resolves into the git folder `.git` through a symlink"), "{}", text(3));
+    // Reading through the link is refused too: `.git/config` can hold the checkout's token.
+    let reads = &api.seen()[2].body["messages"][4]["content"];
+    for i in 0..2 {
+        assert_eq!(reads[i]["is_error"], true);
+        assert!(reads[i]["content"].as_str().unwrap().contains("git folder"), "{}", reads[i]);
+    }
+}
+
+#[test]
+fn an_llm_agent_cannot_forge_the_run_state_or_change_its_config() {
+    let targets = [
+        "run/state.json",
+        "run/state.json.journal",
+        "run/state.json.lock",
+        "./run/../run/state.json",
+        ".claude/config.yaml",
+        "claude-link/config.yaml",
+        ".claude/consensus/draft/REQUEST.md",
+        ".claude/carried/draft.json",
+        ".claude/prompts/writer.md",
+    ];
+    let forged = r#"{"version":1,"run_id":"forged"}"#;
+    let ids: Vec<String> = (0..targets.len()).map(|i| format!("w{i}")).collect();
+    let writes: Vec<_> = targets
+        .iter()
+        .zip(&ids)
+        .map(|(path, id)| (id.as_str(), "write_file", json!({"path": path, "content": forged})))
+        .collect();
+    let api = FakeApi::start(vec![anthropic_tools(&writes), anthropic_text("Done.", "end_turn")]);
+    // The state file where the config puts it.
+    let p = project(&api, "anthropic", "  state_file: run/state.json\n");
+    std::os::unix::fs::symlink(".claude", p.path("claude-link")).unwrap();
+    let config = p.read(".claude/config.yaml");
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(p.read(".claude/config.yaml"), config);
+    let state: serde_json::Value = serde_json::from_str(&p.read("run/state.json")).unwrap();
+    assert_ne!(state["run_id"], "forged");
+    assert_eq!(state["phases"]["draft"]["status"], "succeeded");
+    assert!(!p.read("run/state.json.journal").contains("forged"));
+    assert!(!p.exists(".claude/consensus/draft/REQUEST.md") && !p.exists(".claude/carried/draft.json"));
+    let results = &api.seen()[1].body["messages"][2]["content"];
+    let text = |i: usize| results[i]["content"].as_str().unwrap().to_owned();
+    for (i, path) in targets.iter().enumerate() {
+        assert_eq!(results[i]["is_error"], true, "{path}: {}", text(i));
+        assert!(text(i).starts_with(&format!("refused: `{path}` is ")), "{}", text(i));
+    }
+    assert!(
+        text(0).contains("the run's state file; agents may not change the run's state (`run/state.json`)"),
+        "{}",
+        text(0)
+    );
+    assert!(
+        text(4).contains(
+            "the orchestrator's config; agents may not change the config they run under (`.claude/config.yaml`)"
+        ),
+        "{}",
+        text(4)
+    );
+    assert!(text(6).contains("inside `.claude/consensus/`"), "{}", text(6));
+    assert!(text(8).contains("an agent's prompt template"), "{}", text(8));
+    assert_eq!(p.read(".claude/prompts/writer.md"), "Write the docs for {{ project.name }}.\n");
+    assert_eq!(
+        state["phases"]["draft"]["agents"]["writer"]["refused_artifacts"].as_array().unwrap().len(),
+        targets.len()
+    );
+}

@@ -24,4 +24,5 @@ mod quickstart;
 mod records;
 mod resume;
 mod retries;
+mod tampered_state;
 mod workflows;

@@ -251,5 +251,6 @@ fn a_killed_run_still_has_its_metrics() {
     assert_eq!(m["phases"]["build"]["agent_outcomes"]["quick"], "succeeded");
     assert_eq!(m["phases"]["build"]["status"], "running");
     let hang: i32 = p.read("hang.pid").trim().parse().unwrap();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(hang), nix::sys::signal::Signal::SIGKILL);
+    // The agent's whole group (its shell and the `sleep`), as a resume would.
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(hang), nix::sys::signal::Signal::SIGKILL);
 }

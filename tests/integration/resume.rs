@@ -92,3 +92,115 @@ fn commands_on_a_missing_run_say_how_to_start_one() {
     let p = Project::with_config(&config("", &[("a", "true")], "  - name: build\n    agents: [a]\n"));
     p.run(&["run", "resume"]).code(2).stderr_has("no run has been started here").stderr_has("orchestrator run start");
 }
+
+/// A finished run edited to look as if its process died while agent `a` of `build` ran in the
+/// process group `pgid` (with `leader` recorded beside it).
+fn died_while_running(pgid: i64, leader: serde_json::Value) -> Project {
+    let p = Project::with_config(&config("", &[("a", "echo a >> a.log")], "  - name: build\n    agents: [a]\n"));
+    p.run(&["run", "start"]).code(0);
+    let mut state = p.state();
+    state.as_object_mut().unwrap().remove("finished_at");
+    state["phases"]["build"]["status"] = serde_json::json!("running");
+    let agent = &mut state["phases"]["build"]["agents"]["a"];
+    agent["status"] = serde_json::json!("running");
+    agent["pgid"] = serde_json::json!(pgid);
+    if !leader.is_null() {
+        agent["pgid_leader"] = leader;
+    }
+    p.write(".claude/orchestrator_state.json", &serde_json::to_string_pretty(&state).unwrap());
+    p
+}
+
+/// `sleep 300` in a process group of its own, as an unrelated program would be.
+fn unrelated_group() -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("sleep").arg("300").process_group(0).spawn().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim().to_owned()
+}
+
+/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks after boot.
+#[cfg(target_os = "linux")]
+fn start_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat.rsplit_once(')').unwrap().1.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+#[test]
+fn resume_leaves_alone_a_recorded_group_that_is_not_the_runs() {
+    let mut other = unrelated_group();
+    let pgid = other.id() as i64;
+    let mut cases = vec![
+        (serde_json::Value::Null, "no start time was recorded with it"),
+        (serde_json::json!({"started": 1, "boot_id": "an earlier boot"}), "the machine has restarted since"),
+    ];
+    #[cfg(target_os = "linux")]
+    cases
+        .push((serde_json::json!({"started": start_ticks(other.id()) + 1, "boot_id": boot_id()}), "the id was reused"));
+    for (leader, why) in cases {
+        let p = died_while_running(pgid, leader);
+        let out = p.run(&["run", "resume"]);
+        assert!(alive(pgid as i32), "resume killed an unrelated process ({why})");
+        out.code(0)
+            .stdout_has("completed")
+            .stderr_has(&format!("note: process group {pgid} recorded for `build/a` was left alone: "))
+            .stderr_has(why);
+        assert_eq!(p.read("a.log"), "a\na\n", "the agent ran again");
+        assert!(p.state()["phases"]["build"]["agents"]["a"].get("pgid").is_none());
+    }
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
+
+#[test]
+fn resume_never_signals_group_0_1_a_negative_id_or_its_own() {
+    // In the test's own process group, which is also the orchestrator's (the harness does not
+    // give it one of its own): `kill(0)`, `kill(-1)` or the own group would take it down too.
+    let mut sentinel = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let own = nix::unistd::getpgrp().as_raw() as i64;
+    for pgid in [0, 1, -1, -(sentinel.id() as i64), own] {
+        let p = died_while_running(pgid, serde_json::json!({"started": 0, "boot_id": "x"}));
+        let out = p.run(&["run", "resume"]);
+        assert!(alive(sentinel.id() as i32), "resume with a recorded group {pgid} killed the test's own group");
+        out.code(0)
+            .stdout_has("completed")
+            .stderr_has(&format!("note: process group {pgid} recorded for `build/a` was left alone: "));
+    }
+    sentinel.kill().unwrap();
+    sentinel.wait().unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn resume_kills_a_recorded_group_only_with_its_leaders_start_time() {
+    // The leader still runs, with the recorded start time: killed.
+    let mut ours = unrelated_group();
+    let pgid = ours.id() as i64;
+    let p = died_while_running(pgid, serde_json::json!({"started": start_ticks(ours.id()), "boot_id": boot_id()}));
+    p.run(&["run", "resume"]).code(0).stdout_has("completed");
+    ours.wait().unwrap();
+
+    // The leader is gone; its child is left in the group. Killed only if it started no earlier
+    // than the recorded leader.
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("child.pid");
+    let mut leader = std::process::Command::new("sh")
+        .args(["-c", &format!("sleep 300 & echo $! > {}", pid_file.display())])
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = leader.id() as i64;
+    leader.wait().unwrap();
+    let child: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let later = start_ticks(child) + 1;
+    let p = died_while_running(pgid, serde_json::json!({"started": later, "boot_id": boot_id()}));
+    p.run(&["run", "resume"]).code(0).stderr_has("some of its processes started before the recorded agent did");
+    assert!(alive(child as i32));
+    let p = died_while_running(pgid, serde_json::json!({"started": start_ticks(child), "boot_id": boot_id()}));
+    p.run(&["run", "resume"]).code(0).stdout_has("completed");
+    wait_for("the group's last process to be killed", || !alive(child as i32));
+}

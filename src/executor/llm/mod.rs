@@ -93,8 +93,9 @@ fn default_system(agent: &str, allow_commands: bool) -> String {
     format!(
         "You are the `{agent}` agent of an orchestrated, phase-gated workflow. You work in a project workspace \
          through tools: write every file you produce with `write_file` (paths relative to the workspace root), \
-         read files with `read_file`, look around with `list_files`{commands}. When you are done, reply with a \
-         short summary of what you did."
+         read files with `read_file`, look around with `list_files`{commands}. Git's folders (`.git`) and the \
+         orchestrator's own files (its config and prompts, the run state, `.claude/consensus/`, `.claude/carried/`) are off \
+         limits. When you are done, reply with a short summary of what you did."
     )
 }
 
@@ -185,6 +186,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
         records,
         attempt,
         cwd,
+        workspace,
         timeout,
         kill_grace,
         transcript,
@@ -309,7 +311,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
                     Ok(input) if call.name == "run_command" && spec.allow_commands => {
                         run_command(input, cwd, deadline, kill_grace, transcript, redactor, &mut cancel).await
                     }
-                    Ok(input) => tools::call_file_tool(&call.name, input, cwd),
+                    Ok(input) => tools::call_file_tool(&call.name, input, workspace),
                 };
                 let _ = writeln!(
                     transcript,
@@ -349,7 +351,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
                         let outcome = tools::call_file_tool(
                             "write_file",
                             &serde_json::json!({"path": path, "content": content}),
-                            cwd,
+                            workspace,
                         );
                         let _ = writeln!(transcript, "  fenced block {path}: {}", outcome.content);
                         if let Some(p) = outcome.wrote {

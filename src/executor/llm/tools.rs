@@ -1,13 +1,13 @@
-//! The tools a model may call. Every path is relative to the workspace and confined to it; a
+//! The tools a model may call. Every path is relative to the workspace and confined to it (see
+//! [`Confinement`]: not outside it, not in git's folders, not the orchestrator's own files); a
 //! refused path is an error result the model sees, and is reported.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::ToolDef;
-use crate::workspace::{confine, confine_new, slash_path};
+use crate::workspace::{Confinement, slash_path};
 
 /// Largest file `read_file` returns.
 const READ_LIMIT: u64 = 256 * 1024;
@@ -63,36 +63,32 @@ fn arg<'a>(input: &'a Value, key: &str) -> Result<&'a str, Outcome> {
 }
 
 /// Run one file tool (`run_command` is run by the caller, which owns the process supervision).
-pub fn call_file_tool(name: &str, input: &Value, root: &Path) -> Outcome {
+pub fn call_file_tool(name: &str, input: &Value, ws: &Confinement) -> Outcome {
     let result = match name {
-        "write_file" => write_file(input, root),
-        "read_file" => read_file(input, root),
-        "list_files" => list_files(input, root),
+        "write_file" => write_file(input, ws),
+        "read_file" => read_file(input, ws),
+        "list_files" => list_files(input, ws),
         other => Err(error(format!("unknown tool `{other}`"))),
     };
     result.unwrap_or_else(|e| e)
 }
 
-fn write_file(input: &Value, root: &Path) -> Result<Outcome, Outcome> {
+fn write_file(input: &Value, ws: &Confinement) -> Result<Outcome, Outcome> {
     let path = arg(input, "path")?;
     let content = arg(input, "content")?;
-    let (abs, rel) = confine_new(root, path).map_err(|reason| Outcome {
-        content: format!("refused: `{path}` {reason}"),
+    let rel = ws.write(path, content.as_bytes()).map_err(|reason| Outcome {
+        content: format!("refused: `{path}` {reason}; nothing was written"),
         is_error: true,
         refused: Some((path.to_owned(), reason)),
         ..Outcome::default()
     })?;
-    if let Some(dir) = abs.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| error(format!("cannot create the folder of `{rel}`: {e}")))?;
-    }
-    std::fs::write(&abs, content).map_err(|e| error(format!("cannot write `{rel}`: {e}")))?;
     Ok(Outcome { content: format!("wrote {} bytes to {rel}", content.len()), wrote: Some(rel), ..Outcome::default() })
 }
 
-fn read_file(input: &Value, root: &Path) -> Result<Outcome, Outcome> {
+fn read_file(input: &Value, ws: &Confinement) -> Result<Outcome, Outcome> {
     let path = arg(input, "path")?;
-    let rel = confine(root, path).map_err(|reason| error(format!("refused: `{path}` {reason}")))?;
-    let abs = root.join(&rel);
+    let abs = ws.readable(path).map_err(|reason| error(format!("refused: `{path}` {reason}")))?;
+    let rel = path.trim();
     let len = std::fs::metadata(&abs).map(|m| m.len()).unwrap_or(0);
     if len > READ_LIMIT {
         return Err(error(format!("`{rel}` is {len} bytes, more than the {READ_LIMIT} this tool returns")));
@@ -101,15 +97,19 @@ fn read_file(input: &Value, root: &Path) -> Result<Outcome, Outcome> {
     Ok(Outcome { content: String::from_utf8_lossy(&bytes).into_owned(), ..Outcome::default() })
 }
 
-fn list_files(input: &Value, root: &Path) -> Result<Outcome, Outcome> {
+fn list_files(input: &Value, ws: &Confinement) -> Result<Outcome, Outcome> {
     let path = input.get("path").and_then(Value::as_str).unwrap_or(".");
+    let root = ws.root();
     let dir = if matches!(path.trim(), "" | "." | "./") {
         root.to_path_buf()
     } else {
-        root.join(confine(root, path).map_err(|reason| error(format!("refused: `{path}` {reason}")))?)
+        ws.readable(path).map_err(|reason| error(format!("refused: `{path}` {reason}")))?
     };
     let mut out = Vec::new();
-    let walk = ignore::WalkBuilder::new(&dir).hidden(false).filter_entry(|e| e.file_name() != ".git").build();
+    let walk = ignore::WalkBuilder::new(&dir)
+        .hidden(false)
+        .filter_entry(|e| !e.file_name().eq_ignore_ascii_case(".git"))
+        .build();
     for entry in walk.filter_map(Result::ok).filter(|e| e.file_type().is_some_and(|t| t.is_file())) {
         if out.len() == LIST_LIMIT {
             out.push(format!("… (more than {LIST_LIMIT} files)"));
