@@ -150,7 +150,12 @@ pub fn check_llm_agents(wf: &Workflow, state: &RunState) -> Result<(), AppError>
 pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
     use crate::github::context::{Detected, detect};
     let mut wf = ctx.load()?;
-    let Ok(Detected::PullRequest(pr)) = detect(|k| std::env::var(k).ok()) else { return Ok(wf) };
+    // A bad event payload, token or repository is refused here, before anything is written.
+    let Detected::PullRequest(pr) =
+        detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))?
+    else {
+        return Ok(wf);
+    };
     // A fork that the pull request's own config does not allow is refused before asking GitHub
     // anything (that answer needs no policy); otherwise the base branch's policy decides.
     check_trust(&wf)?;
@@ -516,6 +521,7 @@ async fn decide(
 ) -> Result<i32, AppError> {
     let wf = ctx.load()?;
     refuse_in_pull_request(&wf, reject_reason.is_none())?;
+    crate::github::context::detect(|k| std::env::var(k).ok()).map_err(|e| AppError::Setup(format!("error: {e}")))?;
     let path = wf.state_path();
     let by = by
         .or_else(|| std::env::var("USER").ok())

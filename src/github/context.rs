@@ -64,6 +64,59 @@ pub enum ContextError {
     Token(u64),
     #[error("the `{input}` input of this workflow_dispatch event is not a pull request number: `{value}`")]
     Input { input: &'static str, value: String },
+    #[error(
+        "the GitHub event payload `{path}` ({event} event) has no usable `{field}`: expected {expected}, got {got}"
+    )]
+    Field { path: PathBuf, event: String, field: &'static str, expected: &'static str, got: String },
+}
+
+/// Events that are about one pull request, whose payload must say which.
+const PR_EVENTS: [&str; 4] =
+    ["pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment"];
+
+/// A short rendering of a JSON value for an error message.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing".into(),
+        other => {
+            let s = other.to_string();
+            if s.chars().count() > 60 {
+                format!("`{}…`", s.chars().take(60).collect::<String>())
+            } else {
+                format!("`{s}`")
+            }
+        }
+    }
+}
+
+/// The payload's shape, checked where it names a pull request: an object; `pull_request` (when
+/// present, and always in pull-request events) an object with a positive whole `number`; an
+/// issue comment's `issue.number` likewise when the issue is a pull request.
+fn check_shape(path: &std::path::Path, event_name: &str, event: &Value) -> Result<(), ContextError> {
+    let field = |field, expected, got: &Value| ContextError::Field {
+        path: path.to_path_buf(),
+        event: if event_name.is_empty() { "unnamed".into() } else { event_name.to_owned() },
+        field,
+        expected,
+        got: shown(got),
+    };
+    if !event.is_object() {
+        return Err(field("(the payload)", "a JSON object", event));
+    }
+    let number_ok = |n: &Value| n.as_u64().is_some_and(|n| n > 0);
+    let pr = &event["pull_request"];
+    if PR_EVENTS.contains(&event_name) || !pr.is_null() {
+        if !pr.is_object() {
+            return Err(field("pull_request", "an object", pr));
+        }
+        if !number_ok(&pr["number"]) {
+            return Err(field("pull_request.number", "a positive whole number", &pr["number"]));
+        }
+    }
+    if !event["issue"]["pull_request"].is_null() && !number_ok(&event["issue"]["number"]) {
+        return Err(field("issue.number", "a positive whole number", &event["issue"]["number"]));
+    }
+    Ok(())
 }
 
 /// The pull request number an event is about, if any.
@@ -106,6 +159,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
     let event: Value =
         serde_json::from_str(&text).map_err(|e| ContextError::Parse { path: path.clone(), detail: e.to_string() })?;
     let event_name = env("GITHUB_EVENT_NAME").unwrap_or_default();
+    check_shape(&path, &event_name, &event)?;
     let Some(number) = pull_request_number(&event_name, &event)? else {
         return Ok(Detected::NoPullRequest { event: event_name });
     };
@@ -205,6 +259,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("owner/name"), "{e}");
+    }
+
+    #[test]
+    fn malformed_pull_request_payloads_name_the_file_and_the_field() {
+        for (event, payload, field) in [
+            ("pull_request", r#"{"pull_request": {"number": "7"}}"#, "pull_request.number"),
+            ("pull_request", r#"{"pull_request": {"number": 7.5}}"#, "pull_request.number"),
+            ("pull_request", r#"{"pull_request": {"number": -7}}"#, "pull_request.number"),
+            ("pull_request", r#"{"pull_request": {"number": 0}}"#, "pull_request.number"),
+            ("pull_request", r#"{"action": "opened"}"#, "pull_request"),
+            ("pull_request_target", r#"{"pull_request": "7"}"#, "pull_request"),
+            ("pull_request", "null", "(the payload)"),
+            ("pull_request", "[1, 2]", "(the payload)"),
+            ("push", r#"{"pull_request": [7]}"#, "pull_request"),
+            ("issue_comment", r#"{"issue": {"number": "9", "pull_request": {}}}"#, "issue.number"),
+        ] {
+            let e = detect_with(event, payload, &[]).unwrap_err().to_string();
+            assert!(e.contains("event.json") && e.contains(&format!("`{field}`")), "{payload}: {e}");
+        }
     }
 
     #[test]

@@ -24,5 +24,6 @@ mod quickstart;
 mod records;
 mod resume;
 mod retries;
+mod robustness;
 mod tampered_state;
 mod workflows;

@@ -1,0 +1,72 @@
+//! Refused input writes nothing, whatever refuses it: every exit-3 path of `run start`,
+//! `run start --or-resume` and `run resume` in a GitHub Actions run leaves the folder as it was
+//! (no state, no journal, no lock file).
+
+use crate::harness::{Project, Run, config};
+
+fn project() -> Project {
+    Project::with_config(&config("", &[("planner", "echo plan > plan.txt")], "  - name: plan\n    agents: [planner]\n"))
+}
+
+/// `args` on a runner with the event `payload` (written outside the workspace) and `env`.
+fn on_runner(p: &Project, args: &[&str], event_name: &str, payload: Option<&str>, env: &[(&str, &str)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    if let Some(payload) = payload {
+        std::fs::write(&event, payload).unwrap();
+    }
+    let mut cmd = p.command(args);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_EVENT_NAME", event_name)
+        .env("GITHUB_REPOSITORY", "octo/app")
+        .env("GITHUB_TOKEN", "ghs_unused")
+        .env("GITHUB_API_URL", "http://127.0.0.1:9");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// An event name, its payload (`None`: no file), extra variables, and what the error says.
+type Case<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn every_refused_github_context_writes_nothing() {
+    let cases: &[Case] = &[
+        ("pull_request", Some("{not json"), &[], "is not valid JSON"),
+        ("pull_request", None, &[], "cannot read the GitHub event payload"),
+        ("pull_request", Some(r#"{"pull_request": {"number": "7"}}"#), &[], "`pull_request.number`"),
+        ("pull_request", Some(r#"{"pull_request": {"number": 7.0}}"#), &[], "`pull_request.number`"),
+        ("pull_request", Some(r#"{"pull_request": {"number": -1}}"#), &[], "`pull_request.number`"),
+        ("pull_request", Some(r#"{"action": "opened"}"#), &[], "`pull_request`"),
+        ("pull_request", Some("null"), &[], "a JSON object"),
+        ("pull_request", Some("[]"), &[], "a JSON object"),
+        ("pull_request_target", Some(r#"{"pull_request": "7"}"#), &[], "`pull_request`"),
+        (
+            "pull_request",
+            Some(r#"{"pull_request": {"number": 7}}"#),
+            &[("GITHUB_TOKEN", "")],
+            "`GITHUB_TOKEN` is not set",
+        ),
+        ("pull_request", Some(r#"{"pull_request": {"number": 7}}"#), &[("GITHUB_REPOSITORY", "octo")], "owner/name"),
+        ("workflow_dispatch", Some(r#"{"inputs": {"pr_number": "seven"}}"#), &[], "`pr_number` input"),
+    ];
+    for args in [&["run", "start"][..], &["run", "start", "--or-resume"][..]] {
+        for (event, payload, env, needle) in cases {
+            let p = project();
+            let before = p.tree();
+            let run = on_runner(&p, args, event, *payload, env);
+            assert_eq!(run.code, 3, "{args:?} {payload:?}: {run:?}");
+            assert!(run.stderr.contains(needle), "{args:?} {payload:?}: stderr lacks {needle:?}:\n{}", run.stderr);
+            assert_eq!(before, p.tree(), "{args:?} {payload:?}: refused, yet something was written");
+        }
+    }
+    // With a run on disk, a refused `run resume` does not touch it, nor its lock.
+    let p = project();
+    p.run(&["run", "start"]).code(0);
+    let before = p.tree();
+    let run = on_runner(&p, &["run", "resume"], "pull_request", Some(r#"{"pull_request": {"number": "x"}}"#), &[]);
+    run.code(3);
+    assert_eq!(before, p.tree());
+}
