@@ -10,7 +10,7 @@ pub const DEFAULT_INTAKE: &str = ".claude/intake.yaml";
 /// Load the intake at `rel` under `root`. `explicit` says the user named it: then a missing file
 /// is an error; otherwise a missing default intake is an empty one.
 pub fn load(root: &Path, rel: &Path, explicit: bool) -> Result<serde_json::Value, Diagnostic> {
-    let source = match std::fs::read_to_string(root.join(rel)) {
+    let source = match crate::text_file::read(&root.join(rel)) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(serde_json::json!({})),
         Err(e) => return Err(Diagnostic::new(format!("error: cannot read intake: {e}"), rel)),

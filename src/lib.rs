@@ -19,6 +19,7 @@ pub mod prompt;
 pub mod report;
 pub mod state;
 pub mod template;
+mod text_file;
 pub mod workspace;
 
 use std::ffi::OsString;

@@ -16,7 +16,7 @@ pub fn template_path(agent: &crate::config::Agent) -> PathBuf {
 /// Read the template at `rel` under `root`. A missing default template means "no prompt"; a
 /// missing configured one is an error.
 pub fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option<String>, Diagnostic> {
-    match std::fs::read_to_string(root.join(rel)) {
+    match crate::text_file::read(&root.join(rel)) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => Ok(None),
         Err(e) => Err(Diagnostic::new(format!("error: cannot read prompt template: {e}"), rel)),

@@ -47,7 +47,7 @@ impl From<Diagnostic> for ConfigError {
 /// Load and validate the config at `config_path` (as the user named it) for workspace `root`.
 pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
     let full = if config_path.is_absolute() { config_path.to_path_buf() } else { root.join(config_path) };
-    let source = match std::fs::read_to_string(&full) {
+    let source = match crate::text_file::read(&full) {
         Ok(s) => s,
         Err(e) => {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
@@ -63,6 +63,7 @@ pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
 
 /// Validate config `source` read from `config_path`.
 pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let raw: RawConfig = match serde_yaml::from_str(source) {
         Ok(raw) => raw,
         Err(e) => return Err(serde_diagnostic(&e, config_path, source).into()),

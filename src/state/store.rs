@@ -102,9 +102,13 @@ pub fn lock(path: &Path) -> Result<StateLock, StateError> {
 
 /// Read the state at `path` with its journal applied, without locking (for `status`, dry runs).
 pub fn read(path: &Path) -> Result<RunState, StateError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::text_file::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NoRun { path: path.to_path_buf() }),
+        // Not a run state: what the documented exit code for a bad state (3) says.
+        Err(e) if matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::InvalidInput) => {
+            return Err(StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() });
+        }
         Err(e) => return Err(StateError::Io { action: "read", path: path.to_path_buf(), source: e }),
     };
     let version =

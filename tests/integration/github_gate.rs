@@ -615,24 +615,6 @@ fn a_forged_artifact_is_refused() {
     assert!(!pr.p.exists(".claude/orchestrator_state.json"));
 }
 
-/// Runs `cmd`, killing it if it has not finished within `limit` (a hang detector, not a timing
-/// assertion: the limit is far above what a working build needs).
-fn within(mut cmd: std::process::Command, limit: std::time::Duration) -> Option<Run> {
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => Some(Run::from_output(out.unwrap())),
-        Err(_) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
-            None
-        }
-    }
-}
-
 #[test]
 fn server_errors_are_retried_quickly_whatever_the_rate_limit_reset_says() {
     let pr = setup("");
@@ -642,7 +624,7 @@ fn server_errors_are_retried_quickly_whatever_the_rate_limit_reset_says() {
         g.always_headers = vec![("x-ratelimit-remaining".into(), "4990".into()), ("x-ratelimit-reset".into(), reset)];
         g.failures.extend([(502, None), (502, None), (503, None)]);
     });
-    let run = within(pr.command(&["run", "start"]), std::time::Duration::from_secs(40))
+    let run = crate::harness::run_with_deadline(pr.command(&["run", "start"]), std::time::Duration::from_secs(40))
         .expect("three 5xx answers must not wait for the rate-limit reset");
     run.code(4);
 }
@@ -662,7 +644,8 @@ fn a_server_that_never_answers_fails_the_step_instead_of_hanging_it() {
     let before = pr.p.tree();
     let mut cmd = pr.command(&["run", "start"]);
     cmd.env("GITHUB_API_URL", format!("http://127.0.0.1:{port}")).env("ORCHESTRATOR_GITHUB_TIMEOUT", "0.5");
-    let run = within(cmd, std::time::Duration::from_secs(60)).expect("the step hangs on a silent server");
+    let run = crate::harness::run_with_deadline(cmd, std::time::Duration::from_secs(60))
+        .expect("the step hangs on a silent server");
     run.code(70).stderr_has("no answer within 0.5s");
     assert_eq!(before, pr.p.tree(), "nothing written when the policy cannot be read");
 }

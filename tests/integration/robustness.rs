@@ -70,3 +70,37 @@ fn every_refused_github_context_writes_nothing() {
     run.code(3);
     assert_eq!(before, p.tree());
 }
+
+#[test]
+fn a_config_with_a_byte_order_mark_is_read() {
+    let p = project();
+    let cfg = p.read(".claude/config.yaml");
+    p.write(".claude/config.yaml", &format!("\u{feff}{cfg}"));
+    p.run(&["validate"]).code(0).stdout_has("ok (1 phase");
+}
+
+#[test]
+fn a_config_intake_or_state_that_is_not_a_regular_file_is_refused_without_blocking() {
+    for rel in [".claude/config.yaml", ".claude/intake.yaml", ".claude/orchestrator_state.json"] {
+        let p = project();
+        let _ = std::fs::remove_file(p.path(rel));
+        nix::unistd::mkfifo(&p.path(rel), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let args: &[&str] = if rel.ends_with(".json") { &["run", "status"] } else { &["run", "start"] };
+        let out = crate::harness::run_with_deadline(p.command(args), std::time::Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("`{rel}` as a FIFO blocked the command"));
+        out.code(3).stderr_has("not a regular file");
+    }
+}
+
+#[test]
+fn a_state_file_of_random_bytes_is_a_bad_state() {
+    let p = project();
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    std::fs::create_dir_all(p.path(".claude")).unwrap();
+    std::fs::write(p.path(".claude/orchestrator_state.json"), &bytes).unwrap();
+    for args in [&["run", "status"][..], &["run", "resume"][..], &["run", "metrics"][..]] {
+        let before = p.tree();
+        p.run(args).code(3).stderr_has("orchestrator_state.json");
+        assert_eq!(before, p.tree());
+    }
+}
