@@ -64,11 +64,31 @@ pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
 /// Validate config `source` read from `config_path`.
 pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let spans = SpanIndex::build(source);
+    // Before serde, which keeps one of two equal keys silently (maps) or points at the mapping
+    // (fields): the second occurrence, naming the first.
+    if !spans.duplicates().is_empty() {
+        let dups = spans.duplicates();
+        // What lies under a repeated key repeats too: only the key itself is reported.
+        let inside = |path: &str| {
+            dups.iter().any(|(d, ..)| path.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with(['.', '['])))
+        };
+        let diagnostics = dups
+            .iter()
+            .filter(|(path, ..)| !inside(path))
+            .map(|(path, first, again)| {
+                let key = path.rsplit('.').next().unwrap_or(path);
+                Diagnostic::new(format!("error: `{path}` is given twice"), config_path)
+                    .at(source, Some(*again), key.chars().count())
+                    .help(format!("it was first given at line {}; keep one of them", first.line))
+            })
+            .collect();
+        return Err(ConfigError { diagnostics });
+    }
     let raw: RawConfig = match serde_yaml::from_str(source) {
         Ok(raw) => raw,
         Err(e) => return Err(serde_diagnostic(&e, config_path, source).into()),
     };
-    let spans = SpanIndex::build(source);
     let mut check = Checker { file: config_path, source, spans: &spans, errors: Vec::new() };
     let workflow = check.workflow(root, raw);
     if check.errors.is_empty() { Ok(workflow) } else { Err(ConfigError { diagnostics: check.errors }) }

@@ -16,6 +16,8 @@ use crate::diagnostic::Pos;
 pub struct SpanIndex {
     values: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
+    /// Keys given twice in one mapping: (path, first, again), in document order.
+    duplicates: Vec<(String, Pos, Pos)>,
 }
 
 impl SpanIndex {
@@ -33,6 +35,11 @@ impl SpanIndex {
     /// Position of the value at `path`.
     pub fn value(&self, path: &str) -> Option<Pos> {
         self.values.get(path).copied()
+    }
+
+    /// Keys given twice in one mapping: the path, where it first was, and where it is again.
+    pub fn duplicates(&self) -> &[(String, Pos, Pos)] {
+        &self.duplicates
     }
 
     /// Position of the key whose value is at `path`, falling back to the value.
@@ -72,7 +79,14 @@ impl Builder {
                         Event::Scalar(v, ..) => v.clone(),
                         _ => String::from("?"),
                     };
-                    self.index.keys.insert(join(path, &k), pos(mark));
+                    let full = join(path, &k);
+                    match self.index.keys.get(&full) {
+                        Some(first) if k != "?" => self.index.duplicates.push((full, *first, pos(mark))),
+                        Some(_) => {}
+                        None => {
+                            self.index.keys.insert(full, pos(mark));
+                        }
+                    }
                     *key = Some(k);
                     None
                 }

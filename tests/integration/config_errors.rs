@@ -129,6 +129,27 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "",
     ),
     (
+        "duplicate top-level key",
+        "AGENTS\nphases:\n  - name: build\n    agents: [builder]\nphases: []\n",
+        "`phases` is given twice",
+        ".claude/config.yaml:9:1",
+        "it was first given at line 6",
+    ),
+    (
+        "duplicate agent",
+        "agents:\n  builder:\n    entrypoints: {default: \"true\"}\n  builder:\n    entrypoints: {default: \"false\"}\nphases:\n  - name: build\n    agents: [builder]\n",
+        "`agents.builder` is given twice",
+        ".claude/config.yaml:4:3",
+        "it was first given at line 2",
+    ),
+    (
+        "duplicate nested key",
+        "orchestrator:\n  timeout_minutes: 5\n  max_parallel_agents: 2\n  timeout_minutes: 9\nAGENTS\nphases: []\n",
+        "`orchestrator.timeout_minutes` is given twice",
+        ".claude/config.yaml:4:3",
+        "it was first given at line 2",
+    ),
+    (
         "agent without entrypoints",
         "agents:\n  builder: {}\nphases:\n  - name: build\n    agents: [builder]\n",
         "agent `builder` has no `entrypoints`",
