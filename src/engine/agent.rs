@@ -163,6 +163,9 @@ impl Engine {
             }
             let duration = clock.elapsed().as_secs_f64();
             let mut record = attempt_record(number, attempt_start, duration, &report);
+            if record.timed_out && report.error.is_none() && !report.cancelled {
+                record.timeout_s = Some(timeout.as_secs_f64());
+            }
             let mut footer = format!("=== attempt {attempt}: {} after {duration:.2}s", record.outcome());
             if report.leaked_output {
                 footer.push_str(
@@ -210,7 +213,12 @@ impl Engine {
                 continue;
             }
             let _ = writeln!(transcript, "{footer} ===");
-            let outcome = record.outcome();
+            // A timeout says its limit and how long the agent took to stop (grace included).
+            let outcome = if record.timed_out {
+                format!("{} after {}", record.outcome(), crate::state::seconds(record.duration_s))
+            } else {
+                record.outcome()
+            };
             agent_state.attempts.push(record);
             let status = if succeeded { AgentStatus::Succeeded } else { AgentStatus::Failed };
             return self.finish_agent(phase, name, agent_state, status, outcome, started, report).inspect(|_| {
@@ -326,6 +334,7 @@ fn attempt_record(number: u32, started_at: chrono::DateTime<Utc>, duration_s: f6
         exit_code: report.exit_code,
         signal: report.signal,
         timed_out: report.timed_out,
+        timeout_s: None,
         error: report.error.clone().or_else(|| report.cancelled.then(|| "interrupted".to_owned())),
         retry_reason: None,
         retry_delay_s: None,

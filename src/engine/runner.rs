@@ -272,8 +272,14 @@ impl Engine {
         let mut store = self.store();
         store.state.interrupted = interrupted;
         let status = store.state.status();
-        if status == RunStatus::Completed && store.state.finished_at.is_none() {
-            store.state.finished_at = Some(Utc::now());
+        // A finished run (completed, failed or rejected) has a fixed duration; one that goes on
+        // (a retry) has none yet.
+        if matches!(status, RunStatus::Completed | RunStatus::Failed | RunStatus::Rejected) {
+            if store.state.finished_at.is_none() {
+                store.state.finished_at = Some(Utc::now());
+            }
+        } else {
+            store.state.finished_at = None;
         }
         store.save()?;
         self.recorder.run(&self.wf, &store.state)?;

@@ -181,6 +181,9 @@ pub struct Attempt {
     pub signal: Option<i32>,
     #[serde(default)]
     pub timed_out: bool,
+    /// The time limit the attempt ran under, when it timed out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
     /// Set when the agent could not be started or its output could not be recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -220,10 +223,14 @@ impl Attempt {
         self.exit_code == Some(0) && !self.timed_out && self.error.is_none()
     }
 
-    /// A short description of the outcome: "exit code 2", "timed out after 3.0s", …
+    /// A short description of the outcome: "exit code 2", "timed out (limit 3s)", …
     pub fn outcome(&self) -> String {
         if self.timed_out {
-            format!("timed out after {:.1}s", self.duration_s)
+            // The limit; the time it took to stop (grace included) is `duration_s`.
+            match self.timeout_s {
+                Some(limit) => format!("timed out (limit {})", seconds(limit)),
+                None => "timed out".to_owned(),
+            }
         } else if let Some(e) = &self.error {
             e.clone()
         } else if let Some(code) = self.exit_code {
@@ -492,6 +499,12 @@ impl RunState {
         }
         Ok(())
     }
+}
+
+/// A duration in seconds as people write it: `3s`, `2.2s`, `90s`.
+pub fn seconds(s: f64) -> String {
+    let rounded = (s * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 { format!("{rounded:.0}s") } else { format!("{rounded:.1}s") }
 }
 
 #[cfg(test)]

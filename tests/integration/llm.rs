@@ -185,7 +185,7 @@ fn a_slow_server_times_out() {
         .read(".claude/config.yaml")
         .replace("  retry: {retries: 2,", "  timeout_minutes: 0.01\n  retry: {retries: 0,");
     p.write(".claude/config.yaml", &cfg);
-    run(&p, &["run", "start"]).code(1).stderr_has("timed out after");
+    run(&p, &["run", "start"]).code(1).stderr_has("timed out (limit 0.6s) after ");
     assert_eq!(attempts(&p)[0]["timed_out"], true);
 }
 

@@ -15,7 +15,7 @@ fn timeout_kills_the_whole_process_tree() {
         "  - name: build\n    agents: [tree]\n",
     ));
     let out = p.run(&["run", "start"]);
-    out.code(1).stderr_has("build/tree: failed: timed out after");
+    out.code(1).stderr_has("build/tree: failed: timed out (limit 0.6s) after");
     for file in ["level1.pid", "level2.pid", "level3.pid"] {
         let pid = pid_in(&p, file);
         assert!(!alive(pid), "{file}: pid {pid} survived the timeout");
@@ -24,7 +24,7 @@ fn timeout_kills_the_whole_process_tree() {
     let attempt = &state["phases"]["build"]["agents"]["tree"]["attempts"][0];
     assert_eq!(attempt["timed_out"], true);
     let transcript = p.read(state["phases"]["build"]["agents"]["tree"]["transcript"].as_str().unwrap());
-    assert!(transcript.contains("=== attempt 1: timed out after"), "{transcript}");
+    assert!(transcript.contains("=== attempt 1: timed out (limit 0.6s) after"), "{transcript}");
 }
 
 #[test]

@@ -164,7 +164,7 @@ print(json.dumps(out))
     let slow = &case("slow")["results"][0];
     assert_eq!(slow["type"], "timeout");
     assert!(
-        slow["message"].as_str().unwrap().starts_with("timed out after")
+        slow["message"].as_str().unwrap().starts_with("timed out (limit ")
             && slow["message"].as_str().unwrap().ends_with("(2 attempts)")
     );
     assert!(slow["text"].as_str().unwrap().contains("retried after 0.01s because timed out"), "{slow}");

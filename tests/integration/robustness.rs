@@ -104,3 +104,27 @@ fn a_state_file_of_random_bytes_is_a_bad_state() {
         assert_eq!(before, p.tree());
     }
 }
+
+#[test]
+fn a_failed_runs_duration_is_fixed_and_agrees_with_its_metrics_file() {
+    let p = Project::with_config(&config(
+        "  retry: {retries: 0}",
+        &[("planner", "exit 2")],
+        "  - name: plan\n    agents: [planner]\n",
+    ));
+    p.run(&["run", "start"]).code(1);
+    let state = p.state();
+    assert!(state["finished_at"].is_string(), "a failed run has ended: {state}");
+    let file: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".claude/metrics/run_{}.json", state["run_id"].as_str().unwrap())))
+            .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&p.run(&["run", "metrics", "--json"]).code(0).stdout).unwrap();
+    assert_eq!(shown["duration_s"], file["duration_s"], "`run metrics` and the metrics file disagree");
+    // A retry makes it a running run again; its end moves.
+    p.write(
+        ".claude/config.yaml",
+        &config("  retry: {retries: 0}", &[("planner", "true")], "  - name: plan\n    agents: [planner]\n"),
+    );
+    p.run(&["run", "retry", "--phase", "plan"]).code(0);
+    assert!(p.state()["finished_at"].is_string());
+}
