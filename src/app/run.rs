@@ -532,8 +532,14 @@ async fn decide(
         let name = awaiting_phase(state, phase.as_deref())?;
         let ps = state.phases.get_mut(&name).expect("awaiting phase exists");
         ps.status = if approved { PhaseStatus::Approved } else { PhaseStatus::Rejected };
-        let decision =
-            Decision { approved, by: by.clone(), at: Utc::now(), reason: reject_reason.clone(), commit: None };
+        let decision = Decision {
+            approved,
+            by: by.clone(),
+            at: Utc::now(),
+            reason: reject_reason.clone(),
+            commit: None,
+            last_comment: None,
+        };
         match ps.gate.as_mut() {
             Some(g) => g.decision = Some(decision),
             None => {

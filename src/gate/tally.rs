@@ -99,6 +99,9 @@ pub struct Seen {
 /// One round of a gate.
 #[derive(Debug, Clone)]
 pub struct Round {
+    /// When the round opened by a record only the run can make (its own reaction on the gate
+    /// comment): nothing before it counts, whatever the rest says.
+    pub anchor: Option<DateTime<Utc>>,
     pub opened_at: DateTime<Utc>,
     /// Ids seen when the round opened; without them, times from the opening second count.
     pub seen: Option<Seen>,
@@ -291,7 +294,8 @@ fn in_round(round: &Round, id: u64, seen: u64, at: DateTime<Utc>) -> bool {
         Some(_) => id > seen,
         None => at.timestamp() >= round.opened_at.timestamp(),
     };
-    after_open && round.decided_at.is_none_or(|d| at.timestamp() <= d.timestamp())
+    let after_anchor = round.anchor.is_none_or(|a| at.timestamp() >= a.timestamp());
+    after_open && after_anchor && round.decided_at.is_none_or(|d| at.timestamp() <= d.timestamp())
 }
 
 /// The round's tally. `policy_changed`: the pull request changes the gate's policy, so only
@@ -568,6 +572,16 @@ mod tests {
         // Without ids: times from the opening second.
         let by_time = Round { seen: None, ..round() };
         let o = run(&rules(), &by_time, &[label(1, 9, "alice", "ok", true), label(2, 10, "bob", "ok", true)], &[], &[]);
+        assert_eq!(o.approvers, ["bob"]);
+        // The run's own mark of the round outweighs ids and times that say otherwise.
+        let anchored = Round { anchor: Some(at(30)), seen: Some(Seen::default()), ..round() };
+        let o = run(
+            &rules(),
+            &anchored,
+            &[label(101, 20, "alice", "ok", true), label(102, 30, "bob", "ok", true)],
+            &[],
+            &[],
+        );
         assert_eq!(o.approvers, ["bob"]);
     }
 

@@ -248,27 +248,19 @@ impl GitHubGate {
         Ok(people)
     }
 
-    /// The tally of `meta`'s round under the base branch's rules.
-    #[allow(clippy::too_many_arguments)]
+    /// The tally of `round` under the base branch's rules.
     async fn count(
         &self,
         wf: &Workflow,
         phase: &str,
-        meta: &Meta,
+        round: &tally::Round,
         pr: &Pr,
         record: &Record,
-        stale: bool,
         checklist_done: bool,
     ) -> Result<tally::Outcome, GithubError> {
         let (approve, reject) = wf.labels(phase);
         let rules = rules(wf, phase, &approve, &reject, checklist_done);
-        let round = tally::Round {
-            opened_at: meta.opened_at,
-            seen: meta.seen,
-            decided_at: meta.decided_at,
-            head_sha: pr.head_sha.clone(),
-            stale,
-        };
+        let round = round.clone();
         let logins = tally::deciders(&rules, &round, &record.labels, &record.comments, &record.reviews);
         let people = self.people(pr, &logins).await?;
         Ok(tally::tally(
@@ -328,39 +320,43 @@ impl GitHubGate {
             let url = c["html_url"].as_str().unwrap_or_default().to_owned();
             return Ok(if url.is_empty() { format!("pull request #{} comment", self.ctx.number) } else { url });
         }
-        // Reopening the same request (a resumed step, a reposted comment) keeps it; a new round
-        // or new artifacts start a new request, in which only what comes after counts.
-        let same = previous.as_ref().filter(|m| m.digest == digest && m.round == round && m.decided_at.is_none());
-        let meta = match same {
-            Some(m) => Meta { head_sha: pr.head_sha.clone(), ..m.clone() },
-            None => {
-                let mut history = previous.as_ref().map(|m| m.history.clone()).unwrap_or_default();
-                if let Some(m) = &previous {
-                    history.push(m.decision.clone().unwrap_or_else(|| comment::RoundRecord {
-                        round: m.round,
-                        outcome: "superseded".into(),
-                        by: String::new(),
-                        at: Utc::now(),
-                        commit: m.head_sha.clone(),
-                    }));
-                }
-                let keep = history.len().saturating_sub(10);
-                history.drain(..keep);
-                Meta {
-                    run_id: state.run_id.clone(),
-                    phase: phase.to_owned(),
-                    head_sha: pr.head_sha.clone(),
-                    digest,
-                    opened_at: Utc::now(),
-                    round,
-                    seen: Some(self.seen_now(&comments).await?),
-                    history,
-                    ..Meta::default()
-                }
-            }
+        // Every opening is a new round, in which only what comes after counts: what is in the
+        // comment now (hidden lines, ticks) may have been put there by anyone who can edit it.
+        let mut history = previous.as_ref().map(|m| m.history.clone()).unwrap_or_default();
+        if let Some(m) = &previous {
+            history.push(m.decision.clone().unwrap_or_else(|| comment::RoundRecord {
+                round: m.round,
+                outcome: "superseded".into(),
+                by: String::new(),
+                at: Utc::now(),
+                commit: m.head_sha.clone(),
+            }));
+        }
+        let keep = history.len().saturating_sub(10);
+        history.drain(..keep);
+        let meta = Meta {
+            run_id: state.run_id.clone(),
+            phase: phase.to_owned(),
+            head_sha: pr.head_sha.clone(),
+            digest,
+            opened_at: Utc::now(),
+            round,
+            seen: Some(self.seen_now(&comments).await?),
+            history,
+            ..Meta::default()
         };
-        let body = existing.as_ref().and_then(|c| c["body"].as_str()).unwrap_or_default();
-        let ticked = request::ticked(body, &wf.consensus.checklist);
+        // The state carried on already holds its open gate, so that a fresh runner decides it
+        // instead of opening it again.
+        let mut carried = state.clone();
+        if let Some(ps) = carried.phases.get_mut(phase) {
+            let request = existing
+                .as_ref()
+                .and_then(|c| c["html_url"].as_str())
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("pull request #{} comment", self.ctx.number));
+            ps.gate.get_or_insert(GateState { requested_at: meta.opened_at, request, decision: None });
+        }
+        let state = &carried;
         self.save_carried(state, phase)?;
         let body = comment::render(
             wf,
@@ -368,12 +364,15 @@ impl GitHubGate {
             phase,
             &self.ctx,
             &meta,
-            &ticked,
+            &[],
             &["⏳ **Waiting for approval.**".to_owned()],
             &self.redactor,
         );
         let written = self.write_comment(existing.as_ref(), &body).await?;
         let url = written["html_url"].as_str().unwrap_or_default().to_owned();
+        if let Some(id) = written["id"].as_u64() {
+            self.anchor_round(id).await?;
+        }
         self.set_status(wf, &pr.head_sha, phase, "pending", "waiting for approval", &url).await?;
         Ok(if url.is_empty() { format!("pull request #{} comment", self.ctx.number) } else { url })
     }
@@ -403,16 +402,61 @@ impl GitHubGate {
         if meta.round != Self::round(state, phase) {
             return Ok(false);
         }
+        // The run's own marks say when the round opened and when it was approved; without
+        // them, GitHub's record holds no approval the run gave.
+        let anchors = self.anchors(ours["id"].as_u64().unwrap_or(0)).await?;
+        let (Some((_, opened)), Some((_, approved))) = (anchors.opened, anchors.approved) else { return Ok(false) };
         let pr = self.pr().await?;
         let record = self.record(&comments).await?;
         let checklist_done = request::ticked(body, &wf.consensus.checklist).len() == wf.consensus.checklist.len();
         // Later pushes (the next phases' outputs among them) do not undo an approval given on
         // the commit it was bound to.
         let decided_on = meta.decision.as_ref().map(|d| d.commit.clone()).unwrap_or_else(|| pr.head_sha.clone());
+        let round = tally::Round {
+            anchor: Some(opened),
+            opened_at: meta.opened_at,
+            seen: meta.seen,
+            decided_at: Some(approved),
+            head_sha: decided_on.clone(),
+            stale: false,
+        };
         let at_decision = Pr { head_sha: decided_on, ..pr };
-        let outcome = self.count(wf, phase, &meta, &at_decision, &record, false, checklist_done).await?;
+        let outcome = self.count(wf, phase, &round, &at_decision, &record, checklist_done).await?;
         let (approve, reject) = wf.labels(phase);
         Ok(outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done)) == Some(true))
+    }
+
+    /// The run's own reactions on its gate comment `id`: the trusted record of the round.
+    async fn anchors(&self, id: u64) -> Result<Anchors, GithubError> {
+        let list = self.client.get_all(&format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path())).await?;
+        let me = self.identity().await.map(str::to_owned);
+        let own = |r: &&Value| {
+            r["user"]["login"].as_str().is_some_and(|l| {
+                l.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(l))
+            })
+        };
+        let mut anchors = Anchors::default();
+        for r in list.iter().filter(own) {
+            let (Some(rid), Some(at)) = (r["id"].as_u64(), time_of(&r["created_at"])) else { continue };
+            match r["content"].as_str() {
+                Some(OPENED) => anchors.opened = Some((rid, at)),
+                Some(APPROVED) => anchors.approved = Some((rid, at)),
+                Some(REJECTED) => anchors.rejected = Some((rid, at)),
+                _ => {}
+            }
+        }
+        Ok(anchors)
+    }
+
+    /// Mark a new round on comment `id`: the run's earlier round marks go, a new 🚀 comes, and
+    /// GitHub's time of it is when the round opened.
+    async fn anchor_round(&self, id: u64) -> Result<(), GithubError> {
+        let old = self.anchors(id).await?;
+        for (rid, _) in [old.opened, old.approved, old.rejected].into_iter().flatten() {
+            self.client.delete(&format!("{}/issues/comments/{id}/reactions/{rid}", self.ctx.repo_path())).await?;
+        }
+        let path = format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path());
+        self.client.post(&path, &json!({"content": OPENED})).await.map(drop)
     }
 
     /// Answer comment commands with reactions: 👀 read, then 👍 applied or 😕 refused.
@@ -445,6 +489,14 @@ impl GitHubGate {
             return Ok(Answer::Waiting);
         };
         let body = ours["body"].as_str().unwrap_or_default();
+        let comment_id = ours["id"].as_u64().unwrap_or(0);
+        let anchors = self.anchors(comment_id).await?;
+        let Some((_, opened)) = anchors.opened else {
+            // The run's mark of the round is gone: when it opened is not on record, so it
+            // opens again (what was said before counts for nothing).
+            self.open_gate(wf, state, phase).await?;
+            return Ok(Answer::Waiting);
+        };
         let pr = self.pr().await?;
         let (approve, reject) = wf.labels(phase);
         let labels: Vec<String> = self
@@ -482,12 +534,22 @@ impl GitHubGate {
         }
         let ticked = request::ticked(body, &wf.consensus.checklist);
         let checklist_done = ticked.len() == wf.consensus.checklist.len();
-        let outcome = self.count(wf, phase, &meta, &pr, &record, stale, checklist_done).await?;
+        let round = tally::Round {
+            anchor: Some(opened),
+            opened_at: meta.opened_at,
+            seen: meta.seen,
+            // A decided round stands as decided: up to the run's own mark of the decision.
+            decided_at: anchors.approved.or(anchors.rejected).map(|(_, t)| t).or(meta.decided_at),
+            head_sha: pr.head_sha.clone(),
+            stale,
+        };
+        let outcome = self.count(wf, phase, &round, &pr, &record, checklist_done).await?;
         let verdict = outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done));
         let tally::Outcome { approvers, rejected, notes, acks } = outcome;
 
         let now = Utc::now();
         let short = &pr.head_sha[..pr.head_sha.len().min(7)];
+        let last_comment = comments.iter().filter_map(|c| c["id"].as_u64()).max();
         let decision = match (verdict, &rejected) {
             (Some(false), Some((login, reason))) => Some(Decision {
                 approved: false,
@@ -502,6 +564,7 @@ impl GitHubGate {
                         .map(|c| c.body.trim().to_owned())
                 }),
                 commit: Some(pr.head_sha.clone()),
+                last_comment,
             }),
             (Some(true), _) => Some(Decision {
                 approved: true,
@@ -509,6 +572,7 @@ impl GitHubGate {
                 at: now,
                 reason: None,
                 commit: Some(pr.head_sha.clone()),
+                last_comment,
             }),
             _ => None,
         };
@@ -542,6 +606,11 @@ impl GitHubGate {
         status.extend(notes);
         self.react(&acks, &mut meta).await?;
         if let Some(d) = &decision {
+            let mark = if d.approved { APPROVED } else { REJECTED };
+            if !(if d.approved { anchors.approved.is_some() } else { anchors.rejected.is_some() }) {
+                let path = format!("{}/issues/comments/{comment_id}/reactions", self.ctx.repo_path());
+                self.client.post(&path, &json!({"content": mark})).await?;
+            }
             meta.decided_at = Some(now);
             meta.decision = Some(comment::RoundRecord {
                 round: meta.round,
@@ -594,7 +663,11 @@ impl GitHubGate {
         if !wf.consensus.decide_by.contains(&tally::Channel::Comments) {
             return Ok(false);
         }
-        let Some(ended) = state.phases.get(phase).and_then(|p| p.finished_at) else { return Ok(false) };
+        // A retry answers the decision (or the failure): only one asked for after it counts.
+        let Some(ps) = state.phases.get(phase) else { return Ok(false) };
+        let decision = ps.gate.as_ref().and_then(|g| g.decision.as_ref());
+        let after_comment = decision.and_then(|d| d.last_comment);
+        let Some(ended) = decision.map(|d| d.at).or(ps.finished_at) else { return Ok(false) };
         let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
         let pr = self.pr().await?;
         let record = self.record(&comments).await?;
@@ -602,7 +675,11 @@ impl GitHubGate {
         let asks: Vec<&tally::Comment> = record
             .comments
             .iter()
-            .filter(|c| c.at.timestamp() >= ended.timestamp() && !c.edited)
+            .filter(|c| match after_comment {
+                Some(last) => c.id > last,
+                None => c.at.timestamp() > ended.timestamp(),
+            })
+            .filter(|c| !c.edited)
             .filter(|c| {
                 tally::commands(&c.body, prefix).iter().any(
                     |cmd| matches!(cmd, tally::Command::Retry { phase: p } if p.as_deref().is_none_or(|p| p == phase)),
@@ -616,6 +693,7 @@ impl GitHubGate {
             // Reuse the tally's rules of who counts: a retry is asked like an approval.
             let probe = tally::Comment { body: format!("{prefix}approve"), ..c.clone() };
             let round = tally::Round {
+                anchor: None,
                 opened_at: ended,
                 seen: None,
                 decided_at: None,
@@ -631,6 +709,23 @@ impl GitHubGate {
         }
         Ok(false)
     }
+}
+
+/// The run's own reactions on its gate comment mark a round: 🚀 when it opened, 🎉 when it was
+/// approved, 👎 when it was rejected. Only the run's identity can add them — people react as
+/// themselves, and agents get no token — so, unlike the comment's text, which anyone with write
+/// access can edit, they are a trusted record of when a round opened and was decided. The
+/// hidden metadata can only narrow what they say.
+const OPENED: &str = "rocket";
+const APPROVED: &str = "hooray";
+const REJECTED: &str = "-1";
+
+/// The round marks found on a gate comment: (reaction id, GitHub's time).
+#[derive(Default)]
+struct Anchors {
+    opened: Option<(u64, DateTime<Utc>)>,
+    approved: Option<(u64, DateTime<Utc>)>,
+    rejected: Option<(u64, DateTime<Utc>)>,
 }
 
 /// What GitHub's record holds about a pull request: the raw issue events (for their ids) and

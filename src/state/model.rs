@@ -329,6 +329,10 @@ pub struct Decision {
     /// The head commit the decision was made on (GitHub gates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The newest pull-request comment when it was decided (GitHub gates): a `/retry` must
+    /// come after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_comment: Option<u64>,
 }
 
 /// The run's status, derived from its phases.

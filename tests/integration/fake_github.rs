@@ -46,6 +46,8 @@ pub struct Gh {
     pub reviews: Vec<Value>,
     /// Reactions added: (comment id, content).
     pub reactions: Vec<(u64, String)>,
+    /// Reactions as GitHub lists them, by comment id: `{"id", "content", "user", "created_at"}`.
+    pub reaction_list: Vec<(u64, Value)>,
     /// The repository the pull request's head lives in (default: this one).
     pub head_repo: Option<String>,
     next_id: u64,
@@ -321,13 +323,31 @@ fn route(
                 return (404, json!({"message": "Not Found"}).to_string(), vec![]);
             }
             let content = body["content"].as_str().unwrap_or_default().to_owned();
+            let who = g.identity.clone().unwrap_or_else(|| "github-actions[bot]".to_owned());
+            // As GitHub does: one reaction per person and content; the same again is answered 200.
+            if let Some((_, r)) = g
+                .reaction_list
+                .iter()
+                .find(|(c, r)| *c == id && r["content"] == content.as_str() && r["user"]["login"] == who.as_str())
+            {
+                return (200, r.to_string(), vec![]);
+            }
             g.reactions.push((id, content.clone()));
-            (
-                201,
-                json!({"id": g.reactions.len(), "content": content, "user": user("github-actions[bot]", "Bot")})
-                    .to_string(),
-                vec![],
-            )
+            g.next_id += 1;
+            let kind = if who.ends_with("[bot]") { "Bot" } else { "User" };
+            let r = json!({"id": g.next_id, "content": content, "user": user(&who, kind), "created_at": now()});
+            g.reaction_list.push((id, r.clone()));
+            (201, r.to_string(), vec![])
+        }
+        ("GET", ["repos", "octo", "app", "issues", "comments", id, "reactions"]) => {
+            let id: u64 = id.parse().unwrap_or(0);
+            let list: Vec<Value> = g.reaction_list.iter().filter(|(c, _)| *c == id).map(|(_, r)| r.clone()).collect();
+            page(&list, query, base, path)
+        }
+        ("DELETE", ["repos", "octo", "app", "issues", "comments", id, "reactions", rid]) => {
+            let (id, rid): (u64, u64) = (id.parse().unwrap_or(0), rid.parse().unwrap_or(0));
+            g.reaction_list.retain(|(c, r)| !(*c == id && r["id"] == rid));
+            (204, String::new(), vec![])
         }
         ("GET", ["repos", "octo", "app", "collaborators", login, "permission"]) => match g.permissions.get(*login) {
             Some(role) => {

@@ -10,6 +10,7 @@ mod action_run;
 mod actions_runner;
 mod approvals;
 mod artifacts;
+mod attack_review;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;
