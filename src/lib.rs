@@ -16,6 +16,7 @@ pub mod intake;
 mod output;
 pub mod prompt;
 pub mod report;
+pub mod runner_log;
 pub mod state;
 pub mod template;
 pub mod workspace;
@@ -44,7 +45,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     match runtime.block_on(app::execute(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render());
+            // Errors may quote a file name, a server or a state file an agent could edit.
+            eprintln!("{}", runner_log::neutralize(&e.render()));
             e.exit_code()
         }
     }

@@ -1,6 +1,11 @@
 //! The terminal display: a consumer of engine events. In a terminal, a live spinner per running
 //! agent with its elapsed time; elsewhere (CI, pipes), one plain line per event. Progress goes to
 //! stderr; results go to stdout.
+//!
+//! Every text an agent could have influenced (its output, outcome messages, artifact paths, names
+//! read from the state) is shown through [`neutralize`], so that it can issue no workflow command
+//! on a GitHub runner, whatever the environment says: the log of a step run in a container is
+//! read for commands too.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -11,6 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::engine::Event;
+use crate::runner_log::neutralize;
 use crate::state::PhaseStatus;
 
 /// Whether colours may be used on stderr.
@@ -127,9 +133,11 @@ impl Screen {
             }
             Event::Retrying { phase, agent, attempt, outcome, reason, delay } => {
                 self.line(format!(
-                    "  {} {phase}/{agent}: attempt {attempt} failed ({outcome}); retrying in {} because {reason}",
+                    "  {} {phase}/{agent}: attempt {attempt} failed ({}); retrying in {} because {}",
                     style("↻").yellow(),
-                    secs(*delay)
+                    neutralize(outcome),
+                    secs(*delay),
+                    neutralize(reason)
                 ));
             }
             Event::AgentFinished {
@@ -162,12 +170,14 @@ impl Screen {
                     ));
                 } else {
                     self.line(format!(
-                        "  {} {phase}/{agent}: failed: {outcome}{tries} (transcript: {transcript})",
-                        style("✖").red()
+                        "  {} {phase}/{agent}: failed: {}{tries} (transcript: {})",
+                        style("✖").red(),
+                        neutralize(outcome),
+                        neutralize(transcript)
                     ));
                     let lines: Vec<&str> = tail.lines().collect();
                     for l in &lines[lines.len().saturating_sub(10)..] {
-                        self.line(format!("      {}", style(l).dim()));
+                        self.line(format!("      {}", style(neutralize(l)).dim()));
                     }
                 }
                 if *leaked_output {
@@ -177,8 +187,8 @@ impl Screen {
                     self.line(format!(
                         "  {} {phase}/{agent}: refused artifact `{}`: {}",
                         style("!").yellow(),
-                        r.path,
-                        r.reason
+                        neutralize(&r.path),
+                        neutralize(&r.reason)
                     ));
                 }
             }
@@ -186,16 +196,16 @@ impl Screen {
                 let (mark, word) = match status {
                     PhaseStatus::Succeeded => (style("■").green(), "succeeded".to_owned()),
                     PhaseStatus::AwaitingApproval => (style("⏸").yellow(), "succeeded; awaiting approval".to_owned()),
-                    _ => (style("■").red(), format!("failed: {}", error.as_deref().unwrap_or("see above"))),
+                    _ => (style("■").red(), format!("failed: {}", neutralize(error.as_deref().unwrap_or("see above")))),
                 };
                 self.line(format!("{mark} phase {} {word} ({})", style(phase).bold(), secs(*duration)));
             }
             Event::GateOpened { phase, request } => {
-                self.line(format!("  approval request for `{phase}`: {request}"));
+                self.line(format!("  approval request for `{phase}`: {}", neutralize(request)));
             }
             Event::GateDecided { phase, approved, by } => {
                 let word = if *approved { "approved" } else { "rejected" };
-                self.line(format!("  phase `{phase}` {word} by {by}"));
+                self.line(format!("  phase `{phase}` {word} by {}", neutralize(by)));
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::engine::{Engine, EngineError, Mode, RunOptions, context};
 use crate::executor::{Cancel, Redactor};
 use crate::exit_code;
 use crate::gate::{Gate, LocalGate};
+use crate::runner_log::neutralize;
 use crate::state::{
     self, AgentStatus, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore,
 };
@@ -230,11 +231,11 @@ pub async fn start(
             }
         }
         Err(state::StateError::NoRun { .. }) => {}
-        Err(e) if force => eprintln!("note: replacing an unreadable state: {e}"),
+        Err(e) if force => eprintln!("note: replacing an unreadable state: {}", neutralize(&e.to_string())),
         Err(e) => return Err(e.into()),
     }
     let store = StateStore::create(&path, lock, new_state)?;
-    eprintln!("run {} started", store.state.run_id);
+    eprintln!("run {} started", neutralize(&store.state.run_id));
     drive(wf, store, mode, &exec).await
 }
 
@@ -264,7 +265,7 @@ async fn existing(
     preflight(&wf, &store.state)?;
     check_llm_agents(&wf, &store.state)?;
     if store.state.status() == RunStatus::Completed {
-        println!("run {} is complete; start a new one with `orchestrator run start`", store.state.run_id);
+        println!("run {} is complete; start a new one with `orchestrator run start`", neutralize(&store.state.run_id));
         return Ok(exit_code::SUCCESS);
     }
     store.save()?;
@@ -286,7 +287,7 @@ async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
             let unfinished =
                 matches!(s.status(), RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval);
             if unfinished {
-                eprintln!("run {} has not finished; continuing it (--or-resume)", s.run_id);
+                eprintln!("run {} has not finished; continuing it (--or-resume)", neutralize(&s.run_id));
             }
             Ok(unfinished)
         }
@@ -314,7 +315,11 @@ async fn restore_carried_state(path: &Path) -> Result<(), AppError> {
         let bytes =
             serde_json::to_vec_pretty(&restored).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
         state::write_atomic(path, &bytes).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-        eprintln!("restored run {} from its gate comment on pull request #{}", restored.run_id, ctx.number);
+        eprintln!(
+            "restored run {} from its gate comment on pull request #{}",
+            neutralize(&restored.run_id),
+            ctx.number
+        );
     }
     Ok(())
 }
@@ -327,7 +332,11 @@ fn reconcile(wf: &Workflow, state: &mut RunState) {
     let known: BTreeSet<&str> = wf.phases.iter().map(|p| p.name.as_str()).collect();
     let gone: Vec<String> = state.phases.keys().filter(|n| !known.contains(n.as_str())).cloned().collect();
     for name in gone {
-        eprintln!("note: phase `{name}` is no longer in the config; it is dropped from run {}", state.run_id);
+        eprintln!(
+            "note: phase `{}` is no longer in the config; it is dropped from run {}",
+            neutralize(&name),
+            neutralize(&state.run_id)
+        );
         state.phases.remove(&name);
     }
 }
@@ -446,7 +455,11 @@ async fn decide(
     if exec.dry_run {
         let mut state = state::read(&path)?;
         let name = apply(&mut state)?;
-        println!("Dry run: would record that {by} {} phase `{name}`.\n", if approved { "approves" } else { "rejects" });
+        println!(
+            "Dry run: would record that {} {} phase `{name}`.\n",
+            neutralize(&by),
+            if approved { "approves" } else { "rejects" }
+        );
         if let Some(mode) = &then {
             dry_run::print(&wf, &state, false, mode, &exec);
         }
@@ -461,9 +474,9 @@ async fn decide(
     store.save()?;
     crate::report::Recorder::new(&wf.root, redactor(&wf)).metrics(&wf, &store.state).map_err(EngineError::from)?;
     if approved {
-        println!("phase `{name}` approved by {by}");
+        println!("phase `{name}` approved by {}", neutralize(&by));
     } else {
-        println!("phase `{name}` rejected by {by}: {}", reject_reason.unwrap_or_default());
+        println!("phase `{name}` rejected by {}: {}", neutralize(&by), neutralize(&reject_reason.unwrap_or_default()));
         println!("next: address the reason, then `orchestrator run retry --phase {name}`");
         return Ok(exit_code::SUCCESS);
     }
@@ -604,7 +617,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         }
     };
     if let Some(r) = &runner {
-        r.finish(&wf, &state, code, since);
+        r.finish(&wf, &state, code, since, &redactor);
     }
     Ok(code)
 }

@@ -3,6 +3,7 @@
 mod fake_api;
 mod fake_github;
 mod harness;
+mod runner_sim;
 
 mod action_act;
 mod action_install;
@@ -22,4 +23,5 @@ mod quickstart;
 mod records;
 mod resume;
 mod retries;
+mod workflow_commands;
 mod workflows;
