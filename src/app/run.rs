@@ -164,13 +164,13 @@ pub fn check_trust(wf: &Workflow) -> Result<(), AppError> {
     }
 }
 
-/// Redact the standard secret variables and every API key variable the config names.
+/// Redact the standard secret variables, every API key variable the config names, and the
+/// variables listed under `secrets:`.
 pub fn redactor(wf: &Workflow) -> Redactor {
     let mut r = Redactor::from_env();
-    for agent in wf.agents.values() {
-        if let Some(var) = agent.llm().and_then(|s| s.api_key_env.as_ref())
-            && let Ok(v) = std::env::var(var)
-        {
+    let api_keys = wf.agents.values().filter_map(|a| a.llm().and_then(|s| s.api_key_env.as_ref()));
+    for var in api_keys.chain(&wf.secrets) {
+        if let Ok(v) = std::env::var(var) {
             r.add(&v);
         }
     }

@@ -29,6 +29,8 @@ pub struct Workflow {
     pub agents: BTreeMap<String, Agent>,
     /// Phases in the order the config declares them.
     pub phases: Vec<Phase>,
+    /// Environment variables (valid names) whose values are secrets, beside the standard ones.
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
