@@ -46,7 +46,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(code) => code,
         Err(e) => {
             // Errors may quote a file name, a server or a state file an agent could edit.
-            eprintln!("{}", runner_log::neutralize(&e.render()));
+            let redactor = executor::Redactor::from_env();
+            eprintln!("{}", runner_log::neutralize(&redactor.redact_text(&e.render())));
             e.exit_code()
         }
     }

@@ -16,6 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::engine::Event;
+use crate::executor::Redactor;
 use crate::runner_log::neutralize;
 use crate::state::PhaseStatus;
 
@@ -36,8 +37,8 @@ fn live() -> bool {
 }
 
 /// Consume events until the engine drops its sender.
-pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
-    let mut screen = Screen::new(live());
+pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>, redactor: Redactor) {
+    let mut screen = Screen::new(live(), redactor);
     while let Some(ev) = rx.recv().await {
         screen.show(&ev);
         // Everything already queued goes out in one write.
@@ -50,6 +51,7 @@ pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
 }
 
 struct Screen {
+    redactor: Redactor,
     multi: Option<MultiProgress>,
     bars: HashMap<(String, String), ProgressBar>,
     /// Plain lines not yet written.
@@ -61,9 +63,9 @@ fn secs(d: Duration) -> String {
 }
 
 impl Screen {
-    fn new(live: bool) -> Screen {
+    fn new(live: bool, redactor: Redactor) -> Screen {
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Screen { multi, bars: HashMap::new(), pending: String::new() }
+        Screen { redactor, multi, bars: HashMap::new(), pending: String::new() }
     }
 
     /// Write the pending plain lines (whole lines only, so nothing interleaves).
@@ -72,6 +74,11 @@ impl Screen {
             let _ = std::io::stderr().lock().write_all(self.pending.as_bytes());
             self.pending.clear();
         }
+    }
+
+    /// Text an agent could have influenced, redacted, then neutralized.
+    fn safe(&self, text: &str) -> String {
+        neutralize(&self.redactor.redact_text(text)).into_owned()
     }
 
     fn line(&mut self, text: String) {
@@ -135,9 +142,9 @@ impl Screen {
                 self.line(format!(
                     "  {} {phase}/{agent}: attempt {attempt} failed ({}); retrying in {} because {}",
                     style("↻").yellow(),
-                    neutralize(outcome),
+                    self.safe(outcome),
                     secs(*delay),
-                    neutralize(reason)
+                    self.safe(reason)
                 ));
             }
             Event::AgentFinished {
@@ -172,12 +179,12 @@ impl Screen {
                     self.line(format!(
                         "  {} {phase}/{agent}: failed: {}{tries} (transcript: {})",
                         style("✖").red(),
-                        neutralize(outcome),
-                        neutralize(transcript)
+                        self.safe(outcome),
+                        self.safe(transcript)
                     ));
                     let lines: Vec<&str> = tail.lines().collect();
                     for l in &lines[lines.len().saturating_sub(10)..] {
-                        self.line(format!("      {}", style(neutralize(l)).dim()));
+                        self.line(format!("      {}", style(self.safe(l)).dim()));
                     }
                 }
                 if *leaked_output {
@@ -187,8 +194,8 @@ impl Screen {
                     self.line(format!(
                         "  {} {phase}/{agent}: refused artifact `{}`: {}",
                         style("!").yellow(),
-                        neutralize(&r.path),
-                        neutralize(&r.reason)
+                        self.safe(&r.path),
+                        self.safe(&r.reason)
                     ));
                 }
             }
@@ -196,16 +203,16 @@ impl Screen {
                 let (mark, word) = match status {
                     PhaseStatus::Succeeded => (style("■").green(), "succeeded".to_owned()),
                     PhaseStatus::AwaitingApproval => (style("⏸").yellow(), "succeeded; awaiting approval".to_owned()),
-                    _ => (style("■").red(), format!("failed: {}", neutralize(error.as_deref().unwrap_or("see above")))),
+                    _ => (style("■").red(), format!("failed: {}", self.safe(error.as_deref().unwrap_or("see above")))),
                 };
                 self.line(format!("{mark} phase {} {word} ({})", style(phase).bold(), secs(*duration)));
             }
             Event::GateOpened { phase, request } => {
-                self.line(format!("  approval request for `{phase}`: {}", neutralize(request)));
+                self.line(format!("  approval request for `{phase}`: {}", self.safe(request)));
             }
             Event::GateDecided { phase, approved, by } => {
                 let word = if *approved { "approved" } else { "rejected" };
-                self.line(format!("  phase `{phase}` {word} by {}", neutralize(by)));
+                self.line(format!("  phase `{phase}` {word} by {}", self.safe(by)));
             }
         }
     }

@@ -71,7 +71,7 @@ impl Runner {
         let _ = out.write_all(&redactor.redact(self.annotations(wf, state).as_bytes()));
         let _ = out.flush();
         drop(out);
-        let outputs = run_outputs(wf, state, code);
+        let outputs = run_outputs(wf, state, code, redactor);
         self.write_outputs(&outputs, redactor);
         if let Some(path) = &self.summary {
             append(path, &redactor.redact_str(&summary(wf, state)));
@@ -236,7 +236,7 @@ impl Runner {
 }
 
 /// The step outputs for a finished command.
-fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str, String)> {
+fn run_outputs(wf: &Workflow, state: &RunState, code: i32, redactor: &Redactor) -> Vec<(&'static str, String)> {
     let status = state.status();
     let awaiting: Vec<&str> = wf
         .phases
@@ -267,7 +267,7 @@ fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str,
         ("junit", abs(crate::report::JUNIT_PATH)),
         ("metrics-json", abs(&crate::report::metrics_path(&state.run_id))),
         ("metrics-prom", abs(crate::report::PROMETHEUS_PATH)),
-        ("upload-paths", upload_paths(wf, state).join("\n")),
+        ("upload-paths", upload_paths(wf, state, redactor).join("\n")),
     ]
 }
 
@@ -296,7 +296,8 @@ pub fn status_word(s: RunStatus) -> &'static str {
 /// The records worth keeping as workflow artifacts (absolute paths of those that exist): the run
 /// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles,
 /// and the files the agents reported (so a later job of the same run can `run merge` them).
-pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
+/// A path that cannot be listed safely, or whose name holds a secret, is left out with a warning.
+pub fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Vec<String> {
     let state_file = wf.state_path();
     let mut journal = state_file.clone().into_os_string();
     journal.push(".journal");
@@ -322,14 +323,15 @@ pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
         .filter(|p| p.exists())
         .map(|p| p.display().to_string())
         .filter(|p| {
-            let ok = listable(p);
-            if !ok {
-                eprintln!(
-                    "warning: not listing `{}` for upload: its name has a line break or a glob character",
-                    neutralize(p)
-                );
-            }
-            ok
+            let why = if !listable(p) {
+                "its name has a line break or a glob character"
+            } else if !redactor.find(p.as_bytes()).is_empty() {
+                "its name holds a secret"
+            } else {
+                return true;
+            };
+            eprintln!("warning: not listing `{}` for upload: {why}", neutralize(&redactor.redact_str(p)));
+            false
         })
         .collect()
 }

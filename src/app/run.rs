@@ -537,8 +537,8 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let (events, rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let signals = tokio::spawn(watch_signals(cancel_tx));
-    let display = tokio::spawn(crate::output::display(rx));
     let redactor = redactor(&wf);
+    let display = tokio::spawn(crate::output::display(rx, redactor.clone()));
     let runner = super::actions::Runner::detect();
     if let Some(r) = &runner {
         r.mask(&redactor);
@@ -596,7 +596,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let Some(state) = state else {
         return Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing")));
     };
-    status::print_outcome(&wf, &state);
+    status::print_outcome(&wf, &state, &redactor);
     let agent_failed = match (&mode, &exec.only_agent) {
         (Mode::Phase(phase), Some(agent)) => {
             state.phases.get(phase).and_then(|p| p.agents.get(agent)).is_some_and(|s| s.status == AgentStatus::Failed)

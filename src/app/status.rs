@@ -7,6 +7,7 @@ use console::style;
 
 use super::{AppError, Ctx};
 use crate::config::Workflow;
+use crate::executor::Redactor;
 use crate::exit_code;
 use crate::runner_log::{neutralize, neutralize_json};
 use crate::state::{self, AgentStatus, PhaseStatus, RunState, RunStatus};
@@ -21,12 +22,15 @@ pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
             let metrics = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
             obj.insert("metrics".into(), serde_json::to_value(metrics).unwrap_or_default());
         }
+        let redactor = super::run::redactor(&wf);
+        redactor.redact_json(&mut value);
         let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("{}", neutralize_json(&json));
         return Ok(exit_code::SUCCESS);
     }
-    print!("{}", table(&wf, &state));
-    print_next(&wf, &state);
+    let redactor = super::run::redactor(&wf);
+    print!("{}", redactor.redact_str(&table(&wf, &state)));
+    print_next(&wf, &state, &redactor);
     Ok(exit_code::SUCCESS)
 }
 
@@ -49,11 +53,14 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
     let wf = ctx.load()?;
     let state = state::read(&wf.state_path())?;
     let m = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
+    let redactor = super::run::redactor(&wf);
     if json {
-        let json = serde_json::to_string_pretty(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut value = serde_json::to_value(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+        redactor.redact_json(&mut value);
+        let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
         println!("{}", neutralize_json(&json));
     } else if prom {
-        print!("{}", neutralize(&crate::report::prometheus::render(&m)));
+        print!("{}", neutralize(&redactor.redact_text(&crate::report::prometheus::render(&m))));
     } else {
         let health = m
             .cleanliness_score
@@ -158,12 +165,13 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
 }
 
 /// After a run: one line on where it stands and what to do next.
-pub fn print_outcome(wf: &Workflow, state: &RunState) {
-    println!("\nrun {}: {}", neutralize(&state.run_id), state.status().as_str());
-    print_next(wf, state);
+pub fn print_outcome(wf: &Workflow, state: &RunState, redactor: &Redactor) {
+    println!("\nrun {}: {}", neutralize(&redactor.redact_text(&state.run_id)), state.status().as_str());
+    print_next(wf, state, redactor);
 }
 
-fn print_next(wf: &Workflow, state: &RunState) {
+fn print_next(wf: &Workflow, state: &RunState, redactor: &Redactor) {
+    let neutralize = |s: &str| neutralize(&redactor.redact_text(s)).into_owned();
     let phases = || wf.phases.iter().filter_map(|p| state.phases.get(&p.name).map(|s| (p, s)));
     match state.status() {
         RunStatus::AwaitingApproval => {

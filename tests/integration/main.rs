@@ -21,6 +21,7 @@ mod parallel;
 mod processes;
 mod quickstart;
 mod records;
+mod redaction;
 mod resume;
 mod retries;
 mod workflow_commands;
