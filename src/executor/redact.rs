@@ -16,7 +16,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 
 /// Environment variables whose values are never written anywhere.
@@ -33,6 +33,9 @@ pub const MIN_PLAIN: usize = 6;
 /// characters, which ordinary base64 data contains by chance. From 8 bytes on, the shortest
 /// pattern is 10 characters.
 pub const MIN_ENCODED: usize = 8;
+
+/// Up to this many pattern bytes, the automaton is a DFA.
+const DFA_PATTERN_BYTES: usize = 32 * 1024;
 
 /// Replaces secret values (and their encodings) with `***`.
 #[derive(Clone, Default)]
@@ -57,12 +60,40 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
-fn is_space(b: u8) -> bool {
+const fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
 }
 
 fn squeeze(bytes: &[u8]) -> Vec<u8> {
-    bytes.iter().copied().filter(|b| !is_space(*b)).collect()
+    let mut out = Vec::new();
+    let n = squeeze_into(bytes, &mut out);
+    out.truncate(n);
+    out
+}
+
+/// `bytes` without ASCII whitespace, into the first bytes of `out` (grown as needed, never
+/// cleared); returns how many. Branch-free: every byte is stored, and the position advances
+/// past the ones kept.
+fn squeeze_into(bytes: &[u8], out: &mut Vec<u8>) -> usize {
+    const SPACE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = is_space(i as u8);
+            i += 1;
+        }
+        t
+    };
+    if out.len() < bytes.len() {
+        out.resize(bytes.len(), 0);
+    }
+    let out = &mut out[..bytes.len()];
+    let mut n = 0;
+    for &b in bytes {
+        out[n] = b;
+        n += usize::from(!SPACE[b as usize]);
+    }
+    n
 }
 
 impl Redactor {
@@ -108,7 +139,17 @@ impl Redactor {
     fn matcher(&self) -> Option<&AhoCorasick> {
         self.matcher
             .get_or_init(|| {
-                AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&self.patterns).ok().map(Arc::new)
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    // A DFA scans fastest; its memory grows with the patterns (a few MiB for a
+                    // handful of tokens), so very long secrets (keys in PEM) get the NFA.
+                    .kind(
+                        (self.patterns.iter().map(Vec::len).sum::<usize>() <= DFA_PATTERN_BYTES)
+                            .then_some(AhoCorasickKind::DFA),
+                    )
+                    .build(&self.patterns)
+                    .ok()
+                    .map(Arc::new)
             })
             .as_deref()
     }
@@ -135,11 +176,28 @@ impl Redactor {
         if self.patterns.is_empty() || text.is_empty() {
             return Vec::new();
         }
-        let view = squeeze(text);
-        let found: Vec<(usize, usize)> = match self.matcher() {
-            Some(m) => m.find_iter(&view).map(|m| (m.start(), m.end())).collect(),
-            None => self.find_slowly(&view),
-        };
+        // The view is built in a buffer reused by the thread (the sink calls this per read).
+        thread_local! {
+            static VIEW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let found: Vec<(usize, usize)> = VIEW.with(|cell| {
+            let mut owned = Vec::new();
+            let mut borrowed = cell.try_borrow_mut();
+            let view = match borrowed.as_deref_mut() {
+                Ok(v) => v,
+                Err(_) => &mut owned,
+            };
+            let n = squeeze_into(text, view);
+            let found = match self.matcher() {
+                Some(m) => m.find_iter(&view[..n]).map(|m| (m.start(), m.end())).collect(),
+                None => self.find_slowly(&view[..n]),
+            };
+            if view.len() > 1 << 20 {
+                // Not kept for a rare large text.
+                *view = Vec::new();
+            }
+            found
+        });
         if found.is_empty() {
             return Vec::new();
         }
