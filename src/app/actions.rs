@@ -519,6 +519,25 @@ mod tests {
     }
 
     #[test]
+    fn only_plain_paths_are_listed_for_upload() {
+        assert!(listable("/ws/docs/PLAN.md"));
+        assert!(listable("/ws/a b/c-d_e.txt"));
+        for bad in [
+            "/ws/x\n/etc/passwd",
+            "/ws/x\r/y",
+            "/ws/**",
+            "/ws/a?b",
+            "/ws/[x]",
+            "/ws/{a,b}",
+            "/ws/!x",
+            "/ws/#x",
+            "/ws/a\\b",
+        ] {
+            assert!(!listable(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn tails_start_at_a_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.log");

@@ -456,9 +456,10 @@ async fn decide(
         let mut state = state::read(&path)?;
         let name = apply(&mut state)?;
         println!(
-            "Dry run: would record that {} {} phase `{name}`.\n",
+            "Dry run: would record that {} {} phase `{}`.\n",
             neutralize(&by),
-            if approved { "approves" } else { "rejects" }
+            if approved { "approves" } else { "rejects" },
+            neutralize(&name)
         );
         if let Some(mode) = &then {
             dry_run::print(&wf, &state, false, mode, &exec);
@@ -474,8 +475,9 @@ async fn decide(
     store.save()?;
     crate::report::Recorder::new(&wf.root, redactor(&wf)).metrics(&wf, &store.state).map_err(EngineError::from)?;
     if approved {
-        println!("phase `{name}` approved by {}", neutralize(&by));
+        println!("phase `{}` approved by {}", neutralize(&name), neutralize(&by));
     } else {
+        let name = neutralize(&name);
         println!("phase `{name}` rejected by {}: {}", neutralize(&by), neutralize(&reject_reason.unwrap_or_default()));
         println!("next: address the reason, then `orchestrator run retry --phase {name}`");
         return Ok(exit_code::SUCCESS);

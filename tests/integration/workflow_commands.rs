@@ -161,3 +161,37 @@ fn artifact_names_cannot_add_files_to_the_upload() {
         assert!(!u.contains("passwd") && !u.contains('[') && !u.contains('*') && !u.contains('\r'), "{uploads:?}");
     }
 }
+
+#[test]
+fn a_state_file_edited_by_an_agent_issues_no_command_when_shown() {
+    let p = Project::with_config(&config(
+        "  retry: {retries: 0}",
+        &[("broken", "exit 3")],
+        "  - name: build\n    agents: [broken]\n",
+    ));
+    p.run(&["run", "start"]).code(1);
+    // Agents run in the workspace, where the state file is.
+    let mut state = p.state();
+    state["run_id"] = "r\n::add-mask::pwn".into();
+    state["phases"]["build"]["error"] = "x\r::error::pwn\n##[warning]pwn".into();
+    let agent = &mut state["phases"]["build"]["agents"]["broken"];
+    agent["transcript"] = "\u{200B}::error::pwn".into();
+    agent["attempts"][0]["error"] = "::stop-commands::pwn".into();
+    p.write(".claude/orchestrator_state.json", &serde_json::to_string_pretty(&state).unwrap());
+    for args in [
+        &["run", "status"][..],
+        &["run", "status", "--json"],
+        &["run", "metrics"],
+        &["run", "metrics", "--json"],
+        &["run", "metrics", "--prom"],
+    ] {
+        let (run, ..) = on_runner(&p, args, &[]);
+        run.code(0);
+        for commands in processed_every_way(&run.stdout, &run.stderr) {
+            assert!(commands.is_empty(), "{args:?}: {commands:?}\n{}{}", run.stdout, run.stderr);
+        }
+        if args.contains(&"--json") {
+            serde_json::from_str::<serde_json::Value>(&run.stdout).expect("still JSON");
+        }
+    }
+}
