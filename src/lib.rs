@@ -17,6 +17,7 @@ mod markup;
 mod output;
 pub mod prompt;
 pub mod report;
+pub mod runner_log;
 pub mod state;
 pub mod template;
 mod text_file;
@@ -46,7 +47,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     match runtime.block_on(app::execute(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render());
+            // Errors may quote a file name, a server or a state file an agent could edit.
+            let redactor = executor::Redactor::from_env();
+            eprintln!("{}", runner_log::neutralize(&redactor.redact_text(&e.render())));
             e.exit_code()
         }
     }

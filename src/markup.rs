@@ -37,10 +37,30 @@ fn unbroken(s: &str) -> String {
     out.replace("<!--", "<!\u{200b}--").replace("-->", "-\u{200b}->")
 }
 
+/// The first `n` characters of `s` (a commit, shortened), whatever bytes it holds.
+pub fn prefix(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map(|(i, _)| &s[..i]).unwrap_or(s)
+}
+
 /// Whether `c` reorders or hides text (bidirectional controls, zero-width joiners aside from the
 /// one this module inserts): shown as an escape so a reviewer sees what is there.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{feff}')
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{061c}'
+            | '\u{feff}'
+            | '\u{180e}'
+            | '\u{034f}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{ffa0}'
+            | '\u{fe00}'..='\u{fe0f}'
+    )
 }
 
 /// `s` on one line, with HTML and Markdown escaped: line breaks and control characters are shown

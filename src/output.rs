@@ -1,6 +1,11 @@
 //! The terminal display: a consumer of engine events. In a terminal, a live spinner per running
 //! agent with its elapsed time; elsewhere (CI, pipes), one plain line per event. Progress goes to
 //! stderr; results go to stdout.
+//!
+//! Every text an agent could have influenced (its output, outcome messages, artifact paths, names
+//! read from the state) is shown through [`neutralize`], so that it can issue no workflow command
+//! on a GitHub runner, whatever the environment says: the log of a step run in a container is
+//! read for commands too.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -11,6 +16,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::engine::Event;
+use crate::executor::Redactor;
+use crate::runner_log::neutralize;
 use crate::state::PhaseStatus;
 
 /// Whether colours may be used on stderr.
@@ -30,8 +37,8 @@ fn live() -> bool {
 }
 
 /// Consume events until the engine drops its sender.
-pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
-    let mut screen = Screen::new(live());
+pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>, redactor: Redactor) {
+    let mut screen = Screen::new(live(), redactor);
     while let Some(ev) = rx.recv().await {
         screen.show(&ev);
         // Everything already queued goes out in one write.
@@ -44,6 +51,7 @@ pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>) {
 }
 
 struct Screen {
+    redactor: Redactor,
     multi: Option<MultiProgress>,
     bars: HashMap<(String, String), ProgressBar>,
     /// Plain lines not yet written.
@@ -55,9 +63,9 @@ fn secs(d: Duration) -> String {
 }
 
 impl Screen {
-    fn new(live: bool) -> Screen {
+    fn new(live: bool, redactor: Redactor) -> Screen {
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Screen { multi, bars: HashMap::new(), pending: String::new() }
+        Screen { redactor, multi, bars: HashMap::new(), pending: String::new() }
     }
 
     /// Write the pending plain lines (whole lines only, so nothing interleaves).
@@ -66,6 +74,11 @@ impl Screen {
             let _ = std::io::stderr().lock().write_all(self.pending.as_bytes());
             self.pending.clear();
         }
+    }
+
+    /// Text an agent could have influenced, redacted, then neutralized.
+    fn safe(&self, text: &str) -> String {
+        neutralize(&self.redactor.redact_text(text)).into_owned()
     }
 
     fn line(&mut self, text: String) {
@@ -127,9 +140,11 @@ impl Screen {
             }
             Event::Retrying { phase, agent, attempt, outcome, reason, delay } => {
                 self.line(format!(
-                    "  {} {phase}/{agent}: attempt {attempt} failed ({outcome}); retrying in {} because {reason}",
+                    "  {} {phase}/{agent}: attempt {attempt} failed ({}); retrying in {} because {}",
                     style("↻").yellow(),
-                    secs(*delay)
+                    self.safe(outcome),
+                    secs(*delay),
+                    self.safe(reason)
                 ));
             }
             Event::AgentFinished {
@@ -162,12 +177,14 @@ impl Screen {
                     ));
                 } else {
                     self.line(format!(
-                        "  {} {phase}/{agent}: failed: {outcome}{tries} (transcript: {transcript})",
-                        style("✖").red()
+                        "  {} {phase}/{agent}: failed: {}{tries} (transcript: {})",
+                        style("✖").red(),
+                        self.safe(outcome),
+                        self.safe(transcript)
                     ));
                     let lines: Vec<&str> = tail.lines().collect();
                     for l in &lines[lines.len().saturating_sub(10)..] {
-                        self.line(format!("      {}", style(l).dim()));
+                        self.line(format!("      {}", style(self.safe(l)).dim()));
                     }
                 }
                 if *leaked_output {
@@ -177,8 +194,8 @@ impl Screen {
                     self.line(format!(
                         "  {} {phase}/{agent}: refused artifact `{}`: {}",
                         style("!").yellow(),
-                        r.path,
-                        r.reason
+                        self.safe(&r.path),
+                        self.safe(&r.reason)
                     ));
                 }
             }
@@ -186,12 +203,12 @@ impl Screen {
                 let (mark, word) = match status {
                     PhaseStatus::Succeeded => (style("■").green(), "succeeded".to_owned()),
                     PhaseStatus::AwaitingApproval => (style("⏸").yellow(), "succeeded; awaiting approval".to_owned()),
-                    _ => (style("■").red(), format!("failed: {}", error.as_deref().unwrap_or("see above"))),
+                    _ => (style("■").red(), format!("failed: {}", self.safe(error.as_deref().unwrap_or("see above")))),
                 };
                 self.line(format!("{mark} phase {} {word} ({})", style(phase).bold(), secs(*duration)));
             }
             Event::GateOpened { phase, request } => {
-                self.line(format!("  approval request for `{phase}`: {request}"));
+                self.line(format!("  approval request for `{phase}`: {}", self.safe(request)));
             }
             Event::GateUnconfirmed { phase } => {
                 self.line(format!(
@@ -208,7 +225,7 @@ impl Screen {
             }
             Event::GateDecided { phase, approved, by } => {
                 let word = if *approved { "approved" } else { "rejected" };
-                self.line(format!("  phase `{phase}` {word} by {by}"));
+                self.line(format!("  phase `{phase}` {word} by {}", self.safe(by)));
             }
             Event::Note { message } => self.line(format!("note: {message}")),
         }

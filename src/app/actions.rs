@@ -5,8 +5,10 @@
 //! failed agents, missing artifacts and refused input (with file, line and column for config).
 //!
 //! Everything here is derived from the run state after the engine is done, so what the runner
-//! shows is what the records say. Text that came from agents is printed between
-//! `::stop-commands::` markers, so an agent cannot issue workflow commands through its output.
+//! shows is what the records say. Agent output is printed between `::stop-commands::` markers
+//! with a fresh random token (and neutralized too); every other text that an agent could have
+//! influenced is neutralized (see [`crate::runner_log`]) and redacted, so an agent can issue no
+//! workflow command and no secret reaches the log, the outputs or the summary.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -18,6 +20,7 @@ use super::AppError;
 use crate::config::Workflow;
 use crate::diagnostic::Diagnostic;
 use crate::executor::Redactor;
+use crate::runner_log::{command, escape_data, frame, neutralize};
 use crate::state::{AgentStatus, PhaseStatus, RunState, RunStatus};
 
 /// How much of a transcript's end goes into its log group.
@@ -62,22 +65,22 @@ impl Runner {
 
     /// Everything the runner shows about a run that ended with exit `code`: log groups for the
     /// agents that ran since `since`, annotations, step outputs and the job summary.
-    pub fn finish(&self, wf: &Workflow, state: &RunState, code: i32, since: DateTime<Utc>) {
+    pub fn finish(&self, wf: &Workflow, state: &RunState, code: i32, since: DateTime<Utc>, redactor: &Redactor) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(self.groups(wf, state, since).as_bytes());
-        let _ = out.write_all(self.annotations(wf, state).as_bytes());
+        let _ = out.write_all(&redactor.redact(self.groups(wf, state, since).as_bytes()));
+        let _ = out.write_all(&redactor.redact(self.annotations(wf, state).as_bytes()));
         let _ = out.flush();
         drop(out);
-        let outputs = run_outputs(wf, state, code);
-        self.write_outputs(&outputs);
+        let outputs = run_outputs(wf, state, code, redactor);
+        self.write_outputs(&outputs, redactor);
         if let Some(path) = &self.summary {
-            append(path, &summary(wf, state));
+            append(path, &redactor.redact_str(&summary(wf, state)));
         }
     }
 
     /// A refused command (bad config, busy state, …): an annotation and the outputs, so later
     /// steps can tell what happened.
-    pub fn failed(&self, root: &Path, err: &AppError, code: i32) {
+    pub fn failed(&self, root: &Path, err: &AppError, code: i32, redactor: &Redactor) {
         let mut text = String::new();
         let diags: Vec<&Diagnostic> = match err {
             AppError::Config(c) => c.diagnostics.iter().collect(),
@@ -101,19 +104,23 @@ impl Runner {
         if diags.is_empty() {
             text.push_str(&command("error", &[("title", "orchestrator".to_owned())], &err.render()));
         }
-        print!("{text}");
+        print!("{}", redactor.redact_str(&text));
         let _ = std::io::stdout().flush();
-        self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())]);
+        self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())], redactor);
     }
 
     /// A dry run: outputs that say so, and the plan in the job summary.
-    pub fn dry_run(&self, phases: &[&str], plan: &str) {
-        self.write_outputs(&[
-            ("status", "dry-run".into()),
-            ("exit-code", "0".into()),
-            ("phase", phases.first().map(|s| s.to_string()).unwrap_or_default()),
-            ("awaiting-approval", "false".into()),
-        ]);
+    pub fn dry_run(&self, phases: &[&str], plan: &str, redactor: &Redactor) {
+        self.write_outputs(
+            &[
+                ("status", "dry-run".into()),
+                ("exit-code", "0".into()),
+                ("phase", phases.first().map(|s| s.to_string()).unwrap_or_default()),
+                ("awaiting-approval", "false".into()),
+            ],
+            redactor,
+        );
+        let plan = redactor.redact_str(plan);
         if let Some(path) = &self.summary {
             let fence = "`".repeat(
                 plan.lines().map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0).max(2) + 1,
@@ -128,12 +135,20 @@ impl Runner {
         }
     }
 
-    fn write_outputs(&self, outputs: &[(&str, String)]) {
+    /// Append `outputs` to `$GITHUB_OUTPUT`, redacted. A multi-line value goes between
+    /// delimiters that are random and absent from it (`\r` ends a line there too).
+    fn write_outputs(&self, outputs: &[(&str, String)], redactor: &Redactor) {
         let Some(path) = &self.output else { return };
         let mut text = String::new();
         for (name, value) in outputs {
-            if value.contains('\n') {
-                let delim = format!("ORCHESTRATOR_EOF_{:016x}", fastrand::u64(..));
+            let value = redactor.redact_str(value);
+            if value.contains(['\n', '\r']) {
+                let Some(delim) = (0..16)
+                    .map(|_| format!("ORCHESTRATOR_EOF_{}", crate::runner_log::random_token()))
+                    .find(|d| !value.contains(d.as_str()))
+                else {
+                    continue;
+                };
                 let _ = write!(text, "{name}<<{delim}\n{value}\n{delim}\n");
             } else {
                 let _ = writeln!(text, "{name}={value}");
@@ -167,17 +182,11 @@ impl Runner {
                 let outcome =
                     if agent.status == AgentStatus::Succeeded { "succeeded".to_owned() } else { last.outcome() };
                 let tries = agent.attempts.len();
-                let _ = writeln!(
-                    text,
-                    "::group::{}",
-                    escape_data(&format!(
-                        "{}/{name}: {outcome} ({tries} attempt{})",
-                        phase.name,
-                        if tries == 1 { "" } else { "s" }
-                    ))
-                );
+                let title =
+                    format!("{}/{name}: {outcome} ({tries} attempt{})", phase.name, if tries == 1 { "" } else { "s" });
+                let _ = writeln!(text, "::group::{}", escape_data(&neutralize(&title)));
                 let tail = read_tail(&wf.root.join(&agent.transcript), GROUP_TAIL_BYTES);
-                text.push_str(&quoted(&tail));
+                text.push_str(&frame(&tail));
                 text.push_str("::endgroup::\n");
             }
         }
@@ -196,12 +205,13 @@ impl Runner {
                 if agent.status != AgentStatus::Failed {
                     continue;
                 }
+                // The tool's own words only: the agent's output is in its log group, framed.
                 let outcome = agent.attempts.last().map(|a| a.outcome()).unwrap_or_else(|| "did not run".into());
                 let msg = format!(
-                    "{outcome} after {} attempt(s); transcript {}\n{}",
+                    "{outcome} after {} attempt(s); its output is in the log group `{}/{name}` and in {}",
                     agent.attempts.len(),
+                    phase.name,
                     agent.transcript,
-                    last_output_lines(&read_tail(&wf.root.join(&agent.transcript), 4096), 5)
                 );
                 let title = format!("Agent failed: {}/{name}", phase.name);
                 text.push_str(&command("error", &[("title", title)], &msg));
@@ -226,7 +236,7 @@ impl Runner {
 }
 
 /// The step outputs for a finished command.
-fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str, String)> {
+fn run_outputs(wf: &Workflow, state: &RunState, code: i32, redactor: &Redactor) -> Vec<(&'static str, String)> {
     let status = state.status();
     let awaiting: Vec<&str> = wf
         .phases
@@ -257,7 +267,7 @@ fn run_outputs(wf: &Workflow, state: &RunState, code: i32) -> Vec<(&'static str,
         ("junit", abs(crate::report::JUNIT_PATH)),
         ("metrics-json", abs(&crate::report::metrics_path(&state.run_id))),
         ("metrics-prom", abs(crate::report::PROMETHEUS_PATH)),
-        ("upload-paths", upload_paths(wf, state).join("\n")),
+        ("upload-paths", upload_paths(wf, state, redactor).join("\n")),
     ]
 }
 
@@ -286,7 +296,8 @@ pub fn status_word(s: RunStatus) -> &'static str {
 /// The records worth keeping as workflow artifacts (absolute paths of those that exist): the run
 /// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles,
 /// and the files the agents reported (so a later job of the same run can `run merge` them).
-pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
+/// A path that cannot be listed safely, or whose name holds a secret, is left out with a warning.
+pub fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Vec<String> {
     let state_file = wf.state_path();
     let mut journal = state_file.clone().into_os_string();
     journal.push(".journal");
@@ -307,7 +318,29 @@ pub fn upload_paths(wf: &Workflow, state: &RunState) -> Vec<String> {
     outputs.sort();
     outputs.dedup();
     paths.extend(outputs.into_iter().map(|rel| wf.root.join(rel)));
-    paths.into_iter().filter(|p| p.exists()).map(|p| p.display().to_string()).collect()
+    paths
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .filter(|p| {
+            let why = if !listable(p) {
+                "its name has a line break or a glob character"
+            } else if !redactor.find(p.as_bytes()).is_empty() {
+                "its name holds a secret"
+            } else {
+                return true;
+            };
+            eprintln!("warning: not listing `{}` for upload: {why}", neutralize(&redactor.redact_str(p)));
+            false
+        })
+        .collect()
+}
+
+/// Whether `path` can be an entry of a newline-separated list of glob patterns (what
+/// upload-artifact reads) as itself: a file named `x\n/home/runner/.ssh/id_rsa` or `**` would
+/// otherwise add other files to the upload.
+fn listable(path: &str) -> bool {
+    !path.chars().any(|c| c.is_control() || matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '!' | '#' | '\\'))
 }
 
 /// The job summary: the phase table, agent outcomes and where the gate stands.
@@ -440,43 +473,6 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// `::name k=v,…::message` with GitHub's escaping.
-fn command(name: &str, props: &[(&str, String)], message: &str) -> String {
-    let props: Vec<String> = props.iter().map(|(k, v)| format!("{k}={}", escape_property(v))).collect();
-    let sep = if props.is_empty() { "" } else { " " };
-    format!("::{name}{sep}{}::{}\n", props.join(","), escape_data(message))
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
-}
-
-/// Untrusted text (agent output) framed so that the runner ignores workflow commands in it.
-fn quoted(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
-    }
-    let token = format!("orchestrator-{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    let mut s = format!("::stop-commands::{token}\n{text}");
-    if !text.ends_with('\n') {
-        s.push('\n');
-    }
-    let _ = writeln!(s, "::{token}::");
-    s
-}
-
-/// The last `n` lines the agent printed in its last attempt (the transcript's own header and
-/// result lines left out).
-fn last_output_lines(transcript: &str, n: usize) -> String {
-    let output = transcript.rsplit_once("--- output ---\n").map(|(_, o)| o).unwrap_or(transcript);
-    let lines: Vec<&str> = output.lines().filter(|l| !l.starts_with("=== ") && !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// The last `max` bytes of a file, from a line start, as text ("" if unreadable).
 fn read_tail(path: &Path, max: u64) -> String {
     use std::io::{Read, Seek, SeekFrom};
@@ -510,23 +506,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands_escape_data_and_properties() {
-        let c = command("error", &[("title", "a: b, c".into()), ("file", "x.yaml".into())], "50%\nnext");
-        assert_eq!(c, "::error title=a%3A b%2C c,file=x.yaml::50%25%0Anext\n");
-    }
-
-    #[test]
-    fn untrusted_text_cannot_issue_commands() {
-        let q = quoted("::add-mask::x\n::set-output name=a::b");
-        let mut lines = q.lines();
-        let first = lines.next().unwrap();
-        let token = first.strip_prefix("::stop-commands::").unwrap();
-        assert!(token.len() > 20);
-        assert_eq!(q.lines().last().unwrap(), format!("::{token}::"));
-        assert!(!"::add-mask::x".contains(token));
-    }
-
-    #[test]
     fn only_on_a_runner() {
         assert!(Runner::from_env(|_| None).is_none());
         let env = |k: &str| match k {
@@ -540,10 +519,22 @@ mod tests {
     }
 
     #[test]
-    fn annotations_quote_the_agent_output_only() {
-        let t = "=== orchestrator: agent `a` ===\n--- output ---\nold\n=== attempt 1: exit code 75 ===\n=== orchestrator: agent `a` ===\ncommand: x\n--- output ---\nl1\nl2\n=== attempt 2: exit code 75 ===\n";
-        assert_eq!(last_output_lines(t, 5), "l1\nl2");
-        assert_eq!(last_output_lines(t, 1), "l2");
+    fn only_plain_paths_are_listed_for_upload() {
+        assert!(listable("/ws/docs/PLAN.md"));
+        assert!(listable("/ws/a b/c-d_e.txt"));
+        for bad in [
+            "/ws/x\n/etc/passwd",
+            "/ws/x\r/y",
+            "/ws/**",
+            "/ws/a?b",
+            "/ws/[x]",
+            "/ws/{a,b}",
+            "/ws/!x",
+            "/ws/#x",
+            "/ws/a\\b",
+        ] {
+            assert!(!listable(bad), "{bad:?}");
+        }
     }
 
     #[test]

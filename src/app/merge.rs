@@ -177,7 +177,12 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             match copy_in(&ws, dir, &rel) {
                 Ok(true) => merged.files.push(rel),
                 Ok(false) => {}
-                Err(why) => eprintln!("warning: not copying `{rel}` from `{}`: {why}", dir.display()),
+                Err(why) => eprintln!(
+                    "warning: not copying `{}` from `{}`: {}",
+                    crate::runner_log::neutralize(&rel),
+                    dir.display(),
+                    crate::runner_log::neutralize(&why.to_string())
+                ),
             }
         }
     }
@@ -187,7 +192,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         .map_err(crate::engine::EngineError::from)?;
     merged.files.sort();
     merged.files.dedup();
-    println!(
+    let line = format!(
         "merged into run {ours}: {} phase{} ({}), {} agent result{} ({}), {} file{}",
         merged.phases.len(),
         if merged.phases.len() == 1 { "" } else { "s" },
@@ -198,6 +203,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         merged.files.len(),
         if merged.files.len() == 1 { "" } else { "s" },
     );
+    println!("{}", crate::runner_log::neutralize(&line));
     Ok(exit_code::SUCCESS)
 }
 

@@ -113,7 +113,10 @@ pub async fn execute(cli: Cli) -> Result<i32, AppError> {
         }
     };
     if let (Err(e), Some(runner)) = (&result, actions::Runner::detect()) {
-        runner.failed(&ctx.root, e, e.exit_code());
+        // The config may not have loaded: the standard secret variables, and `secrets:` if it did.
+        let redactor =
+            ctx.load().map(|wf| run::redactor(&wf)).unwrap_or_else(|_| crate::executor::Redactor::from_env());
+        runner.failed(&ctx.root, e, e.exit_code(), &redactor);
     }
     result
 }

@@ -73,6 +73,8 @@ pub fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
         "## Then\n\nRun the phase again with `orchestrator run retry --phase {phase}`, or continue with `orchestrator run resume`."
     );
     let rel = format!("ROLLBACK_{phase}.md");
+    // File names come from the workspace, where agents name files.
+    let s = super::run::redactor(&wf).redact_str(&s);
     state::write_atomic(&wf.root.join(&rel), s.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write `{rel}`: {e}"))?;
     println!("wrote {rel}");
     Ok(exit_code::SUCCESS)

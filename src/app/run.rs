@@ -16,6 +16,7 @@ use crate::engine::{Engine, EngineError, Mode, RunOptions, context};
 use crate::executor::{Cancel, Redactor};
 use crate::exit_code;
 use crate::gate::{Gate, LocalGate};
+use crate::runner_log::neutralize;
 use crate::state::{
     self, AgentStatus, Decision, PhaseState, PhaseStatus, RunState, RunStatus, STATE_VERSION, StateStore,
 };
@@ -160,8 +161,18 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
     // anything (that answer needs no policy); otherwise the base branch's policy decides.
     check_trust(&wf)?;
     let full = if wf.config_path.is_absolute() { wf.config_path.clone() } else { wf.root.join(&wf.config_path) };
+    // The policy is looked up at the config's own path: a symlink would make the base branch's
+    // copy be looked for elsewhere (and be missed).
+    if full.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(AppError::Setup(format!(
+            "error: `{}` is a symlink; in a pull request the config must be a regular file, because the gate's policy is read from the base branch's copy at the same path",
+            wf.config_path.display()
+        )));
+    }
+    // Its folder resolved (the workspace may sit in a symlinked folder), its name as given.
+    let real = full.parent().and_then(|d| d.canonicalize().ok()).zip(full.file_name()).map(|(d, n)| d.join(n));
     let in_repo = super::repository_root(&wf.root)
-        .and_then(|repo| full.canonicalize().ok().and_then(|f| f.strip_prefix(&repo).ok().map(Path::to_path_buf)));
+        .and_then(|repo| real.and_then(|f| f.strip_prefix(&repo).ok().map(Path::to_path_buf)));
     let rel = crate::workspace::slash_path(in_repo.as_deref().unwrap_or(&wf.config_path));
     let base = crate::github::base::config(&pr, &rel).await.map_err(|e| {
         AppError::Io(anyhow::Error::new(e).context(format!(
@@ -174,7 +185,7 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
         Some(text) => Some(crate::config::parse(&wf.root, Path::new(&rel), text).map_err(|e| {
             AppError::Setup(format!(
                 "error: the base branch's `{rel}` (commit {}) is not a valid config, so the gate's policy is unknown\n{e}",
-                &sha[..sha.len().min(12)]
+                crate::markup::prefix(sha, 12)
             ))
         })?),
         None => None,
@@ -220,13 +231,13 @@ fn check_trust_of(wf: &Workflow, ctx: &crate::github::context::PrContext) -> Res
     }
 }
 
-/// Redact the standard secret variables and every API key variable the config names.
+/// Redact the standard secret variables, every API key variable the config names, and the
+/// variables listed under `secrets:`.
 pub fn redactor(wf: &Workflow) -> Redactor {
     let mut r = Redactor::from_env();
-    for agent in wf.agents.values() {
-        if let Some(var) = agent.llm().and_then(|s| s.api_key_env.as_ref())
-            && let Ok(v) = std::env::var(var)
-        {
+    let api_keys = wf.agents.values().filter_map(|a| a.llm().and_then(|s| s.api_key_env.as_ref()));
+    for var in api_keys.chain(&wf.secrets) {
+        if let Ok(v) = std::env::var(var) {
             r.add(&v);
         }
     }
@@ -290,11 +301,11 @@ pub async fn start(
             }
         }
         Err(state::StateError::NoRun { .. }) => {}
-        Err(e) if force => eprintln!("note: replacing an unreadable state: {e}"),
+        Err(e) if force => eprintln!("note: replacing an unreadable state: {}", neutralize(&e.to_string())),
         Err(e) => return Err(e.into()),
     }
     let store = StateStore::create(&path, lock, new_state)?;
-    eprintln!("run {} started", store.state.run_id);
+    eprintln!("run {} started", neutralize(&store.state.run_id));
     drive(wf, store, mode, &exec).await
 }
 
@@ -327,7 +338,7 @@ async fn existing(
     // On a pull request a completed state is a claim like any other: the engine confirms its
     // approvals with GitHub before calling it complete.
     if store.state.status() == RunStatus::Completed && !in_pull_request() {
-        println!("run {} is complete; start a new one with `orchestrator run start`", store.state.run_id);
+        println!("run {} is complete; start a new one with `orchestrator run start`", neutralize(&store.state.run_id));
         return Ok(exit_code::SUCCESS);
     }
     store.save()?;
@@ -364,7 +375,7 @@ async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
             let unfinished =
                 matches!(s.status(), RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval);
             if unfinished {
-                eprintln!("run {} has not finished; continuing it (--or-resume)", s.run_id);
+                eprintln!("run {} has not finished; continuing it (--or-resume)", neutralize(&s.run_id));
             }
             Ok(unfinished)
         }
@@ -392,7 +403,11 @@ async fn restore_carried_state(path: &Path) -> Result<(), AppError> {
         let bytes =
             serde_json::to_vec_pretty(&restored).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
         state::write_atomic(path, &bytes).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-        eprintln!("restored run {} from its gate comment on pull request #{}", restored.run_id, ctx.number);
+        eprintln!(
+            "restored run {} from its gate comment on pull request #{}",
+            neutralize(&restored.run_id),
+            ctx.number
+        );
     }
     Ok(())
 }
@@ -405,7 +420,11 @@ fn reconcile(wf: &Workflow, state: &mut RunState) {
     let known: BTreeSet<&str> = wf.phases.iter().map(|p| p.name.as_str()).collect();
     let gone: Vec<String> = state.phases.keys().filter(|n| !known.contains(n.as_str())).cloned().collect();
     for name in gone {
-        eprintln!("note: phase `{name}` is no longer in the config; it is dropped from run {}", state.run_id);
+        eprintln!(
+            "note: phase `{}` is no longer in the config; it is dropped from run {}",
+            neutralize(&name),
+            neutralize(&state.run_id)
+        );
         state.phases.remove(&name);
     }
 }
@@ -555,7 +574,12 @@ async fn decide(
     if exec.dry_run {
         let mut state = state::read(&path)?;
         let name = apply(&mut state)?;
-        println!("Dry run: would record that {by} {} phase `{name}`.\n", if approved { "approves" } else { "rejects" });
+        println!(
+            "Dry run: would record that {} {} phase `{}`.\n",
+            neutralize(&by),
+            if approved { "approves" } else { "rejects" },
+            neutralize(&name)
+        );
         if let Some(mode) = &then {
             dry_run::print(&wf, &state, false, mode, &exec);
         }
@@ -571,9 +595,10 @@ async fn decide(
     store.save()?;
     crate::report::Recorder::new(&wf.root, redactor(&wf)).metrics(&wf, &store.state).map_err(EngineError::from)?;
     if approved {
-        println!("phase `{name}` approved by {by}");
+        println!("phase `{}` approved by {}", neutralize(&name), neutralize(&by));
     } else {
-        println!("phase `{name}` rejected by {by}: {}", reject_reason.unwrap_or_default());
+        let name = neutralize(&name);
+        println!("phase `{name}` rejected by {}: {}", neutralize(&by), neutralize(&reject_reason.unwrap_or_default()));
         println!("next: address the reason, then `orchestrator run retry --phase {name}`");
         return Ok(exit_code::SUCCESS);
     }
@@ -636,8 +661,8 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let (events, rx) = mpsc::unbounded_channel();
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let signals = tokio::spawn(watch_signals(cancel_tx));
-    let display = tokio::spawn(crate::output::display(rx));
     let redactor = redactor(&wf);
+    let display = tokio::spawn(crate::output::display(rx, redactor.clone()));
     let runner = super::actions::Runner::detect();
     if let Some(r) = &runner {
         r.mask(&redactor);
@@ -695,7 +720,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
     let Some(state) = state else {
         return Err(AppError::Io(anyhow::anyhow!("the engine still held the run state after finishing")));
     };
-    status::print_outcome(&wf, &state);
+    status::print_outcome(&wf, &state, &redactor);
     let agent_failed = match (&mode, &exec.only_agent) {
         (Mode::Phase(phase), Some(agent)) => {
             state.phases.get(phase).and_then(|p| p.agents.get(agent)).is_some_and(|s| s.status == AgentStatus::Failed)
@@ -716,7 +741,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         }
     };
     if let Some(r) = &runner {
-        r.finish(&wf, &state, code, since);
+        r.finish(&wf, &state, code, since, &redactor);
     }
     Ok(code)
 }

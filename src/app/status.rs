@@ -1,4 +1,5 @@
 //! `run status` and the summary printed after a run: where the run stands and what to do next.
+//! Text read from the state (which agents can edit in the workspace) is printed neutralized.
 
 use std::io::IsTerminal;
 
@@ -6,7 +7,9 @@ use console::style;
 
 use super::{AppError, Ctx};
 use crate::config::Workflow;
+use crate::executor::Redactor;
 use crate::exit_code;
+use crate::runner_log::{neutralize, neutralize_json};
 use crate::state::{self, AgentStatus, PhaseStatus, RunState, RunStatus};
 
 pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
@@ -19,11 +22,15 @@ pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
             let metrics = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
             obj.insert("metrics".into(), serde_json::to_value(metrics).unwrap_or_default());
         }
-        println!("{}", serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let redactor = super::run::redactor(&wf);
+        redactor.redact_json(&mut value);
+        let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("{}", neutralize_json(&json));
         return Ok(exit_code::SUCCESS);
     }
-    print!("{}", table(&wf, &state));
-    print_next(&wf, &state);
+    let redactor = super::run::redactor(&wf);
+    print!("{}", redactor.redact_str(&table(&wf, &state)));
+    print_next(&wf, &state, &redactor);
     Ok(exit_code::SUCCESS)
 }
 
@@ -46,10 +53,14 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
     let wf = ctx.load()?;
     let state = state::read(&wf.state_path())?;
     let m = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
+    let redactor = super::run::redactor(&wf);
     if json {
-        println!("{}", serde_json::to_string_pretty(&m).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let mut value = serde_json::to_value(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+        redactor.redact_json(&mut value);
+        let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("{}", neutralize_json(&json));
     } else if prom {
-        print!("{}", crate::report::prometheus::render(&m));
+        print!("{}", neutralize(&redactor.redact_text(&crate::report::prometheus::render(&m))));
     } else {
         let health = m
             .cleanliness_score
@@ -57,7 +68,7 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
             .unwrap_or_default();
         println!(
             "run {}: {}, {:.2}s, {} attempts, {} retries{health}\n",
-            m.run_id,
+            neutralize(&m.run_id),
             m.status.as_str(),
             m.duration_s,
             m.total_attempts,
@@ -89,6 +100,7 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "-".into());
                 let outcome = p.agent_outcomes.get(agent).map(|o| o.as_str()).unwrap_or_default();
+                let agent = neutralize(agent);
                 println!(
                     "{:<16} {:<18} {agent:<14} {:>9} {attempts:>8} {exit:>5}  {outcome}",
                     "",
@@ -105,7 +117,7 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
 pub fn table(wf: &Workflow, state: &RunState) -> String {
     let mut out = format!(
         "run {}: {} (started {})\n\n{:<16} {:<18} {:>7} {:>9}  {}\n",
-        state.run_id,
+        neutralize(&state.run_id),
         state.status().as_str(),
         state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
         "PHASE",
@@ -129,6 +141,7 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
             PhaseStatus::Failed => ps.error.clone().unwrap_or_default(),
             _ => String::new(),
         };
+        let note = neutralize(&note);
         out.push_str(&format!(
             "{:<16} {} {:>7} {:>9}  {note}\n",
             phase.name,
@@ -140,7 +153,11 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
             let Some(a) = ps.agents.get(name) else { continue };
             if a.status == AgentStatus::Failed {
                 let outcome = a.attempts.last().map(|t| t.outcome()).unwrap_or_default();
-                out.push_str(&format!("  └ {name}: failed ({outcome}), transcript {}\n", a.transcript));
+                out.push_str(&format!(
+                    "  └ {name}: failed ({}), transcript {}\n",
+                    neutralize(&outcome),
+                    neutralize(&a.transcript)
+                ));
             }
         }
     }
@@ -148,18 +165,19 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
 }
 
 /// After a run: one line on where it stands and what to do next.
-pub fn print_outcome(wf: &Workflow, state: &RunState) {
-    println!("\nrun {}: {}", state.run_id, state.status().as_str());
-    print_next(wf, state);
+pub fn print_outcome(wf: &Workflow, state: &RunState, redactor: &Redactor) {
+    println!("\nrun {}: {}", neutralize(&redactor.redact_text(&state.run_id)), state.status().as_str());
+    print_next(wf, state, redactor);
 }
 
-fn print_next(wf: &Workflow, state: &RunState) {
+fn print_next(wf: &Workflow, state: &RunState, redactor: &Redactor) {
+    let neutralize = |s: &str| neutralize(&redactor.redact_text(s)).into_owned();
     let phases = || wf.phases.iter().filter_map(|p| state.phases.get(&p.name).map(|s| (p, s)));
     match state.status() {
         RunStatus::AwaitingApproval => {
             for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::AwaitingApproval) {
                 let req = s.gate.as_ref().map(|g| g.request.as_str()).unwrap_or("");
-                println!("phase `{}` awaits approval: review {req}", p.name);
+                println!("phase `{}` awaits approval: review {}", p.name, neutralize(req));
                 if req.starts_with("http") {
                     let (approve, reject) = wf.labels(&p.name);
                     println!(
@@ -175,7 +193,11 @@ fn print_next(wf: &Workflow, state: &RunState) {
         }
         RunStatus::Failed => {
             for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::Failed) {
-                println!("phase `{}` failed: {}", p.name, s.error.as_deref().unwrap_or("see the transcripts"));
+                println!(
+                    "phase `{}` failed: {}",
+                    p.name,
+                    neutralize(s.error.as_deref().unwrap_or("see the transcripts"))
+                );
                 println!("next: fix the cause, then `orchestrator run retry --phase {}`", p.name);
             }
         }

@@ -162,6 +162,13 @@ pub fn is_safe_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Whether `name` is an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Whether `p` is relative and stays inside the directory it is relative to.
 fn stays_inside(p: &str) -> bool {
     let path = Path::new(p);
@@ -225,6 +232,7 @@ impl Checker<'_> {
         let phase_names: Vec<&str> = raw.phases.iter().map(|p| p.name.as_str()).collect();
         let agents = self.agents(&raw, &phase_names);
         let phases = self.phases(&raw, &agents);
+        let secrets = self.secrets(&raw);
         Workflow {
             root: root.to_path_buf(),
             config_path: self.file.to_path_buf(),
@@ -233,7 +241,23 @@ impl Checker<'_> {
             agents,
             phases,
             policy_changes: Vec::new(),
+            secrets,
         }
+    }
+
+    /// `secrets:` names environment variables: `[A-Za-z_][A-Za-z0-9_]*`.
+    fn secrets(&mut self, raw: &RawConfig) -> Vec<String> {
+        let names = raw.secrets.clone().unwrap_or_default();
+        for (i, name) in names.iter().enumerate() {
+            if !is_env_name(name) {
+                self.error(
+                    &format!("secrets[{i}]"),
+                    format!("`{name}` in `secrets` is not an environment variable name"),
+                    Some("list the names of the variables that hold secrets (letters, digits and `_`, not starting with a digit), e.g. `secrets: [DEPLOY_KEY]`, not their values".into()),
+                );
+            }
+        }
+        names
     }
 
     fn settings(&mut self, raw: &RawConfig) -> Settings {

@@ -32,6 +32,8 @@ pub struct Workflow {
     /// In a pull request: how this config's gate policy differs from the base branch's, whose
     /// policy applies instead (see `policy`). Empty when they agree, or outside a pull request.
     pub policy_changes: Vec<String>,
+    /// Environment variables (valid names) whose values are secrets, beside the standard ones.
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

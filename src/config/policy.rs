@@ -16,9 +16,19 @@ pub fn apply(head: &mut Workflow, base: Option<&Workflow>, config_path: &str) ->
     let mut changes = Vec::new();
     match base {
         None => {
-            changes.push(format!("the base branch has no `{config_path}`, so every phase is gated"));
+            // Nothing on the base branch says what the gate may allow: the defaults (one
+            // approval from write access, no author, no forks, no listed approvers), and every
+            // phase gated. The pull request's own `consensus` block decides nothing.
+            changes.push(format!(
+                "the base branch has no `{config_path}`, so every phase is gated under the default policy"
+            ));
+            let defaults = default_consensus();
+            changes.extend(consensus_changes(&defaults, &head.consensus));
+            head.consensus = defaults;
             for p in &mut head.phases {
                 p.requires_consensus = true;
+                p.approve_label = None;
+                p.reject_label = None;
             }
         }
         Some(base) => {
@@ -57,6 +67,37 @@ pub fn apply(head: &mut Workflow, base: Option<&Workflow>, config_path: &str) ->
     }
     head.policy_changes.clone_from(&changes);
     changes
+}
+
+/// The gate policy of a config that says nothing about it.
+fn default_consensus() -> Consensus {
+    let minimal = "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: p, agents: [a]}\n";
+    match super::parse(std::path::Path::new("/"), std::path::Path::new("defaults.yaml"), minimal) {
+        Ok(wf) => wf.consensus,
+        // Unreachable: the minimal config is valid. Stay closed all the same.
+        Err(_) => unreachable_defaults(),
+    }
+}
+
+fn unreachable_defaults() -> Consensus {
+    Consensus {
+        approve_label: "orchestrator:approved".into(),
+        reject_label: "orchestrator:rejected".into(),
+        checklist: super::DEFAULT_CHECKLIST.iter().map(|s| s.to_string()).collect(),
+        approvers: Vec::new(),
+        min_approvals: 1,
+        require_checklist: false,
+        allow_author: false,
+        commit_status: false,
+        commit_outputs: false,
+        allow_forks: false,
+        wait: super::WaitMode::Event,
+        poll_interval: std::time::Duration::from_secs(30),
+        poll_timeout: std::time::Duration::from_secs(3600),
+        decide_by: crate::gate::tally::Channel::ALL.to_vec(),
+        command_prefix: "/".into(),
+        rerun_on_push: false,
+    }
 }
 
 fn consensus_changes(base: &Consensus, head: &Consensus) -> Vec<String> {
@@ -135,7 +176,8 @@ mod tests {
         assert!(apply(&mut head, Some(&wf(BASE)), ".claude/config.yaml").is_empty());
         let mut head = wf(BASE);
         let changes = apply(&mut head, None, ".claude/config.yaml");
-        assert_eq!(changes.len(), 1);
+        assert!(changes[0].contains("the base branch has no"), "{changes:?}");
         assert!(head.phases.iter().all(|p| p.requires_consensus));
+        assert_eq!(head.consensus.min_approvals, 1, "the default policy, not the pull request's");
     }
 }

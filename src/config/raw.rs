@@ -16,6 +16,9 @@ pub struct RawConfig {
     pub consensus: RawConsensus,
     pub agents: BTreeMap<String, RawAgent>,
     pub phases: Vec<RawPhase>,
+    /// Environment variables whose values are redacted (and masked on a runner) beside the
+    /// standard token variables.
+    pub secrets: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

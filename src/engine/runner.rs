@@ -14,7 +14,9 @@ use crate::config::{Phase, Workflow};
 use crate::executor::{self, Cancel, Redactor};
 use crate::gate::{Answer, Gate, GateError};
 use crate::report::{Recorder, hygiene};
-use crate::state::{AgentStatus, ChangeSet, GateState, PhaseState, PhaseStatus, RunStatus, StateError, StateStore};
+use crate::state::{
+    AgentStatus, ChangeSet, GateState, PhaseState, PhaseStatus, RunState, RunStatus, StateError, StateStore,
+};
 use crate::workspace::{self, Snapshot};
 
 /// How much of the workflow one command runs.
@@ -56,6 +58,18 @@ pub enum EngineError {
     /// `run phase` on a phase whose `needs` are still not done once gates were re-read.
     #[error("phase `{phase}` needs {unmet} first")]
     NotReady { phase: String, unmet: String },
+}
+
+impl Engine {
+    /// `state` with every string redacted, for what is published from it.
+    fn redacted(&self, state: RunState) -> RunState {
+        if self.redactor.is_empty() {
+            return state;
+        }
+        let Ok(mut value) = serde_json::to_value(&state) else { return state };
+        self.redactor.redact_json(&mut value);
+        serde_json::from_value(value).unwrap_or(state)
+    }
 }
 
 #[derive(Debug)]
@@ -700,8 +714,10 @@ impl Engine {
         };
         let mut gate_request = None;
         if let Some(snapshot) = snapshot {
-            // The gate may call GitHub: not under the lock, and not past a cancel (the phase
-            // is saved as awaiting approval; a resume opens its gate).
+            // The gate publishes (REQUEST.md, a pull-request comment carrying the state): what it
+            // sees is redacted. It may call GitHub: not under the lock, and not past a cancel (the
+            // phase is saved as awaiting approval; a resume opens its gate).
+            let snapshot = self.redacted(snapshot);
             let Some(request) = self.unless_cancelled(self.gate.open(&self.wf, &snapshot, &phase.name)).await? else {
                 self.emit(Event::PhaseFinished {
                     phase: phase.name.clone(),

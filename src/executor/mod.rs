@@ -5,6 +5,7 @@ pub mod cli_usage;
 pub mod groups;
 pub mod llm;
 pub mod output;
+pub mod redact;
 pub mod subprocess;
 
 use std::fs::File;

@@ -1,6 +1,11 @@
 //! What happens to an agent's output as it arrives: redacted, written to the transcript a whole
 //! line at a time, scanned for `ARTIFACT:` lines and retryable messages, and its tail kept for
 //! reports. Memory stays bounded whatever the agent prints.
+//!
+//! With secrets to redact, the last lines of each stream are held back until enough output
+//! follows them ([`Redactor::window`] non-blank bytes), so that a secret, or an encoding of one
+//! wrapped over lines, is found even when it straddles two reads. They are written at the latest
+//! when the streams close.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -10,6 +15,9 @@ use memchr::memmem;
 
 /// Lines longer than this are written out in pieces (and scanned in pieces).
 const MAX_PENDING: usize = 64 * 1024;
+/// Held output this much larger than the redaction window is looked at again only after this
+/// many more bytes.
+const RESCAN_AFTER: usize = 8 * 1024;
 /// Bytes of output kept for reports.
 pub const TAIL_BYTES: usize = 16 * 1024;
 
@@ -19,67 +27,7 @@ pub enum Stream {
     Stderr,
 }
 
-/// Replaces secret values with `***`.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    secrets: Vec<Vec<u8>>,
-}
-
-/// Environment variables whose values are never written anywhere.
-pub const SECRET_VARS: [&str; 5] =
-    ["GITHUB_TOKEN", "GH_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ACTIONS_RUNTIME_TOKEN"];
-
-impl Redactor {
-    /// Redact the values of the known secret variables set in this process's environment.
-    pub fn from_env() -> Redactor {
-        let mut r = Redactor::default();
-        for var in SECRET_VARS {
-            if let Ok(v) = std::env::var(var) {
-                r.add(&v);
-            }
-        }
-        r
-    }
-
-    pub fn add(&mut self, secret: &str) {
-        // Very short values would redact ordinary text and protect nothing.
-        if secret.len() >= 6 && !self.secrets.iter().any(|s| s == secret.as_bytes()) {
-            self.secrets.push(secret.as_bytes().to_vec());
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
-    }
-
-    /// The secret values (for `::add-mask::` on a GitHub runner).
-    pub fn values(&self) -> impl Iterator<Item = String> + '_ {
-        self.secrets.iter().map(|s| String::from_utf8_lossy(s).into_owned())
-    }
-
-    /// `text` with every secret replaced; borrowed when there is nothing to replace.
-    pub fn redact<'a>(&self, text: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        let mut out: std::borrow::Cow<'a, [u8]> = std::borrow::Cow::Borrowed(text);
-        for s in &self.secrets {
-            if memmem::find(&out, s).is_some() {
-                let mut replaced = Vec::with_capacity(out.len());
-                let mut rest: &[u8] = &out;
-                while let Some(i) = memmem::find(rest, s) {
-                    replaced.extend_from_slice(&rest[..i]);
-                    replaced.extend_from_slice(b"***");
-                    rest = &rest[i + s.len()..];
-                }
-                replaced.extend_from_slice(rest);
-                out = std::borrow::Cow::Owned(replaced);
-            }
-        }
-        out
-    }
-
-    pub fn redact_str(&self, text: &str) -> String {
-        String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()
-    }
-}
+pub use super::redact::{Redactor, SECRET_VARS};
 
 /// Consumes an attempt's output.
 pub struct OutputSink<'a> {
@@ -87,7 +35,10 @@ pub struct OutputSink<'a> {
     redactor: &'a Redactor,
     messages: Vec<memmem::Finder<'a>>,
     message_texts: &'a [String],
+    /// Output read but not yet written, per stream.
     pending: [Vec<u8>; 2],
+    /// Pending length below which a stream is not looked at again.
+    rescan_at: [usize; 2],
     lower: Vec<u8>,
     tail: VecDeque<u8>,
     /// Paths from `ARTIFACT:` / `ARTIFACTS:` lines, as the agent wrote them.
@@ -107,6 +58,7 @@ impl<'a> OutputSink<'a> {
             messages: messages.iter().map(|m| memmem::Finder::new(m.as_bytes())).collect(),
             message_texts: messages,
             pending: [Vec::new(), Vec::new()],
+            rescan_at: [0, 0],
             lower: Vec::new(),
             tail: VecDeque::new(),
             artifacts: Vec::new(),
@@ -119,35 +71,49 @@ impl<'a> OutputSink<'a> {
     pub fn feed(&mut self, stream: Stream, chunk: &[u8]) {
         self.bytes += chunk.len() as u64;
         let i = stream as usize;
-        let mut pending = std::mem::take(&mut self.pending[i]);
-        match memchr::memrchr(b'\n', chunk) {
-            Some(end) => {
-                pending.extend_from_slice(&chunk[..=end]);
-                self.emit(stream, &pending);
-                pending.clear();
-                pending.extend_from_slice(&chunk[end + 1..]);
-            }
-            None => pending.extend_from_slice(chunk),
+        self.pending[i].extend_from_slice(chunk);
+        // Nothing is looked at until a line ends or a line grows long, nor again until enough
+        // has arrived since a look that had to leave much unwritten (so that held text is not
+        // searched over and over: the cost stays linear in the output).
+        let len = self.pending[i].len();
+        if len >= self.rescan_at[i] && (memchr::memchr(b'\n', chunk).is_some() || len > MAX_PENDING) {
+            self.flush(stream, false);
         }
-        if pending.len() > MAX_PENDING {
-            self.emit(stream, &pending);
-            pending.clear();
-        }
-        self.pending[i] = pending;
     }
 
     /// Flush partial last lines; call once the streams are closed.
     pub fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            let mut pending = std::mem::take(&mut self.pending[stream as usize]);
-            if !pending.is_empty() {
+            let pending = &mut self.pending[stream as usize];
+            if !pending.is_empty() && !pending.ends_with(b"\n") {
                 pending.push(b'\n');
-                self.emit(stream, &pending);
             }
+            self.flush(stream, true);
         }
         if let Err(e) = self.transcript.flush() {
             self.write_error.get_or_insert(e);
         }
+    }
+
+    /// Write what of `stream`'s pending output is ready (all of it at the end).
+    fn flush(&mut self, stream: Stream, at_end: bool) {
+        let i = stream as usize;
+        let mut pending = std::mem::take(&mut self.pending[i]);
+        let ranges = self.redactor.find(&pending);
+        let cut = if at_end { pending.len() } else { ready(&pending, &ranges, self.redactor.window()) };
+        if cut > 0 {
+            let done: Vec<(usize, usize)> = ranges.iter().copied().filter(|r| r.1 <= cut).collect();
+            let text = if done.is_empty() {
+                std::borrow::Cow::Borrowed(&pending[..cut])
+            } else {
+                std::borrow::Cow::Owned(Redactor::apply(&pending[..cut], &done))
+            };
+            self.emit(stream, &text);
+            pending.drain(..cut);
+        }
+        let held = pending.len();
+        self.rescan_at[i] = if held > RESCAN_AFTER + self.redactor.window() { held + RESCAN_AFTER } else { 0 };
+        self.pending[i] = pending;
     }
 
     /// The last [`TAIL_BYTES`] of output, as text.
@@ -158,12 +124,12 @@ impl<'a> OutputSink<'a> {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// Write redacted `text`: scan its lines, append it to the transcript and the tail.
     fn emit(&mut self, stream: Stream, text: &[u8]) {
-        let text = self.redactor.redact(text);
         for line in text.split(|b| *b == b'\n') {
             self.scan(stream, line);
         }
-        if let Err(e) = self.transcript.write_all(&text) {
+        if let Err(e) = self.transcript.write_all(text) {
             self.write_error.get_or_insert(e);
         }
         let keep = text.len().min(TAIL_BYTES);
@@ -194,6 +160,45 @@ impl<'a> OutputSink<'a> {
             }
         }
     }
+}
+
+/// How much of `pending` can be written now: whole lines, up to where at least `window`
+/// non-blank bytes follow (a secret starting earlier is entirely here, so `ranges` is final
+/// there), never cutting a range. A line longer than [`MAX_PENDING`] is cut inside; more than
+/// twice that is written whatever follows, so memory stays bounded.
+fn ready(pending: &[u8], ranges: &[(usize, usize)], window: usize) -> usize {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c');
+    let mut limit = pending.len();
+    if window > 0 {
+        let mut seen = 0;
+        limit = 0;
+        for (i, b) in pending.iter().enumerate().rev() {
+            if !is_space(b) {
+                seen += 1;
+                if seen >= window {
+                    limit = i;
+                    break;
+                }
+            }
+        }
+    }
+    let inside = |cut: usize| ranges.iter().find(|r| r.0 < cut && cut < r.1).copied();
+    let line_start = |at: usize| memchr::memrchr(b'\n', &pending[..at]).map_or(0, |i| i + 1);
+    let mut cut = line_start(limit);
+    while let Some(r) = inside(cut) {
+        cut = line_start(r.0);
+    }
+    if cut == 0 && pending.len() > MAX_PENDING {
+        cut = limit;
+        if let Some(r) = inside(cut) {
+            // A range starting before `limit` is complete.
+            cut = if r.0 > 0 { r.0 } else { r.1 };
+        }
+        if cut == 0 && pending.len() > 2 * MAX_PENDING {
+            cut = pending.len();
+        }
+    }
+    cut
 }
 
 #[cfg(test)]
@@ -250,6 +255,53 @@ mod tests {
         let (t, _, _, tail) = sink_test(&[(Stream::Stdout, "token=s3cr3t-value ok\n")], &["s3cr3t-value"]);
         assert_eq!(t, "token=*** ok\n");
         assert_eq!(tail, "token=*** ok\n");
+    }
+
+    #[test]
+    fn a_secret_split_over_reads_and_lines_is_found() {
+        let secret = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("xy{secret}"));
+        let (first, second) = b64.split_at(20);
+        // Wrapped over two lines that arrive in separate reads, a partial line in between.
+        let (t, _, _, tail) = sink_test(
+            &[
+                (Stream::Stdout, "before\n"),
+                (Stream::Stdout, &format!("{first}\n")),
+                (Stream::Stderr, "other stream\n"),
+                (Stream::Stdout, &second[..5]),
+                (Stream::Stdout, &format!("{}\nafter\n", &second[5..])),
+            ],
+            &[secret],
+        );
+        assert!(!t.contains(first) && !t.contains(second), "{t}");
+        assert!(t.contains("before\n") && t.contains("***\n***\nafter\n") && t.contains("other stream\n"), "{t}");
+        assert!(!tail.contains(first), "{tail}");
+    }
+
+    #[test]
+    fn held_lines_are_scanned_and_written_in_order() {
+        let (t, arts, ..) = sink_test(
+            &[(Stream::Stdout, "ARTIFACT: a.txt\n"), (Stream::Stdout, "x\n"), (Stream::Stdout, "ARTIFACT: b.txt")],
+            &["some-long-secret-value"],
+        );
+        assert_eq!(t, "ARTIFACT: a.txt\nx\nARTIFACT: b.txt\n");
+        assert_eq!(arts, ["a.txt", "b.txt"]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_outside_secrets() {
+        let secret = "s3cr3t-value-that-is-long";
+        let mut chunks = Vec::new();
+        let filler = "y".repeat(MAX_PENDING - 10);
+        chunks.push((Stream::Stdout, filler.as_str()));
+        let rest = format!("{secret}{}\n", "z".repeat(3 * MAX_PENDING));
+        for piece in rest.as_bytes().chunks(1000) {
+            chunks.push((Stream::Stdout, std::str::from_utf8(piece).unwrap()));
+        }
+        let (t, ..) = sink_test(&chunks, &[secret]);
+        assert!(!t.contains("s3cr3t"), "the secret was cut in two");
+        assert_eq!(t.matches("***").count(), 1);
+        assert_eq!(t.len(), filler.len() + 3 + 3 * MAX_PENDING + 1);
     }
 
     #[test]

@@ -55,6 +55,29 @@ pub struct SubprocessOutcome {
     pub spawn_error: Option<String>,
 }
 
+/// Variables a GitHub runner gives a step that an agent must not have: the files through which
+/// a step sets outputs, environment, PATH, state and the job summary (an agent appending to them
+/// would speak for the tool), and the tokens and endpoints of the runner's services (caches,
+/// artifacts, OIDC tokens). Removed from every agent's environment, whatever else it inherits.
+pub const RUNNER_ONLY_VARS: [&str; 11] = [
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_STEP_SUMMARY",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RUNTIME_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RESULTS_URL",
+];
+
+/// The run's own GitHub token: with it an agent could act as the run (post or edit the gate
+/// comment, mark its rounds). An agent that needs GitHub gets a token of another identity under
+/// another name (`env:` of the workflow step), which the gate never trusts as its own.
+pub const RUN_TOKEN_VARS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
+
 /// The shell agents run in: `/bin/sh` (found without a PATH search on every spawn), else `sh`.
 fn shell() -> &'static str {
     static SHELL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
@@ -98,6 +121,9 @@ pub async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    for var in RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS) {
+        cmd.env_remove(var);
+    }
     let mut outcome = SubprocessOutcome::default();
     if *cancel.borrow() != Cancel::None {
         outcome.cancelled = true;

@@ -178,9 +178,28 @@ pub enum Command {
     Retry { phase: Option<String> },
 }
 
-/// The commands in `body`, each on a line of its own starting with `prefix`.
+/// The commands in `body`, each on a line of its own starting with `prefix` — not in a fenced
+/// code block or a quote, where a reviewer shows someone else's text.
 pub fn commands(body: &str, prefix: &str) -> Vec<Command> {
+    let mut fence: Option<String> = None;
     body.lines()
+        .filter(|line| {
+            let t = line.trim_start();
+            let marker: String = t.chars().take_while(|c| *c == '`' || *c == '~').collect();
+            match &fence {
+                Some(open) => {
+                    if marker.len() >= open.len() && marker.starts_with(&open[..1]) && t.trim() == marker {
+                        fence = None;
+                    }
+                    false
+                }
+                None if marker.len() >= 3 && (marker.chars().all(|c| c == '`') || marker.chars().all(|c| c == '~')) => {
+                    fence = Some(marker);
+                    false
+                }
+                None => !t.starts_with('>') && !line.starts_with("    ") && !line.starts_with('\t'),
+            }
+        })
         .filter_map(|line| {
             let rest = line.trim().strip_prefix(prefix)?;
             let (word, arg) = match rest.split_once(char::is_whitespace) {
@@ -326,9 +345,9 @@ pub fn tally(
                 continue;
             };
             if !e.added {
-                // A person removing a label withdraws what it said (the gate's own removals, by
-                // a bot, do not).
-                if !(e.actor.bot || e.actor.login.ends_with("[bot]")) {
+                // Someone who counts removing a label withdraws what it said; the gate's own
+                // removals (a bot) and those of people who do not count change nothing.
+                if t.why_not(&e.actor).is_none() {
                     timeline.push(Said {
                         at: e.at,
                         id: e.id,
@@ -445,13 +464,20 @@ pub fn tally(
             Vote::Reject(reason) => outcome.rejected = Some((name, reason)),
             Vote::Approve if round.stale => t.note(format!(
                 "⚠️ The approval from @{name} is stale: commit {} changed the phase's artifacts.",
-                &round.head_sha[..round.head_sha.len().min(7)]
+                crate::markup::prefix(&round.head_sha, 7)
             )),
             Vote::Approve if rules.require_checklist && !rules.checklist_done => {
                 t.note(format!("⚠️ The approval from @{name} waits for every checklist box to be ticked."))
             }
             Vote::Approve => outcome.approvers.push(name),
         }
+    }
+    // A flood of refused decisions must not push the comment past GitHub's limit.
+    let shown = 20;
+    if t.notes.len() > shown {
+        let more = t.notes.len() - shown;
+        t.notes.truncate(shown);
+        t.notes.push(format!("… and {more} more decisions that did not count."));
     }
     outcome.notes = t.notes;
     outcome
@@ -500,6 +526,7 @@ mod tests {
 
     fn round() -> Round {
         Round {
+            anchor: None,
             opened_at: at(10),
             seen: Some(Seen { event: 100, comment: 100, review: 100 }),
             decided_at: None,
@@ -713,6 +740,15 @@ mod tests {
             &[review(101, 11, "bob", ReviewState::Approved, "head")],
         );
         assert_eq!(o, Outcome::default());
+    }
+
+    #[test]
+    fn commands_in_code_blocks_and_quotes_do_not_count() {
+        assert!(commands("look:\n```\n/approve\n```\n", "/").is_empty());
+        assert!(commands("~~~text\n/approve\n~~~", "/").is_empty());
+        assert!(commands("> /approve\n", "/").is_empty());
+        assert!(commands("    /approve\n", "/").is_empty());
+        assert_eq!(commands("```\nx\n```\n/approve", "/"), [Command::Approve { phase: None }]);
     }
 
     #[test]

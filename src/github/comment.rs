@@ -264,7 +264,7 @@ pub fn render(
             let commit = if r.commit.is_empty() {
                 String::new()
             } else {
-                format!(" on {}", code(&r.commit[..r.commit.len().min(7)]))
+                format!(" on {}", code(crate::markup::prefix(&r.commit, 7)))
             };
             let _ = writeln!(
                 decision,

@@ -461,16 +461,23 @@ impl GitHubGate {
 
     /// Answer comment commands with reactions: 👀 read, then 👍 applied or 😕 refused.
     async fn react(&self, acks: &[(u64, tally::Ack)], meta: &mut Meta) -> Result<(), GithubError> {
-        for (id, ack) in acks {
-            if meta.acked.contains(id) {
-                continue;
-            }
+        // Bounded, so that a flood of commands neither stalls a check nor grows the comment
+        // past GitHub's limit: the newest commands first, a few per check; GitHub keeps one
+        // reaction per person and kind, so answering one again is harmless.
+        let oldest = if meta.acked.len() >= 100 { meta.acked.iter().min().copied().unwrap_or(0) } else { 0 };
+        let new: Vec<&(u64, tally::Ack)> =
+            acks.iter().rev().filter(|(id, _)| *id > oldest && !meta.acked.contains(id)).take(20).collect();
+        for (id, ack) in new {
             let path = format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path());
             self.client.post(&path, &json!({"content": "eyes"})).await?;
             let content = if *ack == tally::Ack::Applied { "+1" } else { "confused" };
             self.client.post(&path, &json!({"content": content})).await?;
             meta.acked.push(*id);
         }
+        // The hundred newest answered commands are remembered.
+        meta.acked.sort_unstable();
+        let keep = meta.acked.len().saturating_sub(100);
+        meta.acked.drain(..keep);
         Ok(())
     }
 
@@ -524,7 +531,7 @@ impl GitHubGate {
                 });
                 let status = vec![format!(
                     "🔁 A push (commit `{}`) changed the phase's outputs: the phase runs again for it.",
-                    &pr.head_sha[..pr.head_sha.len().min(7)]
+                    crate::markup::prefix(&pr.head_sha, 7)
                 )];
                 let ticked = request::ticked(body, &wf.consensus.checklist);
                 let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
@@ -548,7 +555,7 @@ impl GitHubGate {
         let tally::Outcome { approvers, rejected, notes, acks } = outcome;
 
         let now = Utc::now();
-        let short = &pr.head_sha[..pr.head_sha.len().min(7)];
+        let short = crate::markup::prefix(&pr.head_sha, 7);
         let last_comment = comments.iter().filter_map(|c| c["id"].as_u64()).max();
         let decision = match (verdict, &rejected) {
             (Some(false), Some((login, reason))) => Some(Decision {

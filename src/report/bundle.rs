@@ -1,5 +1,6 @@
 //! `.claude/artifacts/<phase>_bundle.zip`: the phase's artifacts and a `metadata.json` listing
-//! the run, the phase, its agents and each file with its size and sha256.
+//! the run, the phase, its agents and each file with its size and sha256. The metadata is
+//! redacted, and a file whose name holds a secret is left out (its entry would name it).
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 
+use crate::executor::Redactor;
 use crate::state::{PhaseState, RunState};
 
 pub fn path(phase: &str) -> String {
@@ -39,14 +41,20 @@ struct FileEntry {
 }
 
 /// Write the bundle for `phase`; returns how many files it holds.
-pub fn write(root: &Path, state: &RunState, phase: &str, ps: &PhaseState) -> std::io::Result<usize> {
+pub fn write(
+    root: &Path,
+    state: &RunState,
+    phase: &str,
+    ps: &PhaseState,
+    redactor: &Redactor,
+) -> std::io::Result<usize> {
     let mut files: Vec<String> = ps.agents.values().flat_map(|a| a.artifacts.iter().cloned()).collect();
     if let Some(v) = &ps.validation {
         files.extend(v.patterns.iter().flat_map(|p| p.files.iter().cloned()));
     }
     files.sort();
     files.dedup();
-    files.retain(|f| root.join(f).is_file());
+    files.retain(|f| root.join(f).is_file() && redactor.find(f.as_bytes()).is_empty());
 
     let target = root.join(path(phase));
     let dir = target.parent().expect("bundle path has a folder");
@@ -88,7 +96,7 @@ pub fn write(root: &Path, state: &RunState, phase: &str, ps: &PhaseState) -> std
         files: entries,
     };
     zip.start_file("metadata.json", options).map_err(std::io::Error::other)?;
-    zip.write_all(&serde_json::to_vec_pretty(&meta).expect("metadata serializes"))?;
+    zip.write_all(&redactor.redact(&serde_json::to_vec_pretty(&meta).expect("metadata serializes")))?;
     zip.finish().map_err(std::io::Error::other)?;
     tmp.persist(&target).map_err(|e| e.error)?;
     Ok(files.len())

@@ -1,6 +1,8 @@
 //! The records a run leaves for people and machines: metrics (JSON and Prometheus), JUnit, the
 //! checkpoint validation report, the hygiene summary and phase bundles. Everything here is
 //! derived from the run state (plus the workspace), so a crashed run's records can be rebuilt.
+//! Agents' text reaches them (outcomes, file names, output tails): the [`Recorder`] redacts
+//! every record it writes.
 
 pub mod bundle;
 pub mod hygiene;
@@ -48,6 +50,13 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
 }
 
 impl Recorder {
+    /// Write `bytes` redacted.
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
+        write(&self.root, rel, &self.redactor.redact(bytes))
+    }
+}
+
+impl Recorder {
     pub fn new(root: &Path, redactor: Redactor) -> Recorder {
         Recorder { root: root.to_path_buf(), redactor, last_metrics: Mutex::new(None) }
     }
@@ -56,8 +65,8 @@ impl Recorder {
     pub fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let m = metrics::compute(wf, state, chrono::Utc::now());
         let json = serde_json::to_vec_pretty(&m).expect("metrics serialize");
-        write(&self.root, &metrics_path(&state.run_id), &json)?;
-        write(&self.root, PROMETHEUS_PATH, prometheus::render(&m).as_bytes())?;
+        self.write(&metrics_path(&state.run_id), &json)?;
+        self.write(PROMETHEUS_PATH, prometheus::render(&m).as_bytes())?;
         *self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         Ok(())
     }
@@ -72,14 +81,14 @@ impl Recorder {
     /// Everything that describes a finished phase: validation report and bundle.
     pub fn phase(&self, state: &RunState, phase: &str) -> Result<(), RecordError> {
         let Some(ps) = state.phases.get(phase) else { return Ok(()) };
-        write(&self.root, &validation::path(phase), validation::render(state, phase, ps).as_bytes())?;
-        bundle::write(&self.root, state, phase, ps)
+        self.write(&validation::path(phase), validation::render(state, phase, ps).as_bytes())?;
+        bundle::write(&self.root, state, phase, ps, &self.redactor)
             .map_err(|source| RecordError { path: bundle::path(phase), source })?;
         Ok(())
     }
 
     pub fn hygiene(&self, h: &hygiene::Hygiene) -> Result<(), RecordError> {
-        write(&self.root, HYGIENE_PATH, &serde_json::to_vec_pretty(h).expect("hygiene serializes"))
+        self.write(HYGIENE_PATH, &serde_json::to_vec_pretty(h).expect("hygiene serializes"))
     }
 
     /// The JUnit report and the metrics: when a command's run ends (finished, failed, gated or
@@ -87,7 +96,7 @@ impl Recorder {
     pub fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let xml = junit::render(wf, state, &self.redactor)
             .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;
-        write(&self.root, JUNIT_PATH, &xml)?;
+        self.write(JUNIT_PATH, &xml)?;
         self.metrics(wf, state)
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::harness::{Project, Run, config};
 
 /// Run `args` as on a runner; returns the run and the outputs it set.
-fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BTreeMap<String, String>, String) {
+pub fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BTreeMap<String, String>, String) {
     let out = p.path("runner/output");
     let summary = p.path("runner/summary.md");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
@@ -27,7 +27,7 @@ fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BTreeM
 }
 
 /// `$GITHUB_OUTPUT` as the runner reads it: `k=v` lines and `k<<DELIM` blocks.
-fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
@@ -83,7 +83,8 @@ fn a_failed_run_sets_outputs_annotations_groups_and_summary() {
     assert!(uploads.iter().all(|u| std::path::Path::new(u).exists()));
 
     // An annotation for the failed agent, and one pointing at the artifact pattern in the config.
-    run.stdout_has(&format!("::error title=Agent failed%3A build/broken::exit code 75 after 2 attempt(s); transcript .claude/logs/agents/{run_id}_build_broken.log%0Acompiler says no\n"));
+    // The tool's own words: the agent's output stays in its framed log group.
+    run.stdout_has(&format!("::error title=Agent failed%3A build/broken::exit code 75 after 2 attempt(s); its output is in the log group `build/broken` and in .claude/logs/agents/{run_id}_build_broken.log\n"));
     run.stdout_has("::error title=Missing artifact%3A build,file=.claude/config.yaml,line=17,col=9::phase `build`: no file matches `docs/*.md`");
     assert!(!run.stdout.contains("no file matches `out.txt`"), "{}", run.stdout);
 

@@ -1,6 +1,7 @@
 //! A security review of the gate, attack by attack: each test performs one attack through the
 //! real binary against the fake GitHub and asserts what the security model promises. Every test
-//! here FAILS on the code it was written against; each names the finding it demonstrates.
+//! here failed on the code it was written against (a4d0788); each names the finding it
+//! demonstrates.
 
 use base64::Engine as _;
 use sha2::Digest as _;
@@ -167,12 +168,12 @@ fn a_symlinked_config_keeps_the_pull_requests_own_policy() {
     let pr = setup_with(PLANNER, "  min_approvals: 2\n");
     let mine = pr.p.read(".claude/config.yaml").replace("  min_approvals: 2\n", "  min_approvals: 1\n");
     symlink_config(&pr, "mine.yaml", &mine);
-    pr.run(&["run", "start"]).code(4);
+    // Refused outright: the policy is read at the config's own path, which must be a file.
+    pr.run(&["run", "start"]).code(3).stderr_has("is a symlink");
     pr.gh.label("alice", "User", APPROVE);
-    pr.run(&["run", "resume"]).code(4);
+    pr.run(&["run", "resume"]).code(3);
     assert!(!pr.p.exists("build.log"), "one approval passed a gate whose base policy needs two");
-    // The comment even says "The base branch's policy applies" while showing the PR's.
-    assert!(pr.comment().contains("2 approvals needed"), "{}", pr.comment());
+    assert!(pr.gh.gate_comments().is_empty());
 }
 
 /// Finding: the same symlink lets a fork's pull request set `consensus.allow_forks: true` for
@@ -378,9 +379,11 @@ fn a_run_id_from_a_committed_state_forms_no_markup_in_the_comment() {
         "phases": {"plan": {"status": "pending"}, "build": {"status": "pending"}}
     });
     pr.p.write(".claude/orchestrator_state.json", &forged.to_string());
-    let _ = pr.run(&["run", "start", "--or-resume"]);
-    let body = pr.comment();
-    for bad in ["@octo/admins", "**urgent**", "<img"] {
-        assert!(!body.contains(bad), "{bad:?} in the gate comment:\n{body}");
+    // Such a run id cannot be a file name either: the state is refused, and nothing is posted.
+    pr.run(&["run", "start", "--or-resume"]).code(3).stderr_has("`run_id`");
+    for body in pr.gh.gate_comments() {
+        for bad in ["@octo/admins", "**urgent**", "<img"] {
+            assert!(!body.contains(bad), "{bad:?} in the gate comment:\n{body}");
+        }
     }
 }

@@ -186,6 +186,20 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "",
     ),
     (
+        "secret that is not a variable name",
+        "secrets: [GOOD_ONE, \"my-key\"]\nAGENTS\nphases:\n  - name: build\n    agents: [builder]\n",
+        "`my-key` in `secrets` is not an environment variable name",
+        ".claude/config.yaml:1:21",
+        "not their values",
+    ),
+    (
+        "misspelt secrets key",
+        "secret: [DEPLOY_KEY]\nAGENTS\nphases:\n  - name: build\n    agents: [builder]\n",
+        "unknown key `secret`",
+        ".claude/config.yaml:1:1",
+        "did you mean `secrets`?",
+    ),
+    (
         "artifact pattern escaping the workspace",
         "AGENTS\nphases:\n  - name: build\n    agents: [builder]\n    artifacts: [\"../x/*\"]\n",
         "artifact pattern `../x/*` must be relative and stay inside the workspace",

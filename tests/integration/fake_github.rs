@@ -46,6 +46,8 @@ pub struct Gh {
     pub reviews: Vec<Value>,
     /// Reactions added: (comment id, content).
     pub reactions: Vec<(u64, String)>,
+    /// The last time given to a record (see `stamp`).
+    pub clock: i64,
     /// Reactions as GitHub lists them, by comment id: `{"id", "content", "user", "created_at"}`.
     pub reaction_list: Vec<(u64, Value)>,
     /// The repository the pull request's head lives in (default: this one).
@@ -63,8 +65,15 @@ pub struct FakeGithub {
     pub state: Arc<Mutex<Gh>>,
 }
 
-fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+impl Gh {
+    /// GitHub's time for a new record. People and runners act seconds apart, never within the
+    /// same second as the record before: the fake's clock moves on by at least a second per
+    /// record (GitHub's times are whole seconds).
+    fn stamp(&mut self) -> String {
+        let t = chrono::Utc::now().timestamp().max(self.clock + 1);
+        self.clock = t;
+        chrono::DateTime::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
 }
 
 fn user(login: &str, kind: &str) -> Value {
@@ -80,10 +89,11 @@ impl Gh {
     }
 
     fn add_comment(&mut self, login: &str, body: &str) -> Value {
+        let at = self.stamp();
         self.next_id += 1;
         let id = self.next_id;
         let c = json!({"id": id, "user": user(login, if login.ends_with("[bot]") { "Bot" } else { "User" }), "body": body,
-                       "html_url": format!("https://github.example/octo/app/pull/7#issuecomment-{id}"), "created_at": now(), "updated_at": now()});
+                       "html_url": format!("https://github.example/octo/app/pull/7#issuecomment-{id}"), "created_at": at, "updated_at": at});
         self.comments.push(c.clone());
         c
     }
@@ -153,8 +163,9 @@ impl FakeGithub {
             if !g.labels.iter().any(|l| l == label) {
                 g.labels.push(label.to_owned());
             }
+            let at = g.stamp();
             g.add_event(
-                json!({"event": "labeled", "label": {"name": label}, "actor": user(login, kind), "created_at": now()}),
+                json!({"event": "labeled", "label": {"name": label}, "actor": user(login, kind), "created_at": at}),
             );
         });
     }
@@ -168,8 +179,9 @@ impl FakeGithub {
         self.with(|g| {
             g.next_id += 1;
             let id = g.next_id;
+            let at = g.stamp();
             g.reviews.push(json!({"id": id, "user": user(login, "User"), "state": state, "commit_id": commit,
-                                  "body": body, "submitted_at": now()}));
+                                  "body": body, "submitted_at": at}));
             id
         })
     }
@@ -312,7 +324,8 @@ fn route(
                 return (404, json!({"message": "Label does not exist"}).to_string(), vec![]);
             }
             g.labels.retain(|l| *l != name);
-            g.add_event(json!({"event": "unlabeled", "label": {"name": name}, "actor": user("github-actions[bot]", "Bot"), "created_at": now()}));
+            let at = g.stamp();
+            g.add_event(json!({"event": "unlabeled", "label": {"name": name}, "actor": user("github-actions[bot]", "Bot"), "created_at": at}));
             ok(json!([]))
         }
         ("GET", ["repos", "octo", "app", "issues", "7", "events"]) => page(&g.events, query, base, path),
@@ -335,7 +348,8 @@ fn route(
             g.reactions.push((id, content.clone()));
             g.next_id += 1;
             let kind = if who.ends_with("[bot]") { "Bot" } else { "User" };
-            let r = json!({"id": g.next_id, "content": content, "user": user(&who, kind), "created_at": now()});
+            let at = g.stamp();
+            let r = json!({"id": g.next_id, "content": content, "user": user(&who, kind), "created_at": at});
             g.reaction_list.push((id, r.clone()));
             (201, r.to_string(), vec![])
         }

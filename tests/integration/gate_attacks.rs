@@ -217,16 +217,17 @@ fn a_squatted_marker_in_someone_elses_comment_is_not_the_gate() {
 
 #[test]
 fn secrets_an_agent_writes_into_files_reach_no_comment_and_no_file() {
-    let planner = "mkdir -p docs; printf 'token: %s\\nb64: %s\\n' \"$GITHUB_TOKEN\" \"$(printf %s \"$GITHUB_TOKEN\" | base64)\" > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'";
+    // Agents do not get the token, but one may find it (here: a file the test plants).
+    let planner = "mkdir -p docs; t=$(cat found.txt); printf 'token: %s\\nb64: %s\\n' \"$t\" \"$(printf %s \"$t\" | base64)\" > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'";
     let pr = setup_with(planner, "");
+    pr.p.write("found.txt", TOKEN);
     pr.run(&["run", "start"]).code(4);
     let b64 = base64::engine::general_purpose::STANDARD.encode(TOKEN);
     let inner = &b64[..b64.len() - 4];
     let all: Vec<String> = pr.gh.with(|g| g.comments.iter().map(|c| c["body"].to_string()).collect());
     for body in &all {
         assert!(!body.contains(TOKEN), "the token was posted:\n{body}");
-        // TODO(encodings): assert!(!body.contains(inner), "the token was posted in base64:\n{body}");
-        let _ = inner;
+        assert!(!body.contains(inner), "the token was posted in base64:\n{body}");
     }
     let plan = pr.p.read("docs/PLAN.md");
     assert!(!plan.contains(TOKEN), "the token stays in a file that is committed and uploaded:\n{plan}");

@@ -270,7 +270,11 @@ fn wait_poll_keeps_the_step_alive_until_a_label_decides() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    crate::harness::wait_for("the gate comment", || pr.gh.gate_comments().len() == 1);
+    // The gate is open once its comment carries the run's 🚀 (the round's mark).
+    crate::harness::wait_for("the gate to open", || {
+        pr.gh.gate_comments().len() == 1
+            && pr.gh.with(|g| g.reaction_list.iter().any(|(_, r)| r["content"] == "rocket"))
+    });
     pr.gh.label("carol", "User", APPROVE);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -472,3 +472,48 @@ fn an_llm_agent_cannot_forge_the_run_state_or_change_its_config() {
         targets.len()
     );
 }
+
+/// An LLM agent is as untrusted as a shell one on a runner: its text cannot issue workflow
+/// commands or leak its key in an encoding, its commands get none of the runner's files, and a
+/// file it names after its key is not listed for upload.
+#[test]
+fn an_llm_agent_on_a_runner_leaks_nothing_and_commands_nothing() {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("key={KEY}"));
+    let api = FakeApi::start(vec![
+        anthropic_tools(&[
+            ("t1", "write_file", json!({"path": format!("notes-{KEY}.md"), "content": "x\n"})),
+            (
+                "t2",
+                "run_command",
+                json!({"command": "echo ${GITHUB_OUTPUT-unset} > seen.txt; echo hijacked=1 >> \"$GITHUB_OUTPUT\""}),
+            ),
+        ]),
+        anthropic_text(&format!("Done.\n::error::pwn\n##[warning]pwn\nencoded: {encoded}\n"), "end_turn"),
+    ]);
+    let p = project(&api, "anthropic", "");
+    p.write(
+        ".claude/config.yaml",
+        &p.read(".claude/config.yaml")
+            .replace("      max_tokens: 1000\n", "      max_tokens: 1000\n      allow_commands: true\n"),
+    );
+    let (out, outputs, summary) = crate::actions_runner::on_runner(&p, &["run", "start"], &[("TEST_LLM_KEY", KEY)]);
+    out.code(0).stderr_has("its name holds a secret");
+    assert_eq!(p.read("seen.txt"), "unset\n");
+    assert!(!outputs.contains_key("hijacked"), "{outputs:?}");
+    assert!(!outputs["upload-paths"].contains("notes-"), "{}", outputs["upload-paths"]);
+    for commands in crate::runner_sim::processed_every_way(&out.stdout, &out.stderr) {
+        for c in commands {
+            assert!(!format!("{c:?}").contains("pwn"), "{c:?}\n{}", out.stdout);
+        }
+    }
+    let response = p.read(".claude/agent_outputs/writer/draft/response.md");
+    assert!(response.contains("***") && !response.contains(&encoded[4..20]), "{response}");
+    let transcript = p.read(p.state()["phases"]["draft"]["agents"]["writer"]["transcript"].as_str().unwrap());
+    assert!(!transcript.contains(&encoded[4..20]), "{transcript}");
+    for text in [&out.stdout, &out.stderr, &summary] {
+        assert!(
+            !text.contains(&encoded[4..20]) && !text.replace("::add-mask::sk-test-0123456789abcdef", "").contains(KEY)
+        );
+    }
+}

@@ -3,6 +3,7 @@
 mod fake_api;
 mod fake_github;
 mod harness;
+mod runner_sim;
 
 mod action_act;
 mod action_install;
@@ -23,8 +24,10 @@ mod parallel;
 mod processes;
 mod quickstart;
 mod records;
+mod redaction;
 mod resume;
 mod retries;
 mod robustness;
 mod tampered_state;
+mod workflow_commands;
 mod workflows;

@@ -76,13 +76,22 @@ fn ctrl_c_stops_agents_and_leaves_a_resumable_state() {
 fn secrets_from_the_environment_never_reach_the_transcript() {
     let p = Project::with_config(&config(
         "",
-        &[("leak", "echo \"token is $GITHUB_TOKEN\"; echo \"ARTIFACT: $GITHUB_TOKEN\"; exit 3")],
+        &[(
+            "leak",
+            "echo \"token is $ANTHROPIC_API_KEY\"; echo \"ARTIFACT: $ANTHROPIC_API_KEY\"; echo \"gh=${GITHUB_TOKEN:-unset}\"; exit 3",
+        )],
         "  - name: build\n    agents: [leak]\n",
     ));
-    let out = p.command(&["run", "start"]).env("GITHUB_TOKEN", "ghs_supersecretvalue123").output().unwrap();
+    let out = p
+        .command(&["run", "start"])
+        .env("ANTHROPIC_API_KEY", "sk-ant-supersecretvalue123")
+        .env("GITHUB_TOKEN", "ghs_supersecretvalue456")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("supersecret"), "{stderr}");
     assert!(stderr.contains("token is ***"), "{stderr}");
+    assert!(stderr.contains("gh=unset"), "agents do not get the run's GitHub token: {stderr}");
     let state = p.read(".claude/orchestrator_state.json");
     assert!(!state.contains("supersecret"), "{state}");
     let transcript = p.read(p.state()["phases"]["build"]["agents"]["leak"]["transcript"].as_str().unwrap());
