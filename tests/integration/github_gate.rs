@@ -383,7 +383,15 @@ fn the_requests_match_githubs_openapi_description() {
         },
         ..pr
     };
+    via_prism.gh.with(|g| g.no_conditional = true);
+    // Every way of deciding, and a second round: comments, reactions (added, listed and
+    // removed), reviews, labels, permissions, the base branch's config.
     via_prism.run(&["run", "start"]).code(4);
+    via_prism.gh.comment("alice", "/reject the plan misses a step");
+    via_prism.run(&["run", "resume"]).code(5);
+    via_prism.gh.comment("alice", "/retry");
+    via_prism.run(&["run", "resume"]).code(4);
+    via_prism.gh.review("bob", "COMMENTED", "1111111aaaaaaa", "reading");
     via_prism.gh.label("alice", "User", APPROVE);
     via_prism.run(&["run", "resume"]).code(0);
     let _ = proxy.kill();
