@@ -2,6 +2,27 @@
 //!
 //! The binary is a thin wrapper around [`run`]. See ARCHITECTURE.md for the module map.
 
+// Terminal output that never panics: a closed pipe (`| head -1`) or a closed stderr ends the
+// output quietly, not the command, and never in the middle of writing a run's state.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod app;
 pub mod ci;
 pub mod cli;
@@ -40,7 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return exit_code::ERROR;
         }
     };
@@ -49,7 +70,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(e) => {
             // Errors may quote a file name, a server or a state file an agent could edit.
             let redactor = executor::Redactor::from_env();
-            eprintln!("{}", runner_log::neutralize(&redactor.redact_text(&e.render())));
+            errln!("{}", runner_log::neutralize(&redactor.redact_text(&e.render())));
             e.exit_code()
         }
     }

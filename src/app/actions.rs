@@ -104,7 +104,7 @@ impl Runner {
         if diags.is_empty() {
             text.push_str(&command("error", &[("title", "orchestrator".to_owned())], &err.render()));
         }
-        print!("{}", redactor.redact_str(&text));
+        out!("{}", redactor.redact_str(&text));
         let _ = std::io::stdout().flush();
         self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())], redactor);
     }
@@ -330,7 +330,7 @@ pub fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Vec
             } else {
                 return true;
             };
-            eprintln!("warning: not listing `{}` for upload: {why}", neutralize(&redactor.redact_str(p)));
+            errln!("warning: not listing `{}` for upload: {why}", neutralize(&redactor.redact_str(p)));
             false
         })
         .collect()
@@ -497,7 +497,7 @@ fn append(path: &Path, text: &str) {
     let result =
         std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = result {
-        eprintln!("warning: cannot write `{}` for the GitHub runner: {e}", path.display());
+        errln!("warning: cannot write `{}` for the GitHub runner: {e}", path.display());
     }
 }
 

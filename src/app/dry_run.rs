@@ -14,7 +14,7 @@ pub fn print(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: 
     let redactor = super::run::redactor(wf);
     // The plan shows rendered prompts, which quote the state (artifacts, agents' files).
     let text = redactor.redact_str(&render(wf, state, new_run, mode, exec));
-    print!("{}", crate::runner_log::neutralize(&text));
+    out!("{}", crate::runner_log::neutralize(&text));
     if let Some(runner) = super::actions::Runner::detect() {
         let phases: Vec<&str> = to_run(wf, state, mode).iter().map(|p| p.name.as_str()).collect();
         runner.dry_run(&phases, &text, &redactor);

@@ -177,7 +177,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             match copy_in(&ws, dir, &rel) {
                 Ok(true) => merged.files.push(rel),
                 Ok(false) => {}
-                Err(why) => eprintln!(
+                Err(why) => errln!(
                     "warning: not copying `{}` from `{}`: {}",
                     crate::runner_log::neutralize(&rel),
                     dir.display(),
@@ -203,7 +203,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         merged.files.len(),
         if merged.files.len() == 1 { "" } else { "s" },
     );
-    println!("{}", crate::runner_log::neutralize(&line));
+    outln!("{}", crate::runner_log::neutralize(&line));
     Ok(exit_code::SUCCESS)
 }
 

@@ -134,10 +134,10 @@ fn write_template(root: &Path, name: &str) -> Result<(), AppError> {
         .map_err(|e| anyhow::anyhow!("cannot write the template into `{}`: {e}", root.display()))?;
     for w in done {
         match w {
-            Written::Created(p) => println!("created   {p}"),
-            Written::Replaced { path, backup } => println!("replaced  {path} (previous config saved as {backup})"),
-            Written::Unchanged(p) => println!("unchanged {p}"),
-            Written::Kept(p) => println!("kept      {p} (exists; not overwritten)"),
+            Written::Created(p) => outln!("created   {p}"),
+            Written::Replaced { path, backup } => outln!("replaced  {path} (previous config saved as {backup})"),
+            Written::Unchanged(p) => outln!("unchanged {p}"),
+            Written::Kept(p) => outln!("kept      {p} (exists; not overwritten)"),
         }
     }
     Ok(())
@@ -146,7 +146,7 @@ fn write_template(root: &Path, name: &str) -> Result<(), AppError> {
 fn init(ctx: &Ctx, args: InitArgs) -> Result<i32, AppError> {
     let name = args.name.unwrap_or_else(|| folder_name(&ctx.root));
     write_template(&ctx.root, &name)?;
-    println!("\nnext: orchestrator validate, then orchestrator run start");
+    outln!("\nnext: orchestrator validate, then orchestrator run start");
     Ok(exit_code::SUCCESS)
 }
 
@@ -156,16 +156,16 @@ async fn quickstart(ctx: &Ctx, args: QuickstartArgs) -> Result<i32, AppError> {
     let name = args.name.unwrap_or_else(|| folder_name(&dir));
     write_template(&dir, &name)?;
     let sub = Ctx { root: dir, config: PathBuf::from(crate::config::DEFAULT_CONFIG) };
-    println!();
+    outln!();
     let code = run::start(&sub, None, true, None, Default::default()).await?;
     let shown = args.dir.display();
     if code == exit_code::AWAITING_APPROVAL {
-        println!(
+        outln!(
             "\nThe demo stopped at its first approval gate. Review {shown}/.claude/consensus/planning/REQUEST.md, then:"
         );
-        println!("  orchestrator -C {shown} run approve                 # continue to the end");
-        println!("  orchestrator -C {shown} run reject --reason \"...\"   # send it back");
-        println!("  orchestrator -C {shown} run status                  # where the run stands");
+        outln!("  orchestrator -C {shown} run approve                 # continue to the end");
+        outln!("  orchestrator -C {shown} run reject --reason \"...\"   # send it back");
+        outln!("  orchestrator -C {shown} run status                  # where the run stands");
     }
     Ok(code)
 }
@@ -219,7 +219,7 @@ fn ci_generate(
     let opts = crate::ci::Options { uses, working_directory, config: ctx.config.display().to_string(), jobs };
     let yaml = crate::ci::generate(&wf, &opts);
     if output.as_deref() == Some(Path::new("-")) {
-        print!("{yaml}");
+        out!("{yaml}");
         return Ok(exit_code::SUCCESS);
     }
     let path = match output {
@@ -238,7 +238,7 @@ fn ci_generate(
     }
     crate::state::replace_file(&path, yaml.as_bytes())
         .map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-    println!(
+    outln!(
         "wrote {} ({} layout, {} phase{})",
         path.display(),
         if jobs { "jobs" } else { "steps" },
@@ -253,7 +253,7 @@ fn validate(ctx: &Ctx) -> Result<i32, AppError> {
     let intake = crate::intake::load(&ctx.root, Path::new(crate::intake::DEFAULT_INTAKE), false)?;
     let state = run::preview_state(&wf, intake, None);
     run::preflight(&wf, &state)?;
-    println!(
+    outln!(
         "{}: ok ({} phase{}, {} agent{})",
         ctx.config.display(),
         wf.phases.len(),

@@ -76,6 +76,6 @@ pub fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
     // File names come from the workspace, where agents name files.
     let s = super::run::redactor(&wf).redact_str(&s);
     state::write_atomic(&wf.root.join(&rel), s.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write `{rel}`: {e}"))?;
-    println!("wrote {rel}");
+    outln!("wrote {rel}");
     Ok(exit_code::SUCCESS)
 }

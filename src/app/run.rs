@@ -200,7 +200,7 @@ pub async fn load_for_run(ctx: &Ctx) -> Result<Workflow, AppError> {
         check_trust_of(&wf, &forked)?;
     }
     if !changes.is_empty() {
-        eprintln!(
+        errln!(
             "note: this pull request changes the gate's policy ({}); the base branch's policy applies, and only people with write access can approve",
             changes.join("; ")
         );
@@ -301,11 +301,11 @@ pub async fn start(
             }
         }
         Err(state::StateError::NoRun { .. }) => {}
-        Err(e) if force => eprintln!("note: replacing an unreadable state: {}", neutralize(&e.to_string())),
+        Err(e) if force => errln!("note: replacing an unreadable state: {}", neutralize(&e.to_string())),
         Err(e) => return Err(e.into()),
     }
     let store = StateStore::create(&path, lock, new_state)?;
-    eprintln!("run {} started", neutralize(&store.state.run_id));
+    errln!("run {} started", neutralize(&store.state.run_id));
     drive(wf, store, mode, &exec).await
 }
 
@@ -338,7 +338,7 @@ async fn existing(
     // On a pull request a completed state is a claim like any other: the engine confirms its
     // approvals with GitHub before calling it complete.
     if store.state.status() == RunStatus::Completed && !in_pull_request() {
-        println!("run {} is complete; start a new one with `orchestrator run start`", neutralize(&store.state.run_id));
+        outln!("run {} is complete; start a new one with `orchestrator run start`", neutralize(&store.state.run_id));
         return Ok(exit_code::SUCCESS);
     }
     store.save()?;
@@ -375,7 +375,7 @@ async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
             let unfinished =
                 matches!(s.status(), RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval);
             if unfinished {
-                eprintln!("run {} has not finished; continuing it (--or-resume)", neutralize(&s.run_id));
+                errln!("run {} has not finished; continuing it (--or-resume)", neutralize(&s.run_id));
             }
             Ok(unfinished)
         }
@@ -403,11 +403,7 @@ async fn restore_carried_state(path: &Path) -> Result<(), AppError> {
         let bytes =
             serde_json::to_vec_pretty(&restored).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
         state::write_atomic(path, &bytes).map_err(|e| anyhow::anyhow!("cannot write `{}`: {e}", path.display()))?;
-        eprintln!(
-            "restored run {} from its gate comment on pull request #{}",
-            neutralize(&restored.run_id),
-            ctx.number
-        );
+        errln!("restored run {} from its gate comment on pull request #{}", neutralize(&restored.run_id), ctx.number);
     }
     Ok(())
 }
@@ -420,7 +416,7 @@ fn reconcile(wf: &Workflow, state: &mut RunState) {
     let known: BTreeSet<&str> = wf.phases.iter().map(|p| p.name.as_str()).collect();
     let gone: Vec<String> = state.phases.keys().filter(|n| !known.contains(n.as_str())).cloned().collect();
     for name in gone {
-        eprintln!(
+        errln!(
             "note: phase `{}` is no longer in the config; it is dropped from run {}",
             neutralize(&name),
             neutralize(&state.run_id)
@@ -441,7 +437,7 @@ fn check_phase_runnable(wf: &Workflow, state: &mut RunState, name: &str) -> Resu
     let status = state.phases.get(name).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
     if status.is_done() || status == PhaseStatus::AwaitingApproval {
         // Nothing to run; the engine re-reads the gates and the exit code says where the run is.
-        eprintln!("phase `{name}` has already run ({})", status.as_str());
+        errln!("phase `{name}` has already run ({})", status.as_str());
         return Ok(());
     }
     if matches!(status, PhaseStatus::Rejected | PhaseStatus::Failed) && in_pull_request() {
@@ -574,7 +570,7 @@ async fn decide(
     if exec.dry_run {
         let mut state = state::read(&path)?;
         let name = apply(&mut state)?;
-        println!(
+        outln!(
             "Dry run: would record that {} {} phase `{}`.\n",
             neutralize(&by),
             if approved { "approves" } else { "rejects" },
@@ -595,11 +591,11 @@ async fn decide(
     store.save()?;
     crate::report::Recorder::new(&wf.root, redactor(&wf)).metrics(&wf, &store.state).map_err(EngineError::from)?;
     if approved {
-        println!("phase `{}` approved by {}", neutralize(&name), neutralize(&by));
+        outln!("phase `{}` approved by {}", neutralize(&name), neutralize(&by));
     } else {
         let name = neutralize(&name);
-        println!("phase `{name}` rejected by {}: {}", neutralize(&by), neutralize(&reject_reason.unwrap_or_default()));
-        println!("next: address the reason, then `orchestrator run retry --phase {name}`");
+        outln!("phase `{name}` rejected by {}: {}", neutralize(&by), neutralize(&reject_reason.unwrap_or_default()));
+        outln!("next: address the reason, then `orchestrator run retry --phase {name}`");
         return Ok(exit_code::SUCCESS);
     }
     match then {
@@ -627,12 +623,12 @@ async fn watch_signals(tx: watch::Sender<Cancel>) {
         }
         count += 1;
         if count == 1 {
-            eprintln!(
+            errln!(
                 "\nstopping: no new agents start; running agents get SIGTERM (press Ctrl-C again to kill them at once)"
             );
             let _ = tx.send(Cancel::Graceful);
         } else {
-            eprintln!("killing running agents");
+            errln!("killing running agents");
             let _ = tx.send(Cancel::Immediate);
         }
     }
@@ -700,7 +696,7 @@ async fn drive(wf: Workflow, store: StateStore, mode: Mode, exec: &ExecArgs) -> 
         if !polling {
             break (result.map_err(AppError::from), Some(back.state));
         }
-        eprintln!(
+        errln!(
             "waiting for a decision on pull request #{}; checking again in {}s",
             pull_request.unwrap_or_default(),
             wf.consensus.poll_interval.as_secs()

@@ -25,11 +25,11 @@ pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
         let redactor = super::run::redactor(&wf);
         redactor.redact_json(&mut value);
         let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("{}", neutralize_json(&json));
+        outln!("{}", neutralize_json(&json));
         return Ok(exit_code::SUCCESS);
     }
     let redactor = super::run::redactor(&wf);
-    print!("{}", redactor.redact_str(&table(&wf, &state)));
+    out!("{}", redactor.redact_str(&table(&wf, &state)));
     print_next(&wf, &state, &redactor);
     Ok(exit_code::SUCCESS)
 }
@@ -58,15 +58,15 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
         let mut value = serde_json::to_value(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
         redactor.redact_json(&mut value);
         let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("{}", neutralize_json(&json));
+        outln!("{}", neutralize_json(&json));
     } else if prom {
-        print!("{}", neutralize(&redactor.redact_text(&crate::report::prometheus::render(&m))));
+        out!("{}", neutralize(&redactor.redact_text(&crate::report::prometheus::render(&m))));
     } else {
         let health = m
             .cleanliness_score
             .map(|s| format!(", cleanliness {s:.1} ({})", m.cleanliness_grade.clone().unwrap_or_default()))
             .unwrap_or_default();
-        println!(
+        outln!(
             "run {}: {}, {:.2}s, {} attempts, {} retries{health}\n",
             neutralize(&m.run_id),
             m.status.as_str(),
@@ -74,14 +74,19 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
             m.total_attempts,
             m.total_retries
         );
-        println!(
+        outln!(
             "{:<16} {:<18} {:<14} {:>9} {:>8} {:>5}  NOTE",
-            "PHASE", "STATUS", "AGENT", "RUNTIME", "ATTEMPTS", "EXIT"
+            "PHASE",
+            "STATUS",
+            "AGENT",
+            "RUNTIME",
+            "ATTEMPTS",
+            "EXIT"
         );
         for phase in &wf.phases {
             let Some(p) = m.phases.get(&phase.name) else { continue };
             let runtime = format!("{:.2}s", p.duration_s);
-            println!(
+            outln!(
                 "{:<16} {:<18} {:<14} {runtime:>9} {:>8} {:>5}  validation: {}",
                 p.phase_name,
                 p.status.as_str(),
@@ -101,7 +106,7 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
                     .unwrap_or_else(|| "-".into());
                 let outcome = p.agent_outcomes.get(agent).map(|o| o.as_str()).unwrap_or_default();
                 let agent = neutralize(agent);
-                println!(
+                outln!(
                     "{:<16} {:<18} {agent:<14} {:>9} {attempts:>8} {exit:>5}  {outcome}",
                     "",
                     "",
@@ -166,7 +171,7 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
 
 /// After a run: one line on where it stands and what to do next.
 pub fn print_outcome(wf: &Workflow, state: &RunState, redactor: &Redactor) {
-    println!("\nrun {}: {}", neutralize(&redactor.redact_text(&state.run_id)), state.status().as_str());
+    outln!("\nrun {}: {}", neutralize(&redactor.redact_text(&state.run_id)), state.status().as_str());
     print_next(wf, state, redactor);
 }
 
@@ -177,14 +182,14 @@ fn print_next(wf: &Workflow, state: &RunState, redactor: &Redactor) {
         RunStatus::AwaitingApproval => {
             for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::AwaitingApproval) {
                 let req = s.gate.as_ref().map(|g| g.request.as_str()).unwrap_or("");
-                println!("phase `{}` awaits approval: review {}", p.name, neutralize(req));
+                outln!("phase `{}` awaits approval: review {}", p.name, neutralize(req));
                 if req.starts_with("http") {
                     let (approve, reject) = wf.labels(&p.name);
-                    println!(
+                    outln!(
                         "next: a reviewer adds the label `{approve}` (or `{reject}`) to the pull request; then `orchestrator run resume`"
                     );
                 } else {
-                    println!(
+                    outln!(
                         "next: orchestrator run approve --phase {0}   or   orchestrator run reject --phase {0} --reason \"...\"",
                         p.name
                     );
@@ -193,23 +198,23 @@ fn print_next(wf: &Workflow, state: &RunState, redactor: &Redactor) {
         }
         RunStatus::Failed => {
             for (p, s) in phases().filter(|(_, s)| s.status == PhaseStatus::Failed) {
-                println!(
+                outln!(
                     "phase `{}` failed: {}",
                     p.name,
                     neutralize(s.error.as_deref().unwrap_or("see the transcripts"))
                 );
-                println!("next: fix the cause, then `orchestrator run retry --phase {}`", p.name);
+                outln!("next: fix the cause, then `orchestrator run retry --phase {}`", p.name);
             }
         }
         RunStatus::Rejected => {
             for (p, _) in phases().filter(|(_, s)| s.status == PhaseStatus::Rejected) {
-                println!("next: address the review, then `orchestrator run retry --phase {}`", p.name);
+                outln!("next: address the review, then `orchestrator run retry --phase {}`", p.name);
             }
         }
-        RunStatus::Interrupted => println!("next: `orchestrator run resume` continues where it stopped"),
+        RunStatus::Interrupted => outln!("next: `orchestrator run resume` continues where it stopped"),
         RunStatus::Running => {
-            println!("next: `orchestrator run next` for the next step, or `orchestrator run resume` to go on")
+            outln!("next: `orchestrator run next` for the next step, or `orchestrator run resume` to go on")
         }
-        RunStatus::Completed => println!("all {} phases done", wf.phases.len()),
+        RunStatus::Completed => outln!("all {} phases done", wf.phases.len()),
     }
 }

@@ -128,3 +128,37 @@ fn a_failed_runs_duration_is_fixed_and_agrees_with_its_metrics_file() {
     p.run(&["run", "retry", "--phase", "plan"]).code(0);
     assert!(p.state()["finished_at"].is_string());
 }
+
+/// `cmd` with stdout (or stderr) a pipe whose reading end is already closed.
+fn with_closed(mut cmd: std::process::Command, stdout: bool) -> Run {
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let writer = std::process::Stdio::from(writer);
+    if stdout {
+        cmd.stdout(writer).stderr(std::process::Stdio::piped());
+    } else {
+        cmd.stderr(writer).stdout(std::process::Stdio::piped());
+    }
+    let out = cmd.output().unwrap();
+    Run::from_output(out)
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly_and_never_strands_a_run() {
+    // Much to print: several phases and agents.
+    let phases: String = (0..30).map(|i| format!("  - name: p{i}\n    agents: [planner]\n")).collect();
+    let p = Project::with_config(&config("", &[("planner", "echo hi")], &phases));
+    p.run(&["run", "start"]).code(0);
+    for args in
+        [&["run", "status"][..], &["run", "status", "--json"], &["run", "metrics"], &["run", "metrics", "--json"]]
+    {
+        let run = with_closed(p.command(args), true);
+        assert!(!run.stderr.contains("panicked") && run.code != 101, "{args:?}: {run:?}");
+    }
+    // A run whose stderr is closed still runs to its end, and says so in its state.
+    let q = project();
+    let run = with_closed(q.command(&["run", "start"]), false);
+    assert_ne!(run.code, 101, "{run:?}");
+    run.code(0);
+    assert_eq!(q.state()["phases"]["plan"]["status"], "succeeded");
+}
