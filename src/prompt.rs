@@ -25,6 +25,17 @@ pub fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option
 
 /// Render `source` (read from `file`) with `context`.
 pub fn render(file: &Path, source: &str, context: &Value) -> Result<String, Diagnostic> {
+    render_with(file, source, &minijinja::Value::from_serialize(context), || context.clone())
+}
+
+/// Render `source` with a context already converted for the template engine; `json` gives the
+/// same context as JSON, built only to explain an error.
+pub fn render_with(
+    file: &Path,
+    source: &str,
+    context: &minijinja::Value,
+    json: impl FnOnce() -> Value,
+) -> Result<String, Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
@@ -36,6 +47,7 @@ pub fn render(file: &Path, source: &str, context: &Value) -> Result<String, Diag
     match tmpl.render(context) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == ErrorKind::UndefinedError => {
+            let context = &json();
             let missing = tmpl
                 .undeclared_variables(true)
                 .into_iter()

@@ -91,20 +91,33 @@ pub fn preview_state(wf: &Workflow, intake: serde_json::Value, intake_path: Opti
 /// before anything starts.
 pub fn preflight(wf: &Workflow, state: &RunState) -> Result<(), AppError> {
     let mut errors: BTreeMap<String, Diagnostic> = BTreeMap::new();
+    // Each template read once, the shared context built once: linear in phases and agents.
+    let shared = context::Shared::new(wf, state);
+    let mut sources: BTreeMap<&str, Option<String>> = BTreeMap::new();
+    let mut failed: BTreeSet<&str> = BTreeSet::new();
     for phase in &wf.phases {
         for name in &phase.agents {
             let agent = &wf.agents[name];
             let rel = crate::prompt::template_path(agent);
-            let source = match crate::prompt::read_template(&wf.root, &rel, agent.prompt.is_some()) {
-                Ok(Some(s)) => s,
-                Ok(None) => continue,
-                Err(d) => {
-                    errors.entry(d.to_string()).or_insert(d);
-                    continue;
+            let source = sources.entry(name.as_str()).or_insert_with(|| {
+                match crate::prompt::read_template(&wf.root, &rel, agent.prompt.is_some()) {
+                    Ok(s) => s,
+                    Err(d) => {
+                        errors.entry(d.to_string()).or_insert(d);
+                        None
+                    }
                 }
-            };
-            if let Err(d) = crate::prompt::render(&rel, &source, &context::for_agent(wf, state, phase, agent)) {
+            });
+            let Some(source) = source else { continue };
+            if failed.contains(name.as_str()) {
+                continue; // one error per template is enough, and explaining one costs O(phases)
+            }
+            let rendered = crate::prompt::render_with(&rel, source, &shared.for_agent(phase, agent), || {
+                context::for_agent(wf, state, phase, agent)
+            });
+            if let Err(d) = rendered {
                 errors.entry(d.to_string()).or_insert(d);
+                failed.insert(name.as_str());
             }
         }
     }

@@ -154,6 +154,11 @@ fn token_width(source: &str, pos: Pos) -> usize {
         .max(1)
 }
 
+/// Bounds on an artifact glob (see `phase_artifacts`).
+const MAX_GLOB_LEN: usize = 1024;
+const MAX_GLOB_NESTING: i32 = 8;
+const MAX_GLOB_ALTERNATIVES: usize = 256;
+
 /// Whether `name` can safely be part of a file name.
 pub fn is_safe_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -683,6 +688,35 @@ impl Checker<'_> {
                     &apath,
                     format!("artifact pattern `{pattern}` must be relative and stay inside the workspace"),
                     None,
+                );
+                continue;
+            }
+            // globset recurses on nested `{…}` and its regex grows with every alternative: a
+            // pattern past these bounds is refused here rather than overflow the stack there.
+            let depth = pattern
+                .chars()
+                .scan(0i32, |d, c| {
+                    *d += match c {
+                        '{' => 1,
+                        '}' => -1,
+                        _ => 0,
+                    };
+                    Some(*d)
+                })
+                .max()
+                .unwrap_or(0);
+            let alternatives = pattern.matches(',').count();
+            if pattern.len() > MAX_GLOB_LEN || depth > MAX_GLOB_NESTING || alternatives > MAX_GLOB_ALTERNATIVES {
+                self.error(
+                    &apath,
+                    format!(
+                        "artifact pattern in phase `{}` is too complex: {} characters, `{{…}}` nested {depth} deep, {alternatives} alternatives",
+                        p.name,
+                        pattern.len()
+                    ),
+                    Some(format!(
+                        "keep a pattern under {MAX_GLOB_LEN} characters, with `{{…}}` nested at most {MAX_GLOB_NESTING} deep and at most {MAX_GLOB_ALTERNATIVES} alternatives; list several patterns instead"
+                    )),
                 );
                 continue;
             }

@@ -14,6 +14,74 @@ use crate::state::RunState;
 /// - `phases.<name>.status`, `.artifacts`, `.agents.<agent>.{status, artifacts}`
 /// - `artifacts`: every artifact reported by phases that are done, in phase order
 pub fn for_agent(wf: &Workflow, state: &RunState, phase: &Phase, agent: &Agent) -> Value {
+    let (phases, all_artifacts) = phases_of(wf, state);
+    json!({
+        "project": state.intake,
+        "intake": state.intake,
+        "run_id": state.run_id,
+        "run": {"id": state.run_id, "started_at": state.started_at.to_rfc3339()},
+        "phase": phase_of(phase),
+        "agent": agent_of(agent),
+        "phases": phases,
+        "artifacts": all_artifacts,
+    })
+}
+
+fn phase_of(phase: &Phase) -> Value {
+    json!({
+        "name": phase.name,
+        "description": phase.description.clone().unwrap_or_default(),
+        "artifacts": phase.artifacts.iter().map(|a| a.pattern.clone()).collect::<Vec<_>>(),
+        "needs": phase.needs,
+    })
+}
+
+fn agent_of(agent: &Agent) -> Value {
+    json!({"name": agent.name, "description": agent.description.clone().unwrap_or_default()})
+}
+
+/// The parts of the context that every agent of a run sees alike, converted for the template
+/// engine once: checking every prompt of a workflow of thousands of phases stays linear.
+pub struct Shared {
+    project: minijinja::Value,
+    run_id: minijinja::Value,
+    run: minijinja::Value,
+    phases: minijinja::Value,
+    artifacts: minijinja::Value,
+}
+
+impl Shared {
+    pub fn new(wf: &Workflow, state: &RunState) -> Shared {
+        let (phases, artifacts) = phases_of(wf, state);
+        Shared {
+            project: minijinja::Value::from_serialize(&state.intake),
+            run_id: minijinja::Value::from(state.run_id.clone()),
+            run: minijinja::Value::from_serialize(
+                json!({"id": state.run_id, "started_at": state.started_at.to_rfc3339()}),
+            ),
+            phases: minijinja::Value::from_serialize(&phases),
+            artifacts: minijinja::Value::from_serialize(&artifacts),
+        }
+    }
+
+    /// The context of `agent` in `phase` (the same values as [`for_agent`]); the shared parts
+    /// are shared, not copied.
+    pub fn for_agent(&self, phase: &Phase, agent: &Agent) -> minijinja::Value {
+        minijinja::context! {
+            project => self.project.clone(),
+            intake => self.project.clone(),
+            run_id => self.run_id.clone(),
+            run => self.run.clone(),
+            phase => minijinja::Value::from_serialize(phase_of(phase)),
+            agent => minijinja::Value::from_serialize(agent_of(agent)),
+            phases => self.phases.clone(),
+            artifacts => self.artifacts.clone(),
+        }
+    }
+}
+
+/// `phases.<name>` for every phase, and every artifact of the phases that are done.
+fn phases_of(wf: &Workflow, state: &RunState) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut phases = serde_json::Map::new();
     let mut all_artifacts = Vec::new();
     for p in &wf.phases {
@@ -32,19 +100,5 @@ pub fn for_agent(wf: &Workflow, state: &RunState, phase: &Phase, agent: &Agent) 
         let status = ps.map(|s| s.status.as_str()).unwrap_or("pending");
         phases.insert(p.name.clone(), json!({"status": status, "artifacts": artifacts, "agents": agents}));
     }
-    json!({
-        "project": state.intake,
-        "intake": state.intake,
-        "run_id": state.run_id,
-        "run": {"id": state.run_id, "started_at": state.started_at.to_rfc3339()},
-        "phase": {
-            "name": phase.name,
-            "description": phase.description.clone().unwrap_or_default(),
-            "artifacts": phase.artifacts.iter().map(|a| a.pattern.clone()).collect::<Vec<_>>(),
-            "needs": phase.needs,
-        },
-        "agent": {"name": agent.name, "description": agent.description.clone().unwrap_or_default()},
-        "phases": phases,
-        "artifacts": all_artifacts,
-    })
+    (phases, all_artifacts)
 }

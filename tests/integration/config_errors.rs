@@ -150,6 +150,13 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "it was first given at line 2",
     ),
     (
+        "artifact glob nested too deep",
+        "AGENTS\nphases:\n  - name: build\n    agents: [builder]\n    artifacts: [\"{a,{b,{c,{d,{e,{f,{g,{h,{i,j}}}}}}}}}\"]\n",
+        "artifact pattern in phase `build` is too complex",
+        ".claude/config.yaml:9:17",
+        "nested at most 8 deep",
+    ),
+    (
         "agent without entrypoints",
         "agents:\n  builder: {}\nphases:\n  - name: build\n    agents: [builder]\n",
         "agent `builder` has no `entrypoints`",

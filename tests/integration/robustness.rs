@@ -162,3 +162,13 @@ fn a_closed_pipe_ends_the_output_quietly_and_never_strands_a_run() {
     run.code(0);
     assert_eq!(q.state()["phases"]["plan"]["status"], "succeeded");
 }
+
+#[test]
+fn a_glob_of_thousands_of_nested_alternatives_is_refused_not_a_crash() {
+    let n = 3000;
+    let pattern = format!("{}b{}", "{a,".repeat(n), "}".repeat(n));
+    let p = Project::with_config(&format!(
+        "agents:\n  a: {{entrypoints: {{default: \"true\"}}}}\nphases:\n  - name: p\n    agents: [a]\n    artifacts: [\"{pattern}\"]\n"
+    ));
+    p.run(&["validate"]).code(3).stderr_has("is too complex").stderr_has(".claude/config.yaml:6:");
+}
