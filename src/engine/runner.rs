@@ -529,7 +529,27 @@ impl Engine {
             }
             self.emit(Event::GateUnconfirmed { phase: name });
         }
+        self.reset_unreachable();
         Ok(())
+    }
+
+    /// A phase can have run only after every phase it needs was done: a state that says
+    /// otherwise (a forged or hand-edited one, or one whose gate was not confirmed) has the
+    /// phase run again once its needs are done.
+    fn reset_unreachable(&self) {
+        let mut store = self.store();
+        for phase in plan::topological(&self.wf) {
+            let status = store.state.phases.get(&phase.name).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
+            if status == PhaseStatus::Pending {
+                continue;
+            }
+            let unmet = phase.needs.iter().any(|n| !store.state.phases.get(n).is_some_and(|p| p.status.is_done()));
+            if unmet && let Some(ps) = store.state.phases.get_mut(&phase.name) {
+                let runs = ps.runs;
+                *ps = PhaseState::pending();
+                ps.runs = runs;
+            }
+        }
     }
 
     async fn run_phase(self: &Arc<Self>, name: &str, slots: Slots) -> Result<PhaseStatus, EngineError> {

@@ -193,10 +193,7 @@ pub fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
 /// `ctx`: by `github-actions[bot]` (the workflow's token) or the token's own user.
 pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, String> {
     let client = super::client::Client::new(&ctx.api_url, &ctx.token).map_err(|e| e.to_string())?;
-    let mut trusted = vec!["github-actions[bot]".to_owned()];
-    if let Some(me) = client.get("/user").await.ok().and_then(|u| u["login"].as_str().map(str::to_owned)) {
-        trusted.push(me);
-    }
+    let trusted = super::client::own_identities(&client).await.map_err(|e| e.to_string())?;
     let comments = client
         .get_all(&format!("{}/issues/{}/comments", ctx.repo_path(), ctx.number))
         .await

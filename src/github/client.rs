@@ -20,6 +20,9 @@ pub enum GithubError {
     Body { method: &'static str, path: String, message: String },
     #[error("cannot set up the GitHub client for `{url}`: {message}")]
     Setup { url: String, message: String },
+    /// The run cannot tell which comments are its own.
+    #[error("{0}")]
+    Identity(String),
 }
 
 /// How many times a call is tried before its error is returned.
@@ -94,6 +97,29 @@ pub fn request_timeout() -> Duration {
 
 /// The longest a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The logins the run posts as: `github-actions[bot]` (the workflow's token), those named in
+/// `ORCHESTRATOR_BOT_LOGIN` (comma-separated: a GitHub App's `<slug>[bot]`, which `GET /user`
+/// does not answer for), and the token's own user when `GET /user` answers. A refusal there
+/// (401, 403, 404: an app or Actions token) means "no user"; any other failure is an error, so
+/// that the run never mistakes its own comments for a person's.
+pub async fn own_identities(client: &Client) -> Result<Vec<String>, GithubError> {
+    let mut own = vec!["github-actions[bot]".to_owned()];
+    if let Ok(named) = std::env::var("ORCHESTRATOR_BOT_LOGIN") {
+        own.extend(named.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+    }
+    match client.get("/user").await {
+        Ok(u) => own.extend(u["login"].as_str().map(str::to_owned)),
+        Err(GithubError::Status { status: 401 | 403 | 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(own)
+}
+
+/// Whether `login` is one of `own`.
+pub fn is_own(own: &[String], login: &str) -> bool {
+    own.iter().any(|o| o.eq_ignore_ascii_case(login))
+}
 
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(headers: &http::HeaderMap) -> Option<String> {

@@ -30,8 +30,8 @@ pub struct GitHubGate {
     root: PathBuf,
     /// Secrets never reach the comment, whatever a diff quotes.
     redactor: Redactor,
-    /// The login of the token's user, once asked (`None` inside: an app or Actions token).
-    identity: tokio::sync::OnceCell<Option<String>>,
+    /// The logins the run posts as, once asked.
+    identity: tokio::sync::OnceCell<Vec<String>>,
 }
 
 /// Percent-encode a path segment (label names hold `:` and spaces).
@@ -78,9 +78,6 @@ fn time_of(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
-/// The GitHub login that posts as the workflow's token.
-const ACTIONS_BOT: &str = "github-actions[bot]";
-
 impl GitHubGate {
     pub fn new(ctx: PrContext, root: PathBuf, redactor: Redactor) -> Result<GitHubGate, GithubError> {
         let client = Client::new(&ctx.api_url, &ctx.token)?;
@@ -105,16 +102,29 @@ impl GitHubGate {
     /// and only with the marker in its hidden trailer.
     async fn find(&self, marker: &str) -> Result<(Option<Value>, Vec<Value>), GithubError> {
         let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
-        let me = self.identity().await.map(str::to_owned);
-        let own = |c: &Value| {
-            c["user"]["login"].as_str().is_some_and(|l| {
-                l.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(l))
-            })
-        };
+        let me = self.own().await?.to_vec();
+        let own = |c: &Value| c["user"]["login"].as_str().is_some_and(|l| super::client::is_own(&me, l));
         let ours = comments
             .iter()
             .find(|c| own(c) && c["body"].as_str().is_some_and(|b| comment::has_marker(b, marker)))
             .cloned();
+        if ours.is_none() {
+            // A bot posted this run's gate comment, and it is not one the run knows as itself:
+            // most likely the workflow's token is a GitHub App's. Posting another comment on
+            // every check would never end; say what to set instead.
+            let stranger = comments.iter().find(|c| {
+                c["user"]["type"] == "Bot"
+                    && c["body"].as_str().is_some_and(|b| comment::has_marker(b, marker))
+                    && !own(c)
+            });
+            if let Some(c) = stranger {
+                let login = c["user"]["login"].as_str().unwrap_or_default();
+                return Err(GithubError::Identity(format!(
+                    "the gate comment of this run on pull request #{} was posted by `{login}`, which orchestrator does not know as itself (`GET /user` does not answer for a GitHub App's token)\nhelp: set `ORCHESTRATOR_BOT_LOGIN={login}` (the action's `bot-login` input) if that is the token the workflow gives orchestrator",
+                    self.ctx.number
+                )));
+            }
+        }
         Ok((ours, comments))
     }
 
@@ -145,15 +155,10 @@ impl GitHubGate {
         self.client.post(&format!("{}/statuses/{sha}", self.ctx.repo_path()), &body).await.map(drop)
     }
 
-    /// The run's own identity: labels it adds never count. `GET /user` answers for a personal
-    /// token; an Actions or app token is refused there (and is a bot anyway).
-    async fn identity(&self) -> Option<&str> {
-        self.identity
-            .get_or_init(|| async {
-                self.client.get("/user").await.ok().and_then(|u| u["login"].as_str().map(str::to_owned))
-            })
-            .await
-            .as_deref()
+    /// The logins the run posts as (see `client::own_identities`), asked once: what they add
+    /// never counts as a person's, and only what they post is the gate's.
+    async fn own(&self) -> Result<&[String], GithubError> {
+        self.identity.get_or_try_init(|| super::client::own_identities(&self.client)).await.map(Vec::as_slice)
     }
 
     /// The role of `login` on the repository (`none` for a stranger).
@@ -177,7 +182,7 @@ impl GitHubGate {
         let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
         let reviews =
             self.client.get_all(&format!("{}/pulls/{}/reviews", self.ctx.repo_path(), self.ctx.number)).await?;
-        let me = self.identity().await.map(str::to_owned);
+        let me = self.own().await?.to_vec();
         let person = |v: &Value| tally::Person {
             login: v["login"].as_str().unwrap_or_default().to_owned(),
             bot: v["type"] == "Bot" || v["login"].as_str().is_some_and(|l| l.ends_with("[bot]")),
@@ -196,9 +201,7 @@ impl GitHubGate {
                 })
             })
             .collect();
-        let own = |login: &str| {
-            login.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(login))
-        };
+        let own = |login: &str| super::client::is_own(&me, login);
         let comments = comments
             .iter()
             .filter(|c| !own(c["user"]["login"].as_str().unwrap_or_default()))
@@ -236,11 +239,8 @@ impl GitHubGate {
 
     /// Who is who for `logins`: the author, the run's own identity, and each one's role.
     async fn people(&self, pr: &Pr, logins: &[String]) -> Result<tally::People, GithubError> {
-        let mut people = tally::People {
-            author: pr.author.clone(),
-            own: std::iter::once(ACTIONS_BOT.to_owned()).chain(self.identity().await.map(str::to_owned)).collect(),
-            roles: Default::default(),
-        };
+        let mut people =
+            tally::People { author: pr.author.clone(), own: self.own().await?.to_vec(), roles: Default::default() };
         for login in logins {
             let role = self.role(login).await?;
             people.roles.insert(login.to_lowercase(), role);
@@ -429,12 +429,8 @@ impl GitHubGate {
     /// The run's own reactions on its gate comment `id`: the trusted record of the round.
     async fn anchors(&self, id: u64) -> Result<Anchors, GithubError> {
         let list = self.client.get_all(&format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path())).await?;
-        let me = self.identity().await.map(str::to_owned);
-        let own = |r: &&Value| {
-            r["user"]["login"].as_str().is_some_and(|l| {
-                l.eq_ignore_ascii_case(ACTIONS_BOT) || me.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(l))
-            })
-        };
+        let me = self.own().await?.to_vec();
+        let own = |r: &&Value| r["user"]["login"].as_str().is_some_and(|l| super::client::is_own(&me, l));
         let mut anchors = Anchors::default();
         for r in list.iter().filter(own) {
             let (Some(rid), Some(at)) = (r["id"].as_u64(), time_of(&r["created_at"])) else { continue };

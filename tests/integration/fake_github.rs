@@ -54,6 +54,8 @@ pub struct Gh {
     pub reaction_list: Vec<(u64, Value)>,
     /// The repository the pull request's head lives in (default: this one).
     pub head_repo: Option<String>,
+    /// `GET /user` refuses the token even with an `identity` (a GitHub App's installation token).
+    pub refuse_user: bool,
     next_id: u64,
 }
 
@@ -275,7 +277,7 @@ fn route(
     let ok = |v: Value| (200, v.to_string(), vec![]);
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
-        ("GET", ["user"]) => match g.identity.clone() {
+        ("GET", ["user"]) => match g.identity.clone().filter(|_| !g.refuse_user) {
             Some(login) => ok(user(&login, "User")),
             None => (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![]),
         },

@@ -12,6 +12,7 @@ mod actions_runner;
 mod approvals;
 mod artifacts;
 mod attack_review;
+mod attack_review2;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;
