@@ -44,6 +44,8 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 #[derive(Debug)]
 pub struct StateLock {
     _file: File,
+    /// The state's folder, locked too: a deleted lock file cannot let a second run in.
+    _dir: File,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,19 +85,32 @@ pub fn lock(path: &Path) -> Result<StateLock, StateError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(io("open lock file", &lock_path))?;
+    let busy = |file: &mut File| {
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
+        StateError::Busy { path: path.to_path_buf(), pid }
+    };
+    // The folder first: its lock holds even if someone deletes the lock file during a run (a
+    // path can be unlinked and created anew; the folder holding the state cannot, while it
+    // holds it).
+    let dir_path = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = File::open(dir_path).map_err(io("open folder", dir_path))?;
+    match dir.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(busy(&mut file)),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(StateError::Io { action: "lock", path: dir_path.to_path_buf(), source: e });
+        }
+    }
     match file.try_lock() {
         Ok(()) => {
             // The pid is only for the message a second run prints.
             let _ = file.set_len(0);
             let _ = writeln!(file, "{}", std::process::id());
-            Ok(StateLock { _file: file })
+            Ok(StateLock { _file: file, _dir: dir })
         }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            let pid = Some(pid.trim().to_owned()).filter(|p| !p.is_empty());
-            Err(StateError::Busy { path: path.to_path_buf(), pid })
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(busy(&mut file)),
         Err(std::fs::TryLockError::Error(e)) => Err(StateError::Io { action: "lock", path: lock_path, source: e }),
     }
 }

@@ -172,3 +172,26 @@ fn a_glob_of_thousands_of_nested_alternatives_is_refused_not_a_crash() {
     ));
     p.run(&["validate"]).code(3).stderr_has("is too complex").stderr_has(".claude/config.yaml:6:");
 }
+
+#[test]
+fn deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in() {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo started >> runs.log; while [ ! -e release ]; do sleep 0.05; done")],
+        "  - name: plan\n    agents: [planner]\n",
+    ));
+    let mut first = p
+        .command(&["run", "start"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_for("the first run's agent", || p.exists("runs.log"));
+    std::fs::remove_file(p.path(".claude/orchestrator_state.json.lock")).unwrap();
+    for args in [&["run", "start", "--force"][..], &["run", "resume"][..]] {
+        p.run(args).code(6).stderr_has("holds the lock");
+    }
+    p.write("release", "");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(p.read("runs.log"), "started\n", "the agent ran twice");
+}
