@@ -35,6 +35,8 @@ pub mod gate;
 pub mod github;
 pub mod intake;
 mod markup;
+#[cfg(test)]
+mod mutation_tests;
 mod output;
 pub mod prompt;
 pub mod report;

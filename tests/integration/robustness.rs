@@ -195,3 +195,52 @@ fn deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in() {
     assert!(first.wait().unwrap().success());
     assert_eq!(p.read("runs.log"), "started\n", "the agent ran twice");
 }
+
+#[test]
+fn commands_on_generated_corrupt_states_exit_cleanly() {
+    let p = project();
+    p.run(&["run", "start"]).code(0);
+    let good = p.state();
+    let hostile = [
+        serde_json::Value::Null,
+        serde_json::json!(-1),
+        serde_json::json!(u64::MAX),
+        serde_json::json!("../../x"),
+        serde_json::json!("a\n::error::x"),
+        serde_json::json!([]),
+        serde_json::json!({}),
+        serde_json::json!("2026-13-45T99:99:99Z"),
+    ];
+    let mut seed = 0x2545_f491_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as usize
+    };
+    for _ in 0..40 {
+        let mut v = good.clone();
+        // Walk to a random value and replace it.
+        let mut at = &mut v;
+        for _ in 0..(next() % 5) {
+            let key = match at {
+                serde_json::Value::Object(m) if !m.is_empty() => {
+                    let keys: Vec<String> = m.keys().cloned().collect();
+                    keys[next() % keys.len()].clone()
+                }
+                _ => break,
+            };
+            at = &mut at[key.as_str()];
+        }
+        *at = hostile[next() % hostile.len()].clone();
+        p.write(".claude/orchestrator_state.json", &v.to_string());
+        let _ = std::fs::remove_file(p.path(".claude/orchestrator_state.json.journal"));
+        for args in [&["run", "status"][..], &["run", "metrics", "--json"], &["run", "resume"]] {
+            let run = p.run(args);
+            assert!(
+                [0, 1, 2, 3, 4, 5].contains(&run.code) && !run.stderr.contains("panicked"),
+                "{args:?} on {v}: {run:?}"
+            );
+        }
+    }
+}
