@@ -282,6 +282,11 @@ impl Engine {
                 }
             }
         }
+        // Every agent of this process has ended: so has everything they started.
+        let _ = tokio::task::spawn_blocking(|| {
+            executor::escapees::kill_marked(&executor::escapees::own_prefix(), true);
+        })
+        .await;
         let interrupted = self.cancelled();
         let mut store = self.store();
         store.state.interrupted = interrupted;
@@ -665,7 +670,11 @@ impl Engine {
         };
         let for_hygiene = phase.clone();
         let redactor = Arc::clone(&self.redactor);
+        let ended = phase.name.clone();
         let (validation, changes, hygiene) = tokio::task::spawn_blocking(move || {
+            // Nothing the phase's agents started outlives the phase, not even what left their
+            // process groups; and it writes nothing more into what is recorded below.
+            executor::escapees::kill_marked(&executor::escapees::phase_prefix(&ended), true);
             let mut changes = before.diff(&Snapshot::take(&root, &state_file, false), &root);
             for c in &elsewhere {
                 changes.absorb(c);

@@ -2,6 +2,7 @@
 //! an executor only runs it and reports what happened.
 
 pub mod cli_usage;
+pub mod escapees;
 pub mod groups;
 pub mod llm;
 pub mod output;

@@ -124,6 +124,10 @@ pub async fn run(
     for var in RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS) {
         cmd.env_remove(var);
     }
+    // Inherited by everything the agent starts, wherever it goes (see `escapees`).
+    let phase = req.env.iter().find(|(k, _)| k == "ORCHESTRATOR_PHASE").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let mark = super::escapees::new_mark(phase);
+    cmd.env(super::escapees::MARK, &mark);
     let mut outcome = SubprocessOutcome::default();
     if *cancel.borrow() != Cancel::None {
         outcome.cancelled = true;
@@ -186,12 +190,14 @@ pub async fn run(
             },
             _ = sleep_until(kill_at), if kill_at != far => {
                 signal_group(pgid, Signal::SIGKILL);
+                super::escapees::kill_marked(&mark, false);
                 kill_at = far;
             },
             _ = sleep_until(leak_at), if leak_at != far => {
-                // The agent is gone but something in its group still writes to its output.
+                // The agent is gone but something it started still holds its output.
                 outcome.leaked_output = true;
                 signal_group(pgid, Signal::SIGKILL);
+                super::escapees::kill_marked(&mark, false);
                 leak_at = far;
                 abandon_at = Instant::now() + ABANDON_AFTER;
             },
@@ -208,6 +214,7 @@ pub async fn run(
                     Cancel::Immediate => {
                         outcome.cancelled = true;
                         signal_group(pgid, Signal::SIGKILL);
+                        super::escapees::kill_marked(&mark, false);
                     }
                 },
             },
@@ -221,6 +228,10 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         signal_group(pgid, Signal::SIGKILL);
+    }
+    if outcome.timed_out || outcome.cancelled {
+        // Whatever left the group must not outlive the attempt either.
+        super::escapees::kill_marked(&mark, false);
     }
     if status.is_none() {
         status = child.wait().await.ok();

@@ -178,3 +178,31 @@ fn second_ctrl_c_kills_agents_that_ignore_sigterm_at_once() {
     assert!(!alive(pid), "the second Ctrl-C must kill the agent");
     assert_eq!(p.state()["interrupted"], true);
 }
+
+/// Processes that leave the agent's process group: `setsid`, a shell's job control, and a
+/// `setsid` child that keeps the agent's output open. None survives its attempt.
+#[test]
+fn processes_that_leave_the_agents_group_do_not_survive_it() {
+    let cases = [
+        // Times out while its setsid'd sleep runs on.
+        ("setsid", "setsid sleep 300 & echo $! > escaped.pid; sleep 300", true),
+        // Job control: the background job gets a group of its own.
+        ("jobs", "set -m; sleep 300 & echo $! > escaped.pid; sleep 300", true),
+        // Succeeds at once, leaving a setsid'd child that holds its stdout.
+        ("holder", "setsid sh -c 'echo $$ > escaped.pid; exec sleep 300' & sleep 0.2", false),
+    ];
+    for (name, command, times_out) in cases {
+        let p = Project::with_config(&config(
+            "  timeout_minutes: 0.01\n  retry: {retries: 0}",
+            &[("agent", command)],
+            "  - name: build\n    agents: [agent]\n",
+        ));
+        let run = p.run(&["run", "start"]);
+        if times_out {
+            run.code(1).stderr_has("timed out");
+        }
+        wait_for(&format!("{name}: its pid file"), || p.exists("escaped.pid"));
+        let pid = pid_in(&p, "escaped.pid");
+        wait_for(&format!("{name}: pid {pid} to be gone"), || !alive(pid));
+    }
+}
