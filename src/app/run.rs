@@ -42,8 +42,8 @@ pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
             exec.only_agent = agent.clone();
             existing(ctx, mode, exec, move |wf, state| {
                 check_phase_runnable(wf, state, &name)?;
-                match agent {
-                    Some(a) => check_agent_of(wf, state, &name, &a),
+                match &agent {
+                    Some(a) => check_agent_of(wf, state, &name, a),
                     None => Ok(()),
                 }
             })
@@ -327,7 +327,7 @@ async fn existing(
     ctx: &Ctx,
     mode: Mode,
     exec: ExecArgs,
-    prepare: impl FnOnce(&Workflow, &mut RunState) -> Result<(), AppError>,
+    prepare: impl Fn(&Workflow, &mut RunState) -> Result<(), AppError>,
 ) -> Result<i32, AppError> {
     let wf = if exec.dry_run { ctx.load()? } else { load_for_run(ctx).await? };
     let path = wf.state_path();
@@ -341,6 +341,14 @@ async fn existing(
     }
     check_trust(&wf)?;
     check_before_locking(&path)?;
+    // Every check on a copy first: a refusal takes no lock and writes nothing. (A state still
+    // to be restored from the gate comment is checked once it is, under the lock.)
+    if let Ok(mut copy) = state::read(&path) {
+        reconcile(&wf, &mut copy);
+        prepare(&wf, &mut copy)?;
+        preflight(&wf, &copy)?;
+        check_llm_agents(&wf, &copy)?;
+    }
     let lock = state::lock(&path)?;
     restore_carried_state(&path).await?;
     let mut store = StateStore::open(&path, lock)?;
@@ -598,6 +606,8 @@ async fn decide(
         check_trust(&wf)?;
     }
     check_before_locking(&path)?;
+    // Checked on a copy first: a refusal (no such phase, nothing waiting) takes no lock.
+    apply(&mut state::read(&path)?)?;
     let lock = state::lock(&path)?;
     let mut store = StateStore::open(&path, lock)?;
     let name = apply(&mut store.state)?;

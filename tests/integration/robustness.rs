@@ -244,3 +244,32 @@ fn commands_on_generated_corrupt_states_exit_cleanly() {
         }
     }
 }
+
+#[test]
+fn a_resume_refused_for_its_input_touches_neither_the_state_nor_the_lock() {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo plan > plan.txt")],
+        "  - name: plan\n    agents: [planner]\n    requires_consensus: true\n  - name: build\n    agents: [planner]\n",
+    ));
+    p.run(&["run", "start"]).code(4);
+    // A prompt template that no longer renders, then a phase name that does not exist.
+    p.write(".claude/prompts/planner.md", "{{ nothing.here }}\n");
+    let before = p.tree();
+    p.run(&["run", "resume"]).code(3).stderr_has("nothing");
+    assert_eq!(before, p.tree(), "the lock file or the state changed");
+    std::fs::remove_file(p.path(".claude/prompts/planner.md")).unwrap();
+    let before = p.tree();
+    p.run(&["run", "retry", "--phase", "nope"]).code(2);
+    assert_eq!(before, p.tree());
+}
+
+#[test]
+fn a_refused_decision_takes_no_lock() {
+    let p = project();
+    p.run(&["run", "start"]).code(0);
+    let before = p.tree();
+    p.run(&["run", "approve"]).code(2).stderr_has("no phase of run");
+    p.run(&["run", "reject", "--reason", "x", "--phase", "nope"]).code(2);
+    assert_eq!(before, p.tree());
+}
