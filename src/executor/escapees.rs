@@ -2,7 +2,7 @@
 //! (`set -m`), a daemon that double-forks — are out of reach of `killpg`. Every agent process
 //! carries a mark in its environment, which its descendants inherit wherever they go; the
 //! orchestrator finds them by it (Linux: `/proc/<pid>/environ`, readable for the user's own
-//! processes) and kills them: at once when an attempt times out, is cancelled or leaves its
+//! processes; macOS: `ps -E`) and kills them: at once when an attempt times out, is cancelled or leaves its
 //! output held open, and for everything else when its phase ends. (A process that clears its
 //! environment on purpose escapes this too; contain agents you distrust in a container.)
 //!
@@ -75,11 +75,29 @@ mod sys {
     }
 }
 
+/// macOS has no `/proc`: `ps -E` shows each of the user's processes with its environment.
 #[cfg(not(target_os = "linux"))]
 mod sys {
-    /// Without `/proc` there is no environment to read: only process groups are killed.
-    pub fn kill_marked(_mark: &str, _prefix: bool) -> usize {
-        0
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    pub fn kill_marked(mark: &str, prefix: bool) -> usize {
+        let needle = format!("{}={mark}", super::MARK);
+        let me = std::process::id();
+        let Ok(out) = std::process::Command::new("ps").args(["-E", "-ww", "-x", "-o", "pid=,command="]).output() else {
+            return 0;
+        };
+        let mut killed = 0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let line = line.trim_start();
+            let Some((pid, rest)) = line.split_once(' ') else { continue };
+            let Ok(pid) = pid.parse::<u32>() else { continue };
+            let found = rest.split(' ').any(|w| w.starts_with(&needle) && (prefix || w.len() == needle.len()));
+            if pid != me && found && kill(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
+        }
+        killed
     }
 }
 
