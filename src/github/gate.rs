@@ -518,7 +518,8 @@ impl GitHubGate {
             self.set_status(wf, &pr.head_sha, phase, "pending", "outputs changed by a push; waiting for approval", url)
                 .await?;
             if wf.consensus.rerun_on_push {
-                meta.history.push(comment::RoundRecord {
+                // How this round ended: the next round's opening moves it into the history.
+                meta.decision = Some(comment::RoundRecord {
                     round: meta.round,
                     outcome: "dismissed by a push".into(),
                     by: String::new(),

@@ -145,6 +145,7 @@ fn a_push_that_changes_the_outputs_dismisses_the_wait_and_reruns_the_phase() {
         "the new head's status goes back to pending: {statuses:?}"
     );
     let body = pr.comment();
+    assert_eq!(body.matches("Round 1:").count(), 1, "round 1 once in the history: {body}");
     assert!(body.contains("dismissed by a push"), "{body}");
     assert!(body.contains("## Decision (round 2)"), "{body}");
     pr.gh.label("alice", "User", APPROVE);
