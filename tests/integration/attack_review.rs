@@ -250,16 +250,7 @@ fn checklist_ticks_from_an_earlier_round_do_not_count_for_new_outputs() {
     pr.p.write("input.txt", "first\n");
     pr.run(&["run", "start"]).code(4);
     // A reviewer ticks the boxes for round 1's plan.
-    pr.gh.with(|g| {
-        for c in g.comments.iter_mut() {
-            let body = c["body"]
-                .as_str()
-                .unwrap()
-                .replace("- [ ] Plan is sound", "- [x] Plan is sound")
-                .replace("- [ ] Scope is right", "- [x] Scope is right");
-            c["body"] = body.into();
-        }
-    });
+    pr.tick_all();
     // The author pushes different outputs: round 2.
     pr.gh.with(|g| g.head_sha = "2222222bbbbbbb".into());
     pr.p.write("docs/PLAN.md", "pushed by the author\n");

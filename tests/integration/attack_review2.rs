@@ -63,18 +63,8 @@ fn a_carried_state_that_says_the_phase_after_an_open_gate_succeeded_runs_the_one
     build["gate"] = serde_json::Value::Null;
     state["phases"]["build"] = build;
     let block = crate::github_gate::state_block(&state);
-    pr.gh.with(|g| {
-        for c in g.comments.iter_mut() {
-            let body = c["body"].as_str().unwrap_or_default().to_owned();
-            if let Some(line) = body.lines().find(|l| l.starts_with("<!-- orchestrator:state ")) {
-                c["body"] = serde_json::json!(body.replace(line, &block));
-            }
-        }
-    });
     // A fresh runner: the run is restored from the gate comment.
-    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
-        let _ = std::fs::remove_file(pr.p.path(f));
-    }
+    pr.carry_instead(&block);
     let _ = pr.run(&["run", "resume"]);
     assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval");
     assert!(!pr.p.exists("deploy.log"), "deploy ran while plan's gate was still open");

@@ -204,16 +204,7 @@ fn an_incomplete_checklist_holds_the_approval_until_every_box_is_ticked() {
     pr.run(&["run", "resume"]).code(4);
     assert!(pr.comment().contains("waits for every checklist box to be ticked"), "{}", pr.comment());
     // The reviewer ticks the boxes in the comment; a later check keeps the ticks.
-    pr.gh.with(|g| {
-        for c in g.comments.iter_mut() {
-            let body = c["body"]
-                .as_str()
-                .unwrap()
-                .replace("- [ ] Plan is sound", "- [x] Plan is sound")
-                .replace("- [ ] Scope is right", "- [x] Scope is right");
-            c["body"] = serde_json::json!(body);
-        }
-    });
+    pr.tick_all();
     pr.run(&["run", "resume"]).code(0);
     let body = pr.comment();
     assert!(body.contains("- [x] Plan is sound") && body.contains("**Checklist:** 2/2 ticked"), "{body}");
@@ -713,17 +704,7 @@ fn a_carried_state_whose_names_leave_their_folder_is_not_restored() {
     let mut state = pr.p.state();
     state["run_id"] = serde_json::json!(format!("x/../../../../{escaped}"));
     let block = state_block(&state);
-    pr.gh.with(|g| {
-        for c in g.comments.iter_mut() {
-            let body = c["body"].as_str().unwrap_or_default().to_owned();
-            if let Some(line) = body.lines().find(|l| l.starts_with("<!-- orchestrator:state ")) {
-                c["body"] = serde_json::json!(body.replace(line, &block));
-            }
-        }
-    });
-    for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
-        std::fs::remove_file(pr.p.path(f)).unwrap();
-    }
+    pr.carry_instead(&block);
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"])
         .code(3)
@@ -732,4 +713,36 @@ fn a_carried_state_whose_names_leave_their_folder_is_not_restored() {
     assert!(!pr.p.exists(".claude/orchestrator_state.json"), "the carried state was written");
     assert!(!pr.p.root().parent().unwrap().join(format!("{escaped}.json")).exists());
     assert!(!pr.p.exists("build.log"), "nothing ran");
+}
+
+impl Pr {
+    /// Replace the carried state in the gate comments with `block` (as someone with write
+    /// access could), and remove the local state: the next command is a fresh runner's.
+    pub fn carry_instead(&self, block: &str) {
+        self.gh.with(|g| {
+            for c in g.comments.iter_mut() {
+                let body = c["body"].as_str().unwrap_or_default().to_owned();
+                if let Some(line) = body.lines().find(|l| l.starts_with("<!-- orchestrator:state ")) {
+                    c["body"] = serde_json::json!(body.replace(line, block));
+                }
+            }
+        });
+        for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+            let _ = std::fs::remove_file(self.p.path(f));
+        }
+    }
+
+    /// A reviewer ticks both checklist boxes in the gate comments.
+    pub fn tick_all(&self) {
+        self.gh.with(|g| {
+            for c in g.comments.iter_mut() {
+                let body = c["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace("- [ ] Plan is sound", "- [x] Plan is sound")
+                    .replace("- [ ] Scope is right", "- [x] Scope is right");
+                c["body"] = serde_json::json!(body);
+            }
+        });
+    }
 }
