@@ -517,10 +517,10 @@ impl Engine {
             }
             let mut store = self.store();
             if let Some(ps) = store.state.phases.get_mut(&name) {
+                // Its gate opens again: a round that was decided stays decided, one that
+                // was not (or whose outputs a push changed) starts anew.
                 ps.status = PhaseStatus::AwaitingApproval;
-                if let Some(g) = ps.gate.as_mut() {
-                    g.decision = None;
-                }
+                ps.gate = None;
             }
             // What ran after an unconfirmed approval ran without one.
             for later in plan::dependents(&self.wf, &name) {

@@ -47,8 +47,8 @@ pub(crate) fn segment(s: &str) -> String {
         .collect()
 }
 
-/// sha256 over the phase's artifacts: their paths and contents, in path order.
-pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) -> String {
+/// The phase's artifacts: what its agents reported and what its patterns matched, sorted.
+fn phase_files(state: &RunState, phase: &str) -> Vec<String> {
     let mut files: Vec<String> = Vec::new();
     if let Some(ps) = state.phases.get(phase) {
         files.extend(ps.agents.values().flat_map(|a| a.artifacts.iter().cloned()));
@@ -58,6 +58,12 @@ pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) ->
     }
     files.sort();
     files.dedup();
+    files
+}
+
+/// sha256 over the phase's artifacts: their paths and contents, in path order.
+pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) -> String {
+    let files = phase_files(state, phase);
     let mut hash = Sha256::new();
     for f in &files {
         let content = std::fs::read(root.join(f)).unwrap_or_default();
@@ -420,10 +426,43 @@ impl GitHubGate {
             head_sha: decided_on.clone(),
             stale: false,
         };
-        let at_decision = Pr { head_sha: decided_on, ..pr };
+        let head_now = pr.head_sha.clone();
+        let at_decision = Pr { head_sha: decided_on.clone(), ..pr };
         let outcome = self.count(wf, phase, &round, &at_decision, &record, checklist_done).await?;
         let (approve, reject) = wf.labels(phase);
-        Ok(outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done)) == Some(true))
+        if outcome.decision(&rules(wf, phase, &approve, &reject, checklist_done)) != Some(true) {
+            return Ok(false);
+        }
+        // Pushed since, by someone other than the run: an approval does not cover what it
+        // never saw.
+        if !decided_on.is_empty() && decided_on != head_now {
+            let artifacts = phase_files(state, phase);
+            if self.changed_by_others(&decided_on, &head_now, &artifacts).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether commits between `base` and `head` that the run did not make (its own carry the
+    /// `commit_outputs` author) change any of `files`.
+    async fn changed_by_others(&self, base: &str, head: &str, files: &[String]) -> Result<bool, GithubError> {
+        let path = format!("{}/compare/{}...{}", self.ctx.repo_path(), segment(base), segment(head));
+        let cmp = match self.client.get(&path).await {
+            Ok(v) => v,
+            // The approved commit is gone (a force push): nothing vouches for the outputs now.
+            Err(GithubError::Status { status: 404, .. }) => return Ok(true),
+            Err(e) => return Err(e),
+        };
+        let others = cmp["commits"].as_array().is_some_and(|cs| {
+            cs.iter().any(|c| c["commit"]["author"]["email"].as_str() != Some(super::outputs::AUTHOR_EMAIL))
+        });
+        if !others {
+            return Ok(false);
+        }
+        let changed: Vec<&str> =
+            cmp["files"].as_array().into_iter().flatten().filter_map(|f| f["filename"].as_str()).collect();
+        Ok(files.iter().any(|f| changed.contains(&f.as_str())))
     }
 
     /// The run's own reactions on its gate comment `id`: the trusted record of the round.

@@ -9,6 +9,10 @@ use std::process::Command;
 
 use crate::state::{PhaseStatus, RunState};
 
+/// The author of the commits the run makes: a later check tells the run's own pushes from
+/// others' by it.
+pub const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
+
 fn git(root: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git").args(args).current_dir(root).output().map_err(|e| format!("cannot run git: {e}"))?;
     if out.status.success() {
@@ -55,7 +59,7 @@ pub fn commit_and_push(root: &Path, state: &RunState, phase: &str, branch: &str)
             "-c",
             "user.name=orchestrator",
             "-c",
-            "user.email=orchestrator@users.noreply.github.com",
+            &format!("user.email={AUTHOR_EMAIL}"),
             "commit",
             "--quiet",
             "-m",

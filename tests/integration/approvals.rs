@@ -151,3 +151,41 @@ fn a_push_that_changes_the_outputs_dismisses_the_wait_and_reruns_the_phase() {
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"]).code(0);
 }
+
+#[test]
+fn a_push_by_someone_else_after_an_approval_dismisses_it() {
+    let pr = setup_with(PLANNER, "");
+    // `build` is gated too: the run is still going when the author pushes.
+    let cfg =
+        pr.p.read(".claude/config.yaml")
+            .replace("    agents: [builder]\n", "    agents: [builder]\n    requires_consensus: true\n");
+    pr.p.write(".claude/config.yaml", &cfg);
+    pr.gh.base_file(".claude/config.yaml", &cfg);
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.state()["phases"]["build"]["status"], "awaiting_approval");
+    // The run's own push (its outputs) changes nothing.
+    pr.gh.with(|g| {
+        g.head_sha = "3333333ccccccc".into();
+        g.compare = (vec!["orchestrator@users.noreply.github.com".into()], vec!["docs/PLAN.md".into()]);
+    });
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.state()["phases"]["plan"]["status"], "approved");
+    // The author pushes a new plan (the checkout has it): the approval does not cover it.
+    pr.gh.with(|g| {
+        g.head_sha = "4444444ddddddd".into();
+        g.compare = (vec!["author@example.com".into()], vec!["docs/PLAN.md".into()]);
+    });
+    pr.p.write("docs/PLAN.md", "a plan nobody approved\n");
+    pr.run(&["run", "resume"]).code(4);
+    let state = pr.p.state();
+    assert_eq!(state["phases"]["plan"]["status"], "awaiting_approval", "{state}");
+    assert_eq!(state["phases"]["build"]["status"], "pending", "build ran on a plan nobody approved");
+    assert!(pr.comment_of("plan").contains("Waiting for approval"), "{}", pr.comment_of("plan"));
+    // A new approval continues.
+    pr.gh.label("bob", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.state()["phases"]["plan"]["status"], "approved");
+    assert_eq!(pr.p.state()["phases"]["build"]["status"], "awaiting_approval");
+}

@@ -56,6 +56,8 @@ pub struct Gh {
     pub head_repo: Option<String>,
     /// `GET /user` refuses the token even with an `identity` (a GitHub App's installation token).
     pub refuse_user: bool,
+    /// What `compare` answers between any two commits: the commits (author emails) and files.
+    pub compare: (Vec<String>, Vec<String>),
     next_id: u64,
 }
 
@@ -333,6 +335,16 @@ fn route(
             ok(json!([]))
         }
         ("GET", ["repos", "octo", "app", "issues", "7", "events"]) => page(&g.events, query, base, path),
+        ("GET", ["repos", "octo", "app", "compare", _range]) => {
+            let (authors, files) = g.compare.clone();
+            let commits: Vec<Value> = authors
+                .iter()
+                .enumerate()
+                .map(|(i, email)| json!({"sha": format!("{i:040}"), "commit": {"author": {"email": email, "name": "x"}}}))
+                .collect();
+            let files: Vec<Value> = files.iter().map(|f| json!({"filename": f, "status": "modified"})).collect();
+            ok(json!({"status": "ahead", "ahead_by": commits.len(), "commits": commits, "files": files}))
+        }
         ("GET", ["repos", "octo", "app", "pulls", "7", "reviews"]) => page(&g.reviews, query, base, path),
         ("POST", ["repos", "octo", "app", "issues", "comments", id, "reactions"]) => {
             let id: u64 = id.parse().unwrap_or(0);

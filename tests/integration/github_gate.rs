@@ -732,6 +732,14 @@ impl Pr {
         }
     }
 
+    /// The gate comment of `phase`.
+    pub fn comment_of(&self, phase: &str) -> String {
+        let mine: Vec<String> =
+            self.gh.gate_comments().into_iter().filter(|b| b.contains(&format!(" phase={phase} -->"))).collect();
+        assert_eq!(mine.len(), 1, "expected one gate comment for {phase}");
+        mine[0].clone()
+    }
+
     /// A reviewer ticks both checklist boxes in the gate comments.
     pub fn tick_all(&self) {
         self.gh.with(|g| {
