@@ -59,7 +59,7 @@ pub fn write(
     let target = root.join(path(phase));
     let dir = target.parent().expect("bundle path has a folder");
     std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let tmp = crate::state::new_temp(dir)?;
     let mut zip = zip::ZipWriter::new(tmp.reopen()?);
     let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let mut entries = Vec::new();

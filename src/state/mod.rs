@@ -4,4 +4,4 @@ mod model;
 mod store;
 
 pub use model::*;
-pub use store::{StateError, StateLock, StateStore, lock, read, replace_file, write_atomic};
+pub use store::{StateError, StateLock, StateStore, lock, new_temp, read, replace_file, write_atomic};

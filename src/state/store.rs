@@ -180,10 +180,24 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     replace(path, bytes, false)
 }
 
+/// A temporary file in `dir` to be renamed over a file the user reads: created with the mode a
+/// plain write gives (0666 less the umask), not tempfile's private 0600 — a teammate reads the
+/// config, node_exporter the metrics.
+pub fn new_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
+}
+
 fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut tmp = new_temp(dir)?;
     tmp.write_all(bytes)?;
     if durable {
         tmp.as_file().sync_all()?;

@@ -48,3 +48,32 @@ fn init_backs_up_an_existing_config_before_replacing_it() {
     assert_eq!(p.read(".claude/intake.yaml"), "name: keep-me\n");
     p.run(&["validate"]).code(0).stdout_has(".claude/config.yaml: ok (3 phases, 4 agents)");
 }
+
+/// What the tool writes gets the mode a plain write would give it: 0644 under umask 022 (a
+/// teammate reads the config, node_exporter the metrics), 0600 under umask 077.
+#[test]
+fn files_are_written_with_the_users_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    for (umask, mode) in [("022", 0o644), ("077", 0o600)] {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask {umask}; exec \"$0\" quickstart demo >/dev/null 2>&1"))
+            .arg(crate::harness::BIN)
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(4));
+        for rel in [
+            ".claude/config.yaml",
+            ".claude/consensus/planning/REQUEST.md",
+            ".claude/metrics/metrics.prom",
+            "reports/junit.xml",
+            "reports/hygiene_summary.json",
+            ".claude/artifacts/planning_bundle.zip",
+        ] {
+            let meta = std::fs::metadata(dir.path().join("demo").join(rel)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{rel} under umask {umask}");
+        }
+    }
+}
