@@ -4,22 +4,31 @@
 
 // Terminal output that never panics: a closed pipe (`| head -1`) or a closed stderr ends the
 // output quietly, not the command, and never in the middle of writing a run's state.
+// Commands named in what is printed get this invocation's `-C`/`--config` (see `hints`).
 macro_rules! outln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        let _ = writeln!(std::io::stdout(), "{}", $crate::hints::localize(&format!($($t)*)));
     }};
 }
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
+        let _ = write!(std::io::stdout(), "{}", $crate::hints::localize(&format!($($t)*)));
     }};
 }
 macro_rules! errln {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr());
+    }};
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
+        let _ = writeln!(std::io::stderr(), "{}", $crate::hints::localize(&format!($($t)*)));
     }};
 }
 
@@ -33,6 +42,7 @@ pub mod executor;
 pub mod exit_code;
 pub mod gate;
 pub mod github;
+mod hints;
 pub mod intake;
 mod markup;
 #[cfg(test)]

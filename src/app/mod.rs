@@ -102,10 +102,11 @@ pub async fn execute(cli: Cli) -> Result<i32, AppError> {
     if cli.directory.is_some() && !root.is_dir() && !matches!(cli.command, Command::Quickstart(_)) {
         return Err(AppError::Usage(format!("`{}` is not a folder (given with -C)", root.display())));
     }
+    crate::hints::set(cli.directory.as_deref(), &cli.config);
     let ctx = Ctx { root, config: cli.config.clone() };
     let result = match cli.command {
         Command::Init(args) => init(&ctx, args),
-        Command::Quickstart(args) => quickstart(&ctx, args).await,
+        Command::Quickstart(args) => quickstart(&ctx, args, cli.directory.clone()).await,
         Command::Validate => validate(&ctx),
         Command::Run(cmd) => run::execute(&ctx, cmd).await,
         Command::Ci(crate::cli::CiCommand::Generate { jobs, output, force, uses }) => {
@@ -150,22 +151,29 @@ fn init(ctx: &Ctx, args: InitArgs) -> Result<i32, AppError> {
     Ok(exit_code::SUCCESS)
 }
 
-async fn quickstart(ctx: &Ctx, args: QuickstartArgs) -> Result<i32, AppError> {
+async fn quickstart(ctx: &Ctx, args: QuickstartArgs, cli_directory: Option<PathBuf>) -> Result<i32, AppError> {
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { ctx.root.join(&args.dir) };
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))?;
     let name = args.name.unwrap_or_else(|| folder_name(&dir));
     write_template(&dir, &name)?;
     let sub = Ctx { root: dir, config: PathBuf::from(crate::config::DEFAULT_CONFIG) };
+    // From here on, printed commands work on the demo, from where the user is.
+    let shown = match &cli_directory {
+        Some(_) if args.dir.is_absolute() => args.dir.clone(),
+        Some(outer) => outer.join(&args.dir),
+        None => args.dir.clone(),
+    };
+    crate::hints::set(Some(&shown), &sub.config);
     outln!();
     let code = run::start(&sub, None, true, None, Default::default()).await?;
-    let shown = args.dir.display();
     if code == exit_code::AWAITING_APPROVAL {
         outln!(
-            "\nThe demo stopped at its first approval gate. Review {shown}/.claude/consensus/planning/REQUEST.md, then:"
+            "\nThe demo stopped at its first approval gate. Review {}/.claude/consensus/planning/REQUEST.md, then:",
+            shown.display()
         );
-        outln!("  orchestrator -C {shown} run approve                 # continue to the end");
-        outln!("  orchestrator -C {shown} run reject --reason \"...\"   # send it back");
-        outln!("  orchestrator -C {shown} run status                  # where the run stands");
+        outln!("  orchestrator run approve                 # continue to the end");
+        outln!("  orchestrator run reject --reason \"...\"   # send it back");
+        outln!("  orchestrator run status                  # where the run stands");
     }
     Ok(code)
 }

@@ -77,3 +77,21 @@ fn files_are_written_with_the_users_umask() {
         }
     }
 }
+
+/// Every `next:` line names a command that works pasted as it is, from where the user is.
+#[test]
+fn hints_carry_the_folder_and_config_they_were_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        crate::harness::Run::from_output(
+            std::process::Command::new(crate::harness::BIN).args(args).current_dir(dir.path()).output().unwrap(),
+        )
+    };
+    let out = run(&["quickstart", "demo"]);
+    out.code(4).stdout_has("next: orchestrator -C demo run approve --phase planning");
+    // Pasted as printed, from the same folder, it works.
+    run(&["-C", "demo", "run", "approve", "--phase", "planning"]).code(0);
+    std::fs::rename(dir.path().join("demo/.claude/config.yaml"), dir.path().join("demo/flow.yaml")).unwrap();
+    let out = run(&["-C", "demo", "--config", "flow.yaml", "run", "start", "--force"]);
+    out.code(4).stdout_has("next: orchestrator -C demo --config flow.yaml run approve --phase planning");
+}
