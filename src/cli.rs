@@ -73,6 +73,9 @@ pub struct QuickstartArgs {
     /// Project name (default: the folder's name)
     #[arg(long)]
     pub name: Option<String>,
+    /// Start over even if the folder's run has not finished (it is replaced)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,7 +26,8 @@ Exit codes:
   1    an agent failed or required artifacts are missing
   2    bad command-line arguments
   3    invalid config, intake, prompt template or state file (nothing was run)
-  4    stopped at an approval gate: approve or reject, then `run resume`
+  4    stopped at an approval gate: `run approve` (which continues the run) or `run reject`;
+       on a pull request, a reviewer decides there and `run resume` continues
   5    a phase was rejected
   6    another orchestrator run holds the lock on this state
   70   internal or I/O error

@@ -153,6 +153,29 @@ fn init(ctx: &Ctx, args: InitArgs) -> Result<i32, AppError> {
 
 async fn quickstart(ctx: &Ctx, args: QuickstartArgs, cli_directory: Option<PathBuf>) -> Result<i32, AppError> {
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { ctx.root.join(&args.dir) };
+    // A run of this folder that has not finished is not thrown away unasked.
+    let state_path = dir.join(crate::config::DEFAULT_STATE_FILE);
+    if !args.force
+        && let Ok(previous) = crate::state::read(&state_path)
+        && matches!(
+            previous.status(),
+            crate::state::RunStatus::Running
+                | crate::state::RunStatus::Interrupted
+                | crate::state::RunStatus::AwaitingApproval
+        )
+    {
+        let shown = match &cli_directory {
+            Some(outer) if !args.dir.is_absolute() => outer.join(&args.dir),
+            _ => args.dir.clone(),
+        };
+        crate::hints::set(Some(&shown), Path::new(crate::config::DEFAULT_CONFIG));
+        return Err(AppError::Usage(format!(
+            "the demo in `{}` has a run that has not finished (run {}, {})\nhelp: continue it with `orchestrator run resume` (or `orchestrator run approve` at its gate); to start over, run the quickstart again with `--force`",
+            shown.display(),
+            previous.run_id,
+            previous.status().as_str()
+        )));
+    }
     std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create `{}`: {e}", dir.display()))?;
     let name = args.name.unwrap_or_else(|| folder_name(&dir));
     write_template(&dir, &name)?;

@@ -95,3 +95,21 @@ fn hints_carry_the_folder_and_config_they_were_given() {
     let out = run(&["-C", "demo", "--config", "flow.yaml", "run", "start", "--force"]);
     out.code(4).stdout_has("next: orchestrator -C demo --config flow.yaml run approve --phase planning");
 }
+
+#[test]
+fn quickstart_again_keeps_a_run_that_waits_at_its_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        crate::harness::Run::from_output(
+            std::process::Command::new(crate::harness::BIN).args(args).current_dir(dir.path()).output().unwrap(),
+        )
+    };
+    run(&["quickstart", "demo"]).code(4);
+    let before = crate::harness::tree(&dir.path().join("demo"));
+    run(&["quickstart", "demo"])
+        .code(2)
+        .stderr_has("has a run that has not finished")
+        .stderr_has("orchestrator -C demo run resume");
+    assert_eq!(before, crate::harness::tree(&dir.path().join("demo")), "the waiting run was touched");
+    run(&["quickstart", "demo", "--force"]).code(4);
+}
