@@ -24,14 +24,20 @@ use crate::state::{
 pub async fn execute(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     match cmd {
         RunCommand::Start { intake, force, or_resume, phase, exec } => {
-            if or_resume && !exec.dry_run && unfinished_run(ctx).await? {
-                return match phase {
-                    Some(name) => {
-                        let mode = Mode::Phase(name.clone());
-                        existing(ctx, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name)).await
-                    }
-                    None => existing(ctx, Mode::Continue, exec, |_, _| Ok(())).await,
-                };
+            if or_resume && !exec.dry_run {
+                // Loaded (the base branch's policy fetched) once, for whichever it is.
+                let (unfinished, wf) = unfinished_run(ctx).await?;
+                if unfinished {
+                    return match phase {
+                        Some(name) => {
+                            let mode = Mode::Phase(name.clone());
+                            existing_loaded(wf, mode, exec, move |wf, state| check_phase_runnable(wf, state, &name))
+                                .await
+                        }
+                        None => existing_loaded(wf, Mode::Continue, exec, |_, _| Ok(())).await,
+                    };
+                }
+                return start_loaded(ctx, wf, intake, force, phase, exec).await;
             }
             start(ctx, intake, force, phase, exec).await
         }
@@ -265,6 +271,18 @@ pub async fn start(
     exec: ExecArgs,
 ) -> Result<i32, AppError> {
     let wf = if exec.dry_run { ctx.load()? } else { load_for_run(ctx).await? };
+    start_loaded(ctx, wf, intake, force, phase, exec).await
+}
+
+/// `start` with the workflow already loaded.
+async fn start_loaded(
+    ctx: &Ctx,
+    wf: Workflow,
+    intake: Option<PathBuf>,
+    force: bool,
+    phase: Option<String>,
+    exec: ExecArgs,
+) -> Result<i32, AppError> {
     let mode = match phase {
         None => Mode::Continue,
         Some(name) => {
@@ -330,6 +348,16 @@ async fn existing(
     prepare: impl Fn(&Workflow, &mut RunState) -> Result<(), AppError>,
 ) -> Result<i32, AppError> {
     let wf = if exec.dry_run { ctx.load()? } else { load_for_run(ctx).await? };
+    existing_loaded(wf, mode, exec, prepare).await
+}
+
+/// `existing` with the workflow already loaded.
+async fn existing_loaded(
+    wf: Workflow,
+    mode: Mode,
+    exec: ExecArgs,
+    prepare: impl Fn(&Workflow, &mut RunState) -> Result<(), AppError>,
+) -> Result<i32, AppError> {
     let path = wf.state_path();
     if exec.dry_run {
         let mut state = state::read(&path)?;
@@ -382,7 +410,7 @@ fn check_before_locking(path: &Path) -> Result<(), AppError> {
 
 /// Whether there is a run that has not finished: here, or (restored first) carried by the pull
 /// request's gate comment.
-async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
+async fn unfinished_run(ctx: &Ctx) -> Result<(bool, Workflow), AppError> {
     let wf = load_for_run(ctx).await?;
     let path = wf.state_path();
     check_trust(&wf)?;
@@ -398,9 +426,9 @@ async fn unfinished_run(ctx: &Ctx) -> Result<bool, AppError> {
             if unfinished {
                 errln!("run {} has not finished; continuing it (--or-resume)", neutralize(&s.run_id));
             }
-            Ok(unfinished)
+            Ok((unfinished, wf))
         }
-        Err(state::StateError::NoRun { .. }) => Ok(false),
+        Err(state::StateError::NoRun { .. }) => Ok((false, wf)),
         Err(e) => Err(e.into()),
     }
 }

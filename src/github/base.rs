@@ -25,10 +25,9 @@ pub async fn config(ctx: &PrContext, path: &str) -> Result<Base, GithubError> {
     let sha = pr["base"]["sha"].as_str().unwrap_or_default().to_owned();
     let head_repo = pr["head"]["repo"]["full_name"].as_str().map(str::to_owned);
     if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(GithubError::Status {
+        return Err(GithubError::Unexpected {
             method: "GET",
             path: format!("{}/pulls/{}", ctx.repo_path(), ctx.number),
-            status: 200,
             message: "the pull request has no base commit (`base.sha`)".into(),
         });
     }
@@ -39,8 +38,7 @@ pub async fn config(ctx: &PrContext, path: &str) -> Result<Base, GithubError> {
         Err(GithubError::Status { status: 404, .. }) => return Ok(Base { config: None, sha, head_repo }),
         Err(e) => return Err(e),
     };
-    let bad =
-        |message: &str| GithubError::Status { method: "GET", path: file.clone(), status: 200, message: message.into() };
+    let bad = |message: &str| GithubError::Unexpected { method: "GET", path: file.clone(), message: message.into() };
     if v["type"] != "file" || v["encoding"] != "base64" {
         return Err(bad("expected a file with base64 content"));
     }

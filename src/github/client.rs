@@ -20,6 +20,9 @@ pub enum GithubError {
     Body { method: &'static str, path: String, message: String },
     #[error("cannot set up the GitHub client for `{url}`: {message}")]
     Setup { url: String, message: String },
+    /// An answer that is JSON but not what the API documents.
+    #[error("GitHub API {method} {path}: {message}")]
+    Unexpected { method: &'static str, path: String, message: String },
     /// The run cannot tell which comments are its own.
     #[error("{0}")]
     Identity(String),

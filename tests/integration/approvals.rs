@@ -156,11 +156,7 @@ fn a_push_that_changes_the_outputs_dismisses_the_wait_and_reruns_the_phase() {
 fn a_push_by_someone_else_after_an_approval_dismisses_it() {
     let pr = setup_with(PLANNER, "");
     // `build` is gated too: the run is still going when the author pushes.
-    let cfg =
-        pr.p.read(".claude/config.yaml")
-            .replace("    agents: [builder]\n", "    agents: [builder]\n    requires_consensus: true\n");
-    pr.p.write(".claude/config.yaml", &cfg);
-    pr.gh.base_file(".claude/config.yaml", &cfg);
+    pr.gate_build_too();
     pr.run(&["run", "start"]).code(4);
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"]).code(4);

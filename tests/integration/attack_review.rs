@@ -116,11 +116,7 @@ fn agents_get_no_workflow_command_files() {
 #[test]
 fn the_pr_author_edits_the_gate_comments_metadata_so_an_earlier_approval_counts_again() {
     let pr = setup_with(PLANNER, "");
-    let cfg =
-        pr.p.read(".claude/config.yaml")
-            .replace("    agents: [builder]\n", "    agents: [builder]\n    requires_consensus: true\n");
-    pr.p.write(".claude/config.yaml", &cfg);
-    pr.gh.base_file(".claude/config.yaml", &cfg);
+    pr.gate_build_too();
     pr.run(&["run", "start"]).code(4);
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"]).code(4); // plan approved; build ran and waits at its own gate

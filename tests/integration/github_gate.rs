@@ -732,6 +732,16 @@ impl Pr {
         }
     }
 
+    /// Gate `build` too (here and on the base branch): two gates, one after the other.
+    pub fn gate_build_too(&self) {
+        let cfg = self
+            .p
+            .read(".claude/config.yaml")
+            .replace("    agents: [builder]\n", "    agents: [builder]\n    requires_consensus: true\n");
+        self.p.write(".claude/config.yaml", &cfg);
+        self.gh.base_file(".claude/config.yaml", &cfg);
+    }
+
     /// The gate comment of `phase`.
     pub fn comment_of(&self, phase: &str) -> String {
         let mine: Vec<String> =
