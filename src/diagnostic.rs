@@ -54,7 +54,8 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.message)?;
+        // The one place a located error gets its `error:`.
+        writeln!(f, "error: {}", self.message)?;
         match self.pos {
             Some(pos) => write!(f, "  --> {}:{}:{}", self.file.display(), pos.line, pos.col)?,
             None => write!(f, "  --> {}", self.file.display())?,
@@ -104,7 +105,7 @@ mod tests {
     #[test]
     fn renders_like_a_compiler() {
         let src = "phases:\n  - name: build\n    agents: [buidler]\n";
-        let d = Diagnostic::new("error: unknown agent `buidler` in phase `build`", ".claude/config.yaml")
+        let d = Diagnostic::new("unknown agent `buidler` in phase `build`", ".claude/config.yaml")
             .at(src, Some(Pos { line: 3, col: 14 }), 7)
             .help("did you mean `builder`?");
         assert_eq!(

@@ -13,25 +13,23 @@ pub fn load(root: &Path, rel: &Path, explicit: bool) -> Result<serde_json::Value
     let source = match crate::text_file::read(&root.join(rel)) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(serde_json::json!({})),
-        Err(e) => return Err(Diagnostic::new(format!("error: cannot read intake: {e}"), rel)),
+        Err(e) => return Err(Diagnostic::new(format!("cannot read intake: {e}"), rel)),
     };
     let value: serde_yaml::Value = match serde_yaml::from_str(&source) {
         Ok(v) => v,
         Err(e) => return Err(crate::config::serde_diagnostic(&e, rel, &source)),
     };
-    let value = match value {
-        serde_yaml::Value::Null => return Ok(serde_json::json!({})),
-        v @ serde_yaml::Value::Mapping(_) => v,
-        _ => {
-            return Err(Diagnostic::new(
-                "error: the intake must be a mapping (name, type, goals, constraints, …)",
-                rel,
-            )
-            .at(&source, Some(crate::diagnostic::Pos { line: 1, col: 1 }), 1));
-        }
-    };
+    let value =
+        match value {
+            serde_yaml::Value::Null => return Ok(serde_json::json!({})),
+            v @ serde_yaml::Value::Mapping(_) => v,
+            _ => {
+                return Err(Diagnostic::new("the intake must be a mapping (name, type, goals, constraints, …)", rel)
+                    .at(&source, Some(crate::diagnostic::Pos { line: 1, col: 1 }), 1));
+            }
+        };
     serde_json::to_value(&value).map_err(|e| {
-        Diagnostic::new(format!("error: the intake cannot be used as template context: {e}"), rel)
+        Diagnostic::new(format!("the intake cannot be used as template context: {e}"), rel)
             .help("keys must be strings and values plain YAML (no tags)")
     })
 }

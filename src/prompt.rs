@@ -19,7 +19,7 @@ pub fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option
     match crate::text_file::read(&root.join(rel)) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => Ok(None),
-        Err(e) => Err(Diagnostic::new(format!("error: cannot read prompt template: {e}"), rel)),
+        Err(e) => Err(Diagnostic::new(format!("cannot read prompt template: {e}"), rel)),
     }
 }
 
@@ -99,7 +99,7 @@ fn template_error(file: &Path, source: &str, e: &minijinja::Error, missing: Opti
                 format!("available here: {}", keys.join(", "))
             }
         });
-        return Diagnostic::new(format!("error: undefined variable `{var}` in prompt template"), file)
+        return Diagnostic::new(format!("undefined variable `{var}` in prompt template"), file)
             .at(source, pos, var.chars().count())
             .help(help);
     }
@@ -112,7 +112,7 @@ fn template_error(file: &Path, source: &str, e: &minijinja::Error, missing: Opti
         Pos { line, col }
     });
     let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
-    Diagnostic::new(format!("error: prompt template: {detail}"), file).at(source, pos, 1)
+    Diagnostic::new(format!("prompt template: {detail}"), file).at(source, pos, 1)
 }
 
 #[cfg(test)]

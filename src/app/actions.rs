@@ -94,7 +94,7 @@ impl Runner {
                 props.push(("line", pos.line.to_string()));
                 props.push(("col", pos.col.to_string()));
             }
-            let message = d.message.strip_prefix("error: ").unwrap_or(&d.message);
+            let message = &d.message;
             let msg = match &d.help {
                 Some(h) => format!("{message}\nhelp: {h}"),
                 None => message.to_owned(),

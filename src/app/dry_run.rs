@@ -8,16 +8,18 @@ use crate::cli::ExecArgs;
 use crate::config::{Phase, Workflow};
 use crate::engine::{Mode, context, plan};
 use crate::gate::{LocalGate, request};
-use crate::state::{PhaseStatus, RunState};
+use crate::state::RunState;
 
-pub fn print(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) {
-    let redactor = super::run::redactor(wf);
+use super::invocation::Invocation;
+
+pub(crate) fn print(inv: &Invocation, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) {
+    let (wf, redactor) = (&inv.wf, &inv.redactor);
     // The plan shows rendered prompts, which quote the state (artifacts, agents' files).
-    let text = redactor.redact_str(&render(wf, state, new_run, mode, exec));
+    let text = redactor.redact_str(&render(inv, state, new_run, mode, exec));
     out!("{}", crate::runner_log::neutralize(&text));
     if let Some(runner) = super::actions::Runner::detect() {
         let phases: Vec<&str> = to_run(wf, state, mode).iter().map(|p| p.name.as_str()).collect();
-        runner.dry_run(&phases, &text, &redactor);
+        runner.dry_run(&phases, &text, redactor);
     }
 }
 
@@ -25,38 +27,13 @@ fn to_run<'w>(wf: &'w Workflow, state: &RunState, mode: &Mode) -> Vec<&'w Phase>
     match mode {
         Mode::Phase(name) => wf.phase(name).into_iter().collect(),
         Mode::Step => plan::ready(wf, state, &HashSet::new()),
-        Mode::Continue => {
-            // Everything not done yet, in dependency order, as far as the first gate allows.
-            let mut gated: HashSet<&str> = HashSet::new();
-            plan::topological(wf)
-                .into_iter()
-                .filter(|p| {
-                    matches!(
-                        state.phases.get(&p.name).map(|s| s.status),
-                        Some(PhaseStatus::Pending | PhaseStatus::Running)
-                    )
-                })
-                .filter(|p| {
-                    let blocked = p.needs.iter().any(|n| {
-                        gated.contains(n.as_str())
-                            || state.phases.get(n).is_some_and(|s| {
-                                matches!(
-                                    s.status,
-                                    PhaseStatus::Failed | PhaseStatus::Rejected | PhaseStatus::AwaitingApproval
-                                )
-                            })
-                    });
-                    if blocked || p.requires_consensus {
-                        gated.insert(&p.name);
-                    }
-                    !blocked
-                })
-                .collect()
-        }
+        // Everything not done yet, in dependency order, as far as the first gate allows.
+        Mode::Continue => plan::until_gates(wf, state),
     }
 }
 
-pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) -> String {
+pub(crate) fn render(inv: &Invocation, state: &RunState, new_run: bool, mode: &Mode, exec: &ExecArgs) -> String {
+    let wf = &inv.wf;
     let mut s = String::from("Dry run: nothing is executed and nothing is written.\n\n");
     let workers = exec.max_workers.map(|n| n as usize).unwrap_or(wf.settings.max_parallel_agents);
     if new_run {
@@ -152,7 +129,7 @@ pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec:
         }
         if p.requires_consensus {
             let _ = writeln!(s, "\n── gate: {} ──", p.name);
-            s.push_str(&gate_preview(wf, state, &p.name));
+            s.push_str(&gate_preview(inv, state, &p.name));
         }
     }
     s
@@ -160,12 +137,14 @@ pub fn render(wf: &Workflow, state: &RunState, new_run: bool, mode: &Mode, exec:
 
 /// What the gate of `phase` would do: on a pull request, the API calls and the exact comment;
 /// elsewhere, the REQUEST.md it would write. Nothing is sent or written.
-fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
+fn gate_preview(inv: &Invocation, state: &RunState, phase: &str) -> String {
     use crate::github::comment;
-    use crate::github::context::{Detected, detect};
+    use crate::github::context::Detected;
+    let wf = &inv.wf;
     let mut s = String::new();
-    let body = match detect(|k| std::env::var(k).ok()) {
+    let body = match inv.github() {
         Ok(Detected::PullRequest(ctx)) => {
+            let ctx: &crate::github::context::PrContext = ctx;
             let issue = format!("{}/issues/{}", ctx.repo_path(), ctx.number);
             let (approve, _) = wf.labels(phase);
             let _ = writeln!(
@@ -234,11 +213,11 @@ fn gate_preview(wf: &Workflow, state: &RunState, phase: &str) -> String {
                 wf,
                 state,
                 phase,
-                &ctx,
+                ctx,
                 &meta,
                 &[],
                 &["⏳ **Waiting for approval.**".to_owned()],
-                &super::run::redactor(wf),
+                &inv.redactor,
             )
         }
         Ok(_) => {

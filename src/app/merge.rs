@@ -4,6 +4,7 @@
 //! ours, agents another job finished in a phase we share are added, and the files those agents
 //! reported (and their transcripts) are copied into the workspace, confined to it.
 
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 use super::{AppError, Ctx};
@@ -99,7 +100,8 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
 }
 
 pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let inv = super::invocation::Invocation::load(ctx)?;
+    let wf = &inv.wf;
     let path = wf.state_path();
     // Every part is read before anything is written. A folder without a state of its own but
     // with subfolders that have one (downloaded artifacts, one folder each) stands for them.
@@ -114,7 +116,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             continue;
         }
         let mut subs: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", dir.display()))?
+            .with_context(|| format!("cannot read `{}`", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join(&wf.settings.state_file).is_file())
             .collect();
@@ -169,7 +171,7 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             StateStore::create(&path, lock, base)?
         }
     };
-    let ws = Confinement::for_workflow(&wf);
+    let ws = Confinement::for_workflow(wf);
     let mut merged = Merged::default();
     for (dir, part) in &parts {
         let files = merge_state(&mut store.state, part, &mut merged);
@@ -187,8 +189,8 @@ pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         }
     }
     store.save()?;
-    crate::report::Recorder::new(&wf.root, super::run::redactor(&wf))
-        .run(&wf, &store.state)
+    crate::report::Recorder::new(&wf.root, inv.redactor.clone())
+        .run(wf, &store.state)
         .map_err(crate::engine::EngineError::from)?;
     merged.files.sort();
     merged.files.dedup();

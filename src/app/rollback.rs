@@ -1,6 +1,7 @@
 //! `run rollback --phase`: the `ROLLBACK_<phase>.md` advisory. It says what the phase changed and
 //! how to undo it by hand; it runs no git command and changes nothing else.
 
+use anyhow::Context as _;
 use std::fmt::Write;
 
 use super::{AppError, Ctx};
@@ -8,7 +9,8 @@ use crate::exit_code;
 use crate::state::{self, PhaseStatus};
 
 pub fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let inv = super::invocation::Invocation::load(ctx)?;
+    let wf = &inv.wf;
     if wf.phase(phase).is_none() {
         let help = crate::diagnostic::did_you_mean(phase, wf.phases.iter().map(|p| p.name.as_str()))
             .map(|h| format!("\nhelp: {h}"))
@@ -74,8 +76,8 @@ pub fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
     );
     let rel = format!("ROLLBACK_{phase}.md");
     // File names come from the workspace, where agents name files.
-    let s = super::run::redactor(&wf).redact_str(&s);
-    state::write_atomic(&wf.root.join(&rel), s.as_bytes()).map_err(|e| anyhow::anyhow!("cannot write `{rel}`: {e}"))?;
+    let s = inv.redactor.clone().redact_str(&s);
+    state::write_atomic(&wf.root.join(&rel), s.as_bytes()).with_context(|| format!("cannot write `{rel}`"))?;
     outln!("wrote {rel}");
     Ok(exit_code::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `run status` and the summary printed after a run: where the run stands and what to do next.
 //! Text read from the state (which agents can edit in the workspace) is printed neutralized.
 
+use anyhow::Context as _;
 use std::io::IsTerminal;
 
 use console::style;
@@ -13,24 +14,25 @@ use crate::runner_log::{neutralize, neutralize_json};
 use crate::state::{self, AgentStatus, PhaseStatus, RunState, RunStatus};
 
 pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let inv = super::invocation::Invocation::load(ctx)?;
+    let wf = &inv.wf;
     let state = state::read(&wf.state_path())?;
     if json {
-        let mut value = serde_json::to_value(&state).map_err(|e| anyhow::anyhow!("cannot encode the state: {e}"))?;
+        let mut value = serde_json::to_value(&state).context("cannot encode the state as JSON")?;
         if let Some(obj) = value.as_object_mut() {
             obj.insert("status".into(), serde_json::to_value(state.status()).unwrap_or_default());
-            let metrics = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
+            let metrics = crate::report::metrics::compute(wf, &state, chrono::Utc::now());
             obj.insert("metrics".into(), serde_json::to_value(metrics).unwrap_or_default());
         }
-        let redactor = super::run::redactor(&wf);
+        let redactor = inv.redactor.clone();
         redactor.redact_json(&mut value);
-        let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let json = serde_json::to_string_pretty(&value).context("cannot encode the status as JSON")?;
         outln!("{}", neutralize_json(&json));
         return Ok(exit_code::SUCCESS);
     }
-    let redactor = super::run::redactor(&wf);
-    out!("{}", redactor.redact_str(&table(&wf, &state)));
-    print_next(&wf, &state, &redactor);
+    let redactor = inv.redactor.clone();
+    out!("{}", redactor.redact_str(&table(wf, &state)));
+    print_next(wf, &state, &redactor);
     Ok(exit_code::SUCCESS)
 }
 
@@ -50,14 +52,15 @@ fn colored(status: PhaseStatus) -> String {
 
 /// `run metrics`: computed from the state, so they are exact even if the files are stale.
 pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
-    let wf = ctx.load()?;
+    let inv = super::invocation::Invocation::load(ctx)?;
+    let wf = &inv.wf;
     let state = state::read(&wf.state_path())?;
-    let m = crate::report::metrics::compute(&wf, &state, chrono::Utc::now());
-    let redactor = super::run::redactor(&wf);
+    let m = crate::report::metrics::compute(wf, &state, chrono::Utc::now());
+    let redactor = inv.redactor.clone();
     if json {
-        let mut value = serde_json::to_value(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut value = serde_json::to_value(&m).context("cannot encode the metrics as JSON")?;
         redactor.redact_json(&mut value);
-        let json = serde_json::to_string_pretty(&value).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let json = serde_json::to_string_pretty(&value).context("cannot encode the metrics as JSON")?;
         outln!("{}", neutralize_json(&json));
     } else if prom {
         out!("{}", neutralize(&redactor.redact_text(&crate::report::prometheus::render(&m))));

@@ -55,7 +55,7 @@ pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
             } else {
                 "check that the file is readable UTF-8 text"
             };
-            return Err(Diagnostic::new(format!("error: cannot read config: {e}"), config_path).help(hint).into());
+            return Err(Diagnostic::new(format!("cannot read config: {e}"), config_path).help(hint).into());
         }
     };
     parse(root, config_path, &source)
@@ -78,7 +78,7 @@ pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, 
             .filter(|(path, ..)| !inside(path))
             .map(|(path, first, again)| {
                 let key = path.rsplit('.').next().unwrap_or(path);
-                Diagnostic::new(format!("error: `{path}` is given twice"), config_path)
+                Diagnostic::new(format!("`{path}` is given twice"), config_path)
                     .at(source, Some(*again), key.chars().count())
                     .help(format!("it was first given at line {}; keep one of them", first.line))
             })
@@ -111,16 +111,16 @@ pub fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Dia
             Some(dym) => dym,
             None => format!("expected one of: {}", expected.join(", ")),
         };
-        return Diagnostic::new(format!("error: unknown key `{key}`{place}"), file)
+        return Diagnostic::new(format!("unknown key `{key}`{place}"), file)
             .at(source, pos, key.chars().count())
             .help(help);
     }
     let place = path.map(|p| format!("`{p}`: ")).unwrap_or_default();
     let width = pos.map(|p| token_width(source, p)).unwrap_or(1);
     let (message, help) = if detail.starts_with("missing field") {
-        (format!("error: {place}{detail}"), Some("see the config reference in the README".to_owned()))
+        (format!("{place}{detail}"), Some("see the config reference in the README".to_owned()))
     } else {
-        (format!("error: {place}{detail}"), None)
+        (format!("{place}{detail}"), None)
     };
     Diagnostic::new(message, file).at(source, pos, width).maybe_help(help)
 }
@@ -201,17 +201,14 @@ impl Checker<'_> {
             }
         }
         let width = pos.map(|p| token_width(self.source, p)).unwrap_or(1);
-        self.errors
-            .push(Diagnostic::new(format!("error: {message}"), self.file).at(self.source, pos, width).maybe_help(help));
+        self.errors.push(Diagnostic::new(message.to_string(), self.file).at(self.source, pos, width).maybe_help(help));
     }
 
     /// Record an error at the key of the entry at `path`.
     fn key_error(&mut self, path: &str, key: &str, message: String, help: Option<String>) {
         let pos = self.spans.key(path);
         self.errors.push(
-            Diagnostic::new(format!("error: {message}"), self.file)
-                .at(self.source, pos, key.chars().count())
-                .maybe_help(help),
+            Diagnostic::new(message.to_string(), self.file).at(self.source, pos, key.chars().count()).maybe_help(help),
         );
     }
 

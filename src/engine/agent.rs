@@ -121,7 +121,7 @@ impl Engine {
             let clock = Instant::now();
             let journal_error: Arc<Mutex<Option<StateError>>> = Arc::default();
             let report = {
-                let store = Arc::clone(&self.store);
+                let engine = Arc::clone(self);
                 let running = agent_state.clone();
                 let (phase_name, agent_name, journal_error) =
                     (phase.name.clone(), name.to_owned(), Arc::clone(&journal_error));
@@ -130,8 +130,7 @@ impl Engine {
                     running.pgid = Some(pgid);
                     // The leader has not been waited for yet, so it is still there to be read.
                     running.pgid_leader = executor::groups::stamp(pgid);
-                    let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-                    if let Err(e) = store.record_agent(&phase_name, &agent_name, running) {
+                    if let Err(e) = engine.store().record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                     }
                 });

@@ -87,14 +87,14 @@ pub fn transcript_path(run_id: &str, phase: &str, agent: &str) -> String {
 
 pub struct Engine {
     pub(super) wf: Arc<Workflow>,
-    pub(super) store: Arc<Mutex<StateStore>>,
+    pub(super) store: Mutex<StateStore>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) cancel: watch::Receiver<Cancel>,
     pub(super) gate: Arc<dyn Gate>,
     pub(super) redactor: Arc<Redactor>,
     /// Each agent's prompt template, read once per command: `None` without one.
     pub(super) templates: std::collections::HashMap<String, Result<Option<String>, String>>,
-    pub(super) recorder: Recorder,
+    pub(super) recorder: Arc<Recorder>,
     pub(super) root: PathBuf,
     /// Where agents' reported and written paths must stay.
     pub(super) workspace: workspace::Confinement,
@@ -133,7 +133,7 @@ impl Engine {
     ) -> Engine {
         let workspace = workspace::Confinement::for_workflow(&wf);
         let root = workspace.root().to_path_buf();
-        let recorder = Recorder::new(&wf.root, redactor.clone());
+        let recorder = Arc::new(Recorder::new(&wf.root, redactor.clone()));
         let templates = wf
             .agents
             .values()
@@ -146,7 +146,7 @@ impl Engine {
             .collect();
         Engine {
             wf,
-            store: Arc::new(Mutex::new(store)),
+            store: Mutex::new(store),
             events,
             cancel,
             gate,
@@ -159,13 +159,21 @@ impl Engine {
         }
     }
 
-    /// The store, back from the engine once it is done.
-    pub fn into_store(self) -> Option<StateStore> {
-        Arc::into_inner(self.store).map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
-    }
-
     pub(super) fn store(&self) -> MutexGuard<'_, StateStore> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write records from a copy of the state: on a blocking thread, outside the state lock.
+    pub(super) async fn record(
+        &self,
+        state: RunState,
+        write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
+        tokio::task::spawn_blocking(move || write(&recorder, &wf, &state))
+            .await
+            .map_err(|e| EngineError::Internal(format!("writing the records failed: {e}")))??;
+        Ok(())
     }
 
     pub(super) fn emit(&self, ev: Event) {
@@ -209,8 +217,24 @@ impl Engine {
         }
     }
 
-    /// Run according to the options; returns the run's status afterwards.
-    pub async fn run(self: Arc<Self>) -> Result<RunSummary, EngineError> {
+    /// Run according to the options. The store comes back with the result, whatever it is.
+    pub async fn run(self) -> (Result<RunSummary, EngineError>, StateStore) {
+        let mut engine = Arc::new(self);
+        let result = Arc::clone(&engine).run_shared().await;
+        // Every task holding the engine was joined; one being dropped still lets go shortly.
+        let engine = loop {
+            match Arc::try_unwrap(engine) {
+                Ok(e) => break e,
+                Err(shared) => {
+                    engine = shared;
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        (result, engine.store.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    async fn run_shared(self: Arc<Self>) -> Result<RunSummary, EngineError> {
         let retried = self.recover().await?;
         // A reviewer's retry runs the phase again, whichever step of the workflow reads it.
         let mode = match &self.opts.mode {
@@ -236,13 +260,12 @@ impl Engine {
                 let ready: Vec<String> = match &mode {
                     // A phase that has run (or waits at its gate) is not run again: a repeated
                     // step is harmless, and its gate was re-read above.
-                    Mode::Phase(name) if !launched => {
-                        let status = self.store().state.phases.get(name).map(|p| p.status);
-                        match status {
-                            None | Some(PhaseStatus::Pending | PhaseStatus::Running) => vec![name.clone()],
-                            Some(_) => Vec::new(),
+                    Mode::Phase(name) if !launched => match self.wf.phase(name) {
+                        Some(p) if plan::readiness(&self.store().state, p) == plan::Readiness::Ready => {
+                            vec![name.clone()]
                         }
-                    }
+                        _ => Vec::new(),
+                    },
                     Mode::Step if !launched => {
                         plan::ready(&self.wf, &self.store().state, &running).iter().map(|p| p.name.clone()).collect()
                     }
@@ -288,20 +311,23 @@ impl Engine {
         })
         .await;
         let interrupted = self.cancelled();
-        let mut store = self.store();
-        store.state.interrupted = interrupted;
-        let status = store.state.status();
-        // A finished run (completed, failed or rejected) has a fixed duration; one that goes on
-        // (a retry) has none yet.
-        if matches!(status, RunStatus::Completed | RunStatus::Failed | RunStatus::Rejected) {
-            if store.state.finished_at.is_none() {
-                store.state.finished_at = Some(Utc::now());
+        let (status, state) = {
+            let mut store = self.store();
+            store.state.interrupted = interrupted;
+            let status = store.state.status();
+            // A finished run (completed, failed or rejected) has a fixed duration; one that goes on
+            // (a retry) has none yet.
+            if matches!(status, RunStatus::Completed | RunStatus::Failed | RunStatus::Rejected) {
+                if store.state.finished_at.is_none() {
+                    store.state.finished_at = Some(Utc::now());
+                }
+            } else {
+                store.state.finished_at = None;
             }
-        } else {
-            store.state.finished_at = None;
-        }
-        store.save()?;
-        self.recorder.run(&self.wf, &store.state)?;
+            store.save()?;
+            (status, store.state.clone())
+        };
+        self.record(state, |r, wf, state| r.run(wf, state)).await?;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -313,26 +339,13 @@ impl Engine {
     /// was rejected; an error when a need has not run or failed.
     fn check_needs(&self, name: &str) -> Result<bool, EngineError> {
         let Some(phase) = self.wf.phase(name) else { return Ok(false) };
-        let store = self.store();
-        let unmet: Vec<String> = phase
-            .needs
-            .iter()
-            .filter_map(|n| {
-                let status = store.state.phases.get(n).map(|p| p.status).unwrap_or(PhaseStatus::Pending);
-                (!status.is_done()).then(|| format!("`{n}` ({})", status.as_str()))
-            })
-            .collect();
-        let gated = phase.needs.iter().all(|n| {
-            store.state.phases.get(n).is_some_and(|p| {
-                p.status.is_done() || matches!(p.status, PhaseStatus::AwaitingApproval | PhaseStatus::Rejected)
-            })
-        });
-        if unmet.is_empty() {
-            Ok(false)
-        } else if gated {
-            Ok(true)
-        } else {
-            Err(EngineError::NotReady { phase: name.to_owned(), unmet: unmet.join(", ") })
+        let readiness = plan::readiness(&self.store().state, phase);
+        match readiness {
+            plan::Readiness::Blocked(_) if readiness.gated() => Ok(true),
+            plan::Readiness::Blocked(_) => {
+                Err(EngineError::NotReady { phase: name.to_owned(), unmet: readiness.unmet() })
+            }
+            _ => Ok(false),
         }
     }
 
@@ -438,11 +451,18 @@ impl Engine {
         }
         // After the decisions: a phase rejected just now may have been asked to run again.
         let retried = self.retries_asked().await? || !rerun.is_empty();
-        let mut store = self.store();
-        // A fresh run has nothing to recover: skip the fsync'd rewrite.
-        if store.state != before {
-            store.save()?;
-            self.recorder.metrics(&self.wf, &store.state)?;
+        let changed = {
+            let mut store = self.store();
+            // A fresh run has nothing to recover: skip the fsync'd rewrite.
+            if store.state != before {
+                store.save()?;
+                Some(store.state.clone())
+            } else {
+                None
+            }
+        };
+        if let Some(state) = changed {
+            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
         }
         Ok(retried)
     }
@@ -561,7 +581,7 @@ impl Engine {
         let phase =
             self.wf.phase(name).cloned().ok_or_else(|| EngineError::Internal(format!("unknown phase `{name}`")))?;
         let started = Instant::now();
-        {
+        let started_state = {
             let mut store = self.store();
             let ps = store.state.phases.entry(name.to_owned()).or_insert_with(PhaseState::pending);
             if ps.status != PhaseStatus::Running {
@@ -576,8 +596,9 @@ impl Engine {
             ps.gate = None;
             ps.error = None;
             store.save()?;
-            self.recorder.metrics(&self.wf, &store.state)?;
-        }
+            store.state.clone()
+        };
+        self.record(started_state, |r, wf, state| r.metrics(wf, state)).await?;
         self.emit(Event::PhaseStarted {
             phase: name.to_owned(),
             agents: phase.agents.len(),
@@ -729,18 +750,21 @@ impl Engine {
             ps.finished_at = Some(Utc::now());
             ps.duration_s = Some(started.elapsed().as_secs_f64());
             store.state.hygiene = Some(hygiene.summary());
-            self.recorder.hygiene(&hygiene)?;
-            self.recorder.phase(&store.state, &phase.name)?;
             // Saved first: if the process dies while the gate opens, a resume opens it again (a
             // gate finds its own earlier request, so nothing is posted twice).
             store.save()?;
-            if status == PhaseStatus::AwaitingApproval {
-                (status, error, Some(store.state.clone()))
-            } else {
-                self.recorder.metrics(&self.wf, &store.state)?;
-                (status, error, None)
-            }
+            (status, error, store.state.clone())
         };
+        // The records (hygiene, validation report, bundle, metrics) are written off the lock.
+        let name = phase.name.clone();
+        let gated = status == PhaseStatus::AwaitingApproval;
+        self.record(snapshot.clone(), move |r, wf, state| {
+            r.hygiene(&hygiene)?;
+            r.phase(state, &name)?;
+            if gated { Ok(()) } else { r.metrics(wf, state) }
+        })
+        .await?;
+        let snapshot = gated.then_some(snapshot);
         let mut gate_request = None;
         if let Some(snapshot) = snapshot {
             // The gate publishes (REQUEST.md, a pull-request comment carrying the state): what it
@@ -756,12 +780,15 @@ impl Engine {
                 });
                 return Ok(status);
             };
-            let mut store = self.store();
-            if let Some(ps) = store.state.phases.get_mut(&phase.name) {
-                ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });
-            }
-            store.save()?;
-            self.recorder.metrics(&self.wf, &store.state)?;
+            let state = {
+                let mut store = self.store();
+                if let Some(ps) = store.state.phases.get_mut(&phase.name) {
+                    ps.gate = Some(GateState { requested_at: Utc::now(), request: request.clone(), decision: None });
+                }
+                store.save()?;
+                store.state.clone()
+            };
+            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
             gate_request = Some(request);
         }
         self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });

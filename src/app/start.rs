@@ -1,0 +1,116 @@
+//! `run start`: a new run (or, with `--or-resume`, the one that has not finished).
+
+use std::path::PathBuf;
+
+use super::invocation::Invocation;
+use super::{AppError, Ctx, checks, drive, dry_run, existing};
+use crate::cli::ExecArgs;
+use crate::engine::Mode;
+use crate::exit_code;
+use crate::runner_log::neutralize;
+use crate::state::{self, RunStatus, StateStore};
+
+pub(crate) struct StartArgs {
+    pub(crate) intake: Option<PathBuf>,
+    pub(crate) force: bool,
+    pub(crate) or_resume: bool,
+    pub(crate) phase: Option<String>,
+}
+
+pub(crate) async fn execute(ctx: &Ctx, args: StartArgs, exec: ExecArgs) -> Result<i32, AppError> {
+    let inv = if exec.dry_run { Invocation::load(ctx)? } else { Invocation::for_run(ctx).await? };
+    start(ctx, inv, args, exec).await
+}
+
+/// A run that has not finished: it goes on, or is replaced only when asked.
+fn unfinished(status: RunStatus) -> bool {
+    matches!(status, RunStatus::Running | RunStatus::Interrupted | RunStatus::AwaitingApproval)
+}
+
+pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: ExecArgs) -> Result<i32, AppError> {
+    let wf = &inv.wf;
+    let mode = match &args.phase {
+        None => Mode::Continue,
+        Some(name) => {
+            let p = wf.phase(name).ok_or_else(|| checks::unknown_phase(wf, name))?;
+            if !p.needs.is_empty() && !args.or_resume {
+                return Err(cannot_start_with(wf, p));
+            }
+            Mode::Phase(name.clone())
+        }
+    };
+    let (intake_rel, explicit) = match &args.intake {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from(crate::intake::DEFAULT_INTAKE), false),
+    };
+    let intake_value = crate::intake::load(&ctx.root, &intake_rel, explicit)?;
+    let mut new_state = checks::preview_state(wf, intake_value, Some(&intake_rel));
+    let path = inv.state_path();
+    if exec.dry_run {
+        checks::preflight(wf, &new_state)?;
+        dry_run::print(&inv, &new_state, true, &mode, &exec);
+        return Ok(exit_code::SUCCESS);
+    }
+    inv.check_state_file()?;
+    // `--or-resume` decides on the run found here (or carried by the pull request's gate
+    // comment) under the same lock it then runs under.
+    let resuming = args.or_resume && state::read(&path).is_ok_and(|s| unfinished(s.status()));
+    if resuming {
+        existing::check_copy(&inv, &mode, &exec)?;
+    } else {
+        checks::preflight(wf, &new_state)?;
+        checks::llm_agents(wf, &new_state)?;
+    }
+    let lock = inv.lock().await?;
+    let previous = match state::read(&path) {
+        Ok(previous) => Some(previous),
+        Err(state::StateError::NoRun { .. }) => None,
+        Err(e) if args.force => {
+            errln!("note: replacing an unreadable state: {}", neutralize(&e.to_string()));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(previous) = previous {
+        let status = previous.status();
+        if args.or_resume && unfinished(status) {
+            errln!("run {} has not finished; continuing it (--or-resume)", neutralize(&previous.run_id));
+            return existing::run_locked(inv, lock, mode, exec).await;
+        }
+        if !args.force && unfinished(status) {
+            return Err(AppError::Usage(format!(
+                "run {} has not finished (it is {})\nhelp: continue it with `orchestrator run resume`, or replace it with `orchestrator run start --force`",
+                previous.run_id,
+                status.as_str()
+            )));
+        }
+        if previous.run_id == new_state.run_id {
+            new_state.run_id.push_str("_2");
+        }
+    }
+    if args.or_resume {
+        // No run to continue after all: a new one, checked as one.
+        if let Mode::Phase(name) = &mode
+            && let Some(p) = wf.phase(name).filter(|p| !p.needs.is_empty())
+        {
+            return Err(cannot_start_with(wf, p));
+        }
+        if resuming {
+            checks::preflight(wf, &new_state)?;
+            checks::llm_agents(wf, &new_state)?;
+        }
+    }
+    let store = StateStore::create(&path, lock, new_state)?;
+    errln!("run {} started", neutralize(&store.state.run_id));
+    drive::drive(inv, store, mode, &exec).await
+}
+
+fn cannot_start_with(wf: &crate::config::Workflow, p: &crate::config::Phase) -> AppError {
+    let first: Vec<String> = wf.phases.iter().filter(|p| p.needs.is_empty()).map(|p| format!("`{}`", p.name)).collect();
+    AppError::Usage(format!(
+        "a run cannot start with phase `{}`: it needs {}\nhelp: start with a phase that needs none: {}",
+        p.name,
+        p.needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+        first.join(", ")
+    ))
+}
