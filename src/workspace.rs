@@ -9,7 +9,7 @@ use crate::config::ArtifactPattern;
 use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
 
 mod confine;
-pub use confine::Confinement;
+pub use confine::{Confinement, Refused};
 
 /// Folders the orchestrator itself writes; never counted as a phase's changes.
 const OWN_OUTPUTS: [&str; 8] = [

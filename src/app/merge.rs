@@ -83,7 +83,7 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
     // lead to any file of this machine.
     let real = match src.exact(rel) {
         Ok(real) => real,
-        Err(why) if why == "does not exist" => return Ok(false),
+        Err(crate::workspace::Refused::Missing) => return Ok(false),
         Err(why) => return Err(format!("the job folder's copy {why}")),
     };
     let mut from = std::fs::OpenOptions::new()
@@ -94,7 +94,7 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
     if !from.metadata().is_ok_and(|m| m.is_file()) {
         return Err("is not a plain file".into());
     }
-    let (mut to, _) = ws.create(rel)?;
+    let (mut to, _) = ws.create(rel).map_err(|why| why.to_string())?;
     std::io::copy(&mut from, &mut to).map_err(|e| format!("cannot be copied: {e}"))?;
     Ok(true)
 }

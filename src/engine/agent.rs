@@ -244,7 +244,8 @@ impl Engine {
             match self.workspace.reported(reported) {
                 Ok(rel) if !agent_state.artifacts.contains(&rel) => agent_state.artifacts.push(rel),
                 Ok(_) => {}
-                Err(reason) => refused.push(RefusedArtifact { path: self.redactor.redact_str(reported), reason }),
+                Err(reason) => refused
+                    .push(RefusedArtifact { path: self.redactor.redact_str(reported), reason: reason.to_string() }),
             }
         }
         if !refused.is_empty() {

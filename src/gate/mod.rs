@@ -19,8 +19,10 @@ use crate::state::{Decision, RunState};
 pub enum GateError {
     #[error("cannot write the approval request `{path}`: {source}")]
     Write { path: String, source: std::io::Error },
-    #[error("approval gate on GitHub: {0}")]
-    Github(#[from] crate::github::client::GithubError),
+    /// The backend that holds the gate (GitHub's API) failed; the backend converts its own
+    /// errors into this, so the gate depends on no backend.
+    #[error("approval gate on {backend}: {source}")]
+    Backend { backend: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("approval gate: {0}")]
     Other(String),
 }

@@ -150,7 +150,7 @@ pub enum Carried {
 
 /// The newest state carried by a gate comment among `comments` posted by one of `trusted`
 /// (the run's own identities). Anyone else — people, other apps' bots — could forge one.
-pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String> {
+fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String> {
     let carried = comments
         .iter()
         .rev()
@@ -170,7 +170,7 @@ pub fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String>
 
 /// The state a pointer names: the file in the artifact's zip whose path ends the pointer's path
 /// (the artifact's root is the uploaded paths' common folder) and whose sha256 matches.
-pub fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
+fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
     let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|e| format!("the artifact is not a zip: {e}"))?;
     for i in 0..archive.len() {

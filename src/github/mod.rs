@@ -9,3 +9,9 @@ pub mod comment;
 pub mod context;
 pub mod gate;
 pub mod outputs;
+
+impl From<client::GithubError> for crate::gate::GateError {
+    fn from(e: client::GithubError) -> Self {
+        crate::gate::GateError::Backend { backend: "GitHub", source: Box::new(e) }
+    }
+}

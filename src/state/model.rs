@@ -429,6 +429,18 @@ fn shown(value: &str) -> String {
     }
 }
 
+/// A name or path in a state that cannot be used as one: which field, its value, and what is
+/// allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unsafe(String);
+
+impl From<String> for Unsafe {
+    fn from(s: String) -> Self {
+        Unsafe(s)
+    }
+}
+
 pub(super) fn check_name(field: impl FnOnce() -> String, value: &str) -> Result<(), String> {
     if is_valid_name(value) {
         Ok(())
@@ -463,7 +475,7 @@ fn check_changes(at: &str, c: &ChangeSet) -> Result<(), String> {
 
 impl AgentState {
     /// Every path of the agent's record (`at` names it in messages) is inside the workspace.
-    pub fn check_paths(&self, at: &str) -> Result<(), String> {
+    pub(super) fn check_paths(&self, at: &str) -> Result<(), String> {
         check_path(|| format!("`{at}.transcript`"), &self.transcript)?;
         for (i, a) in self.artifacts.iter().enumerate() {
             check_path(|| format!("`{at}.artifacts[{i}]`"), a)?;
@@ -481,7 +493,7 @@ impl RunState {
     /// safe to use as one: checked where a state comes in (the state file, its journal, a gate
     /// comment, another job's upload) so nothing downstream writes or reads outside the
     /// workspace. `Err`: which field, its value, and what is allowed.
-    pub fn check_names(&self) -> Result<(), String> {
+    pub fn check_names(&self) -> Result<(), Unsafe> {
         check_name(|| "`run_id`".into(), &self.run_id)?;
         if let Some(h) = &self.hygiene {
             check_name(|| "`hygiene.phase`".into(), &h.phase)?;
@@ -537,7 +549,7 @@ mod tests {
         let mut s = RunState::for_test("r1", [("build".to_owned(), PhaseState::pending())].into());
         assert_eq!(s.check_names(), Ok(()));
         s.run_id = "../../outside/X".into();
-        let e = s.check_names().unwrap_err();
+        let e = s.check_names().unwrap_err().to_string();
         assert!(
             e.starts_with("`run_id` is \"../../outside/X\", which cannot be part of a file name: expected a letter"),
             "{e}"
@@ -547,7 +559,7 @@ mod tests {
             passed: true,
             patterns: vec![PatternResult { pattern: "*".into(), files: vec!["/etc/shadow".into()] }],
         });
-        let e = s.check_names().unwrap_err();
+        let e = s.check_names().unwrap_err().to_string();
         assert!(
             e.starts_with(
                 "`phases.build.validation.patterns[0].files[0]` is \"/etc/shadow\": expected a relative path"
@@ -555,7 +567,7 @@ mod tests {
             "{e}"
         );
         s.phases.insert("\u{1b}[31m".repeat(40), PhaseState::pending());
-        let e = s.check_names().unwrap_err();
+        let e = s.check_names().unwrap_err().to_string();
         assert!(e.starts_with("a key of `phases` is \"\\u{1b}[31m") && e.contains("…, which"), "{e}");
     }
 }

@@ -136,7 +136,7 @@ pub fn read(path: &Path) -> Result<RunState, StateError> {
     let mut state: RunState = serde_json::from_str(&text)
         .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
     // Names and paths become parts of file paths: refused here, before anything uses them.
-    state.check_names().map_err(|detail| StateError::Corrupt { path: path.to_path_buf(), detail })?;
+    state.check_names().map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
     replay_journal(path, &mut state)?;
     Ok(state)
 }

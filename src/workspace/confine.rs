@@ -64,6 +64,29 @@ struct Resolved {
     real: PathBuf,
 }
 
+/// Why a path an agent named was refused ("escapes the workspace", "is inside a git folder
+/// (`.git`)", …): a phrase that follows the path in a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Nothing is there (for paths that must exist).
+    #[error("does not exist")]
+    Missing,
+    #[error("{0}")]
+    Because(String),
+}
+
+impl From<String> for Refused {
+    fn from(s: String) -> Self {
+        Refused::Because(s)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(s: &str) -> Self {
+        Refused::Because(s.to_owned())
+    }
+}
+
 /// `path` (relative to `root`, or absolute) with `.` and `..` resolved lexically; refused if it
 /// leaves `root`.
 fn normalize(root: &Path, path: &str) -> Result<PathBuf, String> {
@@ -223,7 +246,7 @@ impl Confinement {
 
     /// Resolve `wanted`: inside the workspace as written and really. With `must_exist`, a
     /// missing path is refused.
-    fn resolve(&self, wanted: &str, must_exist: bool) -> Result<Resolved, String> {
+    fn resolve(&self, wanted: &str, must_exist: bool) -> Result<Resolved, Refused> {
         let wanted = wanted.trim();
         if wanted.is_empty() {
             return Err("empty path".into());
@@ -237,7 +260,7 @@ impl Confinement {
             match lexical.canonicalize() {
                 Ok(r) => r,
                 Err(_) if lexical.symlink_metadata().is_ok() => return Err("is a broken symlink".into()),
-                Err(_) => return Err("does not exist".into()),
+                Err(_) => return Err(Refused::Missing),
             }
         } else {
             real_location(&lexical)?
@@ -295,7 +318,7 @@ impl Confinement {
     /// A path an agent reported as an artifact: it must exist, be in the workspace, not in git's
     /// folders and not one of the orchestrator's files. Returns it relative to the root, as
     /// written (normalized).
-    pub fn reported(&self, reported: &str) -> Result<String, String> {
+    pub fn reported(&self, reported: &str) -> Result<String, Refused> {
         let r = self.resolve(reported, true)?;
         self.check_git(&r)?;
         self.check_protected(&r)?;
@@ -304,7 +327,7 @@ impl Confinement {
 
     /// A path an agent wants to read (or list): it must exist, be in the workspace and not in
     /// git's folders. Returns its real absolute location.
-    pub fn readable(&self, wanted: &str) -> Result<PathBuf, String> {
+    pub fn readable(&self, wanted: &str) -> Result<PathBuf, Refused> {
         let r = self.resolve(wanted, true)?;
         self.check_git(&r)?;
         Ok(r.real)
@@ -312,7 +335,7 @@ impl Confinement {
 
     /// A path that must exist and be reached without any symlink on its way (a file another
     /// job left, to be copied in): in the workspace, not in git's folders. Returns it absolute.
-    pub fn exact(&self, wanted: &str) -> Result<PathBuf, String> {
+    pub fn exact(&self, wanted: &str) -> Result<PathBuf, Refused> {
         let r = self.resolve(wanted, true)?;
         self.check_git(&r)?;
         if r.real != r.lexical {
@@ -325,7 +348,7 @@ impl Confinement {
     /// the workspace as written and through any symlink, and be neither in git's folders nor
     /// one of the orchestrator's files. Returns its real absolute location and the path relative
     /// to the root as written.
-    pub fn writable(&self, wanted: &str) -> Result<(PathBuf, String), String> {
+    pub fn writable(&self, wanted: &str) -> Result<(PathBuf, String), Refused> {
         let r = self.resolve(wanted, false)?;
         self.check_git(&r)?;
         self.check_protected(&r)?;
@@ -338,7 +361,7 @@ impl Confinement {
     /// write would change them too). Returns the file and the path relative to the root.
     ///
     /// [`writable`]: Confinement::writable
-    pub fn create(&self, wanted: &str) -> Result<(File, String), String> {
+    pub fn create(&self, wanted: &str) -> Result<(File, String), Refused> {
         let (real, rel) = self.writable(wanted)?;
         if let Some(dir) = real.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its folder: {e}"))?;
@@ -365,7 +388,7 @@ impl Confinement {
     }
 
     /// Write `bytes` to `wanted` through [`create`](Confinement::create).
-    pub fn write(&self, wanted: &str, bytes: &[u8]) -> Result<String, String> {
+    pub fn write(&self, wanted: &str, bytes: &[u8]) -> Result<String, Refused> {
         let (mut file, rel) = self.create(wanted)?;
         file.write_all(bytes).map_err(|e| format!("cannot be written: {e}"))?;
         Ok(rel)

@@ -3,22 +3,24 @@
 
 use crate::harness::{Project, config};
 
-/// The largest number of agents running at once, from `start`/`end` lines in `log`.
+/// The largest number of agents seen running at once, from the `seen N` lines in `log`.
 fn max_overlap(log: &str) -> usize {
-    let (mut now, mut max) = (0usize, 0usize);
-    for line in log.lines() {
-        if line.starts_with("start") {
-            now += 1;
-            max = max.max(now);
-        } else {
-            now -= 1;
-        }
-    }
-    max
+    log.lines().filter_map(|l| l.strip_prefix("seen ")).filter_map(|n| n.trim().parse().ok()).max().unwrap_or(0)
+}
+
+/// An agent that marks itself running, notes how many are, and waits (no clock involved) until
+/// `together` run at once or no more can start (all `total` have begun); it gives up after about
+/// 30 s so that a broken limit fails the assertion instead of hanging the test.
+fn meeting(name: &str, together: usize, total: usize) -> String {
+    format!(
+        "mkdir -p running finished; touch running/{name}; echo seen $(ls running | wc -l) >> log; i=0; \
+         while [ $(ls running | wc -l) -lt {together} ] && [ $(( $(ls running | wc -l) + $(ls finished | wc -l) )) -lt {total} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
+         touch finished/{name}; rm running/{name}"
+    )
 }
 
 fn worker(name: &str) -> (String, String) {
-    (name.to_owned(), format!("echo start {name} >> log; sleep 0.3; echo end {name} >> log"))
+    (name.to_owned(), meeting(name, 2, 6))
 }
 
 #[test]
@@ -32,13 +34,28 @@ fn parallel_phase_runs_at_most_max_parallel_agents_at_once() {
     ));
     p.run(&["run", "start"]).code(0);
     let log = p.read("log");
-    assert_eq!(log.lines().count(), 12);
+    assert_eq!(log.lines().count(), 6);
     assert_eq!(max_overlap(&log), 2, "{log}");
 
     // The command-line override wins.
+    for dir in ["running", "finished"] {
+        std::fs::remove_dir_all(p.path(dir)).unwrap();
+    }
     std::fs::remove_file(p.path("log")).unwrap();
-    p.run(&["run", "start", "--max-workers", "3"]).code(0);
-    assert_eq!(max_overlap(&p.read("log")), 3);
+    let three: Vec<(String, String)> =
+        (1..=6).map(|i| format!("w{i}")).map(|n| (n.clone(), meeting(&n, 3, 6))).collect();
+    let refs: Vec<(&str, &str)> = three.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    p.write(
+        ".claude/config.yaml",
+        &config(
+            "  max_parallel_agents: 2",
+            &refs,
+            "  - name: build\n    parallel: true\n    agents: [w1, w2, w3, w4, w5, w6]\n",
+        ),
+    );
+    p.run(&["run", "start", "--force", "--max-workers", "3"]).code(0);
+    let log = p.read("log");
+    assert_eq!(max_overlap(&log), 3, "{log}");
 }
 
 #[test]
@@ -71,7 +88,7 @@ fn phases_follow_declared_order_or_needs() {
 fn independent_phases_run_together() {
     let p = Project::with_config(&config(
         "  max_parallel_agents: 2",
-        &[("a", "echo start $ORCHESTRATOR_PHASE >> log; sleep 0.3; echo end $ORCHESTRATOR_PHASE >> log")],
+        &[("a", meeting("$ORCHESTRATOR_PHASE", 2, 2).as_str())],
         "  - name: left\n    agents: [a]\n    needs: []\n  - name: right\n    agents: [a]\n    needs: []\n",
     ));
     p.run(&["run", "start"]).code(0);
@@ -114,11 +131,21 @@ fn run_next_runs_only_what_is_ready() {
 
 #[test]
 fn parallel_flag_runs_a_sequential_phase_concurrently() {
-    let agents: Vec<(String, String)> = (1..=2).map(|i| worker(&format!("w{i}"))).collect();
-    let refs: Vec<(&str, &str)> = agents.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    // Sequentially each agent finds itself alone; it does not wait for company.
+    let alone: Vec<(String, String)> =
+        (1..=2).map(|i| format!("w{i}")).map(|n| (n.clone(), meeting(&n, 1, 2))).collect();
+    let refs: Vec<(&str, &str)> = alone.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let p = Project::with_config(&config("", &refs, "  - name: build\n    agents: [w1, w2]\n"));
     p.run(&["run", "start"]).code(0);
     assert_eq!(max_overlap(&p.read("log")), 1);
+    assert_eq!(p.read("log").lines().count(), 2);
+    // With --parallel both run, and each waits until the other is there.
+    let met: Vec<(String, String)> = (1..=2).map(|i| format!("w{i}")).map(|n| (n.clone(), meeting(&n, 2, 2))).collect();
+    let refs: Vec<(&str, &str)> = met.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    p.write(".claude/config.yaml", &config("", &refs, "  - name: build\n    agents: [w1, w2]\n"));
+    for dir in ["running", "finished"] {
+        std::fs::remove_dir_all(p.path(dir)).unwrap();
+    }
     std::fs::remove_file(p.path("log")).unwrap();
     p.run(&["run", "start", "--parallel"]).code(0);
     assert_eq!(max_overlap(&p.read("log")), 2);

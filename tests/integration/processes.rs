@@ -160,7 +160,11 @@ fn second_ctrl_c_kills_agents_that_ignore_sigterm_at_once() {
     let p = Project::with_config(
         &config(
             "",
-            &[("stubborn", "trap '' TERM; echo $$ > stubborn.pid; while true; do sleep 0.05; done")],
+            // It notes each SIGTERM and goes on: the test knows when the first Ctrl-C was handled.
+            &[(
+                "stubborn",
+                "trap 'echo term >> term.log' TERM; echo $$ > stubborn.pid; while true; do sleep 0.05; done",
+            )],
             "  - name: build\n    agents: [stubborn]\n",
         )
         .replace("kill_grace_seconds: 0.5", "kill_grace_seconds: 3600"),
@@ -169,7 +173,9 @@ fn second_ctrl_c_kills_agents_that_ignore_sigterm_at_once() {
     let pid = pid_in(&p, "stubborn.pid");
     let me = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGINT).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The first Ctrl-C is handled (the agent got its SIGTERM) before the second is sent, so
+    // the two cannot merge into one.
+    crate::harness::wait_for("term.log", || p.read_opt("term.log").is_some_and(|s| s.contains("term")));
     assert!(alive(pid), "the first Ctrl-C should leave a SIGTERM-ignoring agent its grace period");
     assert!(child.try_wait().unwrap().is_none());
     nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGINT).unwrap();

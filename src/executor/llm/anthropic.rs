@@ -38,7 +38,7 @@ pub fn body(spec: &LlmSpec, system: &str, messages: &[Value], tools: &[ToolDef])
     b
 }
 
-pub fn parse(v: &Value) -> Result<Turn, String> {
+pub(super) fn parse(v: &Value) -> Result<Turn, String> {
     if v["type"] == "error" {
         return Err(v["error"]["message"].as_str().unwrap_or("error response").to_owned());
     }

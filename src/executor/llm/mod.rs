@@ -160,9 +160,10 @@ async fn send(
     }
 }
 
-fn record(dir: &Path, name: &str, bytes: &[u8], redactor: &Redactor) {
-    let _ = std::fs::create_dir_all(dir);
-    let _ = std::fs::write(dir.join(name), redactor.redact(bytes));
+/// One exchange record, written through tokio's blocking pool (never on the runtime's thread).
+async fn record(dir: &Path, name: &str, bytes: &[u8], redactor: &Redactor) {
+    let _ = tokio::fs::create_dir_all(dir).await;
+    let _ = tokio::fs::write(dir.join(name), redactor.redact(bytes)).await;
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -229,7 +230,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             Provider::Anthropic => anthropic::body(spec, &system, &messages, &tool_defs),
             Provider::OpenAi => openai::body(spec, &messages, &tool_defs),
         };
-        record(&dir, &format!("request-{turn}.json"), &pretty(&body), redactor);
+        record(&dir, &format!("request-{turn}.json"), &pretty(&body), redactor).await;
         let _ = writeln!(transcript, "→ turn {turn}: POST {url} ({}, {} messages)", spec.model, messages.len());
         let (status, retry_after, bytes) = match send(&url, &headers, &body, deadline, &mut cancel).await {
             Sent::Response { status, retry_after, body } => (status, retry_after, body),
@@ -247,7 +248,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
                 break;
             }
         };
-        record(&dir, &format!("response-{turn}.json"), &bytes, redactor);
+        record(&dir, &format!("response-{turn}.json"), &bytes, redactor).await;
         let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
         if !(200..300).contains(&status) {
             let detail = parsed
@@ -340,7 +341,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             }
             continue;
         }
-        record(records, "response.md", turn_result.text.as_bytes(), redactor);
+        record(records, "response.md", turn_result.text.as_bytes(), redactor).await;
         match turn_result.stop {
             Stop::MaxTokens => {
                 report.error = Some(format!("the response was cut off by max_tokens ({})", spec.max_tokens))

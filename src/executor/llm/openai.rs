@@ -31,7 +31,7 @@ pub fn body(spec: &LlmSpec, messages: &[Value], tools: &[ToolDef]) -> Value {
     b
 }
 
-pub fn parse(v: &Value) -> Result<Turn, String> {
+pub(super) fn parse(v: &Value) -> Result<Turn, String> {
     if let Some(m) = error_message(v) {
         return Err(m);
     }

@@ -79,7 +79,7 @@ fn write_file(input: &Value, ws: &Confinement) -> Result<Outcome, Outcome> {
     let rel = ws.write(path, content.as_bytes()).map_err(|reason| Outcome {
         content: format!("refused: `{path}` {reason}; nothing was written"),
         is_error: true,
-        refused: Some((path.to_owned(), reason)),
+        refused: Some((path.to_owned(), reason.to_string())),
         ..Outcome::default()
     })?;
     Ok(Outcome { content: format!("wrote {} bytes to {rel}", content.len()), wrote: Some(rel), ..Outcome::default() })
