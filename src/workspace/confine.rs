@@ -420,18 +420,24 @@ mod tests {
         assert_eq!(c.reported("docs/PLAN.md").unwrap(), "docs/PLAN.md");
         assert_eq!(c.reported("./docs/../docs/PLAN.md").unwrap(), "docs/PLAN.md");
         assert_eq!(c.reported(root.join("docs/PLAN.md").to_str().unwrap()).unwrap(), "docs/PLAN.md");
-        assert_eq!(c.reported("../outside").unwrap_err(), "escapes the workspace");
-        assert_eq!(c.reported("docs/../../x").unwrap_err(), "escapes the workspace");
-        assert_eq!(c.reported("/etc/passwd").unwrap_err(), "escapes the workspace");
-        assert_eq!(c.reported("missing.txt").unwrap_err(), "does not exist");
-        assert_eq!(c.writable("a\0b").unwrap_err(), "contains a NUL byte");
+        assert_eq!(c.reported("../outside").unwrap_err().to_string(), "escapes the workspace");
+        assert_eq!(c.reported("docs/../../x").unwrap_err().to_string(), "escapes the workspace");
+        assert_eq!(c.reported("/etc/passwd").unwrap_err().to_string(), "escapes the workspace");
+        assert_eq!(c.reported("missing.txt").unwrap_err().to_string(), "does not exist");
+        assert_eq!(c.writable("a\0b").unwrap_err().to_string(), "contains a NUL byte");
         symlink("/etc", root.join("etc-link")).unwrap();
-        assert_eq!(c.reported("etc-link/passwd").unwrap_err(), "resolves outside the workspace through a symlink");
+        assert_eq!(
+            c.reported("etc-link/passwd").unwrap_err().to_string(),
+            "resolves outside the workspace through a symlink"
+        );
         assert_eq!(c.writable("a/b/new.txt").unwrap().1, "a/b/new.txt");
-        assert_eq!(c.writable("../x").unwrap_err(), "escapes the workspace");
-        assert_eq!(c.writable("etc-link/x.txt").unwrap_err(), "resolves outside the workspace through a symlink");
+        assert_eq!(c.writable("../x").unwrap_err().to_string(), "escapes the workspace");
+        assert_eq!(
+            c.writable("etc-link/x.txt").unwrap_err().to_string(),
+            "resolves outside the workspace through a symlink"
+        );
         symlink("/nonexistent/dangling", root.join("dangling")).unwrap();
-        assert_eq!(c.writable("dangling").unwrap_err(), "is a broken symlink");
+        assert_eq!(c.writable("dangling").unwrap_err().to_string(), "is a broken symlink");
         drop(dir);
     }
 
@@ -440,13 +446,13 @@ mod tests {
         let (_dir, c) = workspace();
         let root = c.root().to_path_buf();
         for p in [".git/config", ".git/hooks/pre-commit", ".GIT/config", "sub/.git/config", "a/./.git/x"] {
-            assert!(c.writable(p).unwrap_err().contains("is inside a git folder"), "{p}");
+            assert!(c.writable(p).unwrap_err().to_string().contains("is inside a git folder"), "{p}");
         }
         symlink(".git", root.join("gitlink")).unwrap();
         symlink("gitlink", root.join("chain")).unwrap();
         symlink(".git/config", root.join("config-link")).unwrap();
         for p in ["gitlink/config", "chain/config", "chain/hooks/post-checkout", "config-link"] {
-            let e = c.writable(p).unwrap_err();
+            let e = c.writable(p).unwrap_err().to_string();
             assert!(e.contains("resolves into the git folder `.git` through a symlink"), "{p}: {e}");
             assert!(c.readable(p).is_err(), "{p}");
         }
@@ -458,7 +464,7 @@ mod tests {
         assert!(c.writable("lib/.git/config").is_err());
         std::fs::create_dir_all(root.join("modules/x/objects")).unwrap();
         std::fs::write(root.join("modules/x/HEAD"), "ref: refs/heads/main\n").unwrap();
-        let e = c.writable("modules/x/config").unwrap_err();
+        let e = c.writable("modules/x/config").unwrap_err().to_string();
         assert!(e.contains("`modules/x`"), "{e}");
         assert_eq!(c.writable(".github/workflows/ci.yml").unwrap().1, ".github/workflows/ci.yml");
         assert_eq!(c.writable(".gitignore").unwrap().1, ".gitignore");
@@ -475,9 +481,9 @@ mod tests {
         let c = Confinement::new(&ws);
         // `store` has no HEAD: only the `.git` file says it is the repository's.
         for p in ["store/config", "store/worktrees/ws/index"] {
-            assert!(c.writable(p).unwrap_err().contains("the repository's git folder"), "{p}");
+            assert!(c.writable(p).unwrap_err().to_string().contains("the repository's git folder"), "{p}");
         }
-        assert!(c.writable(".git").unwrap_err().contains("is inside a git folder"));
+        assert!(c.writable(".git").unwrap_err().to_string().contains("is inside a git folder"));
     }
 
     #[test]
@@ -486,9 +492,18 @@ mod tests {
         let root = c.root().to_path_buf();
         std::fs::create_dir_all(root.join(".claude")).unwrap();
         std::fs::write(root.join(".claude/config.yaml"), "x").unwrap();
-        assert!(c.writable(".claude/config.yaml").unwrap_err().starts_with("is the config (`.claude/config.yaml`)"));
-        assert!(c.writable("./.claude/../.claude/orchestrator_state.json").unwrap_err().contains("state file"));
-        assert!(c.writable(".claude/consensus/plan/REQUEST.md").unwrap_err().contains("`.claude/consensus/`"));
+        assert!(
+            c.writable(".claude/config.yaml")
+                .unwrap_err()
+                .to_string()
+                .starts_with("is the config (`.claude/config.yaml`)")
+        );
+        assert!(
+            c.writable("./.claude/../.claude/orchestrator_state.json").unwrap_err().to_string().contains("state file")
+        );
+        assert!(
+            c.writable(".claude/consensus/plan/REQUEST.md").unwrap_err().to_string().contains("`.claude/consensus/`")
+        );
         symlink(".claude", root.join("cl")).unwrap();
         assert!(c.writable("cl/config.yaml").is_err());
         assert!(c.reported("cl/config.yaml").is_err());
@@ -511,7 +526,7 @@ mod tests {
             ("docs/b-prompt.md", "an agent's prompt template"),
             (".claude/carried/p.json", "the carried run state's folder"),
         ] {
-            let e = c.writable(path).unwrap_err();
+            let e = c.writable(path).unwrap_err().to_string();
             assert!(e.contains(what), "{path}: {e}");
         }
         assert!(c.writable(".claude/config.yaml").is_ok(), "not this workflow's config");
@@ -524,7 +539,7 @@ mod tests {
         let root = c.root().to_path_buf();
         std::fs::write(root.join("a.txt"), "old").unwrap();
         std::fs::hard_link(root.join("a.txt"), root.join("b.txt")).unwrap();
-        assert!(c.write("b.txt", b"new").unwrap_err().contains("hard links"));
+        assert!(c.write("b.txt", b"new").unwrap_err().to_string().contains("hard links"));
         assert_eq!(std::fs::read_to_string(root.join("a.txt")).unwrap(), "old");
         std::fs::remove_file(root.join("b.txt")).unwrap();
         assert_eq!(c.write("a.txt", b"new").unwrap(), "a.txt");
