@@ -29,6 +29,7 @@ mod redaction;
 mod resume;
 mod retries;
 mod robustness;
+mod snapshots;
 mod tampered_state;
 mod workflow_commands;
 mod workflows;
