@@ -44,6 +44,8 @@ pub mod gate;
 pub mod github;
 mod hints;
 pub mod intake;
+#[cfg(test)]
+mod invariants_tests;
 mod markup;
 #[cfg(test)]
 mod mutation_tests;

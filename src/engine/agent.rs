@@ -77,15 +77,17 @@ impl Engine {
                     0.0,
                     &failed,
                 ));
-                return self.finish_agent(
-                    phase,
-                    name,
-                    agent_state,
-                    AgentStatus::Failed,
-                    message,
-                    started,
-                    AttemptReport::default(),
-                );
+                return self
+                    .finish_agent(
+                        phase,
+                        name,
+                        agent_state,
+                        AgentStatus::Failed,
+                        message,
+                        started,
+                        AttemptReport::default(),
+                    )
+                    .await;
             }
         }
 
@@ -220,16 +222,16 @@ impl Engine {
             };
             agent_state.attempts.push(record);
             let status = if succeeded { AgentStatus::Succeeded } else { AgentStatus::Failed };
-            return self.finish_agent(phase, name, agent_state, status, outcome, started, report).inspect(|_| {
-                let _ = transcript.flush();
-            });
+            let end = self.finish_agent(phase, name, agent_state, status, outcome, started, report).await;
+            let _ = transcript.flush();
+            return end;
         }
         let outcome = agent_state.attempts.last().map(Attempt::outcome).unwrap_or_default();
-        self.finish_agent(phase, name, agent_state, AgentStatus::Failed, outcome, started, last)
+        self.finish_agent(phase, name, agent_state, AgentStatus::Failed, outcome, started, last).await
     }
 
     #[expect(clippy::too_many_arguments)]
-    fn finish_agent(
+    async fn finish_agent(
         &self,
         phase: &Phase,
         name: &str,
@@ -264,10 +266,14 @@ impl Engine {
         agent_state.duration_s = Some(duration.as_secs_f64());
         let attempts = agent_state.attempts.len() as u32;
         let (artifacts, transcript) = (agent_state.artifacts.len(), agent_state.transcript.clone());
-        {
+        let due = {
             let mut store = self.store();
             store.record_agent(&phase.name, name, agent_state)?;
-            self.recorder.metrics_throttled(&self.wf, &store.state)?;
+            // The metrics at most once a second, from a copy, written off the lock.
+            self.recorder.metrics_due().then(|| store.state.clone())
+        };
+        if let Some(state) = due {
+            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
         }
         self.emit(Event::AgentFinished {
             phase: phase.name.clone(),

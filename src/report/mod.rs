@@ -71,11 +71,15 @@ impl Recorder {
         Ok(())
     }
 
-    /// Write the metrics unless they were written less than a second ago.
-    pub fn metrics_throttled(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
-        let recent =
-            self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() < METRICS_EVERY);
-        if recent { Ok(()) } else { self.metrics(wf, state) }
+    /// Whether the metrics are due (last written a second ago or more); claims the slot, so
+    /// concurrent callers write them once.
+    pub fn metrics_due(&self) -> bool {
+        let mut last = self.last_metrics.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < METRICS_EVERY) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        true
     }
 
     /// Everything that describes a finished phase: validation report and bundle.
