@@ -32,6 +32,7 @@ macro_rules! errln {
     }};
 }
 
+mod actions;
 mod app;
 pub mod ci;
 pub mod cli;

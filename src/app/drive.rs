@@ -50,7 +50,7 @@ pub(crate) async fn drive(inv: Invocation, store: StateStore, mode: Mode, exec: 
     let (cancel_tx, cancel_rx) = watch::channel(Cancel::None);
     let signals = tokio::spawn(watch_signals(cancel_tx));
     let display = tokio::spawn(crate::output::display(rx, redactor.clone()));
-    let runner = super::actions::Runner::detect();
+    let runner = super::runner::Runner::detect();
     if let Some(r) = &runner {
         r.mask(&redactor);
     }

@@ -17,7 +17,7 @@ pub(crate) fn print(inv: &Invocation, state: &RunState, new_run: bool, mode: &Mo
     // The plan shows rendered prompts, which quote the state (artifacts, agents' files).
     let text = redactor.redact_str(&render(inv, state, new_run, mode, exec));
     out!("{}", crate::runner_log::neutralize(&text));
-    if let Some(runner) = super::actions::Runner::detect() {
+    if let Some(runner) = super::runner::Runner::detect() {
         let phases: Vec<&str> = to_run(wf, state, mode).iter().map(|p| p.name.as_str()).collect();
         runner.dry_run(&phases, &text, redactor);
     }

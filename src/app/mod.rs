@@ -1,7 +1,6 @@
 //! The commands: each loads what it needs, calls the engine or reads the state, and returns an
 //! exit code. Errors are mapped to exit codes in one place, [`AppError::exit_code`].
 
-mod actions;
 mod checks;
 mod ci_generate;
 mod decide;
@@ -12,6 +11,7 @@ mod init;
 mod invocation;
 mod merge;
 mod rollback;
+mod runner;
 mod start;
 mod status;
 mod validate;
@@ -116,7 +116,7 @@ pub async fn execute(cli: Cli) -> Result<i32, AppError> {
             ci_generate::ci_generate(&ctx, jobs, output, force, uses)
         }
     };
-    if let (Err(e), Some(runner)) = (&result, actions::Runner::detect()) {
+    if let (Err(e), Some(runner)) = (&result, runner::Runner::detect()) {
         // The config may not have loaded: the standard secret variables, and `secrets:` if it did.
         let redactor = crate::config::load(&ctx.root, &ctx.config)
             .map(|wf| invocation::redactor(&wf))

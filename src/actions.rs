@@ -1,5 +1,5 @@
-//! Running on a GitHub Actions runner (`GITHUB_ACTIONS=true`): what the runner reads besides the
-//! terminal output. Step outputs go to `$GITHUB_OUTPUT`, a Markdown summary to
+//! What a GitHub Actions runner (`GITHUB_ACTIONS=true`) reads besides the terminal output, as
+//! text: `app::runner` writes it. Step outputs go to `$GITHUB_OUTPUT`, a Markdown summary to
 //! `$GITHUB_STEP_SUMMARY`, and workflow commands to stdout: `::add-mask::` for every secret the
 //! run knows, a log group per agent with its transcript's tail, and `::error` annotations for
 //! failed agents, missing artifacts and refused input (with file, line and column for config).
@@ -11,12 +11,10 @@
 //! workflow command and no secret reaches the log, the outputs or the summary.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::AppError;
 use crate::config::Workflow;
 use crate::diagnostic::Diagnostic;
 use crate::executor::Redactor;
@@ -26,135 +24,117 @@ use crate::state::{AgentStatus, PhaseStatus, RunState, RunStatus};
 /// How much of a transcript's end goes into its log group.
 const GROUP_TAIL_BYTES: u64 = 64 * 1024;
 
-/// The runner's files, when this process runs on GitHub Actions.
-pub struct Runner {
-    output: Option<PathBuf>,
-    summary: Option<PathBuf>,
-    /// `GITHUB_WORKSPACE`: annotation paths are relative to it.
-    workspace: Option<PathBuf>,
+/// Where annotation paths are made relative (`GITHUB_WORKSPACE`), if known.
+pub(crate) struct Renderer {
+    pub(crate) workspace: Option<PathBuf>,
 }
 
-impl Runner {
-    /// The runner, if `GITHUB_ACTIONS` is `true`.
-    pub fn detect() -> Option<Runner> {
-        Self::from_env(|k| std::env::var(k).ok())
-    }
+/// What the runner shows about a finished command: log text (groups and annotations, for
+/// stdout), step outputs and the job summary; all redacted.
+pub(crate) struct Finished {
+    pub(crate) log: String,
+    pub(crate) outputs: Vec<(&'static str, String)>,
+    pub(crate) summary: String,
+}
 
-    fn from_env(var: impl Fn(&str) -> Option<String>) -> Option<Runner> {
-        if var("GITHUB_ACTIONS").as_deref() != Some("true") {
-            return None;
+/// `::add-mask::` for each secret value, to print before anything else.
+pub(crate) fn masks(redactor: &Redactor) -> String {
+    let mut text = String::new();
+    for v in redactor.values() {
+        for line in v.lines().filter(|l| !l.trim().is_empty()) {
+            let _ = writeln!(text, "::add-mask::{}", escape_data(line));
         }
-        let path = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-        Some(Runner {
-            output: path("GITHUB_OUTPUT"),
-            summary: path("GITHUB_STEP_SUMMARY"),
-            workspace: path("GITHUB_WORKSPACE"),
-        })
     }
+    text
+}
 
-    /// `::add-mask::` for each secret value, before anything else is printed.
-    pub fn mask(&self, redactor: &Redactor) {
-        let mut out = std::io::stdout().lock();
-        for v in redactor.values() {
-            for line in v.lines().filter(|l| !l.trim().is_empty()) {
-                let _ = writeln!(out, "::add-mask::{}", escape_data(line));
-            }
+/// The job summary of a dry run and its step outputs.
+pub(crate) fn dry_run(phases: &[&str], plan: &str, redactor: &Redactor) -> (Vec<(&'static str, String)>, String) {
+    let outputs = vec![
+        ("status", "dry-run".into()),
+        ("exit-code", "0".into()),
+        ("phase", phases.first().map(|s| s.to_string()).unwrap_or_default()),
+        ("awaiting-approval", "false".into()),
+    ];
+    let plan = redactor.redact_str(plan);
+    let fence =
+        "`".repeat(plan.lines().map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0).max(2) + 1);
+    let summary = format!(
+        "## 🔎 orchestrator dry run: {}\n\nNothing was run, written or posted. The plan:\n\n{fence}text\n{plan}\n{fence}\n\n",
+        if phases.is_empty() { "nothing to run".to_owned() } else { phases.join(", ") }
+    );
+    (outputs, summary)
+}
+
+/// `$GITHUB_OUTPUT` lines for `outputs`, redacted. A multi-line value goes between delimiters
+/// that are random and absent from it (`\r` ends a line there too).
+pub(crate) fn outputs_text(outputs: &[(&str, String)], redactor: &Redactor) -> String {
+    let mut text = String::new();
+    for (name, value) in outputs {
+        let value = redactor.redact_str(value);
+        if value.contains(['\n', '\r']) {
+            let Some(delim) = (0..16)
+                .map(|_| format!("ORCHESTRATOR_EOF_{}", crate::runner_log::random_token()))
+                .find(|d| !value.contains(d.as_str()))
+            else {
+                continue;
+            };
+            let _ = write!(text, "{name}<<{delim}\n{value}\n{delim}\n");
+        } else {
+            let _ = writeln!(text, "{name}={value}");
         }
-        let _ = out.flush();
     }
+    text
+}
 
+impl Renderer {
     /// Everything the runner shows about a run that ended with exit `code`: log groups for the
     /// agents that ran since `since`, annotations, step outputs and the job summary.
-    pub fn finish(&self, wf: &Workflow, state: &RunState, code: i32, since: DateTime<Utc>, redactor: &Redactor) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(&redactor.redact(self.groups(wf, state, since).as_bytes()));
-        let _ = out.write_all(&redactor.redact(self.annotations(wf, state).as_bytes()));
-        let _ = out.flush();
-        drop(out);
-        let outputs = run_outputs(wf, state, code, redactor);
-        self.write_outputs(&outputs, redactor);
-        if let Some(path) = &self.summary {
-            append(path, &redactor.redact_str(&summary(wf, state)));
+    pub(crate) fn finish(
+        &self,
+        wf: &Workflow,
+        state: &RunState,
+        code: i32,
+        since: DateTime<Utc>,
+        redactor: &Redactor,
+    ) -> Finished {
+        let mut log = redactor.redact_str(&self.groups(wf, state, since));
+        log.push_str(&redactor.redact_str(&self.annotations(wf, state)));
+        Finished {
+            log,
+            outputs: run_outputs(wf, state, code, redactor),
+            summary: redactor.redact_str(&summary(wf, state)),
         }
     }
 
-    /// A refused command (bad config, busy state, …): an annotation and the outputs, so later
-    /// steps can tell what happened.
-    pub fn failed(&self, root: &Path, err: &AppError, code: i32, redactor: &Redactor) {
+    /// A refused command (bad config, busy state, …): annotations for its located errors (or
+    /// one with the whole message) and the outputs, so later steps can tell what happened.
+    pub(crate) fn failed(
+        &self,
+        root: &Path,
+        diags: &[&Diagnostic],
+        message: &str,
+        code: i32,
+        redactor: &Redactor,
+    ) -> (String, Vec<(&'static str, String)>) {
         let mut text = String::new();
-        let diags: Vec<&Diagnostic> = match err {
-            AppError::Config(c) => c.diagnostics.iter().collect(),
-            AppError::Input(d) => d.iter().collect(),
-            _ => Vec::new(),
-        };
-        for d in &diags {
+        for d in diags {
             let mut props = vec![("title", "orchestrator: invalid input".to_owned())];
             props.push(("file", self.repo_path(&root.join(&d.file))));
             if let Some(pos) = d.pos {
                 props.push(("line", pos.line.to_string()));
                 props.push(("col", pos.col.to_string()));
             }
-            let message = &d.message;
             let msg = match &d.help {
-                Some(h) => format!("{message}\nhelp: {h}"),
-                None => message.to_owned(),
+                Some(h) => format!("{}\nhelp: {h}", d.message),
+                None => d.message.clone(),
             };
             text.push_str(&command("error", &props, &msg));
         }
         if diags.is_empty() {
-            text.push_str(&command("error", &[("title", "orchestrator".to_owned())], &err.render()));
+            text.push_str(&command("error", &[("title", "orchestrator".to_owned())], message));
         }
-        out!("{}", redactor.redact_str(&text));
-        let _ = std::io::stdout().flush();
-        self.write_outputs(&[("status", "error".into()), ("exit-code", code.to_string())], redactor);
-    }
-
-    /// A dry run: outputs that say so, and the plan in the job summary.
-    pub fn dry_run(&self, phases: &[&str], plan: &str, redactor: &Redactor) {
-        self.write_outputs(
-            &[
-                ("status", "dry-run".into()),
-                ("exit-code", "0".into()),
-                ("phase", phases.first().map(|s| s.to_string()).unwrap_or_default()),
-                ("awaiting-approval", "false".into()),
-            ],
-            redactor,
-        );
-        let plan = redactor.redact_str(plan);
-        if let Some(path) = &self.summary {
-            let fence = "`".repeat(
-                plan.lines().map(|l| l.chars().take_while(|c| *c == '`').count()).max().unwrap_or(0).max(2) + 1,
-            );
-            append(
-                path,
-                &format!(
-                    "## 🔎 orchestrator dry run: {}\n\nNothing was run, written or posted. The plan:\n\n{fence}text\n{plan}\n{fence}\n\n",
-                    if phases.is_empty() { "nothing to run".to_owned() } else { phases.join(", ") }
-                ),
-            );
-        }
-    }
-
-    /// Append `outputs` to `$GITHUB_OUTPUT`, redacted. A multi-line value goes between
-    /// delimiters that are random and absent from it (`\r` ends a line there too).
-    fn write_outputs(&self, outputs: &[(&str, String)], redactor: &Redactor) {
-        let Some(path) = &self.output else { return };
-        let mut text = String::new();
-        for (name, value) in outputs {
-            let value = redactor.redact_str(value);
-            if value.contains(['\n', '\r']) {
-                let Some(delim) = (0..16)
-                    .map(|_| format!("ORCHESTRATOR_EOF_{}", crate::runner_log::random_token()))
-                    .find(|d| !value.contains(d.as_str()))
-                else {
-                    continue;
-                };
-                let _ = write!(text, "{name}<<{delim}\n{value}\n{delim}\n");
-            } else {
-                let _ = writeln!(text, "{name}={value}");
-            }
-        }
-        append(path, &text);
+        (redactor.redact_str(&text), vec![("status", "error".into()), ("exit-code", code.to_string())])
     }
 
     /// A path as annotations want it: relative to `GITHUB_WORKSPACE` when it lies inside.
@@ -493,30 +473,9 @@ fn read_tail(path: &Path, max: u64) -> String {
     text
 }
 
-fn append(path: &Path, text: &str) {
-    let result =
-        std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(text.as_bytes()));
-    if let Err(e) = result {
-        errln!("warning: cannot write `{}` for the GitHub runner: {e}", path.display());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_on_a_runner() {
-        assert!(Runner::from_env(|_| None).is_none());
-        let env = |k: &str| match k {
-            "GITHUB_ACTIONS" => Some("true".to_owned()),
-            "GITHUB_OUTPUT" => Some("/tmp/out".to_owned()),
-            _ => None,
-        };
-        let r = Runner::from_env(env).unwrap();
-        assert_eq!(r.output.as_deref(), Some(Path::new("/tmp/out")));
-        assert!(r.summary.is_none());
-    }
 
     #[test]
     fn only_plain_paths_are_listed_for_upload() {
