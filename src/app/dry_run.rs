@@ -154,7 +154,9 @@ fn gate_preview(inv: &Invocation, state: &RunState, phase: &str) -> String {
             );
             for call in [
                 format!("GET {}/pulls/{}  (head commit)", ctx.repo_path(), ctx.number),
-                format!("GET {issue}/comments?per_page=100  (find an earlier gate comment by its marker)"),
+                format!(
+                    "GET {issue}/timeline?per_page=100  (comments, label events and reviews; an earlier gate comment is found by its marker)"
+                ),
                 format!(
                     "POST {issue}/comments, or PATCH {}/issues/comments/<id>  (the comment below)",
                     ctx.repo_path()
@@ -168,22 +170,26 @@ fn gate_preview(inv: &Invocation, state: &RunState, phase: &str) -> String {
                 let _ = writeln!(s, "  {call}");
             }
             use crate::gate::tally::Channel;
-            let _ = writeln!(s, "then, on every resume, for each way of deciding (`consensus.decide_by`):");
+            let _ = writeln!(
+                s,
+                "then, on every resume: GET {}/pulls/{}, GET {issue}/timeline and GET {}/issues/comments/<id>/reactions (the round's marks), each conditional (304 when nothing changed); for each way of deciding (`consensus.decide_by`):",
+                ctx.repo_path(),
+                ctx.number,
+                ctx.repo_path()
+            );
             for ch in &wf.consensus.decide_by {
                 let call = match ch {
                     Channel::Labels => format!(
-                        "labels: GET {issue}/events (who added `{approve}` or the reject label, when), GET {issue}/labels; DELETE {issue}/labels/<label> once decided"
+                        "labels: the timeline's label events (who added `{approve}` or the reject label, when); DELETE {issue}/labels/<label> once decided"
                     ),
                     Channel::Comments => format!(
-                        "comments: GET {issue}/comments (`{p}approve`, `{p}reject <reason>`, `{p}retry` on a line of their own); POST {}/issues/comments/<id>/reactions (👀, then 👍 or 😕)",
+                        "comments: the timeline's comments (`{p}approve`, `{p}reject <reason>`, `{p}retry` on a line of their own); POST {}/issues/comments/<id>/reactions (👀, then 👍 or 😕)",
                         ctx.repo_path(),
                         p = wf.consensus.command_prefix
                     ),
-                    Channel::Reviews => format!(
-                        "reviews: GET {}/pulls/{}/reviews (Approve or Request changes on the head commit)",
-                        ctx.repo_path(),
-                        ctx.number
-                    ),
+                    Channel::Reviews => {
+                        "reviews: the timeline's reviews (Approve or Request changes on the head commit)".to_owned()
+                    }
                 };
                 let _ = writeln!(s, "  {call}");
             }

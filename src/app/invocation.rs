@@ -56,7 +56,7 @@ impl Invocation {
         // decides.
         checks::trust(&inv.wf, &pr)?;
         let rel = inv.config_in_repository()?;
-        let base = crate::github::base::config(&pr, &rel).await.map_err(|e| {
+        let base = crate::github::base::config(&pr, &rel, &inv.wf.state_path()).await.map_err(|e| {
             AppError::Other(anyhow::Error::new(e).context(format!(
                 "cannot read the gate's policy (`{rel}` on the base branch of pull request #{}); the gate stays closed",
                 pr.number

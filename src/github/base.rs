@@ -18,10 +18,13 @@ pub struct Base {
 }
 
 /// The base branch's copy of `path` (relative to the repository's root) at the pull request's
-/// base commit.
-pub async fn config(ctx: &PrContext, path: &str) -> Result<Base, GithubError> {
-    let client = Client::new(&ctx.api_url, &ctx.token)?;
-    let pr = client.get(&format!("{}/pulls/{}", ctx.repo_path(), ctx.number)).await?;
+/// base commit. The client's cache is kept beside the state at `state` (it is written by the
+/// gate, once the run goes on): a file at a commit never changes, so a later check asks only
+/// for the pull request, which the gate's first check then uses too.
+pub async fn config(ctx: &PrContext, path: &str, state: &std::path::Path) -> Result<Base, GithubError> {
+    let client = Client::shared(&ctx.api_url, &ctx.token)?;
+    client.keep_cache_in(&super::cache::cache_file(state)).await;
+    let pr = client.get_and_share(&format!("{}/pulls/{}", ctx.repo_path(), ctx.number)).await?;
     let sha = pr["base"]["sha"].as_str().unwrap_or_default().to_owned();
     let head_repo = pr["head"]["repo"]["full_name"].as_str().map(str::to_owned);
     if sha.len() < 7 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -192,12 +192,9 @@ fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
 /// The state carried by the newest gate comment the run itself posted on the pull request of
 /// `ctx`: by `github-actions[bot]` (the workflow's token) or the token's own user.
 pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, String> {
-    let client = super::client::Client::new(&ctx.api_url, &ctx.token).map_err(|e| e.to_string())?;
+    let client = super::client::Client::shared(&ctx.api_url, &ctx.token).map_err(|e| e.to_string())?;
     let trusted = super::client::own_identities(&client).await.map_err(|e| e.to_string())?;
-    let comments = client
-        .get_all(&format!("{}/issues/{}/comments", ctx.repo_path(), ctx.number))
-        .await
-        .map_err(|e| e.to_string())?;
+    let comments = super::timeline::read(&client, ctx).await.map_err(|e| e.to_string())?.comments;
     match newest(&comments, &trusted)? {
         Carried::Nothing => Ok(None),
         Carried::State(s) => Ok(Some(*s)),

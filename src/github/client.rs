@@ -1,14 +1,30 @@
-//! A small GitHub REST client over octocrab's transport: JSON in and out, every call retried on
-//! 5xx, 429 and secondary rate limits (honouring `Retry-After` and `x-ratelimit-reset`), GETs
-//! made conditional with the last ETag so unchanged answers cost no rate limit, and pagination
-//! followed through `Link: rel="next"`. The token is only ever in the Authorization header.
+//! The GitHub REST client: one transport (octocrab's), one retry policy, one paginator and one
+//! cache of conditional answers.
+//!
+//! - Every call, downloads included, is retried on 5xx, 429, secondary rate limits and timeouts
+//!   (honouring `Retry-After` and `x-ratelimit-reset`) by [`Client::call`], under a total time
+//!   limit per exchange.
+//! - Lists are read page by page through `Link: rel="next"` by [`Client::get_all`].
+//! - GETs carry the last ETag (`If-None-Match`): an unchanged answer is a 304, which costs no
+//!   rate limit, and its body comes from the cache ([`cache`]). The cache outlives the process
+//!   in a file beside the state, authenticated with the token, so the next `run resume` asks
+//!   conditionally too.
+//! - The token is only ever in the Authorization header of requests to the API's own origin: a
+//!   redirect elsewhere, and every download's redirect, is followed without it.
+//!
+//! One client serves a process per API and token ([`Client::shared`]): the policy lookup, the
+//! carried state and the gate share its identity, cache and answers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
+use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
 use serde_json::Value;
+
+use super::cache::Cache;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -32,14 +48,17 @@ pub enum GithubError {
 const ATTEMPTS: u32 = 5;
 /// The longest wait between tries, whatever the server asks.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most redirects one exchange follows.
+const MAX_REDIRECTS: u32 = 5;
+/// The most pages one list is read to (100 items each): a server that always answers with a
+/// next page cannot keep a check going for ever.
+const MAX_PAGES: usize = 1_000;
+/// How long an answer kept for the next asker ([`Client::get_and_share`]) stays good.
+const SHARED_FOR: Duration = Duration::from_secs(10);
 
-pub struct Client {
-    api: Octocrab,
-    base: String,
-    token: String,
-    etags: Mutex<HashMap<String, (String, Value)>>,
-}
-
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Method {
     Get,
     Post,
@@ -48,13 +67,48 @@ enum Method {
 }
 
 impl Method {
-    fn name(&self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
             Method::Patch => "PATCH",
             Method::Delete => "DELETE",
         }
+    }
+}
+
+/// One request as the retry loop repeats it.
+struct Request<'a> {
+    method: Method,
+    /// As the caller named it (errors quote it).
+    path: &'a str,
+    url: String,
+    body: Option<&'a Value>,
+    if_none_match: Option<String>,
+    /// A download: its redirect (to short-lived storage) is followed without the token, even
+    /// on the API's own host.
+    download: bool,
+    limit: Duration,
+}
+
+/// What came back: status, headers and the whole body.
+struct Answer {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// GitHub's `message`, or the start of the body.
+    fn message(&self) -> String {
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| self.text().chars().take(200).collect())
     }
 }
 
@@ -98,25 +152,19 @@ pub fn request_timeout() -> Duration {
         .unwrap_or(Duration::from_secs(30))
 }
 
-/// The longest a connection may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a download (an artifact's zip) may take, whole.
+fn download_timeout() -> Duration {
+    Duration::from_secs(300).max(request_timeout())
+}
 
 /// The logins the run posts as: `github-actions[bot]` (the workflow's token), those named in
 /// `ORCHESTRATOR_BOT_LOGIN` (comma-separated: a GitHub App's `<slug>[bot]`, which `GET /user`
 /// does not answer for), and the token's own user when `GET /user` answers. A refusal there
 /// (401, 403, 404: an app or Actions token) means "no user"; any other failure is an error, so
-/// that the run never mistakes its own comments for a person's.
+/// that the run never mistakes its own comments for a person's. The token's user cannot change,
+/// so it is asked once per token and kept in the cache.
 pub async fn own_identities(client: &Client) -> Result<Vec<String>, GithubError> {
-    let mut own = vec!["github-actions[bot]".to_owned()];
-    if let Ok(named) = std::env::var("ORCHESTRATOR_BOT_LOGIN") {
-        own.extend(named.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
-    }
-    match client.get("/user").await {
-        Ok(u) => own.extend(u["login"].as_str().map(str::to_owned)),
-        Err(GithubError::Status { status: 401 | 403 | 404, .. }) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(own)
+    client.identity.get_or_try_init(|| client.ask_identities()).await.cloned()
 }
 
 /// Whether `login` is one of `own`.
@@ -130,8 +178,51 @@ fn next_link(headers: &http::HeaderMap) -> Option<String> {
     link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
         let start = part.find('<')? + 1;
         let end = part.find('>')?;
-        Some(part[start..end].to_owned())
+        (start <= end).then(|| part[start..end].to_owned())
     })
+}
+
+/// `scheme://authority` of `url`, lowercased, or `None` for a relative or odd one.
+fn origin(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?).to_ascii_lowercase())
+}
+
+/// Whether `url` is under the API at `base`: the same origin, and the base's path.
+fn within(base: &str, url: &str) -> bool {
+    let (Ok(b), Ok(u)) = (base.parse::<http::Uri>(), url.parse::<http::Uri>()) else { return false };
+    let base_path = b.path().trim_end_matches('/');
+    origin(base).is_some()
+        && origin(base) == origin(url)
+        && u.path().strip_prefix(base_path).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A GET whose answer cannot change: a file at a full commit id (`?ref=<sha>`).
+fn immutable(url: &str) -> bool {
+    url.contains("/contents/")
+        && url.split(['?', '&']).any(|kv| {
+            kv.strip_prefix("ref=")
+                .is_some_and(|r| matches!(r.len(), 40 | 64) && r.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+}
+
+/// The clients of this process, by API and a digest of the token.
+static SHARED: LazyLock<Mutex<HashMap<String, Arc<Client>>>> = LazyLock::new(Mutex::default);
+
+pub struct Client {
+    /// Authenticated; sends the token to the API's origin only.
+    api: Octocrab,
+    /// Without credentials: what a redirect leads to outside the API.
+    anonymous: Octocrab,
+    base: String,
+    origin: Option<String>,
+    cache: Mutex<Cache>,
+    /// Where the cache is kept between processes, once a caller has said.
+    file: tokio::sync::OnceCell<PathBuf>,
+    token: String,
+    identity: tokio::sync::OnceCell<Vec<String>>,
+    /// Answers kept for the next asker of the same URL (see [`Client::get_and_share`]).
+    shared: Mutex<HashMap<String, (Instant, Value)>>,
 }
 
 impl Client {
@@ -140,20 +231,105 @@ impl Client {
     pub fn new(base: &str, token: &str) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Setup { url: base.to_owned(), message };
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let api = Octocrab::builder()
-            .base_uri(base)
-            .map_err(|e| setup(e.to_string()))?
-            .set_connect_timeout(Some(CONNECT_TIMEOUT))
-            .set_read_timeout(Some(request_timeout()))
-            .personal_token(token.to_owned())
-            .build()
-            .map_err(|e| setup(e.to_string()))?;
+        // The API's client puts its base path before every path; the anonymous one is only
+        // given whole URLs, which it leaves as they are.
+        let build = |token: Option<&str>| {
+            let builder = Octocrab::builder()
+                .set_connect_timeout(Some(CONNECT_TIMEOUT))
+                .set_read_timeout(Some(request_timeout()));
+            match token {
+                Some(t) => {
+                    builder.base_uri(base).map_err(|e| setup(e.to_string()))?.personal_token(t.to_owned()).build()
+                }
+                None => builder.build(),
+            }
+            .map_err(|e| setup(e.to_string()))
+        };
+        let base = base.trim_end_matches('/').to_owned();
         Ok(Client {
-            api,
-            base: base.trim_end_matches('/').to_owned(),
+            api: build(Some(token))?,
+            anonymous: build(None)?,
+            origin: origin(&base),
+            cache: Mutex::new(Cache::new(&base)),
+            base,
+            file: tokio::sync::OnceCell::new(),
             token: token.to_owned(),
-            etags: Mutex::default(),
+            identity: tokio::sync::OnceCell::new(),
+            shared: Mutex::default(),
         })
+    }
+
+    /// This process's client for `base` and `token`, made on first use.
+    pub fn shared(base: &str, token: &str) -> Result<Arc<Client>, GithubError> {
+        let key = format!("{base}\n{}", super::cache::digest(token.as_bytes()));
+        let mut clients = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(Arc::clone(c));
+        }
+        let client = Arc::new(Client::new(base, token)?);
+        clients.insert(key, Arc::clone(&client));
+        Ok(client)
+    }
+
+    /// Keep the cache in `file` between processes: what an earlier process left there is read
+    /// now (if the same token wrote it for the same API), and [`Client::persist`] writes it back.
+    /// The first caller names the file; later calls change nothing.
+    pub async fn keep_cache_in(&self, file: &Path) {
+        let file = file.to_path_buf();
+        self.file
+            .get_or_init(|| async {
+                let (path, base, token) = (file.clone(), self.base.clone(), self.token.clone());
+                let loaded = tokio::task::spawn_blocking(move || Cache::load(&path, &base, token.as_bytes()))
+                    .await
+                    .ok()
+                    .flatten();
+                if let Some(loaded) = loaded {
+                    self.cache.lock().unwrap_or_else(|e| e.into_inner()).merge(loaded);
+                }
+                file
+            })
+            .await;
+    }
+
+    /// Write the cache to its file, if one was named and anything changed. A cache that cannot
+    /// be written is only a cost (more requests next time), never an error.
+    pub async fn persist(&self) {
+        let Some(file) = self.file.get().cloned() else { return };
+        let bytes = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if !cache.take_dirty() {
+                return;
+            }
+            cache.seal(self.token.as_bytes())
+        };
+        let _ = tokio::task::spawn_blocking(move || {
+            file.parent().map_or(Ok(()), std::fs::create_dir_all)?;
+            crate::state::replace_file(&file, &bytes)
+        })
+        .await;
+    }
+
+    /// `GET /user`, remembered per token (see [`own_identities`]).
+    async fn ask_identities(&self) -> Result<Vec<String>, GithubError> {
+        let mut own = vec!["github-actions[bot]".to_owned()];
+        if let Ok(named) = std::env::var("ORCHESTRATOR_BOT_LOGIN") {
+            own.extend(named.split(',').map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+        }
+        let known = self.cache.lock().unwrap_or_else(|e| e.into_inner()).user();
+        let user = match known {
+            Some(user) => user,
+            None => {
+                let user = match self.json(Method::Get, "/user", None).await {
+                    Ok((u, _)) => u["login"].as_str().map(str::to_owned),
+                    Err(GithubError::Status { status: 401 | 403 | 404, .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                self.cache.lock().unwrap_or_else(|e| e.into_inner()).set_user(user.clone());
+                user
+            }
+        };
+        own.extend(user);
+        Ok(own)
     }
 
     fn url(&self, path: &str) -> String {
@@ -164,194 +340,225 @@ impl Client {
         }
     }
 
-    /// One call, retried while the answer is transient. Returns the status, headers and body.
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, http::HeaderMap, String), GithubError> {
-        let url = self.url(path);
-        let name = method.name();
-        let transport = |message: String| GithubError::Transport { method: name, path: path.to_owned(), message };
+    /// One exchange: the request, and the redirects it leads to. A redirect within the API
+    /// keeps the token (a renamed repository), except a download's; any other goes without it.
+    async fn exchange(&self, req: &Request<'_>) -> Result<Answer, String> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(etag) = req.if_none_match.as_deref().and_then(|e| http::HeaderValue::from_str(e).ok()) {
+            headers.insert(http::header::IF_NONE_MATCH, etag);
+        }
+        let mut response = match req.method {
+            Method::Get => self.api._get_with_headers(req.url.as_str(), Some(headers)).await,
+            Method::Post => self.api._post(req.url.as_str(), req.body).await,
+            Method::Patch => self.api._patch(req.url.as_str(), req.body).await,
+            Method::Delete => self.api._delete(req.url.as_str(), req.body).await,
+        }
+        .map_err(|e| e.to_string())?;
+        let mut hops = 0;
+        while response.status().is_redirection() && response.status() != http::StatusCode::NOT_MODIFIED {
+            hops += 1;
+            let location = response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or("a redirect without a location")?;
+            let next = if location.starts_with('/') {
+                format!("{}{location}", self.origin.clone().unwrap_or_default())
+            } else {
+                location.to_owned()
+            };
+            if hops > MAX_REDIRECTS {
+                return Err(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            // Only a GET is followed: anything else must not be repeated somewhere else.
+            if req.method != Method::Get {
+                break;
+            }
+            let client = if within(&self.base, &next) && !req.download { &self.api } else { &self.anonymous };
+            response = client._get(next.as_str()).await.map_err(|e| e.to_string())?;
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes().to_vec();
+        Ok(Answer { status, headers, body })
+    }
+
+    /// The one retry loop: `req` is sent until its answer is not transient or [`ATTEMPTS`] are
+    /// used. Each exchange, body included, is under `req.limit`; a timeout is retried like a
+    /// 5xx.
+    async fn call(&self, req: &Request<'_>) -> Result<Answer, GithubError> {
         let mut attempt = 0;
-        let limit = request_timeout();
         loop {
             attempt += 1;
-            let cached = matches!(method, Method::Get)
-                .then(|| self.etags.lock().unwrap_or_else(|e| e.into_inner()).get(&url).map(|(e, _)| e.clone()))
-                .flatten();
-            let exchange = async {
-                let sent = match method {
-                    Method::Get => {
-                        let mut headers = http::HeaderMap::new();
-                        if let Some(etag) = cached.as_ref().and_then(|e| http::HeaderValue::from_str(e).ok()) {
-                            headers.insert("if-none-match", etag);
-                        }
-                        self.api._get_with_headers(url.as_str(), Some(headers)).await
-                    }
-                    Method::Post => self.api._post(url.as_str(), body).await,
-                    Method::Patch => self.api._patch(url.as_str(), body).await,
-                    Method::Delete => self.api._delete(url.as_str(), body).await,
-                };
-                let response = sent.map_err(|e| e.to_string())?;
-                let status = response.status().as_u16();
-                let headers = response.headers().clone();
-                let text = self.api.body_to_string(response).await.map_err(|e| e.to_string())?;
-                Ok::<_, String>((status, headers, text))
-            };
-            // The whole exchange, body included, under one limit; a timeout is retried like a 5xx.
-            let answer = match tokio::time::timeout(limit, exchange).await {
+            let answer = match tokio::time::timeout(req.limit, self.exchange(req)).await {
                 Ok(a) => a,
-                Err(_) => Err(format!("no answer within {}s (ORCHESTRATOR_GITHUB_TIMEOUT)", limit.as_secs_f64())),
+                Err(_) => Err(format!("no answer within {}s (ORCHESTRATOR_GITHUB_TIMEOUT)", req.limit.as_secs_f64())),
             };
-            let (status, headers, text) = match answer {
-                Ok(a) => a,
-                Err(_) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
+            match answer {
+                Err(_) if attempt < ATTEMPTS => tokio::time::sleep(backoff(attempt)).await,
+                Err(message) => {
+                    return Err(GithubError::Transport {
+                        method: req.method.name(),
+                        path: req.path.to_owned(),
+                        message,
+                    });
                 }
-                Err(e) => return Err(transport(e)),
-            };
-            if attempt < ATTEMPTS
-                && let Some(wait) = retry_wait(status, &headers, &text, attempt)
-            {
-                tokio::time::sleep(wait).await;
-                continue;
+                Ok(a) => match retry_wait(a.status, &a.headers, &a.text(), attempt) {
+                    Some(wait) if attempt < ATTEMPTS => tokio::time::sleep(wait).await,
+                    _ => return Ok(a),
+                },
             }
-            return Ok((status, headers, text));
         }
     }
 
+    /// A JSON call. A GET is conditional when the cache has the URL (a 304 answers from it),
+    /// and is not sent at all when its answer cannot change and is known.
     async fn json(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<(Value, http::HeaderMap), GithubError> {
-        let name = method.name();
-        let is_get = matches!(method, Method::Get);
         let url = self.url(path);
-        let (status, headers, text) = self.call(method, path, body).await?;
-        if status == 304
-            && is_get
-            && let Some((_, v)) = self.etags.lock().unwrap_or_else(|e| e.into_inner()).get(&url)
+        let is_get = method == Method::Get;
+        let cached = if is_get { self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&url) } else { None };
+        if let Some(c) = &cached
+            && c.fixed
         {
-            return Ok((v.clone(), headers));
+            return Ok((c.body.clone(), c.headers()));
         }
-        if !(200..300).contains(&status) {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            return Err(GithubError::Status { method: name, path: path.to_owned(), status, message });
+        let req = Request {
+            method,
+            path,
+            url: url.clone(),
+            body,
+            if_none_match: cached.as_ref().map(|c| c.etag.clone()),
+            download: false,
+            limit: request_timeout(),
+        };
+        let answer = self.call(&req).await?;
+        if answer.status == 304
+            && let Some(c) = cached
+        {
+            let mut headers = c.headers();
+            headers.extend(answer.headers);
+            return Ok((c.body, headers));
         }
-        let value = if text.trim().is_empty() {
+        if !(200..300).contains(&answer.status) {
+            return Err(GithubError::Status {
+                method: method.name(),
+                path: path.to_owned(),
+                status: answer.status,
+                message: answer.message(),
+            });
+        }
+        let value = if answer.body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            serde_json::from_str(&text).map_err(|e| GithubError::Body {
-                method: name,
+            serde_json::from_slice(&answer.body).map_err(|e| GithubError::Body {
+                method: method.name(),
                 path: path.to_owned(),
                 message: e.to_string(),
             })?
         };
-        if is_get && let Some(etag) = headers.get("etag").and_then(|v| v.to_str().ok()) {
-            self.etags.lock().unwrap_or_else(|e| e.into_inner()).insert(url, (etag.to_owned(), value.clone()));
+        if is_get {
+            let etag = answer.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok());
+            let link = answer.headers.get("link").and_then(|v| v.to_str().ok());
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if immutable(&url) {
+                cache.put_fixed(&url, &value, link);
+            } else if let Some(etag) = etag {
+                cache.put(&url, etag, &value, link);
+            }
         }
-        Ok((value, headers))
+        Ok((value, answer.headers))
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, GithubError> {
         Ok(self.json(Method::Get, path, None).await?.0)
     }
 
-    /// Every item of a paginated list (100 a page).
-    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>, GithubError> {
+    /// Like [`Client::get`], and the answer is kept for the next [`Client::get_shared_or_new`]
+    /// of the same path within a few seconds: the pull request one command reads for its
+    /// policy serves its first gate check too.
+    pub async fn get_and_share(&self, path: &str) -> Result<Value, GithubError> {
+        let value = self.get(path).await?;
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).insert(self.url(path), (Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    /// The answer kept by [`Client::get_and_share`] if it is recent (it is used once), else a
+    /// new GET.
+    pub async fn get_shared_or_new(&self, path: &str) -> Result<Value, GithubError> {
+        let kept = self.shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url(path));
+        match kept {
+            Some((at, value)) if at.elapsed() <= SHARED_FOR => Ok(value),
+            _ => self.get(path).await,
+        }
+    }
+
+    /// Every item of a paginated list: the answer itself when it is an array, else its `key`
+    /// (`{"total_count", key: […]}`), 100 a page.
+    async fn pages(&self, path: &str, key: Option<&str>) -> Result<Vec<Value>, GithubError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut next = Some(format!("{path}{sep}per_page=100"));
         let mut items = Vec::new();
+        let mut read = 0;
         while let Some(page) = next.take() {
-            let (value, headers) = self.json(Method::Get, &page, None).await?;
-            items.extend(value.as_array().cloned().unwrap_or_default());
+            read += 1;
+            if read > MAX_PAGES {
+                return Err(GithubError::Unexpected {
+                    method: "GET",
+                    path: path.to_owned(),
+                    message: format!("more than {MAX_PAGES} pages"),
+                });
+            }
+            let (mut value, headers) = self.json(Method::Get, &page, None).await?;
+            let list = match key {
+                Some(k) => value.get_mut(k).map(Value::take),
+                None => Some(value),
+            };
+            if let Some(Value::Array(list)) = list {
+                items.extend(list);
+            }
             next = next_link(&headers);
         }
         Ok(items)
     }
 
+    /// Every item of a paginated list (100 a page).
+    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>, GithubError> {
+        self.pages(path, None).await
+    }
+
     /// Every item of a paginated list that GitHub wraps in an object (`{"total_count", key: […]}`).
     pub async fn get_all_in(&self, path: &str, key: &str) -> Result<Vec<Value>, GithubError> {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let mut next = Some(format!("{path}{sep}per_page=100"));
-        let mut items = Vec::new();
-        while let Some(page) = next.take() {
-            let (value, headers) = self.json(Method::Get, &page, None).await?;
-            items.extend(value[key].as_array().cloned().unwrap_or_default());
-            next = next_link(&headers);
-        }
-        Ok(items)
+        self.pages(path, Some(key)).await
     }
 
     /// The bytes behind `path` (an artifact's zip): GitHub answers with a redirect to short-lived
     /// storage, which is fetched without the token (it must not leave for another host).
     /// Retried like every call.
     pub async fn download(&self, path: &str) -> Result<Vec<u8>, GithubError> {
-        let url = self.url(path);
-        let fail = |message: String| GithubError::Transport { method: "GET", path: path.to_owned(), message };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(Duration::from_secs(300).max(request_timeout()))
-            .build()
-            .map_err(|e| fail(e.to_string()))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let sent = http
-                .get(&url)
-                .header("authorization", format!("Bearer {}", self.token))
-                .header("accept", "application/vnd.github+json")
-                .header("user-agent", "orchestrator")
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) if r.status().is_redirection() => {
-                    let location = r
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .ok_or_else(|| fail("a redirect without a location".into()))?
-                        .to_owned();
-                    http.get(&location).header("user-agent", "orchestrator").send().await
-                }
-                other => other,
-            };
-            let response = match response {
-                Ok(r) => r,
-                Err(_) if attempt < ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(e) => return Err(fail(e.to_string())),
-            };
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.map_err(|e| fail(e.to_string()))?;
-            if (200..300).contains(&status) {
-                return Ok(bytes.to_vec());
-            }
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            if attempt < ATTEMPTS
-                && let Some(wait) = retry_wait(status, &headers, &text, attempt)
-            {
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.chars().take(200).collect());
-            return Err(GithubError::Status { method: "GET", path: path.to_owned(), status, message });
+        let req = Request {
+            method: Method::Get,
+            path,
+            url: self.url(path),
+            body: None,
+            if_none_match: None,
+            download: true,
+            limit: download_timeout(),
+        };
+        let answer = self.call(&req).await?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer.body);
         }
+        Err(GithubError::Status {
+            method: "GET",
+            path: path.to_owned(),
+            status: answer.status,
+            message: answer.message(),
+        })
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, GithubError> {
@@ -411,5 +618,50 @@ mod tests {
         )]);
         assert_eq!(next_link(&h).as_deref(), Some("https://api.github.com/x?page=2"));
         assert_eq!(next_link(&headers(&[])), None);
+        assert_eq!(next_link(&headers(&[("link", ">x<; rel=\"next\"")])), None, "no panic on a malformed link");
+    }
+
+    #[test]
+    fn only_a_file_at_a_full_commit_id_is_immutable() {
+        let sha = "ba5e0000000000000000000000000000000000ba";
+        assert!(immutable(&format!("https://h/api/v3/repos/o/r/contents/.claude/config.yaml?ref={sha}")));
+        assert!(immutable(&format!("https://h/repos/o/r/contents/a?x=1&ref={}", "a".repeat(64))));
+        for mutable in [
+            "https://h/repos/o/r/contents/a?ref=main",
+            "https://h/repos/o/r/contents/a?ref=ba5e000",
+            "https://h/repos/o/r/contents/a",
+            &format!("https://h/repos/o/r/pulls/7?ref={sha}"),
+            &format!("https://h/repos/o/r/contents/a?ref={}g", &sha[..39]),
+        ] {
+            assert!(!immutable(mutable), "{mutable}");
+        }
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert_eq!(origin("https://API.github.com/repos/x").as_deref(), Some("https://api.github.com"));
+        assert_eq!(origin("http://127.0.0.1:8080/api/v3").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_ne!(origin("http://127.0.0.1:8080/a"), origin("http://127.0.0.1:8081/a"));
+        assert_eq!(origin("/relative"), None);
+    }
+
+    #[test]
+    fn a_redirect_keeps_the_token_only_within_the_api() {
+        let ghes = "http://127.0.0.1:8080/api/v3";
+        assert!(within(ghes, "http://127.0.0.1:8080/api/v3/repositories/1"));
+        assert!(within(ghes, "HTTP://127.0.0.1:8080/api/v3"));
+        for outside in [
+            "http://127.0.0.1:8080/blob/1.zip",
+            "http://127.0.0.1:8080/api/v30/x",
+            "http://127.0.0.1:8081/api/v3/x",
+            "https://127.0.0.1:8080/api/v3/x",
+            "http://evil.example/api/v3/x",
+            "/api/v3/x",
+            "not a url",
+        ] {
+            assert!(!within(ghes, outside), "{outside}");
+        }
+        assert!(within("https://api.github.com", "https://api.github.com/repositories/1/pulls/7"));
+        assert!(!within("https://api.github.com", "https://pipelines.actions.githubusercontent.com/x"));
     }
 }

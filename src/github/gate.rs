@@ -10,6 +10,7 @@
 //! after a push that changes the artifacts, earlier approvals are stale.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use super::client::{Client, GithubError};
 use super::comment::{self, Meta};
 use super::context::PrContext;
+use super::timeline::{self, Timeline, time_of};
 use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::gate::{Answer, Gate, GateError, GateFuture, request, tally};
@@ -26,12 +28,11 @@ use crate::state::{Decision, GateState, PhaseStatus, RunState};
 
 pub struct GitHubGate {
     ctx: PrContext,
-    client: Client,
+    /// This process's client for the API and token (its cache and identity shared).
+    client: Arc<Client>,
     root: PathBuf,
     /// Secrets never reach the comment, whatever a diff quotes.
     redactor: Redactor,
-    /// The logins the run posts as, once asked.
-    identity: tokio::sync::OnceCell<Vec<String>>,
 }
 
 /// Percent-encode a path segment (label names hold `:` and spaces).
@@ -80,22 +81,35 @@ struct Pr {
     author: String,
 }
 
-fn time_of(v: &Value) -> Option<DateTime<Utc>> {
-    v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
-}
-
 impl GitHubGate {
     pub fn new(ctx: PrContext, root: PathBuf, redactor: Redactor) -> Result<GitHubGate, GithubError> {
-        let client = Client::new(&ctx.api_url, &ctx.token)?;
-        Ok(GitHubGate { ctx, client, root, redactor, identity: tokio::sync::OnceCell::new() })
+        let client = Client::shared(&ctx.api_url, &ctx.token)?;
+        Ok(GitHubGate { ctx, client, root, redactor })
+    }
+
+    /// Run `call` with the client's cache kept beside the state of `wf`: read before, written
+    /// after a success (a failed check leaves the cache as it was).
+    async fn cached<T>(
+        &self,
+        wf: &Workflow,
+        call: impl std::future::Future<Output = Result<T, GateError>>,
+    ) -> Result<T, GateError> {
+        self.client.keep_cache_in(&super::cache::cache_file(&wf.state_path())).await;
+        let answer = call.await;
+        if answer.is_ok() {
+            self.client.persist().await;
+        }
+        answer
     }
 
     fn issue(&self) -> String {
         format!("{}/issues/{}", self.ctx.repo_path(), self.ctx.number)
     }
 
+    /// The pull request: the one this command's policy lookup just read, or read now.
     async fn pr(&self) -> Result<Pr, GithubError> {
-        let pr = self.client.get(&format!("{}/pulls/{}", self.ctx.repo_path(), self.ctx.number)).await?;
+        let path = format!("{}/pulls/{}", self.ctx.repo_path(), self.ctx.number);
+        let pr = self.client.get_shared_or_new(&path).await?;
         Ok(Pr {
             head_sha: pr["head"]["sha"].as_str().unwrap_or_default().to_owned(),
             head_ref: pr["head"]["ref"].as_str().unwrap_or_default().to_owned(),
@@ -103,11 +117,12 @@ impl GitHubGate {
         })
     }
 
-    /// The gate comment of this run's phase, if it exists, and all comments. Only a comment the
-    /// run itself posted can be it (anyone can write the marker into a comment of their own),
-    /// and only with the marker in its hidden trailer.
-    async fn find(&self, marker: &str) -> Result<(Option<Value>, Vec<Value>), GithubError> {
-        let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
+    /// The gate comment of this run's phase, if it exists, and the pull request's timeline.
+    /// Only a comment the run itself posted can be it (anyone can write the marker into a
+    /// comment of their own), and only with the marker in its hidden trailer.
+    async fn find(&self, marker: &str) -> Result<(Option<Value>, Timeline), GithubError> {
+        let tl = timeline::read(&self.client, &self.ctx).await?;
+        let comments = &tl.comments;
         let me = self.own().await?.to_vec();
         let own = |c: &Value| c["user"]["login"].as_str().is_some_and(|l| super::client::is_own(&me, l));
         let ours = comments
@@ -131,7 +146,7 @@ impl GitHubGate {
                 )));
             }
         }
-        Ok((ours, comments))
+        Ok((ours, tl))
     }
 
     async fn write_comment(&self, existing: Option<&Value>, body: &str) -> Result<Value, GithubError> {
@@ -163,8 +178,8 @@ impl GitHubGate {
 
     /// The logins the run posts as (see `client::own_identities`), asked once: what they add
     /// never counts as a person's, and only what they post is the gate's.
-    async fn own(&self) -> Result<&[String], GithubError> {
-        self.identity.get_or_try_init(|| super::client::own_identities(&self.client)).await.map(Vec::as_slice)
+    async fn own(&self) -> Result<Vec<String>, GithubError> {
+        super::client::own_identities(&self.client).await
     }
 
     /// The role of `login` on the repository (`none` for a stranger).
@@ -182,33 +197,14 @@ impl GitHubGate {
         state.phases.get(phase).map(|p| p.runs).unwrap_or(0)
     }
 
-    /// GitHub's record of what people did on the pull request: label events, comments (not the
-    /// run's own) and reviews.
-    async fn record(&self, comments: &[Value]) -> Result<Record, GithubError> {
-        let events = self.client.get_all(&format!("{}/events", self.issue())).await?;
-        let reviews =
-            self.client.get_all(&format!("{}/pulls/{}/reviews", self.ctx.repo_path(), self.ctx.number)).await?;
-        let me = self.own().await?.to_vec();
-        let person = |v: &Value| tally::Person {
-            login: v["login"].as_str().unwrap_or_default().to_owned(),
-            bot: v["type"] == "Bot" || v["login"].as_str().is_some_and(|l| l.ends_with("[bot]")),
-        };
-        let id = |v: &Value| v["id"].as_u64().unwrap_or(0);
-        let labels = events
-            .iter()
-            .filter(|e| matches!(e["event"].as_str(), Some("labeled" | "unlabeled")))
-            .filter_map(|e| {
-                Some(tally::LabelEvent {
-                    id: id(e),
-                    at: time_of(&e["created_at"])?,
-                    label: e["label"]["name"].as_str()?.to_owned(),
-                    added: e["event"] == "labeled",
-                    actor: person(&e["actor"]),
-                })
-            })
-            .collect();
+    /// GitHub's record of what people did on the pull request, from its timeline: label events,
+    /// comments (not the run's own) and reviews.
+    async fn record(&self, tl: &Timeline) -> Result<Record, GithubError> {
+        let me = self.own().await?;
         let own = |login: &str| super::client::is_own(&me, login);
-        let comments = comments
+        let id = |v: &Value| v["id"].as_u64().unwrap_or(0);
+        let comments = tl
+            .comments
             .iter()
             .filter(|c| !own(c["user"]["login"].as_str().unwrap_or_default()))
             .filter_map(|c| {
@@ -217,36 +213,17 @@ impl GitHubGate {
                     id: id(c),
                     at,
                     edited: time_of(&c["updated_at"]).is_some_and(|u| u.timestamp() > at.timestamp()),
-                    author: person(&c["user"]),
+                    author: timeline::person(&c["user"]),
                     body: c["body"].as_str().unwrap_or_default().to_owned(),
                 })
             })
             .collect();
-        let reviews = reviews
-            .iter()
-            .filter_map(|r| {
-                Some(tally::Review {
-                    id: id(r),
-                    at: time_of(&r["submitted_at"])?,
-                    state: match r["state"].as_str() {
-                        Some("APPROVED") => tally::ReviewState::Approved,
-                        Some("CHANGES_REQUESTED") => tally::ReviewState::ChangesRequested,
-                        Some("DISMISSED") => tally::ReviewState::Dismissed,
-                        _ => tally::ReviewState::Other,
-                    },
-                    commit: r["commit_id"].as_str().unwrap_or_default().to_owned(),
-                    author: person(&r["user"]),
-                    body: r["body"].as_str().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect();
-        Ok(Record { events, labels, comments, reviews })
+        Ok(Record { labels: tl.labels.clone(), comments, reviews: tl.reviews.clone() })
     }
 
     /// Who is who for `logins`: the author, the run's own identity, and each one's role.
     async fn people(&self, pr: &Pr, logins: &[String]) -> Result<tally::People, GithubError> {
-        let mut people =
-            tally::People { author: pr.author.clone(), own: self.own().await?.to_vec(), roles: Default::default() };
+        let mut people = tally::People { author: pr.author.clone(), own: self.own().await?, roles: Default::default() };
         for login in logins {
             let role = self.role(login).await?;
             people.roles.insert(login.to_lowercase(), role);
@@ -281,14 +258,12 @@ impl GitHubGate {
     }
 
     /// The ids GitHub has given so far: what a new round does not count.
-    async fn seen_now(&self, comments: &[Value]) -> Result<tally::Seen, GithubError> {
-        let record = self.record(comments).await?;
-        let max = |ids: &mut dyn Iterator<Item = u64>| ids.max().unwrap_or(0);
-        Ok(tally::Seen {
-            event: max(&mut record.events.iter().filter_map(|e| e["id"].as_u64())),
-            comment: max(&mut comments.iter().filter_map(|c| c["id"].as_u64())),
-            review: max(&mut record.reviews.iter().map(|r| r.id)),
-        })
+    fn seen_now(tl: &Timeline) -> tally::Seen {
+        tally::Seen {
+            event: tl.last_event,
+            comment: tl.comments.iter().filter_map(|c| c["id"].as_u64()).max().unwrap_or(0),
+            review: tl.reviews.iter().map(|r| r.id).max().unwrap_or(0),
+        }
     }
 
     async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
@@ -312,7 +287,7 @@ impl GitHubGate {
             }
         }
         let marker = comment::marker(&state.run_id, phase);
-        let (existing, comments) = self.find(&marker).await?;
+        let (existing, tl) = self.find(&marker).await?;
         let digest = artifact_digest(&self.root, state, phase);
         let round = Self::round(state, phase);
         let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
@@ -347,7 +322,7 @@ impl GitHubGate {
             digest,
             opened_at: Utc::now(),
             round,
-            seen: Some(self.seen_now(&comments).await?),
+            seen: Some(Self::seen_now(&tl)),
             history,
             ..Meta::default()
         };
@@ -364,16 +339,7 @@ impl GitHubGate {
         }
         let state = &carried;
         self.save_carried(state, phase)?;
-        let body = comment::render(
-            wf,
-            state,
-            phase,
-            &self.ctx,
-            &meta,
-            &[],
-            &["⏳ **Waiting for approval.**".to_owned()],
-            &self.redactor,
-        );
+        let body = comment::render(wf, state, phase, &self.ctx, &meta, &[], &[WAITING.to_owned()], &self.redactor);
         let written = self.write_comment(existing.as_ref(), &body).await?;
         let url = written["html_url"].as_str().unwrap_or_default().to_owned();
         if let Some(id) = written["id"].as_u64() {
@@ -401,7 +367,7 @@ impl GitHubGate {
     /// own gate comment for this round, and enough approvals in it from people who count.
     async fn confirm_approval(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<bool, GateError> {
         let marker = comment::marker(&state.run_id, phase);
-        let (ours, comments) = self.find(&marker).await?;
+        let (ours, tl) = self.find(&marker).await?;
         let Some(ours) = ours else { return Ok(false) };
         let body = ours["body"].as_str().unwrap_or_default();
         let Some(meta) = comment::parse_meta(body) else { return Ok(false) };
@@ -413,7 +379,7 @@ impl GitHubGate {
         let anchors = self.anchors(ours["id"].as_u64().unwrap_or(0)).await?;
         let (Some((_, opened)), Some((_, approved))) = (anchors.opened, anchors.approved) else { return Ok(false) };
         let pr = self.pr().await?;
-        let record = self.record(&comments).await?;
+        let record = self.record(&tl).await?;
         let checklist_done = request::ticked(body, &wf.consensus.checklist).len() == wf.consensus.checklist.len();
         // Later pushes (the next phases' outputs among them) do not undo an approval given on
         // the commit it was bound to.
@@ -468,7 +434,7 @@ impl GitHubGate {
     /// The run's own reactions on its gate comment `id`: the trusted record of the round.
     async fn anchors(&self, id: u64) -> Result<Anchors, GithubError> {
         let list = self.client.get_all(&format!("{}/issues/comments/{id}/reactions", self.ctx.repo_path())).await?;
-        let me = self.own().await?.to_vec();
+        let me = self.own().await?;
         let own = |r: &&Value| r["user"]["login"].as_str().is_some_and(|l| super::client::is_own(&me, l));
         let mut anchors = Anchors::default();
         for r in list.iter().filter(own) {
@@ -518,7 +484,7 @@ impl GitHubGate {
 
     async fn decide(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<Answer, GateError> {
         let marker = comment::marker(&state.run_id, phase);
-        let (ours, comments) = self.find(&marker).await?;
+        let (ours, tl) = self.find(&marker).await?;
         let found = ours.and_then(|c| {
             let meta = comment::parse_meta(c["body"].as_str().unwrap_or_default())?;
             Some((c, meta))
@@ -541,14 +507,9 @@ impl GitHubGate {
         };
         let pr = self.pr().await?;
         let (approve, reject) = wf.labels(phase);
-        let labels: Vec<String> = self
-            .client
-            .get_all(&format!("{}/labels", self.issue()))
-            .await?
-            .iter()
-            .filter_map(|l| l["name"].as_str().map(str::to_owned))
-            .collect();
-        let record = self.record(&comments).await?;
+        // The labels on the pull request now, from its label events.
+        let labels = &tl.current_labels;
+        let record = self.record(&tl).await?;
         let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
         if stale && meta.decided_at.is_none() {
             // A push changed the outputs under review: what was said is dismissed, and the
@@ -592,7 +553,7 @@ impl GitHubGate {
 
         let now = Utc::now();
         let short = crate::markup::prefix(&pr.head_sha, 7);
-        let last_comment = comments.iter().filter_map(|c| c["id"].as_u64()).max();
+        let last_comment = tl.comments.iter().filter_map(|c| c["id"].as_u64()).max();
         let decision = match (verdict, &rejected) {
             (Some(false), Some((login, reason))) => Some(Decision {
                 approved: false,
@@ -635,6 +596,9 @@ impl GitHubGate {
                     .map(|r| format!(": {}", inline(r.lines().next().unwrap_or_default())))
                     .unwrap_or_else(|| ".".into())
             )],
+            // Nothing said yet: as the request opened, so that a check with nothing new
+            // leaves the comment as it is (no edit, no request).
+            None if approvers.is_empty() && notes.is_empty() => vec![WAITING.to_owned()],
             None => vec![format!(
                 "⏳ **Waiting for approval** ({} of {} so far{}).",
                 approvers.len(),
@@ -711,9 +675,9 @@ impl GitHubGate {
         let decision = ps.gate.as_ref().and_then(|g| g.decision.as_ref());
         let after_comment = decision.and_then(|d| d.last_comment);
         let Some(ended) = decision.map(|d| d.at).or(ps.finished_at) else { return Ok(false) };
-        let comments = self.client.get_all(&format!("{}/comments", self.issue())).await?;
+        let tl = timeline::read(&self.client, &self.ctx).await?;
         let pr = self.pr().await?;
-        let record = self.record(&comments).await?;
+        let record = self.record(&tl).await?;
         let prefix = &wf.consensus.command_prefix;
         let asks: Vec<&tally::Comment> = record
             .comments
@@ -754,6 +718,9 @@ impl GitHubGate {
     }
 }
 
+/// The status line of a round in which nothing has been said yet.
+const WAITING: &str = "⏳ **Waiting for approval.**";
+
 /// The run's own reactions on its gate comment mark a round: 🚀 when it opened, 🎉 when it was
 /// approved, 👎 when it was rejected. Only the run's identity can add them — people react as
 /// themselves, and agents get no token — so, unlike the comment's text, which anyone with write
@@ -771,10 +738,8 @@ struct Anchors {
     rejected: Option<(u64, DateTime<Utc>)>,
 }
 
-/// What GitHub's record holds about a pull request: the raw issue events (for their ids) and
-/// the parsed label events, comments and reviews.
+/// What GitHub's record holds about a pull request: label events, comments and reviews.
 struct Record {
-    events: Vec<Value>,
     labels: Vec<tally::LabelEvent>,
     comments: Vec<tally::Comment>,
     reviews: Vec<tally::Review>,
@@ -804,18 +769,18 @@ fn rules<'a>(
 
 impl Gate for GitHubGate {
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
-        Box::pin(self.open_gate(wf, state, phase))
+        Box::pin(self.cached(wf, self.open_gate(wf, state, phase)))
     }
 
     fn decision<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, Answer> {
-        Box::pin(self.decide(wf, state, phase))
+        Box::pin(self.cached(wf, self.decide(wf, state, phase)))
     }
 
     fn confirm<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, bool> {
-        Box::pin(self.confirm_approval(wf, state, phase))
+        Box::pin(self.cached(wf, self.confirm_approval(wf, state, phase)))
     }
 
     fn retry_requested<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, bool> {
-        Box::pin(self.retry_asked(wf, state, phase))
+        Box::pin(self.cached(wf, self.retry_asked(wf, state, phase)))
     }
 }

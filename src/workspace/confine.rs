@@ -197,6 +197,7 @@ impl Confinement {
         c.protect_file(&state, "the run's state file; agents may not change the run's state");
         c.protect_file(&format!("{state}.journal"), "the run's state journal; agents may not change the run's state");
         c.protect_file(&format!("{state}.lock"), "the run's lock file");
+        c.protect_file(&format!("{state}.github-cache"), "the run's cache of GitHub's answers");
         let config = wf.config_path.display().to_string();
         c.protect_file(&config, "the orchestrator's config; agents may not change the config they run under");
         for agent in wf.agents.values() {
@@ -522,6 +523,7 @@ mod tests {
             ("run/s.json", "the run's state file"),
             ("run/s.json.journal", "the run's state journal"),
             ("run/s.json.lock", "the run's lock file"),
+            ("run/s.json.github-cache", "the run's cache of GitHub's answers"),
             (".claude/prompts/a.md", "an agent's prompt template"),
             ("docs/b-prompt.md", "an agent's prompt template"),
             (".claude/carried/p.json", "the carried run state's folder"),

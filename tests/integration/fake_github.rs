@@ -1,7 +1,7 @@
 //! A stateful stand-in for the GitHub REST API on 127.0.0.1, served under `/api/v3` as GitHub
 //! Enterprise Server does: one pull request (#7 of octo/app) with its comments (paginated),
-//! labels, label events with their actors, collaborator permissions, commit statuses, and
-//! injectable failures. Every request is recorded.
+//! labels, label events with their actors, reviews, the timeline that lists them together,
+//! collaborator permissions, commit statuses, and injectable failures. Every request is recorded.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -231,6 +231,27 @@ fn page(items: &[Value], query: &str, base: &str, path: &str) -> (u16, String, V
     (200, Value::Array(slice).to_string(), headers)
 }
 
+/// The pull request's timeline as GitHub lists it: comments (`commented`), label events and
+/// reviews (`reviewed`, their state in lower case), in the order they happened (by id: the fake
+/// numbers every record from one counter).
+fn timeline(g: &Gh) -> Vec<Value> {
+    let mut items: Vec<Value> = g.events.clone();
+    items.extend(g.comments.iter().map(|c| {
+        let mut c = c.clone();
+        c["event"] = json!("commented");
+        c["actor"] = c["user"].clone();
+        c
+    }));
+    items.extend(g.reviews.iter().map(|r| {
+        let mut r = r.clone();
+        r["event"] = json!("reviewed");
+        r["state"] = json!(r["state"].as_str().unwrap_or_default().to_lowercase());
+        r
+    }));
+    items.sort_by_key(|v| v["id"].as_u64().unwrap_or(0));
+    items
+}
+
 fn handle(
     state: &Arc<Mutex<Gh>>,
     base: &str,
@@ -335,6 +356,7 @@ fn route(
             ok(json!([]))
         }
         ("GET", ["repos", "octo", "app", "issues", "7", "events"]) => page(&g.events, query, base, path),
+        ("GET", ["repos", "octo", "app", "issues", "7", "timeline"]) => page(&timeline(&g), query, base, path),
         ("GET", ["repos", "octo", "app", "compare", _range]) => {
             let (authors, files) = g.compare.clone();
             let commits: Vec<Value> = authors

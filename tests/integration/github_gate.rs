@@ -248,7 +248,7 @@ fn more_than_a_hundred_comments_are_paginated() {
     pr.run(&["run", "resume"]).code(0);
     assert_eq!(pr.gh.gate_comments().len(), 1);
     let paged =
-        pr.gh.with(|g| g.requests.iter().filter(|(m, p)| m == "GET" && p.ends_with("/issues/7/comments")).count());
+        pr.gh.with(|g| g.requests.iter().filter(|(m, p)| m == "GET" && p.ends_with("/issues/7/timeline")).count());
     assert!(paged >= 4, "comments were not read page by page");
 }
 
@@ -283,10 +283,11 @@ fn dry_run_on_a_pull_request_prints_the_api_calls_and_the_comment_and_sends_noth
         .stdout_has("on pull request #7 of octo/app")
         .stdout_has("POST /repos/octo/app/issues/7/comments, or PATCH /repos/octo/app/issues/comments/<id>")
         .stdout_has("add the label `orchestrator:approved` to approve")
-        .stdout_has("labels: GET /repos/octo/app/issues/7/events")
-        .stdout_has("comments: GET /repos/octo/app/issues/7/comments (`/approve`")
+        .stdout_has("GET /repos/octo/app/issues/7/timeline?per_page=100")
+        .stdout_has("labels: the timeline's label events")
+        .stdout_has("comments: the timeline's comments (`/approve`")
         .stdout_has("POST /repos/octo/app/issues/comments/<id>/reactions")
-        .stdout_has("reviews: GET /repos/octo/app/pulls/7/reviews")
+        .stdout_has("reviews: the timeline's reviews")
         .stdout_has("│ <!-- orchestrator:gate run=");
     assert!(pr.gh.with(|g| g.requests.is_empty()), "the dry run called GitHub");
     assert_eq!(pr.p.tree(), before);
@@ -657,7 +658,7 @@ fn a_server_that_never_answers_fails_the_step_instead_of_hanging_it() {
 fn a_signal_while_github_is_slow_stops_the_run_at_once_with_its_state_saved() {
     let pr = setup("");
     pr.run(&["run", "start"]).code(4);
-    pr.gh.with(|g| g.stall = Some(("/issues/7/events".into(), std::time::Duration::from_secs(25))));
+    pr.gh.with(|g| g.stall = Some(("/issues/7/timeline".into(), std::time::Duration::from_secs(25))));
     let child = pr
         .command(&["run", "resume"])
         .stdout(std::process::Stdio::piped())

@@ -19,6 +19,7 @@ mod config_errors;
 mod dry_run;
 mod gate_attacks;
 mod gates;
+mod github_economy;
 mod github_gate;
 mod llm;
 mod parallel;
