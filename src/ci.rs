@@ -296,7 +296,8 @@ fn merge_steps(opts: &Options) -> Vec<Value> {
     vec![
         map(vec![
             ("name", s("Download the earlier jobs' records")),
-            ("if", s("${{ !env.ACT }}")),
+            // Under act, only with a local artifact store to fetch from (see the README).
+            ("if", s("${{ !env.ACT || env.ACT_ARTIFACT_STORE }}")),
             ("uses", s("actions/download-artifact@v7")),
             (
                 "with",
@@ -319,7 +320,8 @@ fn merge_steps(opts: &Options) -> Vec<Value> {
 fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
     let mut jobs = Mapping::new();
     let first = wf.phases.first().map(|p| p.name.clone()).unwrap_or_default();
-    let base_if = job_if(wf);
+    // A disjunction: parenthesized wherever more follows, or `&&` would bind to its last case.
+    let base_if = format!("({})", job_if(wf));
     for phase in &wf.phases {
         let id = job_id(&phase.name);
         // Other root phases wait for the first one, whose job starts the run.
@@ -426,6 +428,30 @@ fn job(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_condition_needs_its_upstream_whatever_the_event() {
+        // `&&` binds tighter than `||`: the events' cases are one operand, in parentheses.
+        let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\n  b: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: plan, agents: [a], requires_consensus: true}\n  - {name: dev, agents: [a, b], parallel: true}\n";
+        let wf = crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), source)
+            .unwrap();
+        let opts = Options {
+            uses: "./".into(),
+            working_directory: ".".into(),
+            config: crate::config::DEFAULT_CONFIG.into(),
+            jobs: true,
+        };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        let events = job_if(&wf);
+        for job in ["dev-agents", "dev"] {
+            let cond = doc["jobs"][job]["if"].as_str().unwrap();
+            assert!(cond.contains(&format!("&& ({events}) &&")), "{job}: {cond}");
+            assert!(
+                cond.ends_with("needs.plan.result == 'success' && needs.plan.outputs.exit-code == '0' }}"),
+                "{job}: {cond}"
+            );
+        }
+    }
 
     #[test]
     fn ids_are_valid_for_github() {

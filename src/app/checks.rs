@@ -179,6 +179,26 @@ pub(crate) fn phase_runnable(
     }
 }
 
+/// `run phase NAME --agent A` when the phase has already run (it waits at its gate, or is
+/// decided, done or failed): the agent's job has nothing to do, and does nothing — it neither
+/// runs the agent again nor reads the gate, which the phase's own job does. A workflow walks
+/// the agents' jobs again on every event that continues the run (`ci generate --jobs`).
+pub(crate) fn agent_has_nothing_to_do(wf: &Workflow, phase: &str, agent: &str) -> bool {
+    let Some(p) = wf.phase(phase) else { return false };
+    if !p.agents.iter().any(|a| a == agent) {
+        return false;
+    }
+    let status = match crate::state::read(&wf.state_path()) {
+        Ok(s) => s.phases.get(phase).map(|p| p.status).unwrap_or(PhaseStatus::Pending),
+        Err(_) => return false,
+    };
+    if matches!(status, PhaseStatus::Pending | PhaseStatus::Running) {
+        return false;
+    }
+    outln!("phase `{phase}` has already run ({}): nothing for agent `{agent}` to do", status.as_str());
+    true
+}
+
 /// `run phase NAME --agent A`: A must be one of the phase's agents, and the phase still open.
 pub(crate) fn agent_of(wf: &Workflow, state: &RunState, phase: &str, agent: &str) -> Result<(), AppError> {
     let p = wf.phase(phase).ok_or_else(|| unknown_phase(wf, phase))?;

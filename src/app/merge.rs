@@ -91,11 +91,21 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
         .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
         .open(&real)
         .map_err(|e| format!("cannot be read from the job folder: {e}"))?;
-    if !from.metadata().is_ok_and(|m| m.is_file()) {
+    let meta = from.metadata().map_err(|e| format!("cannot be read from the job folder: {e}"))?;
+    if !meta.is_file() {
         return Err("is not a plain file".into());
     }
     let (mut to, _) = ws.create(rel).map_err(|why| why.to_string())?;
     std::io::copy(&mut from, &mut to).map_err(|e| format!("cannot be copied: {e}"))?;
+    // An executable output (a script an agent built) stays executable: the next phase may run
+    // it. Only the execute bits travel, where the copy is readable.
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o111 != 0
+        && let Ok(m) = to.metadata()
+    {
+        let mode = m.permissions().mode();
+        let _ = to.set_permissions(std::fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)));
+    }
     Ok(true)
 }
 
@@ -281,6 +291,17 @@ mod tests {
         assert_eq!(copy_in(&ws, dir.path(), "docs/a.md"), Ok(true));
         assert_eq!(std::fs::read_to_string(root.path().join("docs/a.md")).unwrap(), "a");
         assert_eq!(copy_in(&ws, dir.path(), "missing.md"), Ok(false));
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let script = dir.path().join("docs/run.sh");
+            std::fs::write(&script, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+            assert_eq!(copy_in(&ws, dir.path(), "docs/run.sh"), Ok(true));
+            let mode = std::fs::metadata(root.path().join("docs/run.sh")).unwrap().permissions().mode();
+            assert!(mode & 0o100 != 0, "the script is no longer executable: {mode:o}");
+            let plain = std::fs::metadata(root.path().join("docs/a.md")).unwrap().permissions().mode();
+            assert_eq!(plain & 0o111, 0, "{plain:o}");
+        }
         assert!(copy_in(&ws, dir.path(), "../escape.md").is_err());
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
         assert!(copy_in(&ws, dir.path(), "link").is_err());

@@ -135,6 +135,12 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
         RunCommand::Next { exec } => existing::execute(ctx, Step { mode: Mode::Step, retry: None }, exec).await,
         RunCommand::Resume { exec } => existing::execute(ctx, Step { mode: Mode::Continue, retry: None }, exec).await,
         RunCommand::Phase { name, agent, mut exec } => {
+            if let Some(a) = &agent
+                && !exec.dry_run
+                && checks::agent_has_nothing_to_do(&invocation::Invocation::load(ctx)?.wf, &name, a)
+            {
+                return Ok(crate::exit_code::SUCCESS);
+            }
             exec.only_agent = agent;
             existing::execute(ctx, Step { mode: Mode::Phase(name), retry: None }, exec).await
         }

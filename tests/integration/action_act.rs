@@ -12,9 +12,9 @@ use crate::fake_github::{FakeGithub, TOKEN};
 use crate::harness::{Run, git};
 use crate::workflows::repo;
 
-struct Act {
-    dir: tempfile::TempDir,
-    gh: FakeGithub,
+pub struct Act {
+    pub dir: tempfile::TempDir,
+    pub gh: FakeGithub,
 }
 
 pub fn copy(from: &Path, to: &Path) {
@@ -31,14 +31,14 @@ pub fn copy(from: &Path, to: &Path) {
 }
 
 /// What one `act` invocation showed, from its JSON log.
-struct ActRun {
-    run: Run,
-    log: Vec<serde_json::Value>,
+pub struct ActRun {
+    pub run: Run,
+    pub log: Vec<serde_json::Value>,
 }
 
 impl ActRun {
     /// The outputs the action step `step` set (the composite action's, not its inner steps').
-    fn outputs(&self, step: &str) -> BTreeMap<String, String> {
+    pub fn outputs(&self, step: &str) -> BTreeMap<String, String> {
         self.log
             .iter()
             .filter(|v| v["command"] == "set-output" && v["stepID"] == serde_json::json!([step]))
@@ -59,7 +59,7 @@ impl ActRun {
     }
 
     /// Lines the steps of `step` printed.
-    fn printed(&self, step: &str) -> Vec<&str> {
+    pub fn printed(&self, step: &str) -> Vec<&str> {
         self.log
             .iter()
             .filter(|v| v["raw_output"] == true && v["step"] == step)
@@ -67,7 +67,7 @@ impl ActRun {
             .collect()
     }
 
-    fn job_result(&self, job: &str) -> Option<&str> {
+    pub fn job_result(&self, job: &str) -> Option<&str> {
         self.log
             .iter()
             .find(|v| v["jobID"] == job && v.get("jobResult").is_some())
@@ -83,7 +83,7 @@ impl Act {
     }
 
     /// Like `new`, with `prepare` run in the work tree before the first commit.
-    fn with_workflow(prepare: impl FnOnce(&Path)) -> Act {
+    pub fn with_workflow(prepare: impl FnOnce(&Path)) -> Act {
         let dir = tempfile::tempdir().unwrap();
         let gh = FakeGithub::start("");
         let (asset, sha) = release_asset(dir.path());
@@ -116,16 +116,16 @@ impl Act {
         act
     }
 
-    fn work(&self) -> PathBuf {
+    pub fn work(&self) -> PathBuf {
         self.dir.path().join("app")
     }
 
     /// The head of `feature` on the "origin" (what GitHub would call the PR's head).
-    fn origin_head(&self) -> String {
+    pub fn origin_head(&self) -> String {
         git(&self.work(), &["ls-remote", "origin", "refs/heads/feature"]).split_whitespace().next().unwrap().to_owned()
     }
 
-    fn event(&self, name: &str, extra: &str) -> PathBuf {
+    pub fn event(&self, name: &str, extra: &str) -> PathBuf {
         let head = self.origin_head();
         let payload = format!(
             r#"{{{extra} "number": 7,
@@ -140,7 +140,7 @@ impl Act {
     }
 
     /// The `labeled` event of `login` adding the approve label (after the fake has it).
-    fn approval_by(&self, login: &str) -> PathBuf {
+    pub fn approval_by(&self, login: &str) -> PathBuf {
         let extra = format!(
             r#""action": "labeled", "label": {{"name": "orchestrator:approved"}}, "sender": {{"login": "{login}"}},"#
         );
@@ -148,6 +148,12 @@ impl Act {
     }
 
     fn act(&self, event_name: &str, event: &Path) -> ActRun {
+        self.act_storing(event_name, event, None)
+    }
+
+    /// Like `act`; with `store`, artifacts are uploaded and downloaded for real, into and from
+    /// that folder (one per workflow run), by the stand-ins in `tests/act/`.
+    pub fn act_storing(&self, event_name: &str, event: &Path, store: Option<&Path>) -> ActRun {
         let stub = self.dir.path().join("stub");
         let mut cmd = Command::new("act");
         let workflow = if self.work().join(".github/workflows/orchestrator.yml").exists() {
@@ -163,8 +169,24 @@ impl Act {
             .args(["--env", &format!("GITHUB_SERVER_URL={}", self.gh.server_url)])
             .args(["--env", "GITHUB_REPOSITORY=octo/app"])
             .args(["-s", &format!("GITHUB_TOKEN={TOKEN}")]);
-        for action in ["actions/cache@v5", "actions/upload-artifact@v6", "mikepenz/action-junit-report@v5"] {
+        for action in ["actions/cache@v5", "mikepenz/action-junit-report@v5"] {
             cmd.arg("--local-repository").arg(format!("{action}={}", stub.display()));
+        }
+        let stand_ins = repo().join("tests/act");
+        match store {
+            Some(store) => {
+                std::fs::create_dir_all(store).unwrap();
+                cmd.args(["--env", &format!("ACT_ARTIFACT_STORE={}", store.display())]);
+                for (action, dir) in [
+                    ("actions/upload-artifact@v6", "upload-artifact"),
+                    ("actions/download-artifact@v7", "download-artifact"),
+                ] {
+                    cmd.arg("--local-repository").arg(format!("{action}={}", stand_ins.join(dir).display()));
+                }
+            }
+            None => {
+                cmd.arg("--local-repository").arg(format!("actions/upload-artifact@v6={}", stub.display()));
+            }
         }
         // act keeps its caches (and the runner's tool cache) under $HOME.
         cmd.current_dir(self.work()).env("HOME", self.dir.path().join("home")).env_remove("GITHUB_TOKEN");

@@ -69,6 +69,26 @@ fn a_parallel_phase_runs_as_one_job_per_agent_then_merges() {
 }
 
 #[test]
+fn an_agent_job_of_a_phase_that_has_run_does_nothing() {
+    // The event that continues a run walks the agents' jobs again: each finds its phase done
+    // (or waiting at its gate) and runs nothing, reads no gate and changes no file.
+    let p = job();
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(p.state()["phases"]["dev"]["status"], "succeeded");
+    let before = p.tree();
+    for agent in ["a", "b"] {
+        p.run(&["run", "phase", "dev", "--agent", agent])
+            .code(0)
+            .stdout_has(&format!("phase `dev` has already run (succeeded): nothing for agent `{agent}` to do"));
+    }
+    assert_eq!(p.tree(), before, "an agent ran again or the state changed");
+    assert_eq!(p.read("runs.log"), "a\n");
+    // Refusals stay refusals.
+    p.run(&["run", "phase", "dev", "--agent", "nope"]).code(2).stderr_has("phase `dev` has no agent `nope`");
+    p.run(&["run", "phase", "nosuch", "--agent", "a"]).code(2);
+}
+
+#[test]
 fn an_agent_job_fails_with_its_agent_and_bad_merges_are_refused() {
     let p = Project::with_config(&cfg().replace("agents: [a, b]", "agents: [a, broken]"));
     p.run(&["run", "start", "--phase", "plan"]).code(0);

@@ -5,6 +5,7 @@ mod fake_github;
 mod harness;
 mod runner_sim;
 
+mod act_jobs;
 mod action_act;
 mod action_install;
 mod action_run;

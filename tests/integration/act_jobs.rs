@@ -1,0 +1,176 @@
+//! The jobs layout (`ci generate --jobs`), run by `act` end to end with artifacts uploaded and
+//! downloaded for real: local stand-ins for `actions/upload-artifact` and
+//! `actions/download-artifact` (`tests/act/`) keep them in a folder per workflow run. A
+//! parallel phase of three agents runs as a three-job matrix, its own job merges their states
+//! and outputs into one run and opens the gate once, and a label continues the run to its end.
+
+use std::path::Path;
+
+use crate::action_act::{Act, ActRun};
+use crate::harness::{BIN, Run, git};
+
+/// Three agents in `development`, which is gated too.
+fn prepare(work: &Path) {
+    let cfg = std::fs::read_to_string(work.join(".claude/config.yaml")).unwrap();
+    let cfg = cfg
+        .replace(
+            "    agents: [builder, documenter]\n    parallel: true\n",
+            "    agents: [builder, documenter, checker]\n    parallel: true\n    requires_consensus: true\n",
+        )
+        .replace(
+            "agents:\n",
+            "agents:\n  checker:\n    description: Notes what it checked\n    entrypoints:\n      default: >-\n        mkdir -p docs && echo \"checked by $(hostname)\" > docs/CHECKS.md && echo \"ARTIFACT: docs/CHECKS.md\"\n",
+        );
+    assert!(cfg.contains("checker, ") || cfg.contains("checker]"), "the config changed shape:\n{cfg}");
+    std::fs::write(work.join(".claude/config.yaml"), cfg).unwrap();
+    let out = Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
+    Run::from_output(out).code(0).stdout_has("jobs layout");
+    std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
+}
+
+use std::process::Command;
+
+/// The jobs of `run` that ran, with their results (a matrix job once per agent).
+fn results(run: &ActRun) -> Vec<(String, String)> {
+    let mut r: Vec<(String, String)> = run
+        .log
+        .iter()
+        .filter(|v| v.get("jobResult").is_some())
+        .map(|v| {
+            (v["jobID"].as_str().unwrap_or_default().to_owned(), v["jobResult"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    r.sort();
+    r
+}
+
+/// The names of the artifacts a workflow run stored.
+fn stored(store: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(store)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned())).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn gate_comments_of(act: &Act, phase: &str) -> usize {
+    act.gh.gate_comments().iter().filter(|b| b.contains(&format!(" phase={phase} -->"))).count()
+}
+
+#[test]
+fn the_jobs_layout_runs_a_matrix_merges_it_opens_the_gate_once_and_completes() {
+    let act = Act::with_workflow(prepare);
+    act.gh.permission("alice", "write");
+    let runs = act.dir.path().join("artifacts");
+    let sync_head = || {
+        let head = act.origin_head();
+        act.gh.with(|g| g.head_sha = head);
+    };
+
+    // 1. The pull request opens: planning runs and waits at its gate; nothing after it runs.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let store = runs.join("1");
+    let first = act.act_storing("pull_request", &opened, Some(&store));
+    first.run.code(0);
+    assert_eq!(results(&first), [("planning".to_owned(), "success".to_owned())], "{}", first.run.stdout);
+    assert_eq!(first.outputs("phase")["exit-code"], "4");
+    assert_eq!(stored(&store), ["orchestrator-planning-1"]);
+    assert!(
+        store.join("orchestrator-planning-1/.claude/orchestrator_state.json").is_file(),
+        "the workspace is the root"
+    );
+    assert_eq!(gate_comments_of(&act, "planning"), 1);
+    sync_head();
+
+    // 2. Approved: planning goes on, development runs as three jobs, one per agent, and its
+    //    own job merges them and opens its gate.
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let store = runs.join("2");
+    let second = act.act_storing("pull_request_target", &act.approval_by("alice"), Some(&store));
+    second.run.code(0);
+    let jobs = results(&second);
+    assert_eq!(
+        jobs.iter().filter(|(j, r)| j == "development-agents" && r == "success").count(),
+        3,
+        "one job per agent: {jobs:?}\n{}",
+        second.run.stdout
+    );
+    assert!(jobs.contains(&("development".into(), "success".into())), "{jobs:?}\n{}", second.run.stdout);
+    assert!(!jobs.iter().any(|(j, _)| j == "verification"), "verification waits for the gate: {jobs:?}");
+    assert_eq!(
+        stored(&store),
+        [
+            "orchestrator-development-1",
+            "orchestrator-development-builder-1",
+            "orchestrator-development-checker-1",
+            "orchestrator-development-documenter-1",
+            "orchestrator-planning-1",
+        ]
+    );
+    // Each agent ran in its own job, once; the merged state has all three.
+    let merged: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("orchestrator-development-1/.claude/orchestrator_state.json")).unwrap(),
+    )
+    .unwrap();
+    let dev = &merged["phases"]["development"];
+    assert_eq!(dev["status"], "awaiting_approval", "{dev:#}");
+    for agent in ["builder", "documenter", "checker"] {
+        assert_eq!(dev["agents"][agent]["status"], "succeeded", "{agent}: {dev:#}");
+        let alone: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                store.join(format!("orchestrator-development-{agent}-1/.claude/orchestrator_state.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let ran: Vec<&String> = alone["phases"]["development"]["agents"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| a["status"] == "succeeded")
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(ran, [agent], "the job of {agent} ran only {agent}");
+    }
+    assert_eq!(merged["run_id"], first_run_id(&first), "one run throughout");
+    // The outputs of all three reached the phase's job: validated there, and on the branch.
+    assert!(store.join("orchestrator-development-1/docs/CHECKS.md").is_file());
+    git(&act.work(), &["fetch", "-q", "origin", "feature"]);
+    let tracked = git(&act.work(), &["ls-tree", "-r", "--name-only", "FETCH_HEAD"]);
+    for f in ["src/hello.sh", "docs/USAGE.md", "docs/CHECKS.md"] {
+        assert!(tracked.lines().any(|l| l == f), "{f} is not on the branch:\n{tracked}");
+    }
+    assert_eq!(gate_comments_of(&act, "development"), 1, "the gate opens once, in the phase's own job");
+    let comment = act.gh.gate_comments().into_iter().find(|b| b.contains(" phase=development -->")).unwrap();
+    for agent in ["builder", "documenter", "checker"] {
+        assert!(comment.contains(agent), "the request lacks {agent}:\n{comment}");
+    }
+    sync_head();
+
+    // 3. Approved again: the agents' jobs find their phase done and run nothing; the phase's
+    //    job takes the decision and verification completes the run.
+    act.gh.with(|g| g.labels.clear());
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let store = runs.join("3");
+    let third = act.act_storing("pull_request_target", &act.approval_by("alice"), Some(&store));
+    third.run.code(0);
+    let jobs = results(&third);
+    assert!(jobs.contains(&("verification".into(), "success".into())), "{jobs:?}\n{}", third.run.stdout);
+    let ver = third.outputs("phase");
+    let done: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(store.join("orchestrator-verification-1/.claude/orchestrator_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(done["phases"]["verification"]["status"], "succeeded", "{ver:#?}");
+    assert_eq!(done["phases"]["development"]["status"], "approved");
+    assert_eq!(done["phases"]["development"]["runs"], 1, "development ran once");
+    for agent in ["builder", "documenter", "checker"] {
+        assert_eq!(done["phases"]["development"]["agents"][agent]["attempts"].as_array().unwrap().len(), 1, "{agent}");
+    }
+    assert_eq!(gate_comments_of(&act, "planning"), 1, "exactly one comment per gate");
+    assert_eq!(gate_comments_of(&act, "development"), 1, "exactly one comment per gate");
+}
+
+fn first_run_id(run: &ActRun) -> serde_json::Value {
+    serde_json::Value::String(run.outputs("phase")["run-id"].clone())
+}
