@@ -111,9 +111,33 @@ pub fn strip(body: &str) -> String {
     body.lines().filter(|l| !l.starts_with(PREFIX) && !l.starts_with(REF_PREFIX)).collect::<Vec<_>>().join("\n")
 }
 
+/// Why a carried state cannot be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum CarryError {
+    /// What the comment or the artifact holds is not a usable state (no digest, a wrong one,
+    /// not JSON, unsafe names, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// GitHub could not be asked.
+    #[error(transparent)]
+    Github(#[from] super::client::GithubError),
+}
+
+impl From<String> for CarryError {
+    fn from(s: String) -> Self {
+        CarryError::Invalid(s)
+    }
+}
+
+impl From<&str> for CarryError {
+    fn from(s: &str) -> Self {
+        CarryError::Invalid(s.to_owned())
+    }
+}
+
 /// The state carried in a comment body's hidden trailer (never in the text above it), checked
 /// against its digest.
-pub fn read(body: &str) -> Result<Option<RunState>, String> {
+pub fn read(body: &str) -> Result<Option<RunState>, CarryError> {
     let Some(line) = super::comment::trailer(body).into_iter().find(|l| l.starts_with(PREFIX)) else {
         return Ok(None);
     };
@@ -129,7 +153,7 @@ pub fn read(body: &str) -> Result<Option<RunState>, String> {
     if hex(&json) != digest {
         return Err("the state block does not match its digest".into());
     }
-    parse(&json).map(Some)
+    Ok(parse(&json).map(Some)?)
 }
 
 /// A carried state, refused unless its names and paths are safe to use in file paths (see
@@ -150,7 +174,7 @@ pub enum Carried {
 
 /// The newest state carried by a gate comment among `comments` posted by one of `trusted`
 /// (the run's own identities). Anyone else — people, other apps' bots — could forge one.
-fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, String> {
+fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, CarryError> {
     let carried = comments
         .iter()
         .rev()
@@ -191,18 +215,17 @@ fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
 
 /// The state carried by the newest gate comment the run itself posted on the pull request of
 /// `ctx`: by `github-actions[bot]` (the workflow's token) or the token's own user.
-pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, String> {
-    let client = super::client::Client::shared(&ctx.api_url, &ctx.token).map_err(|e| e.to_string())?;
-    let trusted = super::client::own_identities(&client).await.map_err(|e| e.to_string())?;
-    let comments = super::timeline::read(&client, ctx).await.map_err(|e| e.to_string())?.comments;
+pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, CarryError> {
+    let client = super::client::Client::shared(&ctx.api_url, &ctx.token)?;
+    let trusted = super::client::own_identities(&client).await?;
+    let comments = super::timeline::read(&client, ctx).await?.comments;
     match newest(&comments, &trusted)? {
         Carried::Nothing => Ok(None),
         Carried::State(s) => Ok(Some(*s)),
         Carried::Ref(r) => {
             let list = client
                 .get_all_in(&format!("{}/actions/runs/{}/artifacts", ctx.repo_path(), r.run), "artifacts")
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             let id = list
                 .iter()
                 .find(|a| a["name"].as_str() == Some(r.artifact.as_str()) && a["expired"] != true)
@@ -213,11 +236,8 @@ pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, 
                         r.artifact, r.run
                     )
                 })?;
-            let zip = client
-                .download(&format!("{}/actions/artifacts/{id}/zip", ctx.repo_path()))
-                .await
-                .map_err(|e| e.to_string())?;
-            from_artifact(&zip, &r).map(Some)
+            let zip = client.download(&format!("{}/actions/artifacts/{id}/zip", ctx.repo_path())).await?;
+            Ok(from_artifact(&zip, &r).map(Some)?)
         }
     }
 }
@@ -262,7 +282,7 @@ mod tests {
     fn a_carried_state_with_names_that_could_leave_a_folder_is_refused() {
         let mut bad = state();
         bad.run_id = "../../outside/X".into();
-        let e = read(&block(&bad, &Redactor::default()).unwrap()).unwrap_err();
+        let e = read(&block(&bad, &Redactor::default()).unwrap()).unwrap_err().to_string();
         assert!(e.starts_with("the carried state is not valid: `run_id` is \"../../outside/X\""), "{e}");
         let r = StateRef {
             digest: hex(&encode(&bad, &Redactor::default())),
@@ -270,7 +290,7 @@ mod tests {
             artifact: "a".into(),
             path: "s.json".into(),
         };
-        let e = from_artifact(&zip_of(&[("s.json", &encode(&bad, &Redactor::default()))]), &r).unwrap_err();
+        let e = from_artifact(&zip_of(&[("s.json", &encode(&bad, &Redactor::default()))]), &r).unwrap_err().to_string();
         assert!(e.contains("`run_id` is \"../../outside/X\""), "{e}");
         let line = format!("{REF_PREFIX}{} run=1/../../user path=p artifact=a -->", "0".repeat(64));
         assert_eq!(read_ref(&line), None, "a run id that is not a number");
@@ -304,8 +324,8 @@ mod tests {
         let mut other = state();
         other.run_id = "forged".into();
         let forged = zip_of(&[(".claude/carried/plan.json", &encode(&other, &Redactor::default()))]);
-        assert!(from_artifact(&forged, &r).unwrap_err().contains("does not match the digest"));
-        assert!(from_artifact(&zip_of(&[("x", b"y")]), &r).unwrap_err().contains("holds no"));
+        assert!(from_artifact(&forged, &r).unwrap_err().to_string().contains("does not match the digest"));
+        assert!(from_artifact(&zip_of(&[("x", b"y")]), &r).unwrap_err().to_string().contains("holds no"));
         assert!(
             pointer(&state(), "plan", None, Some("a"), &Redactor::default()).is_none(),
             "no run id: nothing to point to"

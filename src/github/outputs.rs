@@ -13,12 +13,21 @@ use crate::state::{PhaseStatus, RunState};
 /// others' by it.
 pub const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
 
-fn git(root: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git").args(args).current_dir(root).output().map_err(|e| format!("cannot run git: {e}"))?;
+/// Why the outputs could not be committed and pushed: git's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PushError(String);
+
+fn git(root: &Path, args: &[&str]) -> Result<String, PushError> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .map_err(|e| PushError(format!("cannot run git: {e}")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
-        Err(format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(PushError(format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
     }
 }
 
@@ -41,7 +50,7 @@ fn outputs(root: &Path, state: &RunState) -> Vec<String> {
 
 /// Commit the run's outputs and push them to `branch`. Returns the new head commit, or `None`
 /// when there was nothing new to commit.
-pub fn commit_and_push(root: &Path, state: &RunState, phase: &str, branch: &str) -> Result<Option<String>, String> {
+pub fn commit_and_push(root: &Path, state: &RunState, phase: &str, branch: &str) -> Result<Option<String>, PushError> {
     let files = outputs(root, state);
     if files.is_empty() {
         return Ok(None);
