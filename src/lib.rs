@@ -76,8 +76,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            errln!("error: cannot start the async runtime: {e}");
-            return exit_code::ERROR;
+            let e = app::AppError::Other(anyhow::Error::new(e).context("cannot start the async runtime"));
+            errln!("{}", e.render());
+            return e.exit_code();
         }
     };
     match runtime.block_on(app::execute(cli)) {

@@ -62,17 +62,23 @@ fn phase_files(state: &RunState, phase: &str) -> Vec<String> {
     files
 }
 
-/// sha256 over the phase's artifacts: their paths and contents, in path order.
-pub fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) -> String {
+/// sha256 over the phase's artifacts: their paths and contents, in path order. The files are
+/// read on a blocking thread.
+async fn artifact_digest(root: &std::path::Path, state: &RunState, phase: &str) -> Result<String, GateError> {
     let files = phase_files(state, phase);
-    let mut hash = Sha256::new();
-    for f in &files {
-        let content = std::fs::read(root.join(f)).unwrap_or_default();
-        hash.update(f.as_bytes());
-        hash.update([0]);
-        hash.update(Sha256::digest(&content));
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut hash = Sha256::new();
+        for f in &files {
+            let content = std::fs::read(root.join(f)).unwrap_or_default();
+            hash.update(f.as_bytes());
+            hash.update([0]);
+            hash.update(Sha256::digest(&content));
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    })
+    .await
+    .map_err(|e| GateError::Other(format!("reading the artifacts failed: {e}")))
 }
 
 struct Pr {
@@ -288,7 +294,7 @@ impl GitHubGate {
         }
         let marker = comment::marker(&state.run_id, phase);
         let (existing, tl) = self.find(&marker).await?;
-        let digest = artifact_digest(&self.root, state, phase);
+        let digest = artifact_digest(&self.root, state, phase).await?;
         let round = Self::round(state, phase);
         let previous = existing.as_ref().and_then(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()));
         if let (Some(m), Some(c)) = (&previous, &existing)
@@ -510,7 +516,7 @@ impl GitHubGate {
         // The labels on the pull request now, from its label events.
         let labels = &tl.current_labels;
         let record = self.record(&tl).await?;
-        let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase) != meta.digest;
+        let stale = pr.head_sha != meta.head_sha && artifact_digest(&self.root, state, phase).await? != meta.digest;
         if stale && meta.decided_at.is_none() {
             // A push changed the outputs under review: what was said is dismissed, and the
             // commit waits again (or the phase runs again for the new head).
