@@ -57,6 +57,7 @@ pub mod runner_log;
 pub mod state;
 pub mod template;
 mod text_file;
+pub mod timeline;
 pub mod workspace;
 
 use std::ffi::OsString;

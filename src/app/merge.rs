@@ -233,6 +233,7 @@ mod tests {
             refused_artifacts: vec![],
             pgid: None,
             pgid_leader: None,
+            attempt_started_at: None,
             duration_s: None,
             changes: None,
         }

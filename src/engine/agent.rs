@@ -40,6 +40,7 @@ impl Engine {
                 refused_artifacts: Vec::new(),
                 pgid: None,
                 pgid_leader: None,
+                attempt_started_at: None,
                 duration_s: None,
                 changes: None,
             };
@@ -132,6 +133,7 @@ impl Engine {
                     running.pgid = Some(pgid);
                     // The leader has not been waited for yet, so it is still there to be read.
                     running.pgid_leader = executor::groups::stamp(pgid);
+                    running.attempt_started_at = Some(attempt_start);
                     if let Err(e) = engine.store().record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                     }

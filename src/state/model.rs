@@ -148,6 +148,10 @@ pub struct AgentState {
     /// still the one recorded (see `executor::groups`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pgid_leader: Option<GroupStamp>,
+    /// When the running attempt started, while one runs (recorded with its process group): a
+    /// timeline read after a crash shows the attempt that was running then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
     /// What the agent changed in the workspace, when it ran in a job of its own
