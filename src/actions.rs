@@ -247,6 +247,7 @@ fn run_outputs(wf: &Workflow, state: &RunState, code: i32, redactor: &Redactor) 
         ("junit", abs(crate::report::JUNIT_PATH)),
         ("metrics-json", abs(&crate::report::metrics_path(&state.run_id))),
         ("metrics-prom", abs(crate::report::PROMETHEUS_PATH)),
+        ("report-html", abs(&crate::timeline::html::default_path(&state.run_id))),
         ("upload-paths", upload_paths(wf, state, redactor).join("\n")),
     ]
 }
@@ -323,8 +324,14 @@ fn listable(path: &str) -> bool {
     !path.chars().any(|c| c.is_control() || matches!(c, '*' | '?' | '[' | ']' | '{' | '}' | '!' | '#' | '\\'))
 }
 
-/// The job summary: the phase table, agent outcomes and where the gate stands.
+/// The job summary: the phase table, the timeline (drawn to the last thing that happened),
+/// agent outcomes and where the gate stands.
 pub fn summary(wf: &Workflow, state: &RunState) -> String {
+    summary_at(wf, state, state.started_at)
+}
+
+/// The job summary with a gate that still waits drawn up to `as_of` (`run report`: now).
+pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> String {
     let status = state.status();
     let icon = match status {
         RunStatus::Completed => "✅",
@@ -364,6 +371,11 @@ pub fn summary(wf: &Workflow, state: &RunState) -> String {
             phase_icon(ps.status),
             ps.status.as_str()
         );
+    }
+    let timeline = crate::timeline::Timeline::build(wf, state, as_of);
+    let chart = crate::timeline::mermaid::render(&timeline, &crate::timeline::mermaid::Limits::SUMMARY);
+    if !chart.is_empty() {
+        let _ = write!(s, "\n### Timeline\n\n{chart}");
     }
     let ran: Vec<_> = wf
         .phases

@@ -126,6 +126,20 @@ pub enum RunCommand {
         /// Print the run state as JSON
         #[arg(long)]
         json: bool,
+        /// Draw the run's timeline: a row per phase, agent and gate, bars scaled to the terminal
+        #[arg(long, conflicts_with = "json")]
+        timeline: bool,
+    },
+    /// Write the run's report: Markdown with a Mermaid timeline (as in the job summary), or with
+    /// --html one self-contained HTML file (timeline, agents with their transcripts' tails, gates,
+    /// metrics) that needs no network
+    Report {
+        /// Write the HTML report (default: reports/run_<run_id>.html)
+        #[arg(long)]
+        html: bool,
+        /// Where to write it; `-` prints it (default for Markdown)
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
     },
     /// Show the run's metrics: a summary, or the JSON / Prometheus files' contents
     Metrics {

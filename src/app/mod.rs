@@ -10,6 +10,7 @@ mod existing;
 mod init;
 mod invocation;
 mod merge;
+mod report;
 mod rollback;
 mod runner;
 mod start;
@@ -147,7 +148,9 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
         RunCommand::Retry { phase, exec } => {
             existing::execute(ctx, Step { mode: Mode::Continue, retry: Some(phase) }, exec).await
         }
-        RunCommand::Status { json } => status::show(ctx, json),
+        RunCommand::Status { json: _, timeline: true } => report::timeline(ctx),
+        RunCommand::Status { json, timeline: false } => status::show(ctx, json),
+        RunCommand::Report { html, output } => report::write(ctx, html, output),
         RunCommand::Metrics { json, prom } => status::metrics(ctx, json, prom),
         RunCommand::Approve { phase, by, no_continue, exec } => {
             let mode = if no_continue { None } else { Some(Mode::Continue) };

@@ -45,6 +45,14 @@ impl Runner {
 
     /// Log groups, annotations, step outputs and the job summary of a run that ended with `code`.
     pub(crate) fn finish(&self, wf: &Workflow, state: &RunState, code: i32, since: DateTime<Utc>, redactor: &Redactor) {
+        // The HTML report goes with the records (`reports/` is uploaded), so it is written before
+        // the upload list is made; into the workspace, where agents write: never through a link
+        // out of it.
+        let report = crate::timeline::html::default_path(&state.run_id);
+        let html = crate::timeline::html::render(wf, state, Utc::now(), redactor);
+        if let Err(e) = crate::workspace::Confinement::for_workflow(wf).write(&report, html.as_bytes()) {
+            errln!("warning: the HTML report was not written: `{report}` {e}");
+        }
         let done = self.renderer.finish(wf, state, code, since, redactor);
         print_flushed(&done.log);
         self.write_outputs(&done.outputs, redactor);

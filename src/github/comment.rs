@@ -295,7 +295,13 @@ pub fn render(
     let mut diffs = redactor.redact_str(&diffs(&wf.root, state, phase));
     let mut request = redactor.redact_str(&request);
     let decision = redactor.redact_str(&decision);
+    let mut timeline = redactor.redact_str(&timeline(wf, state));
     let fixed = decision.len() + links.len() + hidden.len();
+    // The timeline goes first when the body would be too long: before the diffs and the request.
+    if request.len() + diffs.len() + fixed + timeline.len() > MAX_BODY {
+        timeline = TIMELINE_LEFT_OUT.to_owned();
+    }
+    let fixed = fixed + timeline.len();
     if request.len() + diffs.len() + fixed > MAX_BODY {
         diffs = "## Changes\n\nToo large to show here; see the workflow artifacts.\n\n".into();
     }
@@ -307,7 +313,23 @@ pub fn render(
         request.truncate(cut);
         request.push_str("\n\n… (truncated: the full request is in the workflow artifacts)\n\n");
     }
-    format!("{request}{checklist}\n{decision}\n{diffs}{links}{hidden}")
+    format!("{request}{checklist}\n{decision}\n{timeline}{diffs}{links}{hidden}")
+}
+
+const TIMELINE_LEFT_OUT: &str =
+    "_The run's timeline is left out here to keep room; it is in the job summary and the HTML report._\n\n";
+
+/// The run's timeline as a collapsed Mermaid chart, within its own budget (see
+/// [`crate::timeline::mermaid`]).
+fn timeline(wf: &Workflow, state: &RunState) -> String {
+    use crate::timeline::{Timeline, mermaid};
+    // Drawn to the state's last record, not to now: a resume with nothing new must not
+    // rewrite the comment (a waiting gate's bar would grow).
+    let chart = mermaid::render(&Timeline::build(wf, state, state.started_at), &mermaid::Limits::COMMENT);
+    if chart.is_empty() {
+        return String::new();
+    }
+    format!("<details><summary>Timeline</summary>\n\n{chart}\n</details>\n\n")
 }
 
 #[cfg(test)]
@@ -353,6 +375,47 @@ mod tests {
         );
         assert_eq!(request::ticked(&body, &items), ["One", "Three"]);
         assert!(request::ticked("- [x] One\n", &items).is_empty(), "no section, no ticks");
+    }
+
+    fn pr() -> PrContext {
+        PrContext {
+            api_url: "https://api.github.com".into(),
+            server_url: "https://github.com".into(),
+            owner: "o".into(),
+            repo: "r".into(),
+            number: 1,
+            token: "t".into(),
+            run_id: Some("9".into()),
+            event_name: "pull_request".into(),
+            sender: None,
+            head_ref: None,
+            fork: None,
+            artifact: None,
+        }
+    }
+
+    #[test]
+    fn the_timeline_is_drawn_and_never_pushes_out_the_checklist() {
+        let (mut wf, mut state, _) = crate::timeline::fixture::wide(500);
+        let dir = tempfile::tempdir().unwrap();
+        wf.root = dir.path().to_path_buf();
+        let meta = Meta { run_id: "r".into(), phase: "swarm".into(), ..meta() };
+        let body = render(&wf, &state, "swarm", &pr(), &meta, &[], &["waiting".into()], &Redactor::default());
+        assert!(body.contains("<summary>Timeline</summary>\n\n```mermaid\ngantt\n"), "{body}");
+        assert!(body.contains("drawn as one bar per outcome"), "{body}");
+        assert!(body.find("```mermaid").unwrap() > body.find(request::CHECKLIST_END).unwrap());
+        // With changes too large for the body, the timeline leaves first; the checklist stays.
+        let mut changes = crate::state::ChangeSet::default();
+        for i in 0..400 {
+            let name = format!("big{i}.txt");
+            std::fs::write(dir.path().join(&name), format!("{}\n", "y".repeat(150)).repeat(3)).unwrap();
+            changes.added.push(name);
+        }
+        state.phases.get_mut("swarm").unwrap().changes = Some(changes);
+        let body = render(&wf, &state, "swarm", &pr(), &meta, &[], &["waiting".into()], &Redactor::default());
+        assert!(body.len() <= MAX_BODY, "{} characters", body.len());
+        assert!(body.contains(request::CHECKLIST_END), "the checklist is never cut");
+        assert!(parse_meta(&body).is_some(), "the hidden lines survive");
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub fn render(t: &Timeline, limits: &Limits) -> String {
         "%H:%M:%S"
     };
     let head = format!(
-        "```mermaid\ngantt\n    title {}\n    dateFormat x\n    axisFormat {axis}\n",
+        "```mermaid\ngantt\n    title {}\n    dateFormat x\n    axisFormat {axis}\n    todayMarker off\n",
         label(&format!("run {} {}", t.run_id, t.status.as_str()))
     );
     let foot = "```\n";
@@ -283,7 +283,10 @@ mod tests {
             let lower = l.to_ascii_lowercase();
             assert!(!lower.starts_with("click") && !lower.starts_with("call"), "{line}");
             // A label, then the tool's own data after the one colon.
-            if !["gantt", "title", "dateFormat", "axisFormat", "section"].iter().any(|k| l.starts_with(k)) {
+            if !["gantt", "title", "dateFormat", "axisFormat", "todayMarker", "section"]
+                .iter()
+                .any(|k| l.starts_with(k))
+            {
                 assert_eq!(l.matches(':').count(), 1, "{line}");
             }
         }

@@ -255,10 +255,13 @@ fn add_secs(t: DateTime<Utc>, s: f64) -> DateTime<Utc> {
 
 impl Timeline {
     /// The timeline of `state`. A gate that still waits is drawn up to `as_of` (the caller's
-    /// "now"); an attempt that was running at the last record ends at that record, since the
-    /// state cannot tell whether its process still runs.
+    /// "now", or any earlier time to draw it only up to the last event); an attempt that was
+    /// running at the last record ends at that record, since the state cannot tell whether its
+    /// process still runs.
     pub fn build(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Timeline {
-        let mut last_record = state.updated_at.max(state.started_at);
+        // The last thing that happened (an attempt's end, a gate's request or decision), and the
+        // last write of the state, which a resume makes even when nothing happens.
+        let mut last_record = state.started_at;
         for ps in state.phases.values() {
             for a in ps.agents.values() {
                 for t in &a.attempts {
@@ -278,7 +281,11 @@ impl Timeline {
                 }
             }
         }
-        let as_of = as_of.max(last_record);
+        let last_event = last_record;
+        let last_record = last_record.max(state.updated_at);
+        // A waiting gate is drawn to `as_of`, never before the last event: drawn to the last
+        // event (an `as_of` in the past), the picture changes only when something happens.
+        let as_of = as_of.max(last_event);
         let mut phases = Vec::new();
         for phase in &wf.phases {
             let Some(ps) = state.phases.get(&phase.name) else { continue };
@@ -487,6 +494,18 @@ mod tests {
         assert_eq!(t.end, as_of);
         let groups = t.phases[1].groups();
         assert_eq!(groups.iter().map(|g| g.attempts).sum::<usize>(), t.phases[1].attempts());
+    }
+
+    #[test]
+    fn drawn_to_the_last_event_a_waiting_run_changes_only_when_something_happens() {
+        let (wf, mut state, _) = fixture::wide(20);
+        let draw = |s: &RunState| mermaid::render(&Timeline::build(&wf, s, s.started_at), &mermaid::Limits::COMMENT);
+        let before = draw(&state);
+        // A resume that finds nothing new writes the state all the same.
+        state.updated_at += chrono::Duration::hours(5);
+        assert_eq!(draw(&state), before);
+        state.phases.get_mut("swarm").unwrap().gate.as_mut().unwrap().requested_at += chrono::Duration::minutes(1);
+        assert_ne!(draw(&state), before);
     }
 
     #[test]

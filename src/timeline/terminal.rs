@@ -111,7 +111,7 @@ fn agent_note(a: &AgentRow) -> String {
     let Some(last) = a.bars.last() else { return a.status.as_str().to_owned() };
     let mut note = match (last.outcome, last.exit_code) {
         (Outcome::Failed, Some(c)) => format!("failed, exit {c}"),
-        (Outcome::Running, _) => "running at the last record".to_owned(),
+        (Outcome::Running, _) => "running at last record".to_owned(),
         (o, _) => o.word().to_owned(),
     };
     if last.outcome != Outcome::Running {
@@ -135,7 +135,7 @@ pub fn render(t: &Timeline, width: usize, colour: bool) -> String {
     // Rows of a phase drawn by outcome: `  interrupted ×500`.
     let longest = if t.phases.iter().any(|p| p.agents.len() > ROWS_PER_PHASE) { longest.max(18) } else { longest };
     let label = longest.clamp(8, 24).min(width / 4);
-    let note = (width / 4).clamp(12, 32);
+    let note = (width / 3).clamp(12, 36);
     let bar = width.saturating_sub(label + note + 2).max(10);
     let l = Layout { label, bar, note, colour };
     let fit = |line: String| console::truncate_str(&line, width, "…").into_owned();
@@ -276,7 +276,7 @@ mod tests {
         }
         // The hostile reviewer's name: escaped, on its line, no escape sequence of its own.
         let plain = render(&t, 200, false);
-        assert!(!plain.contains('\u{1b}') && plain.contains("by x\\n- […"), "{plain}");
+        assert!(!plain.contains('\u{1b}') && plain.contains("by x\\n"), "{plain}");
         assert_eq!(safe(fixture::HOSTILE).matches('\n').count(), 0);
         assert!(safe(fixture::HOSTILE).contains("\\u{1b}[31m"));
         assert!(!plain.lines().any(|l| l.starts_with("::")), "{plain}");

@@ -33,5 +33,6 @@ mod retries;
 mod robustness;
 mod snapshots;
 mod tampered_state;
+mod timeline;
 mod workflow_commands;
 mod workflows;

@@ -12,6 +12,8 @@ fn filters(root: &std::path::Path) -> Vec<(String, &'static str)> {
         (regex_escape(&root.display().to_string()), "[root]"),
         (r"\d{8}_\d{6}(_\d+)?".to_owned(), "[run-id]"),
         (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}| UTC)?".to_owned(), "[time]"),
+        // The timeline's Mermaid chart: times as milliseconds since the epoch.
+        (r"\b1\d{12}\b".to_owned(), "[epoch-ms]"),
         (r"\b[0-9a-f]{64}\b".to_owned(), "[sha256]"),
         (r"\b[0-9a-f]{40}\b".to_owned(), "[sha1]"),
         (r#"time="[0-9.]+""#.to_owned(), r#"time="[secs]""#),

@@ -139,6 +139,7 @@ fn agents_cannot_write_the_runners_files_or_use_its_tokens() {
         "junit",
         "metrics-json",
         "metrics-prom",
+        "report-html",
         "upload-paths",
     ];
     for key in outputs.keys() {
