@@ -10,6 +10,9 @@
 3. `validate` of a workflow of 2,000 and of 20,000 phases whose agent has a prompt template:
    the time per phase at 20,000 against that at 2,000 (goal: <= 1.5, linear) and 20,000 phases
    under 2 s. (Measured 2026-12-01 on the 2-core development machine: 0.03 s and 0.30 s.)
+4. The timeline after a run of 500 and of 2,000 agents: `run status --timeline`, `run report` and
+   `run report --html` against `run status`; the HTML report's per-agent time at 2,000 against 500
+   (goal: <= 1.5, linear).
 
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G]   (builds the release binary first)
 """
@@ -105,6 +108,30 @@ def bench_validate():
     return per, times[20000]
 
 
+def bench_timeline(sizes=(500, 2000)):
+    """`run status --timeline`, `run report` and `run report --html` after a run of N agents,
+    against plain `run status` on the same state; per-agent time of the HTML report at the larger
+    size against the smaller (goal: <= 1.5, linear)."""
+    html = {}
+    for n in sizes:
+        d = project([(f"a{i}", "true") for i in range(n)], "    parallel: true")
+        subprocess.run([BIN, "-C", d, "run", "start"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, env={**os.environ, "CI": "1"})
+        best = lambda *args: min(timed([BIN, "-C", d, "run", *args]) for _ in range(3))
+        status = best("status")
+        rows = [("run status --timeline", best("status", "--timeline")), ("run report", best("report")),
+                ("run report --html", best("report", "--html"))]
+        html[n] = rows[2][1]
+        print(f"after a run of {n} agents (best of 3):")
+        print(f"  run status                      {status * 1000:8.1f} ms")
+        for name, t in rows:
+            print(f"  {name:<31} {t * 1000:8.1f} ms   ratio {t / status:.2f} to run status")
+    small, large = sizes
+    per = (html[large] / large) / (html[small] / small)
+    print(f"  HTML report per-agent time, {large} against {small} agents: ratio {per:.2f}  (goal <= 1.5, linear)")
+    return per
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -115,7 +142,8 @@ def main():
     ratio = bench_noop(args.runs, args.agents)
     peak = bench_memory(args.gib)
     per_phase, big = bench_validate()
-    ok = ratio <= 1.2 and peak < 30 and per_phase <= 1.5 and big < 2
+    timeline = bench_timeline()
+    ok = ratio <= 1.2 and peak < 30 and per_phase <= 1.5 and big < 2 and timeline <= 1.5
     print("goals met" if ok else "goals NOT met")
     return 0 if ok else 1
 

@@ -226,9 +226,7 @@ pub(crate) fn reset_for_retry(wf: &Workflow, state: &mut RunState, name: &str) -
     let ps = state.phases.entry(name.to_owned()).or_insert_with(PhaseState::pending);
     match ps.status {
         PhaseStatus::Failed | PhaseStatus::Rejected | PhaseStatus::AwaitingApproval | PhaseStatus::Running => {
-            let runs = ps.runs;
-            *ps = PhaseState::pending();
-            ps.runs = runs;
+            ps.start_over();
             Ok(())
         }
         PhaseStatus::Pending => Err(AppError::Usage(format!(

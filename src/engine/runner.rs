@@ -442,9 +442,7 @@ impl Engine {
             }
             for name in &rerun {
                 if let Some(ps) = store.state.phases.get_mut(name) {
-                    let runs = ps.runs;
-                    *ps = PhaseState::pending();
-                    ps.runs = runs;
+                    ps.start_over();
                     self.emit(Event::RerunOnPush { phase: name.clone() });
                 }
             }
@@ -494,9 +492,7 @@ impl Engine {
             }
             let mut store = self.store();
             if let Some(ps) = store.state.phases.get_mut(&name) {
-                let runs = ps.runs;
-                *ps = PhaseState::pending();
-                ps.runs = runs;
+                ps.start_over();
                 any = true;
                 self.emit(Event::RetryRequested { phase: name });
             }
@@ -547,9 +543,7 @@ impl Engine {
                 if let Some(ps) = store.state.phases.get_mut(&later)
                     && ps.status != PhaseStatus::Pending
                 {
-                    let runs = ps.runs;
-                    *ps = PhaseState::pending();
-                    ps.runs = runs;
+                    ps.start_over();
                 }
             }
             self.emit(Event::GateUnconfirmed { phase: name });
@@ -570,9 +564,7 @@ impl Engine {
             }
             let unmet = phase.needs.iter().any(|n| !store.state.phases.get(n).is_some_and(|p| p.status.is_done()));
             if unmet && let Some(ps) = store.state.phases.get_mut(&phase.name) {
-                let runs = ps.runs;
-                *ps = PhaseState::pending();
-                ps.runs = runs;
+                ps.start_over();
             }
         }
     }
@@ -585,7 +577,9 @@ impl Engine {
             let mut store = self.store();
             let ps = store.state.phases.entry(name.to_owned()).or_insert_with(PhaseState::pending);
             if ps.status != PhaseStatus::Running {
-                // A fresh start (a resumed phase keeps its finished agents).
+                // A fresh start (a resumed phase keeps its finished agents); what an earlier run
+                // did is kept for the timeline.
+                ps.archive();
                 ps.runs += 1;
                 ps.started_at = Some(Utc::now());
                 ps.agents.clear();

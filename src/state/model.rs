@@ -88,6 +88,30 @@ pub struct PhaseState {
     /// Why the phase failed, in a sentence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Earlier runs of the phase, oldest first (at most [`EARLIER_RUNS_KEPT`]): kept when it
+    /// starts over, so the timeline and the report still show their attempts and gate waits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<EarlierRun>,
+}
+
+/// How many earlier runs of a phase the state keeps.
+pub const EARLIER_RUNS_KEPT: usize = 5;
+
+/// What an earlier run of a phase did: its attempts and its gate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EarlierRun {
+    /// Which run of the phase it was (the phase state's `runs` then).
+    pub run: u32,
+    pub status: PhaseStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Each agent's attempts.
+    #[serde(default)]
+    pub agents: BTreeMap<String, Vec<Attempt>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateState>,
 }
 
 impl PhaseState {
@@ -103,7 +127,36 @@ impl PhaseState {
             changes: None,
             gate: None,
             error: None,
+            earlier: Vec::new(),
         }
+    }
+
+    /// Keep what this run of the phase did (if it started or reached its gate) in `earlier`.
+    pub fn archive(&mut self) {
+        if self.started_at.is_none() && self.gate.is_none() {
+            return;
+        }
+        self.earlier.push(EarlierRun {
+            run: self.runs,
+            status: self.status,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            agents: self.agents.iter().map(|(n, a)| (n.clone(), a.attempts.clone())).collect(),
+            gate: self.gate.clone(),
+        });
+        if self.earlier.len() > EARLIER_RUNS_KEPT {
+            self.earlier.remove(0);
+        }
+    }
+
+    /// Pending again (a retry, a rerun, needs no longer met), keeping how often it ran and what
+    /// its earlier runs did.
+    pub fn start_over(&mut self) {
+        self.archive();
+        let (runs, earlier) = (self.runs, std::mem::take(&mut self.earlier));
+        *self = PhaseState::pending();
+        self.runs = runs;
+        self.earlier = earlier;
     }
 }
 
@@ -508,6 +561,11 @@ impl RunState {
                 check_name(|| format!("a key of `phases.{name}.agents`"), agent)?;
                 a.check_paths(&format!("phases.{name}.agents.{agent}"))?;
             }
+            for (i, e) in p.earlier.iter().enumerate() {
+                for agent in e.agents.keys() {
+                    check_name(|| format!("a key of `phases.{name}.earlier[{i}].agents`"), agent)?;
+                }
+            }
             for (i, pat) in p.validation.iter().flat_map(|v| v.patterns.iter()).enumerate() {
                 for (j, f) in pat.files.iter().enumerate() {
                     check_path(|| format!("`phases.{name}.validation.patterns[{i}].files[{j}]`"), f)?;
@@ -546,6 +604,22 @@ mod tests {
         for bad in ["", "/etc/passwd", "../x", "a/../../x", "a/./b", "a//b", "a/", "./a", "a\0b"] {
             assert!(!is_inside_path(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn starting_over_keeps_the_run_count_and_at_most_five_earlier_runs() {
+        let mut p = PhaseState::pending();
+        p.start_over();
+        assert!(p.earlier.is_empty(), "a phase that never ran leaves nothing");
+        for run in 1..=7 {
+            p.runs = run;
+            p.status = PhaseStatus::Rejected;
+            p.started_at = Some(Utc::now());
+            p.start_over();
+        }
+        assert_eq!((p.status, p.runs, p.started_at), (PhaseStatus::Pending, 7, None));
+        assert_eq!(p.earlier.iter().map(|e| e.run).collect::<Vec<_>>(), [3, 4, 5, 6, 7]);
+        assert!(p.earlier.iter().all(|e| e.status == PhaseStatus::Rejected));
     }
 
     #[test]

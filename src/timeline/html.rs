@@ -152,8 +152,9 @@ fn timeline_rows(t: &Timeline, r: &Redactor) -> String {
             let mut bars = String::new();
             for b in &a.bars {
                 let title = format!(
-                    "{} attempt {}: {} · {} · from {}",
+                    "{} run {} attempt {}: {} · {} · from {}",
                     text(r, &a.name, false),
+                    b.run,
                     b.attempt,
                     text(r, &b.detail, false),
                     duration(b.seconds()),
@@ -169,14 +170,15 @@ fn timeline_rows(t: &Timeline, r: &Redactor) -> String {
                 agent_note(a)
             );
         }
-        if let Some(g) = &p.gate {
+        for g in &p.gates {
             let mut bars = String::new();
             let word = g.outcome.word();
-            let title = format!("gate {word} · {} · from {}", duration(g.seconds()), when(g.start));
+            let title = format!("gate round {} {word} · {} · from {}", g.round, duration(g.seconds()), when(g.start));
             rect(&mut bars, t, g.start, g.end, &format!("gate {word}"), &title);
+            let label = if p.gates.len() > 1 { format!("gate {}", g.round) } else { "gate".to_owned() };
             let _ = writeln!(
                 s,
-                "<div class=\"row gate\"><span class=\"label agent\">gate</span>{}<span class=\"note\">{word} · {}</span></div>",
+                "<div class=\"row gate\"><span class=\"label agent\">{label}</span>{}<span class=\"note\">{word} · {}</span></div>",
                 track(&bars),
                 duration(g.seconds())
             );
@@ -306,7 +308,7 @@ fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
                 let _ = writeln!(
                     s,
                     "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-                    b.attempt,
+                    if b.run != p.runs { format!("{} (run {})", b.attempt, b.run) } else { b.attempt.to_string() },
                     when(b.start),
                     duration(b.seconds()),
                     text(r, &b.detail, false),
@@ -314,7 +316,7 @@ fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
                 );
             }
             s.push_str("</table>\n");
-            match tail(&confine, &a.transcript) {
+            match (!a.transcript.is_empty()).then(|| tail(&confine, &a.transcript)).flatten() {
                 Some(tail) if !tail.is_empty() => {
                     let _ = writeln!(s, "<pre class=\"tail\">{}</pre>", text(r, &tail, true));
                 }
@@ -330,7 +332,7 @@ fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
 }
 
 fn gates(t: &Timeline, r: &Redactor) -> String {
-    let gated: Vec<_> = t.phases.iter().filter_map(|p| p.gate.as_ref().map(|g| (p, g))).collect();
+    let gated: Vec<_> = t.phases.iter().flat_map(|p| p.gates.iter().map(move |g| (p, g))).collect();
     if gated.is_empty() {
         return "<p>No phase has reached an approval gate.</p>\n".into();
     }
@@ -346,7 +348,7 @@ fn gates(t: &Timeline, r: &Redactor) -> String {
             s,
             "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td><td class=\"n\">{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
             text(r, &p.name, false),
-            p.runs.max(1),
+            g.round.max(1),
             when(g.start),
             text(r, &g.request, false),
             duration(g.seconds()),

@@ -124,24 +124,26 @@ fn section(t: &Timeline, p: &PhaseLane, grouped: bool, next_id: &mut usize) -> S
         }
     } else {
         for b in p.bars() {
+            let who = if b.run != p.runs { format!("{} run {}", b.agent, b.run) } else { b.agent.clone() };
             task(
                 &mut s,
-                attempt_words(&b.agent, b.attempt, b.outcome, b.exit_code, b.seconds()),
+                attempt_words(&who, b.attempt, b.outcome, b.exit_code, b.seconds()),
                 tags(b.outcome),
                 b.start.max(t.start),
                 b.end.max(b.start),
             );
         }
     }
-    if let Some(g) = &p.gate {
+    for g in &p.gates {
         let tags = match g.outcome {
             GateOutcome::Waiting => "active, ",
-            GateOutcome::Approved => "done, ",
+            GateOutcome::Approved | GateOutcome::Superseded => "done, ",
             GateOutcome::Rejected => "crit, done, ",
         };
+        let round = if p.gates.len() > 1 { format!(" round {}", g.round) } else { String::new() };
         let words = match g.outcome {
-            GateOutcome::Waiting => format!("gate waiting {}", duration(g.seconds())),
-            o => format!("gate {} after {}", o.word(), duration(g.seconds())),
+            GateOutcome::Waiting => format!("gate{round} waiting {}", duration(g.seconds())),
+            o => format!("gate{round} {} after {}", o.word(), duration(g.seconds())),
         };
         task(&mut s, words, tags, g.start, g.end);
     }
@@ -151,7 +153,7 @@ fn section(t: &Timeline, p: &PhaseLane, grouped: bool, next_id: &mut usize) -> S
 /// The timeline as Markdown: a ```` ```mermaid ```` block and the notes under it, within
 /// `limits`. Empty when nothing has run.
 pub fn render(t: &Timeline, limits: &Limits) -> String {
-    let drawn: Vec<&PhaseLane> = t.phases.iter().filter(|p| p.attempts() > 0 || p.gate.is_some()).collect();
+    let drawn: Vec<&PhaseLane> = t.phases.iter().filter(|p| p.attempts() > 0 || !p.gates.is_empty()).collect();
     if drawn.is_empty() {
         return String::new();
     }

@@ -82,6 +82,8 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
     pub agent: String,
+    /// Which run of the phase (a `run retry` starts another).
+    pub run: u32,
     /// The attempt's number (1 for the first).
     pub attempt: u32,
     pub start: DateTime<Utc>,
@@ -107,11 +109,14 @@ pub enum GateOutcome {
     Waiting,
     Approved,
     Rejected,
+    /// Never decided: the phase ran again first.
+    Superseded,
 }
 
 impl GateOutcome {
     pub fn word(self) -> &'static str {
         match self {
+            GateOutcome::Superseded => "superseded",
             GateOutcome::Waiting => "waiting",
             GateOutcome::Approved => "approved",
             GateOutcome::Rejected => "rejected",
@@ -122,6 +127,8 @@ impl GateOutcome {
 /// A gate's wait: from its request to the decision, or to `as_of` while it waits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GateBar {
+    /// The run of the phase it closed.
+    pub round: u32,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub outcome: GateOutcome,
@@ -158,7 +165,8 @@ impl AgentRow {
     }
 }
 
-/// One phase: its agents in the config's order, and its gate.
+/// One phase: its agents in the config's order (each with its attempts over the phase's runs),
+/// and its gate's rounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseLane {
     pub name: String,
@@ -168,7 +176,8 @@ pub struct PhaseLane {
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
     pub agents: Vec<AgentRow>,
-    pub gate: Option<GateBar>,
+    /// Its gate's rounds: earlier runs' first, the current one last.
+    pub gates: Vec<GateBar>,
     /// Why the phase failed (agent-derived).
     pub error: Option<String>,
 }
@@ -217,7 +226,7 @@ impl PhaseLane {
             .flat_map(|b| [b.start, b.end])
             .chain(self.start)
             .chain(self.end)
-            .chain(self.gate.iter().flat_map(|g| [g.start, g.end]));
+            .chain(self.gates.iter().flat_map(|g| [g.start, g.end]));
         let (mut lo, mut hi): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (None, None);
         for t in times {
             lo = Some(lo.map_or(t, |l| l.min(t)));
@@ -274,7 +283,13 @@ impl Timeline {
             if let Some(t) = ps.finished_at {
                 last_record = last_record.max(t);
             }
-            if let Some(g) = &ps.gate {
+            for e in &ps.earlier {
+                for t in e.agents.values().flatten() {
+                    last_record = last_record.max(add_secs(t.started_at, t.duration_s));
+                }
+                last_record = last_record.max(e.finished_at.unwrap_or(last_record));
+            }
+            for g in ps.earlier.iter().filter_map(|e| e.gate.as_ref()).chain(&ps.gate) {
                 last_record = last_record.max(g.requested_at);
                 if let Some(d) = &g.decision {
                     last_record = last_record.max(d.at);
@@ -289,30 +304,45 @@ impl Timeline {
         let mut phases = Vec::new();
         for phase in &wf.phases {
             let Some(ps) = state.phases.get(&phase.name) else { continue };
-            let mut agents = Vec::new();
-            // The config's agents first, in its order; then any the state holds besides (a
-            // config changed between runs).
-            let names = phase
-                .agents
-                .iter()
-                .filter(|n| ps.agents.contains_key(*n))
-                .chain(ps.agents.keys().filter(|n| !phase.agents.contains(n)));
-            for name in names {
-                let a = &ps.agents[name];
-                let mut bars: Vec<Bar> = a
-                    .attempts
-                    .iter()
-                    .map(|t| Bar {
-                        agent: name.clone(),
-                        attempt: t.number,
-                        start: t.started_at,
-                        end: add_secs(t.started_at, t.duration_s),
-                        outcome: Outcome::of(t),
-                        detail: t.outcome(),
-                        exit_code: t.exit_code,
-                        retry_reason: t.retry_reason.clone(),
-                    })
-                    .collect();
+            let bar = |name: &str, run: u32, t: &Attempt| Bar {
+                agent: name.to_owned(),
+                run,
+                attempt: t.number,
+                start: t.started_at,
+                end: add_secs(t.started_at, t.duration_s),
+                outcome: Outcome::of(t),
+                detail: t.outcome(),
+                exit_code: t.exit_code,
+                retry_reason: t.retry_reason.clone(),
+            };
+            // Each agent's attempts over the phase's runs, earlier runs first.
+            let mut rows: std::collections::BTreeMap<&String, AgentRow> = std::collections::BTreeMap::new();
+            for e in &ps.earlier {
+                for (name, attempts) in &e.agents {
+                    let row = rows.entry(name).or_insert_with(|| AgentRow {
+                        name: name.clone(),
+                        status: AgentStatus::Pending,
+                        bars: Vec::new(),
+                        transcript: String::new(),
+                    });
+                    row.bars.extend(attempts.iter().map(|t| bar(name, e.run, t)));
+                    row.status = match attempts.last() {
+                        Some(t) if t.succeeded() => AgentStatus::Succeeded,
+                        Some(_) => AgentStatus::Failed,
+                        None => row.status,
+                    };
+                }
+            }
+            for (name, a) in &ps.agents {
+                let row = rows.entry(name).or_insert_with(|| AgentRow {
+                    name: name.clone(),
+                    status: a.status,
+                    bars: Vec::new(),
+                    transcript: String::new(),
+                });
+                row.status = a.status;
+                row.transcript = a.transcript.clone();
+                row.bars.extend(a.attempts.iter().map(|t| bar(name, ps.runs, t)));
                 if a.status == AgentStatus::Running {
                     // Before its process was recorded (or from an older build): it started after
                     // the previous attempt and its retry delay, or with the phase.
@@ -325,8 +355,9 @@ impl Timeline {
                         })
                         .or(ps.started_at)
                         .unwrap_or(last_record);
-                    bars.push(Bar {
+                    row.bars.push(Bar {
                         agent: name.clone(),
+                        run: ps.runs,
                         attempt: a.attempts.last().map_or(1, |t| t.number + 1),
                         start,
                         end: last_record.max(start),
@@ -336,20 +367,21 @@ impl Timeline {
                         retry_reason: None,
                     });
                 }
-                agents.push(AgentRow { name: name.clone(), status: a.status, bars, transcript: a.transcript.clone() });
             }
-            let gate = ps.gate.as_ref().map(|g| {
+            // The config's agents first, in its order; then any the state holds besides (a
+            // config changed between runs).
+            let mut agents: Vec<AgentRow> = phase.agents.iter().filter_map(|n| rows.remove(n)).collect();
+            agents.extend(rows.into_values());
+            let gate_bar = |g: &crate::state::GateState, round: u32, open: bool, next_start: Option<DateTime<Utc>>| {
                 let (outcome, end) = match &g.decision {
                     Some(d) if d.approved => (GateOutcome::Approved, d.at),
                     Some(d) => (GateOutcome::Rejected, d.at),
-                    None if ps.status == PhaseStatus::AwaitingApproval => (GateOutcome::Waiting, as_of),
-                    // A request that is no longer open and was never decided (a retried phase):
-                    // it waited until the phase ran again.
-                    None => {
-                        (GateOutcome::Waiting, ps.started_at.filter(|s| *s > g.requested_at).unwrap_or(g.requested_at))
-                    }
+                    None if open => (GateOutcome::Waiting, as_of),
+                    // Never decided, and the phase ran again: it waited until then.
+                    None => (GateOutcome::Superseded, next_start.unwrap_or(g.requested_at)),
                 };
                 GateBar {
+                    round,
                     start: g.requested_at,
                     end: end.max(g.requested_at),
                     outcome,
@@ -358,7 +390,17 @@ impl Timeline {
                     commit: g.decision.as_ref().and_then(|d| d.commit.clone()),
                     request: g.request.clone(),
                 }
-            });
+            };
+            let mut gates = Vec::new();
+            for (i, e) in ps.earlier.iter().enumerate() {
+                if let Some(g) = &e.gate {
+                    let next = ps.earlier.get(i + 1).and_then(|n| n.started_at).or(ps.started_at);
+                    gates.push(gate_bar(g, e.run, false, next));
+                }
+            }
+            if let Some(g) = &ps.gate {
+                gates.push(gate_bar(g, ps.runs, ps.status == PhaseStatus::AwaitingApproval, ps.started_at));
+            }
             let end = ps.finished_at.or_else(|| {
                 (ps.status == PhaseStatus::Running).then_some(last_record).filter(|_| ps.started_at.is_some())
             });
@@ -366,10 +408,10 @@ impl Timeline {
                 name: phase.name.clone(),
                 status: ps.status,
                 runs: ps.runs,
-                start: ps.started_at,
+                start: ps.earlier.iter().find_map(|e| e.started_at).or(ps.started_at),
                 end,
                 agents,
-                gate,
+                gates,
                 error: ps.error.clone(),
             });
         }
@@ -379,7 +421,7 @@ impl Timeline {
                 start = start.min(lo);
             }
         }
-        let waiting = phases.iter().any(|p| p.gate.as_ref().is_some_and(|g| g.outcome == GateOutcome::Waiting));
+        let waiting = phases.iter().flat_map(|p| &p.gates).any(|g| g.outcome == GateOutcome::Waiting);
         let end = match state.finished_at {
             Some(f) if !waiting => f.max(last_record),
             _ if waiting => as_of,
@@ -452,7 +494,7 @@ mod tests {
         assert_eq!(outcomes, [Outcome::Retried, Outcome::TimedOut]);
         let tester = dev.agents.iter().find(|a| a.name == "tester").unwrap();
         assert_eq!(tester.bars[0].outcome, Outcome::Succeeded);
-        let plan_gate = t.phases[0].gate.as_ref().unwrap();
+        let plan_gate = &t.phases[0].gates[0];
         assert_eq!(plan_gate.outcome, GateOutcome::Approved);
         assert_eq!(plan_gate.seconds(), 3600.0);
     }
@@ -489,11 +531,63 @@ mod tests {
         review.finished_at = None;
         state.finished_at = None;
         let t = Timeline::build(&wf, &state, as_of);
-        let gate = t.phases[2].gate.as_ref().unwrap();
+        let gate = t.phases[2].gates.last().unwrap();
         assert_eq!((gate.outcome, gate.end), (GateOutcome::Waiting, as_of));
         assert_eq!(t.end, as_of);
         let groups = t.phases[1].groups();
         assert_eq!(groups.iter().map(|g| g.attempts).sum::<usize>(), t.phases[1].attempts());
+    }
+
+    #[test]
+    fn a_rejected_and_retried_phase_keeps_its_first_run_and_both_gate_waits() {
+        let (wf, mut state, as_of) = fixture::run();
+        let review = state.phases.get_mut("review").unwrap();
+        review.start_over();
+        assert_eq!((review.status, review.runs, review.earlier.len()), (PhaseStatus::Pending, 1, 1));
+        // The second run: the critic succeeds, the gate is approved.
+        review.runs = 2;
+        review.status = PhaseStatus::Approved;
+        review.started_at = Some(fixture::at("2026-01-01T13:20:00Z"));
+        review.finished_at = Some(fixture::at("2026-01-01T13:21:00Z"));
+        let mut critic = review.earlier[0].agents["critic"].clone();
+        critic[0] = crate::state::Attempt {
+            started_at: fixture::at("2026-01-01T13:20:00Z"),
+            error: None,
+            exit_code: Some(0),
+            ..critic[0].clone()
+        };
+        review.agents.insert(
+            "critic".into(),
+            serde_json::from_value(serde_json::json!({"status": "succeeded", "command": "c", "transcript": "t.log",
+                "attempts": critic}))
+            .unwrap(),
+        );
+        review.gate = Some(crate::state::GateState {
+            requested_at: fixture::at("2026-01-01T13:21:00Z"),
+            request: "REQUEST.md".into(),
+            decision: Some(crate::state::Decision {
+                approved: true,
+                by: "bob".into(),
+                at: fixture::at("2026-01-01T13:30:00Z"),
+                reason: None,
+                commit: None,
+                last_comment: None,
+            }),
+        });
+        let t = Timeline::build(&wf, &state, as_of);
+        let lane = &t.phases[2];
+        let critic = &lane.agents[0];
+        assert_eq!(
+            critic.bars.iter().map(|b| (b.run, b.outcome)).collect::<Vec<_>>(),
+            [(1, Outcome::Failed), (2, Outcome::Succeeded)]
+        );
+        let gates: Vec<_> = lane.gates.iter().map(|g| (g.round, g.outcome, g.seconds())).collect();
+        assert_eq!(gates, [(1, GateOutcome::Rejected, 60.0), (2, GateOutcome::Approved, 540.0)]);
+        let chart = mermaid::render(&t, &mermaid::Limits::SUMMARY);
+        assert!(chart.contains("critic run 1 1 failed") && chart.contains("critic 1 succeeded"), "{chart}");
+        assert!(chart.contains("gate round 1 rejected") && chart.contains("gate round 2 approved"), "{chart}");
+        let plain = terminal::render(&t, 100, false);
+        assert!(plain.contains("  gate 1 ") && plain.contains("  gate 2 "), "{plain}");
     }
 
     #[test]

@@ -38,6 +38,7 @@ fn gate_style(o: GateOutcome) -> Style {
         GateOutcome::Waiting => Style::new().yellow(),
         GateOutcome::Approved => Style::new().green(),
         GateOutcome::Rejected => Style::new().red(),
+        GateOutcome::Superseded => Style::new().dim(),
     }
 }
 
@@ -170,12 +171,12 @@ pub fn render(t: &Timeline, width: usize, colour: bool) -> String {
         used += w;
     }
     out.push_str("\n\n");
-    if t.phases.iter().all(|p| p.attempts() == 0 && p.gate.is_none()) {
+    if t.phases.iter().all(|p| p.attempts() == 0 && p.gates.is_empty()) {
         out.push_str("nothing has run yet\n");
         return out;
     }
     let dim = Style::new().dim();
-    for p in t.phases.iter().filter(|p| p.attempts() > 0 || p.gate.is_some() || p.start.is_some()) {
+    for p in t.phases.iter().filter(|p| p.attempts() > 0 || !p.gates.is_empty() || p.start.is_some()) {
         phase_rows(t, p, &l, &dim, &mut out);
     }
     // The time axis under the bars.
@@ -219,7 +220,7 @@ fn phase_rows(t: &Timeline, p: &PhaseLane, l: &Layout, dim: &Style, out: &mut St
             l.row(out, &format!("  {}", a.name), &track, &agent_note(a), st.as_ref());
         }
     }
-    if let Some(g) = &p.gate {
+    for g in &p.gates {
         let st = gate_style(g.outcome);
         let mut track = Track::new(l.bar);
         track.paint(t.position(g.start), t.position(g.end), '┄', &st);
@@ -230,7 +231,8 @@ fn phase_rows(t: &Timeline, p: &PhaseLane, l: &Layout, dim: &Style, out: &mut St
         if let Some(by) = &g.by {
             let _ = write!(note, " by {}", safe(by));
         }
-        l.row(out, "  gate", &track, &note, Some(&st));
+        let label = if p.gates.len() > 1 { format!("  gate {}", g.round) } else { "  gate".to_owned() };
+        l.row(out, &label, &track, &note, Some(&st));
     }
 }
 

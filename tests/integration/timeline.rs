@@ -282,3 +282,30 @@ fn the_mermaid_charts_render_with_mermaid_in_chromium() {
     assert_eq!(chart["ok"], true, "{seen}");
     assert_eq!(chart["tasks"], 2, "succeeded and failed: {chart}");
 }
+
+#[test]
+fn a_rejected_then_retried_gate_keeps_both_rounds_and_the_first_attempts() {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo plan")],
+        "  - name: planning\n    agents: [planner]\n    requires_consensus: true\n",
+    ));
+    p.run(&["run", "start"]).code(4);
+    p.run(&["run", "reject", "--reason", "<i>not yet</i>", "--by", "carol"]).code(0);
+    p.run(&["run", "retry", "--phase", "planning"]).code(4);
+    p.run(&["run", "approve", "--by", "dave"]).code(0);
+    let out = p.run(&["run", "status", "--timeline"]);
+    out.code(0);
+    let row = |name: &str| out.stdout.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_owned();
+    assert!(row("  gate 1 ").contains("rejected after") && row("  gate 1 ").contains("by carol"), "{}", out.stdout);
+    assert!(row("  gate 2 ").contains("approved after") && row("  gate 2 ").contains("by dave"), "{}", out.stdout);
+    assert!(row("  planner ").contains("2 attempts"), "both runs' attempts: {}", out.stdout);
+    p.run(&["run", "report", "--html", "-o", "r.html"]).code(0);
+    let html = p.read("r.html");
+    let gates = html.split("<section id=\"gates\">").nth(1).unwrap();
+    assert_eq!(gates.matches("<tr><td>planning</td>").count(), 2, "{gates}");
+    assert!(gates.contains("&lt;i&gt;not yet&lt;/i&gt;"), "{gates}");
+    let md = p.run(&["run", "report"]).stdout;
+    assert!(md.contains("gate round 1 rejected after") && md.contains("gate round 2 approved after"), "{md}");
+    assert!(md.contains("planner run 1 1 succeeded"), "{md}");
+}
