@@ -295,7 +295,7 @@ pub fn render(
     let mut diffs = redactor.redact_str(&diffs(&wf.root, state, phase));
     let mut request = redactor.redact_str(&request);
     let decision = redactor.redact_str(&decision);
-    let mut timeline = redactor.redact_str(&timeline(wf, state));
+    let mut timeline = redactor.redact_str(&timeline(wf, state, phase, meta));
     let fixed = decision.len() + links.len() + hidden.len();
     // The timeline goes first when the body would be too long: before the diffs and the request.
     if request.len() + diffs.len() + fixed + timeline.len() > MAX_BODY {
@@ -320,12 +320,32 @@ const TIMELINE_LEFT_OUT: &str =
     "_The run's timeline is left out here to keep room; it is in the job summary and the HTML report._\n\n";
 
 /// The run's timeline as a collapsed Mermaid chart, within its own budget (see
-/// [`crate::timeline::mermaid`]).
-fn timeline(wf: &Workflow, state: &RunState) -> String {
+/// [`crate::timeline::mermaid`]). The comment's own round is drawn from `meta` (when it opened,
+/// how it was decided), so the chart is the same before and after the state records the round,
+/// and drawn to the last thing that happened, not to now: a check that finds nothing new does
+/// not rewrite the comment.
+fn timeline(wf: &Workflow, state: &RunState, phase: &str, meta: &Meta) -> String {
+    use crate::state::{Decision, GateState, PhaseStatus};
     use crate::timeline::{Timeline, mermaid};
-    // Drawn to the state's last record, not to now: a resume with nothing new must not
-    // rewrite the comment (a waiting gate's bar would grow).
-    let chart = mermaid::render(&Timeline::build(wf, state, state.started_at), &mermaid::Limits::COMMENT);
+    let mut state = state.clone();
+    if let Some(ps) = state.phases.get_mut(phase) {
+        let decision = meta.decision.as_ref().and_then(|d| match d.outcome.as_str() {
+            outcome @ ("approved" | "rejected") => Some(Decision {
+                approved: outcome == "approved",
+                by: d.by.clone(),
+                at: d.at,
+                reason: None,
+                commit: None,
+                last_comment: None,
+            }),
+            _ => None,
+        });
+        if decision.is_none() {
+            ps.status = PhaseStatus::AwaitingApproval;
+        }
+        ps.gate = Some(GateState { requested_at: meta.opened_at, request: String::new(), decision });
+    }
+    let chart = mermaid::render(&Timeline::build(wf, &state, state.started_at), &mermaid::Limits::COMMENT);
     if chart.is_empty() {
         return String::new();
     }
@@ -416,6 +436,40 @@ mod tests {
         assert!(body.len() <= MAX_BODY, "{} characters", body.len());
         assert!(body.contains(request::CHECKLIST_END), "the checklist is never cut");
         assert!(parse_meta(&body).is_some(), "the hidden lines survive");
+    }
+
+    #[test]
+    fn the_chart_is_the_same_before_and_after_the_state_records_the_round() {
+        use crate::timeline::fixture;
+        let (mut wf, mut state, _) = fixture::wide(3);
+        let dir = tempfile::tempdir().unwrap();
+        wf.root = dir.path().to_path_buf();
+        let meta = Meta {
+            run_id: "r".into(),
+            phase: "swarm".into(),
+            opened_at: fixture::at("2026-01-01T12:06:00Z"),
+            ..meta()
+        };
+        let chart = |state: &RunState| {
+            let body = render(&wf, state, "swarm", &pr(), &meta, &[], &[], &Redactor::default());
+            body.split("<summary>Timeline</summary>").nth(1).unwrap().split("</details>").next().unwrap().to_owned()
+        };
+        // The comment is posted before the state records the gate…
+        let swarm = state.phases.get_mut("swarm").unwrap();
+        swarm.gate = None;
+        swarm.status = crate::state::PhaseStatus::Running;
+        let posted = chart(&state);
+        assert!(posted.contains("gate waiting"), "{posted}");
+        // …then the state has it, a moment later, and later checks write the state again.
+        let swarm = state.phases.get_mut("swarm").unwrap();
+        swarm.status = crate::state::PhaseStatus::AwaitingApproval;
+        swarm.gate = Some(crate::state::GateState {
+            requested_at: fixture::at("2026-01-01T12:06:01Z"),
+            request: "https://github.com/o/r/pull/1#issuecomment-1".into(),
+            decision: None,
+        });
+        state.updated_at = fixture::at("2026-01-01T18:00:00Z");
+        assert_eq!(chart(&state), posted);
     }
 
     #[test]
