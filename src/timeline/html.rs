@@ -378,13 +378,18 @@ pub fn render(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>, redactor: &
     );
     let _ = writeln!(
         s,
-        "<header><h1>orchestrator run <code>{run}</code> <span class=\"badge {status_cls}\">{status}</span></h1>\n<p>Started {}; {} {} ({}). {} attempts in {} phases. Drawn from the run state at {}.</p></header>",
+        "<header><h1>orchestrator run <code>{run}</code> <span class=\"badge {status_cls}\">{status}</span></h1>\n<p>Started {}; {} {} ({}). {} attempts in {} phases{}. Drawn from the run state at {}.</p></header>",
         when(state.started_at),
         if state.finished_at.is_some() { "finished" } else { "last recorded" },
         when(state.finished_at.unwrap_or(t.last_record)),
         duration(t.seconds()),
         t.attempts(),
         t.phases.len(),
+        if state.phases.values().any(|p| !p.earlier.is_empty()) {
+            " (earlier runs of a phase included; the metrics count the latest runs)"
+        } else {
+            ""
+        },
         when(as_of)
     );
     let _ = writeln!(s, "<section id=\"timeline\"><h2>Timeline</h2>\n{}{}</section>", legend(), timeline_rows(&t, r));
