@@ -116,8 +116,9 @@ impl Cache {
     }
 
     fn insert(&mut self, url: &str, mut entry: Entry) {
-        if self.entries.get(url).is_some_and(|e| e.etag == entry.etag && e.body == entry.body && e.fixed == entry.fixed)
-        {
+        if self.entries.get(url).is_some_and(|e| {
+            e.etag == entry.etag && e.body == entry.body && e.link == entry.link && e.fixed == entry.fixed
+        }) {
             return;
         }
         self.seq += 1;
@@ -260,6 +261,10 @@ mod tests {
         assert!(c.take_dirty(), "a new answer");
         c.put("u300", "e", &json!(300), None);
         assert!(!c.take_dirty(), "the same answer again");
+        // The same body and ETag with a next page now: the `Link` is what changed.
+        c.put("u300", "e", &json!(300), Some("<https://h/x?page=2>; rel=\"next\""));
+        assert!(c.take_dirty(), "a new link");
+        assert!(c.get("u300").unwrap().link.is_some());
     }
 
     #[test]

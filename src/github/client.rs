@@ -55,6 +55,8 @@ const MAX_REDIRECTS: u32 = 5;
 /// The most pages one list is read to (100 items each): a server that always answers with a
 /// next page cannot keep a check going for ever.
 const MAX_PAGES: usize = 1_000;
+/// The items a page holds (`per_page`).
+const PER_PAGE: usize = 100;
 /// How long an answer kept for the next asker ([`Client::get_and_share`]) stays good.
 const SHARED_FOR: Duration = Duration::from_secs(10);
 
@@ -419,6 +421,17 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<(Value, http::HeaderMap), GithubError> {
+        self.json_with(method, path, body, true).await
+    }
+
+    /// [`Client::json`]; a GET with `conditional` false is asked without its ETag.
+    async fn json_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        conditional: bool,
+    ) -> Result<(Value, http::HeaderMap), GithubError> {
         let url = self.url(path);
         let is_get = method == Method::Get;
         let cached = if is_get { self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&url) } else { None };
@@ -432,7 +445,7 @@ impl Client {
             path,
             url: url.clone(),
             body,
-            if_none_match: cached.as_ref().map(|c| c.etag.clone()),
+            if_none_match: cached.as_ref().filter(|_| conditional).map(|c| c.etag.clone()),
             download: false,
             limit: request_timeout(),
         };
@@ -501,7 +514,7 @@ impl Client {
     /// (`{"total_count", key: […]}`), 100 a page.
     async fn pages(&self, path: &str, key: Option<&str>) -> Result<Vec<Value>, GithubError> {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut next = Some(format!("{path}{sep}per_page={PER_PAGE}"));
         let mut items = Vec::new();
         let mut read = 0;
         while let Some(page) = next.take() {
@@ -513,7 +526,18 @@ impl Client {
                     message: format!("more than {MAX_PAGES} pages"),
                 });
             }
-            let (mut value, headers) = self.json(Method::Get, &page, None).await?;
+            // A remembered last page that was full may have a next page now, which a 304 would
+            // not say: GitHub's ETag is the body's, and an item on a new page changes only the
+            // `Link`. Such a page is asked for without its ETag.
+            let full_last =
+                self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&self.url(&page)).is_some_and(|e| {
+                    let list = match key {
+                        Some(k) => &e.body[k],
+                        None => &e.body,
+                    };
+                    next_link(&e.headers()).is_none() && list.as_array().is_some_and(|l| l.len() >= PER_PAGE)
+                });
+            let (mut value, headers) = self.json_with(Method::Get, &page, None, !full_last).await?;
             let list = match key {
                 Some(k) => value.get_mut(k).map(Value::take),
                 None => Some(value),
