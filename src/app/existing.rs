@@ -25,6 +25,7 @@ pub(crate) async fn execute(ctx: &Ctx, step: Step, exec: ExecArgs) -> Result<i32
     }
     let inv = Invocation::for_run(ctx).await?;
     inv.check_state_file()?;
+    inv.check_run_exists().await?;
     // Every check on a copy first: a refusal takes no lock and writes nothing. (A state still
     // to be restored from the gate comment is checked once it is, under the lock.)
     if let Ok(mut copy) = state::read(&inv.state_path()) {

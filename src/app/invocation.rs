@@ -24,6 +24,8 @@ pub(crate) struct Invocation {
     /// or decide, and only shown by the others.
     github: Result<Detected, ContextError>,
     pub(crate) redactor: Redactor,
+    /// The run state the pull request's gate comment carries, read once (see [`Invocation::carried`]).
+    carried: tokio::sync::OnceCell<Option<state::RunState>>,
 }
 
 impl Invocation {
@@ -37,7 +39,7 @@ impl Invocation {
     fn with(wf: Workflow) -> Invocation {
         let github = detect(|k| std::env::var(k).ok());
         let redactor = redactor(&wf);
-        Invocation { wf, github, redactor }
+        Invocation { wf, github, redactor, carried: tokio::sync::OnceCell::new() }
     }
 
     /// For a command that runs agents or decides: the GitHub context must be readable; in a
@@ -134,6 +136,32 @@ impl Invocation {
         }
     }
 
+    /// The run state the pull request's gate comment carries (`None` outside a pull request,
+    /// or when it carries none): read once, so that a command can refuse before it takes the
+    /// lock and restore the same state under it.
+    pub(crate) async fn carried(&self) -> Result<Option<&state::RunState>, AppError> {
+        let Some(pr) = self.pull_request() else { return Ok(None) };
+        let carried = self
+            .carried
+            .get_or_try_init(|| async {
+                crate::github::carry::fetch(pr).await.map_err(|e| {
+                    AppError::Setup(format!("cannot restore the run state from pull request #{}: {e}", pr.number))
+                })
+            })
+            .await?;
+        Ok(carried.as_ref())
+    }
+
+    /// Refuse a command that goes on with a run when there is none: no state here, and none
+    /// carried by the pull request's gate comment. Before the lock, so that it writes nothing.
+    pub(crate) async fn check_run_exists(&self) -> Result<(), AppError> {
+        let path = self.state_path();
+        match state::read(&path) {
+            Err(e @ state::StateError::NoRun { .. }) if self.carried().await?.is_none() => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     /// Take the run's lock; on a fresh runner in a pull request, first restore the run state
     /// the gate comment carries (see `github::carry`), under the lock.
     pub(crate) async fn lock(&self) -> Result<state::StateLock, AppError> {
@@ -143,10 +171,7 @@ impl Invocation {
         if path.exists() {
             return Ok(lock);
         }
-        let carried = crate::github::carry::fetch(pr).await.map_err(|e| {
-            AppError::Setup(format!("cannot restore the run state from pull request #{}: {e}", pr.number))
-        })?;
-        if let Some(restored) = carried {
+        if let Some(restored) = self.carried().await? {
             let bytes = serde_json::to_vec_pretty(&restored).context("cannot encode the restored run state")?;
             state::write_atomic(&path, &bytes).with_context(|| format!("cannot write `{}`", path.display()))?;
             errln!(

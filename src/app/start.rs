@@ -54,7 +54,21 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     inv.check_state_file()?;
     // `--or-resume` decides on the run found here (or carried by the pull request's gate
     // comment) under the same lock it then runs under.
-    let resuming = args.or_resume && state::read(&path).is_ok_and(|s| unfinished(s.status()));
+    let local = state::read(&path);
+    let resuming = args.or_resume && local.as_ref().is_ok_and(|s| unfinished(s.status()));
+    // On a fresh runner the run to continue is the one the gate comment carries (checked once
+    // it is restored, under the lock).
+    let carried = args.or_resume
+        && matches!(local, Err(state::StateError::NoRun { .. }))
+        && inv.carried().await?.is_some_and(|s| unfinished(s.status()));
+    if args.or_resume && !resuming && !carried {
+        // No run to continue: a new one, refused before the lock if it cannot start so.
+        if let Mode::Phase(name) = &mode
+            && let Some(p) = wf.phase(name).filter(|p| !p.needs.is_empty())
+        {
+            return Err(cannot_start_with(wf, p));
+        }
+    }
     if resuming {
         existing::check_copy(&inv, &mode, &exec)?;
     } else {

@@ -5,6 +5,7 @@
 //! the code it was written against (c8160c7) unless it says it held.
 
 use crate::github_gate::{PLANNER, setup_with};
+use crate::harness::{Project, config};
 
 const APPROVE: &str = "orchestrator:approved";
 const REJECT: &str = "orchestrator:rejected";
@@ -38,4 +39,46 @@ fn an_item_after_a_full_page_of_the_timeline_is_seen() {
             assert_eq!(pr.p.state()["phases"]["plan"]["status"], "rejected", "alice's reject was not seen");
         }
     }
+}
+
+/// Finding: "a refused input writes nothing: every check runs before the lock file, state or
+/// any output is created". A command that goes on with a run (`run resume`, `next`, `phase`,
+/// `retry`, and `run start --or-resume --phase P` for a P that needs another phase) with no run
+/// to go on with took the lock — creating the lock file and the state's folder — before it
+/// found there was none, and refused after.
+#[test]
+fn a_command_refused_for_want_of_a_run_writes_nothing() {
+    let phases = "  - name: plan\n    agents: [a]\n  - name: build\n    agents: [a]\n    needs: [plan]\n";
+    for state_file in ["", "  state_file: run/state.json\n"] {
+        let p = Project::with_config(&config(state_file, &[("a", "echo a >> a.log")], phases));
+        let before = p.tree();
+        for args in [
+            &["run", "resume"][..],
+            &["run", "next"],
+            &["run", "phase", "plan"],
+            &["run", "phase", "build"],
+            &["run", "retry", "--phase", "plan"],
+            &["run", "start", "--or-resume", "--phase", "build"],
+        ] {
+            let run = p.run(args);
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            assert_eq!(p.tree(), before, "{args:?} wrote something before refusing: {run:?}");
+        }
+    }
+}
+
+/// The same in a pull request whose gate comment carries no run: nothing to restore, nothing
+/// written.
+#[test]
+fn a_command_refused_in_a_pull_request_without_a_carried_run_writes_nothing() {
+    let pr = setup_with(PLANNER, "");
+    let before = pr.p.tree();
+    for args in
+        [&["run", "resume"][..], &["run", "phase", "build"], &["run", "start", "--or-resume", "--phase", "build"]]
+    {
+        let run = pr.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert_eq!(pr.p.tree(), before, "{args:?} wrote something before refusing: {run:?}");
+    }
+    assert!(pr.gh.gate_comments().is_empty());
 }
