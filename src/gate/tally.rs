@@ -20,6 +20,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+/// The login GitHub shows for a deleted account.
+const GHOST: &str = "ghost";
+
 /// Which of the ways to decide count (`consensus.decide_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Channel {
@@ -245,6 +248,11 @@ impl Tallying<'_> {
     /// `None` if `who` counts, else why not.
     fn why_not(&self, who: &Person) -> Option<String> {
         let login = who.login.as_str();
+        // An actor GitHub no longer knows (a deleted account: no login, or its `ghost`
+        // placeholder) is no one whose permission can be asked.
+        if login.is_empty() || login.eq_ignore_ascii_case(GHOST) {
+            return Some("is a deleted account".into());
+        }
         if who.bot || login.ends_with("[bot]") {
             return Some("is a bot".into());
         }
@@ -286,7 +294,7 @@ pub fn deciders(
     let mut out: Vec<String> = Vec::new();
     let mut add = |p: &Person| {
         let l = p.login.to_lowercase();
-        if !p.bot && !out.contains(&l) {
+        if !p.bot && !l.is_empty() && l != GHOST && !out.contains(&l) {
             out.push(l);
         }
     };
@@ -568,6 +576,20 @@ mod tests {
             let o = run(&rules(), &round(), &[label(101, 11, who, "ok", true)], &[], &[]);
             assert!(o.approvers.is_empty(), "{who}");
             assert_eq!(o.notes.len(), 1, "{who}: {:?}", o.notes);
+        }
+    }
+
+    #[test]
+    fn deleted_accounts_never_count_and_are_not_looked_up() {
+        let mut roles = people();
+        roles.roles.insert(String::new(), "admin".into());
+        roles.roles.insert("ghost".into(), "admin".into());
+        for who in ["", "ghost", "Ghost"] {
+            let labels = [label(101, 11, who, "ok", true)];
+            let o = tally(&rules(), &round(), &roles, false, &labels, &[], &[]);
+            assert!(o.approvers.is_empty(), "{who:?}");
+            assert!(o.notes[0].contains("is a deleted account"), "{:?}", o.notes);
+            assert!(deciders(&rules(), &round(), &labels, &[], &[]).is_empty(), "{who:?}");
         }
     }
 

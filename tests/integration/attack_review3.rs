@@ -82,3 +82,117 @@ fn a_command_refused_in_a_pull_request_without_a_carried_run_writes_nothing() {
     }
     assert!(pr.gh.gate_comments().is_empty());
 }
+
+/// Held: a local state that claims the gate was approved (an agent can write the state file)
+/// does not let `run phase` or `run start --or-resume --phase` run the phase after it: the
+/// approval is confirmed with GitHub first, and the phase waits at its gate again.
+#[test]
+fn a_state_claiming_an_approval_github_does_not_have_runs_nothing_after_the_gate() {
+    for args in [&["run", "phase", "build"][..], &["run", "start", "--or-resume", "--phase", "build"], &["run", "next"]]
+    {
+        let pr = setup_with(PLANNER, "");
+        pr.run(&["run", "start"]).code(4);
+        let mut state = pr.p.state();
+        state["phases"]["plan"]["status"] = "approved".into();
+        state["phases"]["plan"]["gate"]["decision"] = serde_json::json!({
+            "approved": true, "by": "alice", "at": "2026-01-01T00:00:00Z", "commit": "1111111aaaaaaa"});
+        pr.p.write(".claude/orchestrator_state.json", &state.to_string());
+        let run = pr.run(args);
+        assert!(!pr.p.exists("build.log"), "{args:?} ran build past an unconfirmed gate: {run:?}");
+        assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval", "{args:?}");
+        assert_eq!(run.code, 4, "{args:?}: {run:?}");
+        assert_eq!(pr.gh.gate_comments().len(), 1, "{args:?}");
+    }
+}
+
+/// Held: the labels are replayed from the timeline, in order. A writer's approval that she took
+/// back, put on again by someone without write access, approves nothing; a reject a writer put
+/// on and took back rejects nothing.
+#[test]
+fn a_label_put_back_by_someone_who_does_not_count_approves_nothing() {
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    unlabel(&pr, "alice", APPROVE);
+    pr.gh.label("trish", "User", APPROVE);
+    pr.gh.label("bob", "User", REJECT);
+    unlabel(&pr, "bob", REJECT);
+    pr.run(&["run", "resume"]).code(4);
+    assert!(!pr.p.exists("build.log"));
+    assert!(pr.comment().contains("@trish has `triage` access"), "{}", pr.comment());
+    // The writer's label, on again: approved.
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.p.state()["phases"]["plan"]["gate"]["decision"]["by"], "alice");
+}
+
+/// `login` removes `label` (an `unlabeled` event with them as its actor).
+fn unlabel(pr: &crate::github_gate::Pr, login: &str, label: &str) {
+    pr.gh.with(|g| {
+        g.labels.retain(|l| l != label);
+        g.clock += 1;
+        let at = chrono::DateTime::from_timestamp(g.clock.max(chrono::Utc::now().timestamp()), 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        g.clock = g.clock.max(chrono::Utc::now().timestamp());
+        let id = g.events.len() as u64 + g.comments.len() as u64 + g.reviews.len() as u64 + 10_000_000;
+        g.events.push(serde_json::json!({"event": "unlabeled", "id": id, "label": {"name": label},
+            "actor": {"login": login, "type": "User"}, "created_at": at}));
+    });
+}
+
+/// Finding: a label event whose actor is gone (a deleted account: `null`, no login, or GitHub's
+/// `ghost` placeholder) was weighed like a person's: the permission of the empty login was asked
+/// (`GET …/collaborators//permission`, a path GitHub may route elsewhere) and believed. Here the
+/// lookup answers `admin` for it, to show that the gate does not depend on that answer; bots and
+/// apps approve nothing either.
+#[test]
+fn a_label_from_a_missing_actor_a_ghost_or_a_bot_approves_nothing() {
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    for actor in [
+        serde_json::Value::Null,
+        serde_json::json!({}),
+        serde_json::json!({"login": "ghost", "type": "User"}),
+        serde_json::json!({"login": "", "type": "User"}),
+        serde_json::json!({"login": "renovate", "type": "Bot"}),
+        serde_json::json!({"login": "GitHub-Actions[bot]", "type": "User"}),
+    ] {
+        pr.gh.with(|g| {
+            g.clock = g.clock.max(chrono::Utc::now().timestamp()) + 1;
+            let at = chrono::DateTime::from_timestamp(g.clock, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let id = 20_000_000 + g.events.len() as u64;
+            g.labels.push(APPROVE.to_owned());
+            g.events.push(serde_json::json!({"event": "labeled", "id": id, "label": {"name": APPROVE},
+                "actor": actor, "created_at": at}));
+        });
+        // Even with write access given to whatever login the lookup asks for.
+        pr.gh.permission("", "admin");
+        pr.gh.permission("ghost", "admin");
+        pr.run(&["run", "resume"]).code(4);
+        assert!(!pr.p.exists("build.log"), "a label from {actor} approved");
+    }
+    let lookups = pr.gh.with(|g| g.requests.iter().filter(|(_, p)| p.contains("/collaborators/")).count());
+    assert_eq!(lookups, 0, "a deleted account's permission was looked up");
+}
+
+/// Held: a writer's approving review, dismissed before the check, approves nothing.
+#[test]
+fn a_dismissed_review_approves_nothing() {
+    let pr = setup_with(PLANNER, "  decide_by: [reviews]\n");
+    pr.run(&["run", "start"]).code(4);
+    let id = pr.gh.review("alice", "APPROVED", "1111111aaaaaaa", "ok");
+    pr.gh.with(|g| {
+        for r in g.reviews.iter_mut().filter(|r| r["id"] == id) {
+            r["state"] = "DISMISSED".into();
+        }
+        g.clock += 1;
+        let at = chrono::DateTime::from_timestamp(g.clock, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        g.events.push(serde_json::json!({"event": "review_dismissed", "id": id + 1_000_000,
+            "actor": {"login": "bob", "type": "User"}, "created_at": at,
+            "dismissed_review": {"state": "dismissed", "review_id": id, "dismissal_message": "no"}}));
+    });
+    pr.run(&["run", "resume"]).code(4);
+    assert!(!pr.p.exists("build.log"), "a dismissed review approved");
+}
