@@ -25,21 +25,18 @@ pub(crate) async fn execute(ctx: &Ctx, step: Step, exec: ExecArgs) -> Result<i32
     }
     let inv = Invocation::for_run(ctx).await?;
     inv.check_state_file()?;
-    inv.check_run_exists().await?;
-    // Every check on a copy first: a refusal takes no lock and writes nothing. (A state still
-    // to be restored from the gate comment is checked once it is, under the lock.)
-    if let Ok(mut copy) = state::read(&inv.state_path()) {
-        prepare(&inv, &mut copy, &step, &exec)?;
-        checks::llm_agents(&inv.wf, &copy)?;
-    }
+    // Every check on a copy first (of the state here, or of the one the gate comment carries,
+    // which is restored under the lock): a refusal takes no lock and writes nothing.
+    let mut copy = inv.state_to_check().await?;
+    prepare(&inv, &mut copy, &step, &exec)?;
+    checks::llm_agents(&inv.wf, &copy)?;
     let lock = inv.lock().await?;
     run_locked_step(inv, lock, step, exec).await
 }
 
 /// The checks `run start --or-resume` runs on a copy of the run it continues.
-pub(crate) fn check_copy(inv: &Invocation, mode: &Mode, exec: &ExecArgs) -> Result<(), AppError> {
+pub(crate) fn check_copy(inv: &Invocation, mut copy: RunState, mode: &Mode, exec: &ExecArgs) -> Result<(), AppError> {
     let step = Step { mode: mode.clone(), retry: None };
-    let mut copy = state::read(&inv.state_path())?;
     prepare(inv, &mut copy, &step, exec)?;
     checks::llm_agents(&inv.wf, &copy)
 }

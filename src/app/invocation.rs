@@ -152,13 +152,13 @@ impl Invocation {
         Ok(carried.as_ref())
     }
 
-    /// Refuse a command that goes on with a run when there is none: no state here, and none
-    /// carried by the pull request's gate comment. Before the lock, so that it writes nothing.
-    pub(crate) async fn check_run_exists(&self) -> Result<(), AppError> {
-        let path = self.state_path();
-        match state::read(&path) {
-            Err(e @ state::StateError::NoRun { .. }) if self.carried().await?.is_none() => Err(e.into()),
-            _ => Ok(()),
+    /// The run a command goes on with, to check before the lock: the state here, or on a fresh
+    /// runner the one the pull request's gate comment carries (restored under the lock). None
+    /// at all is refused, before anything is written.
+    pub(crate) async fn state_to_check(&self) -> Result<state::RunState, AppError> {
+        match state::read(&self.state_path()) {
+            Err(e @ state::StateError::NoRun { .. }) => self.carried().await?.cloned().ok_or_else(|| e.into()),
+            found => Ok(found?),
         }
     }
 

@@ -52,16 +52,23 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
         return Ok(exit_code::SUCCESS);
     }
     inv.check_state_file()?;
-    // `--or-resume` decides on the run found here (or carried by the pull request's gate
-    // comment) under the same lock it then runs under.
-    let local = state::read(&path);
-    let resuming = args.or_resume && local.as_ref().is_ok_and(|s| unfinished(s.status()));
-    // On a fresh runner the run to continue is the one the gate comment carries (checked once
-    // it is restored, under the lock).
-    let carried = args.or_resume
-        && matches!(local, Err(state::StateError::NoRun { .. }))
-        && inv.carried().await?.is_some_and(|s| unfinished(s.status()));
-    if args.or_resume && !resuming && !carried {
+    // The run found here, or on a fresh runner the one the gate comment carries (restored
+    // under the lock): what is decided on it is checked before anything is written.
+    let found = match state::read(&path) {
+        Ok(s) => Some(s),
+        Err(state::StateError::NoRun { .. }) => inv.carried().await?.cloned(),
+        Err(_) => None,
+    };
+    let found = found.filter(|s| unfinished(s.status()));
+    if let Some(previous) = &found
+        && !args.or_resume
+        && !args.force
+    {
+        return Err(not_finished(previous));
+    }
+    // `--or-resume` decides on that run under the same lock it then runs under.
+    let resuming = args.or_resume && found.is_some();
+    if args.or_resume && !resuming {
         // No run to continue: a new one, refused before the lock if it cannot start so.
         if let Mode::Phase(name) = &mode
             && let Some(p) = wf.phase(name).filter(|p| !p.needs.is_empty())
@@ -69,11 +76,12 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
             return Err(cannot_start_with(wf, p));
         }
     }
-    if resuming {
-        existing::check_copy(&inv, &mode, &exec)?;
-    } else {
-        checks::preflight(wf, &new_state)?;
-        checks::llm_agents(wf, &new_state)?;
+    match found {
+        Some(copy) if resuming => existing::check_copy(&inv, copy, &mode, &exec)?,
+        _ => {
+            checks::preflight(wf, &new_state)?;
+            checks::llm_agents(wf, &new_state)?;
+        }
     }
     let lock = inv.lock().await?;
     let previous = match state::read(&path) {
@@ -92,11 +100,7 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
             return existing::run_locked(inv, lock, mode, exec).await;
         }
         if !args.force && unfinished(status) {
-            return Err(AppError::Usage(format!(
-                "run {} has not finished (it is {})\nhelp: continue it with `orchestrator run resume`, or replace it with `orchestrator run start --force`",
-                previous.run_id,
-                status.as_str()
-            )));
+            return Err(not_finished(&previous));
         }
         if previous.run_id == new_state.run_id {
             new_state.run_id.push_str("_2");
@@ -117,6 +121,14 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     let store = StateStore::create(&path, lock, new_state)?;
     errln!("run {} started", neutralize(&store.state.run_id));
     drive::drive(inv, store, mode, &exec).await
+}
+
+fn not_finished(previous: &state::RunState) -> AppError {
+    AppError::Usage(format!(
+        "run {} has not finished (it is {})\nhelp: continue it with `orchestrator run resume`, or replace it with `orchestrator run start --force`",
+        previous.run_id,
+        previous.status().as_str()
+    ))
 }
 
 fn cannot_start_with(wf: &crate::config::Workflow, p: &crate::config::Phase) -> AppError {

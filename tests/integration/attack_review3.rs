@@ -196,3 +196,35 @@ fn a_dismissed_review_approves_nothing() {
     pr.run(&["run", "resume"]).code(4);
     assert!(!pr.p.exists("build.log"), "a dismissed review approved");
 }
+
+/// Finding: on a fresh runner the run state is restored from the gate comment under the lock —
+/// and then the command's checks ran. A command refused by them (`run start` without
+/// `--or-resume` or `--force` while the carried run has not finished, `run retry` of a phase
+/// that has not run, `run phase` of a phase that does not exist) had already written the
+/// restored state, its folder and the lock file.
+#[test]
+fn a_command_refused_on_a_fresh_runner_does_not_restore_the_carried_state() {
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    let fresh = || {
+        for f in [".claude/orchestrator_state.json", ".claude/orchestrator_state.json.journal"] {
+            let _ = std::fs::remove_file(pr.p.path(f));
+        }
+    };
+    fresh();
+    let before = pr.p.tree();
+    for (args, says) in [
+        (&["run", "start"][..], "has not finished"),
+        (&["run", "retry", "--phase", "build"], "has not run yet"),
+        (&["run", "phase", "deploy"], "no phase `deploy`"),
+    ] {
+        let run = pr.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        run.stderr_has(says);
+        assert_eq!(pr.p.tree(), before, "{args:?} wrote something before refusing: {run:?}");
+    }
+    // What it refuses, `run resume` continues.
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+    assert_eq!(pr.p.read("build.log"), "built\n");
+}
