@@ -77,12 +77,13 @@ impl Invocation {
         // Events without the pull request in their payload (a comment) learn where its head
         // lives from GitHub.
         let this = format!("{}/{}", pr.owner, pr.repo);
+        let mut pr = pr;
         if pr.fork.is_none() && !base.head_repo.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&this)) {
-            let mut forked = (*pr).clone();
-            forked.fork = Some(base.head_repo.clone().unwrap_or_else(|| "a deleted repository".into()));
-            checks::trust(&inv.wf, &forked)?;
-            inv.github = Ok(Detected::PullRequest(Box::new(forked)));
+            pr.fork = Some(base.head_repo.clone().unwrap_or_else(|| "a deleted repository".into()));
+            inv.github = Ok(Detected::PullRequest(pr.clone()));
         }
+        // Again under the base branch's policy: a fork's own config cannot allow forks.
+        checks::trust(&inv.wf, &pr)?;
         if !changes.is_empty() {
             errln!(
                 "note: this pull request changes the gate's policy ({}); the base branch's policy applies, and only people with write access can approve",

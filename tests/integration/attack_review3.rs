@@ -228,3 +228,46 @@ fn a_command_refused_on_a_fresh_runner_does_not_restore_the_carried_state() {
     pr.run(&["run", "resume"]).code(0);
     assert_eq!(pr.p.read("build.log"), "built\n");
 }
+
+/// Finding: in a privileged event (`pull_request_target`, `labeled`, …) a fork's pull request
+/// is refused unless `consensus.allow_forks` is set — by the base branch, whose policy decides.
+/// The check ran on the pull request's own config (the checkout of its head), before the base
+/// branch's policy was put in, and was not run again after when the event named the fork: the
+/// fork's config saying `allow_forks: true` ran its agents with the base repository's token.
+#[test]
+fn a_forks_own_config_cannot_allow_forks() {
+    for (event_name, payload) in [
+        (
+            "pull_request_target",
+            r#"{"action": "opened", "pull_request": {"number": 7, "head": {"ref": "feature", "repo": {"full_name": "mallory/app"}}}, "sender": {"login": "mallory"}}"#,
+        ),
+        (
+            "pull_request_target",
+            r#"{"action": "labeled", "pull_request": {"number": 7, "head": {"ref": "feature", "repo": {"full_name": "Mallory/App"}}}, "sender": {"login": "alice"}}"#,
+        ),
+        (
+            "issue_comment",
+            r#"{"action": "created", "issue": {"number": 7, "pull_request": {"url": "x"}}, "comment": {"body": "/approve"}, "sender": {"login": "alice"}}"#,
+        ),
+    ] {
+        let pr = setup_with(PLANNER, "");
+        pr.gh.with(|g| g.head_repo = Some("mallory/app".into()));
+        std::fs::write(&pr.event, payload).unwrap();
+        // The fork's checkout: its config allows forks (the base branch's does not).
+        let mine = pr.p.read(".claude/config.yaml").replace("consensus:\n", "consensus:\n  allow_forks: true\n");
+        pr.p.write(".claude/config.yaml", &mine);
+        let before = pr.p.tree();
+        for args in [&["run", "start"][..], &["run", "start", "--or-resume"], &["run", "phase", "plan"]] {
+            let run = crate::harness::Run::from_output(
+                pr.command(args).env("GITHUB_EVENT_NAME", event_name).output().unwrap(),
+            );
+            assert!(
+                !pr.p.exists("docs/PLAN.md"),
+                "{event_name} {args:?}: the fork's agent ran with the base repository's token"
+            );
+            run.code(3).stderr_has("comes from the fork");
+            assert_eq!(before, pr.p.tree(), "{event_name} {args:?}: something was written");
+        }
+        assert!(pr.gh.gate_comments().is_empty());
+    }
+}
