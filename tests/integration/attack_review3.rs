@@ -4,6 +4,7 @@
 //! fake GitHub where it needs one, and asserts what the security model promises; each failed on
 //! the code it was written against (c8160c7) unless it says it held.
 
+use crate::fake_github::TOKEN;
 use crate::github_gate::{PLANNER, setup_with};
 use crate::harness::{Project, config};
 
@@ -270,4 +271,30 @@ fn a_forks_own_config_cannot_allow_forks() {
         }
         assert!(pr.gh.gate_comments().is_empty());
     }
+}
+
+/// Held: a GET that GitHub answers with a redirect away from the API (another host, or the
+/// same host outside the API's path) is followed without the token.
+#[test]
+fn a_redirect_away_from_the_api_gets_no_token() {
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    let elsewhere = crate::fake_github::FakeGithub::start("x");
+    for (gh, location) in [
+        (&elsewhere, format!("{}/moved/timeline", elsewhere.server_url)),
+        (&pr.gh, format!("{}/moved/timeline", pr.gh.server_url)),
+        (&pr.gh, "/moved/timeline".to_owned()),
+    ] {
+        pr.gh.with(|g| g.redirect = Some(("/repos/octo/app/issues/7/timeline".into(), location.clone())));
+        let run = pr.run(&["run", "resume"]);
+        assert_ne!(run.code, 0, "{location}: {run:?}");
+        let auth = gh.with(|g| g.download_auth.clone());
+        assert!(!auth.is_empty(), "{location}: the redirect was not followed");
+        assert!(auth.iter().all(|sent| !sent), "{location}: the token went with the redirect");
+        assert!(!run.stderr.contains(TOKEN) && !run.stdout.contains(TOKEN));
+        gh.with(|g| g.download_auth.clear());
+    }
+    pr.gh.with(|g| g.redirect = None);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
 }

@@ -58,6 +58,8 @@ pub struct Gh {
     pub refuse_user: bool,
     /// What `compare` answers between any two commits: the commits (author emails) and files.
     pub compare: (Vec<String>, Vec<String>),
+    /// A GET of this path (without the prefix) is answered with a redirect to this location.
+    pub redirect: Option<(String, String)>,
     next_id: u64,
 }
 
@@ -295,6 +297,10 @@ fn route(
     }
     if auth != format!("Bearer {TOKEN}") && auth != format!("token {TOKEN}") {
         return (401, json!({"message": "Bad credentials"}).to_string(), vec![]);
+    }
+    if let Some((from, to)) = g.redirect.clone().filter(|(from, _)| method == "GET" && from == path) {
+        let _ = from;
+        return (301, String::new(), vec![("location".to_owned(), to)]);
     }
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let ok = |v: Value| (200, v.to_string(), vec![]);
