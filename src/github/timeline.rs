@@ -49,6 +49,7 @@ pub async fn read(client: &Client, ctx: &PrContext) -> Result<Timeline, GithubEr
 /// move `last_event` on; an item without the fields its kind needs is left out.
 pub fn parse(items: Vec<Value>) -> Timeline {
     let mut t = Timeline::default();
+    let mut dismissed: Vec<u64> = Vec::new();
     let id = |v: &Value| v["id"].as_u64().unwrap_or(0);
     for item in items {
         match item["event"].as_str().unwrap_or_default() {
@@ -89,10 +90,21 @@ pub fn parse(items: Vec<Value>) -> Timeline {
                     body: item["body"].as_str().unwrap_or_default().to_owned(),
                 });
             }
+            "review_dismissed" => {
+                t.last_event = t.last_event.max(id(&item));
+                if let Some(review) = item["dismissed_review"]["review_id"].as_u64() {
+                    dismissed.push(review);
+                }
+            }
             // Comments on lines and commits have ids of their own kinds.
             "line-commented" | "commit-commented" => {}
             _ => t.last_event = t.last_event.max(id(&item)),
         }
+    }
+    // A dismissal is an event of its own: the review it names is dismissed, whatever state its
+    // own item still shows.
+    for r in t.reviews.iter_mut().filter(|r| dismissed.contains(&r.id)) {
+        r.state = tally::ReviewState::Dismissed;
     }
     t
 }
@@ -150,6 +162,23 @@ mod tests {
         ]);
         assert!(t.labels.is_empty() && t.reviews.is_empty() && t.comments.is_empty() && t.current_labels.is_empty());
         assert_eq!(t.last_event, 3);
+    }
+
+    #[test]
+    fn a_review_named_by_a_dismissal_is_dismissed_whatever_its_item_says() {
+        let review = |id: u64, state: &str| {
+            json!({"event": "reviewed", "id": id, "user": user("alice", "User"), "state": state,
+            "commit_id": "abc", "body": "", "submitted_at": "2026-01-01T00:00:01Z"})
+        };
+        let t = parse(vec![
+            review(55, "approved"),
+            review(56, "approved"),
+            json!({"event": "review_dismissed", "id": 70, "actor": user("bob", "User"), "created_at": "2026-01-01T00:00:02Z",
+                   "dismissed_review": {"state": "approved", "review_id": 55, "dismissal_message": "stale"}}),
+        ]);
+        let states: Vec<(u64, tally::ReviewState)> = t.reviews.iter().map(|r| (r.id, r.state)).collect();
+        assert_eq!(states, [(55, tally::ReviewState::Dismissed), (56, tally::ReviewState::Approved)]);
+        assert_eq!(t.last_event, 70);
     }
 
     #[test]

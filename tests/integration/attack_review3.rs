@@ -178,24 +178,31 @@ fn a_label_from_a_missing_actor_a_ghost_or_a_bot_approves_nothing() {
     assert_eq!(lookups, 0, "a deleted account's permission was looked up");
 }
 
-/// Held: a writer's approving review, dismissed before the check, approves nothing.
+/// A writer's approving review, dismissed before the check, approves nothing. Held where the
+/// review's own item says `dismissed`; the timeline also lists the dismissal as an event of its
+/// own (`review_dismissed`), and a review it names was counted if its item still said
+/// `approved` (fixed as defense in depth: the gate no longer depends on which GitHub shows).
 #[test]
 fn a_dismissed_review_approves_nothing() {
-    let pr = setup_with(PLANNER, "  decide_by: [reviews]\n");
-    pr.run(&["run", "start"]).code(4);
-    let id = pr.gh.review("alice", "APPROVED", "1111111aaaaaaa", "ok");
-    pr.gh.with(|g| {
-        for r in g.reviews.iter_mut().filter(|r| r["id"] == id) {
-            r["state"] = "DISMISSED".into();
-        }
-        g.clock += 1;
-        let at = chrono::DateTime::from_timestamp(g.clock, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        g.events.push(serde_json::json!({"event": "review_dismissed", "id": id + 1_000_000,
-            "actor": {"login": "bob", "type": "User"}, "created_at": at,
-            "dismissed_review": {"state": "dismissed", "review_id": id, "dismissal_message": "no"}}));
-    });
-    pr.run(&["run", "resume"]).code(4);
-    assert!(!pr.p.exists("build.log"), "a dismissed review approved");
+    for item_says_dismissed in [true, false] {
+        let pr = setup_with(PLANNER, "  decide_by: [reviews]\n");
+        pr.run(&["run", "start"]).code(4);
+        let id = pr.gh.review("alice", "APPROVED", "1111111aaaaaaa", "ok");
+        pr.gh.with(|g| {
+            if item_says_dismissed {
+                for r in g.reviews.iter_mut().filter(|r| r["id"] == id) {
+                    r["state"] = "DISMISSED".into();
+                }
+            }
+            g.clock += 1;
+            let at = chrono::DateTime::from_timestamp(g.clock, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            g.events.push(serde_json::json!({"event": "review_dismissed", "id": id + 1_000_000,
+                "actor": {"login": "bob", "type": "User"}, "created_at": at,
+                "dismissed_review": {"state": "approved", "review_id": id, "dismissal_message": "no"}}));
+        });
+        pr.run(&["run", "resume"]).code(4);
+        assert!(!pr.p.exists("build.log"), "a dismissed review approved (its item dismissed: {item_says_dismissed})");
+    }
 }
 
 /// Finding: on a fresh runner the run state is restored from the gate comment under the lock —
