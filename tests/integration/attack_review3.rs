@@ -305,3 +305,37 @@ fn a_redirect_away_from_the_api_gets_no_token() {
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"]).code(0);
 }
+
+/// Held: the cache file can be neither forged (its seal is keyed by the token) nor usefully put
+/// back: an earlier sealed copy, restored after a reject, sends ETags GitHub no longer matches,
+/// so the reject is read. A symlink or a hard link at its place is replaced, not written
+/// through.
+#[test]
+fn an_earlier_cache_file_put_back_does_not_hide_a_reject() {
+    const CACHE: &str = ".claude/orchestrator_state.json.github-cache";
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    pr.run(&["run", "resume"]).code(4);
+    let earlier = std::fs::read(pr.p.path(CACHE)).unwrap();
+    pr.gh.label("bob", "User", REJECT);
+    std::fs::write(pr.p.path(CACHE), &earlier).unwrap();
+    // What the link points to must not be written through.
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "outside").unwrap();
+    std::fs::remove_file(pr.p.path(CACHE)).unwrap();
+    std::os::unix::fs::symlink(outside.path(), pr.p.path(CACHE)).unwrap();
+    pr.run(&["run", "resume"]).code(5);
+    assert_eq!(pr.p.state()["phases"]["plan"]["status"], "rejected");
+    assert_eq!(std::fs::read_to_string(outside.path()).unwrap(), "outside", "written through the symlink");
+    assert!(!std::fs::symlink_metadata(pr.p.path(CACHE)).unwrap().file_type().is_symlink());
+    // The earlier file itself, as a hard link: a later write replaces the name only.
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    pr.run(&["run", "resume"]).code(4);
+    let kept = pr.p.path("kept-cache");
+    std::fs::hard_link(pr.p.path(CACHE), &kept).unwrap();
+    let before = std::fs::read(&kept).unwrap();
+    pr.gh.label("bob", "User", REJECT);
+    pr.run(&["run", "resume"]).code(5);
+    assert_eq!(std::fs::read(&kept).unwrap(), before, "written through a hard link");
+}
