@@ -339,3 +339,35 @@ fn an_earlier_cache_file_put_back_does_not_hide_a_reject() {
     pr.run(&["run", "resume"]).code(5);
     assert_eq!(std::fs::read(&kept).unwrap(), before, "written through a hard link");
 }
+
+/// Finding (not fixed, from 289b1f0, outside the two changes reviewed): a push that changes an
+/// approved phase's outputs un-confirms the approval — unless its commits carry the run's own
+/// author email, `orchestrator@users.noreply.github.com`, which is how the run tells its own
+/// pushes (`commit_outputs`) from others'. A commit's author email is whatever its author
+/// writes (`git -c user.email=… commit`): the pull request's author pushes a new plan under the
+/// run's email after the approval, and the approval still covers it; `build` goes on from a plan
+/// nobody approved. The run knows the commits it pushed (`outputs::commit_and_push` returns
+/// each one): it should record them (in its gate comments' hidden metadata, which only the
+/// run's identity and writers can edit) and count only those as its own. The existing test
+/// `approvals::a_push_by_someone_else_after_an_approval_dismisses_it` models the run's own push
+/// as a commit with that email the run never made, so the fix changes its set-up too.
+#[test]
+#[ignore = "a commit's author email is not proof that the run made it: the run must record the commits it pushes (see the doc comment)"]
+fn a_push_under_the_runs_email_does_not_keep_an_approval_of_outputs_it_changed() {
+    let pr = setup_with(PLANNER, "");
+    pr.gate_build_too();
+    pr.run(&["run", "start"]).code(4);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.state()["phases"]["build"]["status"], "awaiting_approval");
+    // The author pushes a new plan, authored under the run's email (the checkout has it).
+    pr.gh.with(|g| {
+        g.head_sha = "4444444ddddddd".into();
+        g.compare = (vec!["orchestrator@users.noreply.github.com".into()], vec!["docs/PLAN.md".into()]);
+    });
+    pr.p.write("docs/PLAN.md", "a plan nobody approved\n");
+    pr.run(&["run", "resume"]).code(4);
+    let state = pr.p.state();
+    assert_eq!(state["phases"]["plan"]["status"], "awaiting_approval", "the approval covers a plan nobody approved");
+    assert_eq!(state["phases"]["build"]["status"], "pending");
+}
