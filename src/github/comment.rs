@@ -56,6 +56,11 @@ pub struct Meta {
     /// Earlier rounds of this gate, newest last (at most ten).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<RoundRecord>,
+    /// The commits the run pushed to the pull request's branch when this gate opened (its
+    /// outputs, `commit_outputs`), every round's, newest last: the only commits that are the
+    /// run's own (a commit's author is whatever its author writes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pushed: Vec<String>,
 }
 
 /// What one round of a gate came to, for the comment's history.
@@ -369,6 +374,7 @@ mod tests {
             acked: Vec::new(),
             decision: None,
             history: Vec::new(),
+            pushed: Vec::new(),
         }
     }
 

@@ -274,6 +274,7 @@ impl GitHubGate {
 
     async fn open_gate(&self, wf: &Workflow, state: &RunState, phase: &str) -> Result<String, GateError> {
         let mut pr = self.pr().await?;
+        let mut pushed_now = None;
         if wf.consensus.commit_outputs {
             let branch = match &self.ctx.head_ref {
                 Some(b) => b.clone(),
@@ -289,7 +290,8 @@ impl GitHubGate {
             .map_err(|e| GateError::Other(format!("cannot commit the outputs to the pull request's branch: {e}")))?;
             if let Some(sha) = pushed {
                 // The approval binds to exactly the commit that holds the outputs.
-                pr.head_sha = sha;
+                pr.head_sha = sha.clone();
+                pushed_now = Some(sha);
             }
         }
         let marker = comment::marker(&state.run_id, phase);
@@ -321,6 +323,10 @@ impl GitHubGate {
         }
         let keep = history.len().saturating_sub(10);
         history.drain(..keep);
+        let mut pushed = previous.as_ref().map(|m| m.pushed.clone()).unwrap_or_default();
+        pushed.extend(pushed_now);
+        let keep = pushed.len().saturating_sub(MAX_PUSHED);
+        pushed.drain(..keep);
         let meta = Meta {
             run_id: state.run_id.clone(),
             phase: phase.to_owned(),
@@ -330,6 +336,7 @@ impl GitHubGate {
             round,
             seen: Some(Self::seen_now(&tl)),
             history,
+            pushed,
             ..Meta::default()
         };
         // The state carried on already holds its open gate, so that a fresh runner decides it
@@ -409,16 +416,38 @@ impl GitHubGate {
         // never saw.
         if !decided_on.is_empty() && decided_on != head_now {
             let artifacts = phase_files(state, phase);
-            if self.changed_by_others(&decided_on, &head_now, &artifacts).await? {
+            let own = self.own_pushes(&tl, &state.run_id).await?;
+            if self.changed_by_others(&decided_on, &head_now, &artifacts, &own).await? {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    /// Whether commits between `base` and `head` that the run did not make (its own carry the
-    /// `commit_outputs` author) change any of `files`.
-    async fn changed_by_others(&self, base: &str, head: &str, files: &[String]) -> Result<bool, GithubError> {
+    /// The commits run `run_id` pushed, as its own gate comments record them (see
+    /// `Meta::pushed`): only the run's identity (and people with write access) can write there.
+    async fn own_pushes(&self, tl: &Timeline, run_id: &str) -> Result<Vec<String>, GithubError> {
+        let me = self.own().await?;
+        Ok(tl
+            .comments
+            .iter()
+            .filter(|c| c["user"]["login"].as_str().is_some_and(|l| super::client::is_own(&me, l)))
+            .filter_map(|c| comment::parse_meta(c["body"].as_str().unwrap_or_default()))
+            .filter(|m| m.run_id == run_id)
+            .flat_map(|m| m.pushed)
+            .collect())
+    }
+
+    /// Whether commits between `base` and `head` that the run did not make change any of
+    /// `files`. The run's own are the commits it recorded pushing (`own`), with its author: an
+    /// author email alone is whatever a commit's author wrote.
+    async fn changed_by_others(
+        &self,
+        base: &str,
+        head: &str,
+        files: &[String],
+        own: &[String],
+    ) -> Result<bool, GithubError> {
         let path = format!("{}/compare/{}...{}", self.ctx.repo_path(), segment(base), segment(head));
         let cmp = match self.client.get(&path).await {
             Ok(v) => v,
@@ -426,8 +455,19 @@ impl GitHubGate {
             Err(GithubError::Status { status: 404, .. }) => return Ok(true),
             Err(e) => return Err(e),
         };
+        // GitHub lists at most 250 commits and 300 files of a comparison: what it leaves out
+        // could be anyone's and change anything.
+        let listed = cmp["commits"].as_array().map_or(0, Vec::len) as u64;
+        if cmp["total_commits"].as_u64().is_some_and(|total| total > listed)
+            || cmp["files"].as_array().is_some_and(|f| f.len() >= 300)
+        {
+            return Ok(true);
+        }
         let others = cmp["commits"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| c["commit"]["author"]["email"].as_str() != Some(super::outputs::AUTHOR_EMAIL))
+            cs.iter().any(|c| {
+                let recorded = c["sha"].as_str().is_some_and(|sha| own.iter().any(|o| o.eq_ignore_ascii_case(sha)));
+                !recorded || c["commit"]["author"]["email"].as_str() != Some(super::outputs::AUTHOR_EMAIL)
+            })
         });
         if !others {
             return Ok(false);
@@ -723,6 +763,9 @@ impl GitHubGate {
         Ok(false)
     }
 }
+
+/// The most pushed commits a gate comment remembers (see `Meta::pushed`).
+const MAX_PUSHED: usize = 50;
 
 /// The status line of a round in which nothing has been said yet.
 const WAITING: &str = "⏳ **Waiting for approval.**";

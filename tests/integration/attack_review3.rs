@@ -340,19 +340,15 @@ fn an_earlier_cache_file_put_back_does_not_hide_a_reject() {
     assert_eq!(std::fs::read(&kept).unwrap(), before, "written through a hard link");
 }
 
-/// Finding (not fixed, from 289b1f0, outside the two changes reviewed): a push that changes an
-/// approved phase's outputs un-confirms the approval — unless its commits carry the run's own
-/// author email, `orchestrator@users.noreply.github.com`, which is how the run tells its own
-/// pushes (`commit_outputs`) from others'. A commit's author email is whatever its author
-/// writes (`git -c user.email=… commit`): the pull request's author pushes a new plan under the
-/// run's email after the approval, and the approval still covers it; `build` goes on from a plan
-/// nobody approved. The run knows the commits it pushed (`outputs::commit_and_push` returns
-/// each one): it should record them (in its gate comments' hidden metadata, which only the
-/// run's identity and writers can edit) and count only those as its own. The existing test
-/// `approvals::a_push_by_someone_else_after_an_approval_dismisses_it` models the run's own push
-/// as a commit with that email the run never made, so the fix changes its set-up too.
+/// Finding (from 289b1f0, outside the two changes reviewed): a push that changes an approved
+/// phase's outputs un-confirms the approval — unless its commits carry the run's own author
+/// email, `orchestrator@users.noreply.github.com`, which was how the run told its own pushes
+/// (`commit_outputs`) from others'. A commit's author email is whatever its author writes
+/// (`git -c user.email=… commit`): the pull request's author pushed a new plan under the run's
+/// email after the approval, and the approval still covered it; `build` went on from a plan
+/// nobody approved. The run now records the commits it pushes in its gate comments' hidden
+/// metadata and counts only those as its own.
 #[test]
-#[ignore = "a commit's author email is not proof that the run made it: the run must record the commits it pushes (see the doc comment)"]
 fn a_push_under_the_runs_email_does_not_keep_an_approval_of_outputs_it_changed() {
     let pr = setup_with(PLANNER, "");
     pr.gate_build_too();
@@ -370,4 +366,67 @@ fn a_push_under_the_runs_email_does_not_keep_an_approval_of_outputs_it_changed()
     let state = pr.p.state();
     assert_eq!(state["phases"]["plan"]["status"], "awaiting_approval", "the approval covers a plan nobody approved");
     assert_eq!(state["phases"]["build"]["status"], "pending");
+}
+
+/// The run's own pushes (`commit_outputs`), recorded when each gate opens, still keep the
+/// approvals of the phases before them, even when the comparison lists an approved phase's
+/// file among the changes.
+#[test]
+fn the_runs_own_recorded_push_keeps_an_approval() {
+    use crate::harness::git;
+    let pr = setup_with(PLANNER, "  commit_outputs: true\n");
+    pr.gate_build_too();
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
+    let origin = remote.path().join("origin.git");
+    let ws = pr.p.root();
+    git(ws, &["init", "--quiet", "-b", "feature"]);
+    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(ws, &["add", ".claude/config.yaml"]);
+    git(ws, &["commit", "--quiet", "-m", "workflow"]);
+    git(ws, &["push", "--quiet", "origin", "feature"]);
+    std::fs::write(&pr.event, r#"{"pull_request": {"number": 7, "head": {"ref": "feature"}}}"#).unwrap();
+    let builder = pr.p.read(".claude/config.yaml").replace(
+        "echo built >> build.log",
+        "echo built >> build.log; mkdir -p out; echo bin > out/app; echo 'ARTIFACT: out/app'",
+    );
+    pr.p.write(".claude/config.yaml", &builder);
+    pr.gh.base_file(".claude/config.yaml", &builder);
+    pr.run(&["run", "start"]).code(4);
+    let head = || git(&origin, &["rev-parse", "feature"]).trim().to_owned();
+    let plan_commit = head();
+    pr.gh.with(|g| g.head_sha = plan_commit.clone());
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(4);
+    assert_eq!(pr.p.state()["phases"]["build"]["status"], "awaiting_approval");
+    let build_commit = head();
+    assert_ne!(build_commit, plan_commit, "build's outputs were pushed");
+    assert!(pr.comment_of("build").contains(&build_commit), "{}", pr.comment_of("build"));
+    // GitHub's head is the run's push; the comparison names it, with the plan among the files.
+    pr.gh.with(|g| {
+        g.head_sha = build_commit.clone();
+        g.compare = (vec!["orchestrator@users.noreply.github.com".into()], vec!["docs/PLAN.md".into()]);
+        g.compare_shas = vec![build_commit.clone()];
+    });
+    pr.run(&["run", "resume"]).code(4);
+    let state = pr.p.state();
+    assert_eq!(state["phases"]["plan"]["status"], "approved", "{state}");
+    assert_eq!(state["phases"]["build"]["status"], "awaiting_approval");
+    assert_eq!(state["phases"]["build"]["runs"], 1, "build ran again");
+    // The same commit id under another author, or another id under the run's author: not its own.
+    for (email, sha) in
+        [("author@example.com", build_commit.clone()), ("orchestrator@users.noreply.github.com", "5".repeat(40))]
+    {
+        pr.gh.with(|g| {
+            g.head_sha = sha.clone();
+            g.compare = (vec![email.into()], vec!["docs/PLAN.md".into()]);
+            g.compare_shas = vec![sha.clone()];
+        });
+        pr.p.write("docs/PLAN.md", &format!("changed by {email}\n"));
+        pr.run(&["run", "resume"]).code(4);
+        assert_eq!(pr.p.state()["phases"]["plan"]["status"], "awaiting_approval", "{email} {sha}");
+        pr.gh.label("bob", "User", APPROVE);
+        pr.run(&["run", "resume"]).code(4);
+        assert_eq!(pr.p.state()["phases"]["plan"]["status"], "approved");
+    }
 }

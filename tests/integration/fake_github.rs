@@ -58,6 +58,8 @@ pub struct Gh {
     pub refuse_user: bool,
     /// What `compare` answers between any two commits: the commits (author emails) and files.
     pub compare: (Vec<String>, Vec<String>),
+    /// The ids of `compare`'s commits, in order (default: made-up ones).
+    pub compare_shas: Vec<String>,
     /// A GET of this path (without the prefix) is answered with a redirect to this location.
     pub redirect: Option<(String, String)>,
     next_id: u64,
@@ -368,7 +370,10 @@ fn route(
             let commits: Vec<Value> = authors
                 .iter()
                 .enumerate()
-                .map(|(i, email)| json!({"sha": format!("{i:040}"), "commit": {"author": {"email": email, "name": "x"}}}))
+                .map(|(i, email)| {
+                    let sha = g.compare_shas.get(i).cloned().unwrap_or_else(|| format!("{i:040}"));
+                    json!({"sha": sha, "commit": {"author": {"email": email, "name": "x"}}})
+                })
                 .collect();
             let files: Vec<Value> = files.iter().map(|f| json!({"filename": f, "status": "modified"})).collect();
             ok(json!({"status": "ahead", "ahead_by": commits.len(), "commits": commits, "files": files}))
