@@ -66,13 +66,24 @@ impl Invocation {
         })?;
         let policy = match &base.config {
             Some(text) => Some(crate::config::parse(&inv.wf.root, Path::new(&rel), text).map_err(|e| {
+                let at = match &base.retargeted {
+                    Some((_, default)) => format!("the default branch `{}`", neutralize(default)),
+                    None => format!("commit {}", crate::markup::prefix(&base.sha, 12)),
+                };
                 AppError::Setup(format!(
-                    "the base branch's `{rel}` (commit {}) is not a valid config, so the gate's policy is unknown\n{e}",
-                    crate::markup::prefix(&base.sha, 12)
+                    "the base branch's `{rel}` ({at}) is not a valid config, so the gate's policy is unknown\n{e}"
                 ))
             })?),
             None => None,
         };
+        if let Some((target, default)) = &base.retargeted {
+            errln!(
+                "note: pull request #{} targets `{}`, not the default branch `{}`: the gate's policy is the default branch's `{rel}`",
+                pr.number,
+                neutralize(target),
+                neutralize(default)
+            );
+        }
         let changes = crate::config::policy::apply(&mut inv.wf, policy.as_ref(), &rel);
         // Events without the pull request in their payload (a comment) learn where its head
         // lives from GitHub.

@@ -430,3 +430,32 @@ fn the_runs_own_recorded_push_keeps_an_approval() {
         assert_eq!(pr.p.state()["phases"]["plan"]["status"], "approved");
     }
 }
+
+/// Finding: the gate's policy is "the base branch's config at the pull request's base
+/// commit" — and a pull request's author chooses its base branch (editing the pull request). A
+/// writer authoring it pushes a branch of their own whose config allows the author (or lists
+/// them as an approver, or needs one approval where the default branch needs two), retargets the
+/// pull request to it, and approves it themselves. Whatever the pull request targets, the policy
+/// now comes from the repository's default branch when the base is another branch.
+#[test]
+fn a_pull_request_retargeted_to_its_authors_branch_does_not_get_that_branchs_policy() {
+    for weak in ["  allow_author: true\n", "  approvers: [mallory]\n"] {
+        let pr = setup_with(PLANNER, "");
+        let mine = pr.p.read(".claude/config.yaml").replace("consensus:\n", &format!("consensus:\n{weak}"));
+        pr.p.write(".claude/config.yaml", &mine);
+        let files = std::collections::HashMap::from([(".claude/config.yaml".to_owned(), mine.clone())]);
+        pr.gh.with(|g| g.retargeted = Some(("pr-author/weak".into(), "7".repeat(40), files)));
+        let run = pr.run(&["run", "start"]);
+        run.code(4).stderr_has("default branch");
+        pr.gh.label(crate::fake_github::AUTHOR, "User", APPROVE);
+        pr.gh.label("mallory", "User", APPROVE);
+        pr.run(&["run", "resume"]).code(4);
+        assert!(
+            !pr.p.exists("build.log"),
+            "{weak}: the retargeted branch's policy approved the author's own pull request"
+        );
+        // A reviewer who counts under the default branch's policy approves.
+        pr.gh.label("alice", "User", APPROVE);
+        pr.run(&["run", "resume"]).code(0);
+    }
+}

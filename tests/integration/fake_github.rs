@@ -60,6 +60,9 @@ pub struct Gh {
     pub compare: (Vec<String>, Vec<String>),
     /// The ids of `compare`'s commits, in order (default: made-up ones).
     pub compare_shas: Vec<String>,
+    /// The pull request's base when it is not the default branch (`main`, at `BASE_SHA`, whose
+    /// files are `base_files`): its branch, its commit and the files at that commit.
+    pub retargeted: Option<(String, String, HashMap<String, String>)>,
     /// A GET of this path (without the prefix) is answered with a redirect to this location.
     pub redirect: Option<(String, String)>,
     next_id: u64,
@@ -312,14 +315,25 @@ fn route(
             Some(login) => ok(user(&login, "User")),
             None => (403, json!({"message": "Resource not accessible by integration"}).to_string(), vec![]),
         },
-        ("GET", ["repos", "octo", "app", "pulls", "7"]) => ok(
-            json!({"number": 7, "head": {"sha": g.head_sha, "ref": "feature", "repo": {"full_name": g.head_repo.clone().unwrap_or_else(|| "octo/app".into())}},
-                   "base": {"sha": BASE_SHA, "ref": "main"}, "user": user(AUTHOR, "User")}),
-        ),
+        ("GET", ["repos", "octo", "app", "pulls", "7"]) => {
+            let (base_ref, base_sha) = match &g.retargeted {
+                Some((r, sha, _)) => (r.clone(), sha.clone()),
+                None => ("main".to_owned(), BASE_SHA.to_owned()),
+            };
+            ok(
+                json!({"number": 7, "head": {"sha": g.head_sha, "ref": "feature", "repo": {"full_name": g.head_repo.clone().unwrap_or_else(|| "octo/app".into())}},
+                   "base": {"sha": base_sha, "ref": base_ref, "repo": {"full_name": "octo/app", "default_branch": "main"}}, "user": user(AUTHOR, "User")}),
+            )
+        }
         ("GET", ["repos", "octo", "app", "contents", rest @ ..]) => {
             let file = rest.join("/").replace("%2E", ".").replace("%2F", "/");
-            let at_base = query.split('&').any(|kv| kv == format!("ref={BASE_SHA}"));
-            match g.base_files.get(&file).filter(|_| at_base) {
+            let at = |r: &str| query.split('&').any(|kv| kv == format!("ref={r}"));
+            let files = match &g.retargeted {
+                Some((_, sha, files)) if at(sha) => Some(files),
+                _ if at(BASE_SHA) || at("main") => Some(&g.base_files),
+                _ => None,
+            };
+            match files.and_then(|f| f.get(&file)) {
                 Some(text) => {
                     use base64::Engine as _;
                     let content = base64::engine::general_purpose::STANDARD.encode(text);
