@@ -459,3 +459,25 @@ fn a_pull_request_retargeted_to_its_authors_branch_does_not_get_that_branchs_pol
         pr.run(&["run", "resume"]).code(0);
     }
 }
+
+/// Held: a comment command counts only as first posted, in the round: a writer's comment from
+/// before the round edited to say `/approve` (as anyone with write access can edit others'
+/// comments) and a round's comment edited to add it both approve nothing.
+#[test]
+fn an_edited_comment_approves_nothing() {
+    let pr = setup_with(PLANNER, "");
+    let before = pr.gh.comment("alice", "I will look at the plan.");
+    pr.run(&["run", "start"]).code(4);
+    let during = pr.gh.comment("bob", "Reading it now.");
+    pr.gh.with(|g| {
+        g.clock += 2;
+        let at = chrono::DateTime::from_timestamp(g.clock, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        for c in g.comments.iter_mut().filter(|c| c["id"] == before || c["id"] == during) {
+            c["body"] = "/approve".into();
+            c["updated_at"] = at.clone().into();
+        }
+    });
+    pr.run(&["run", "resume"]).code(4);
+    assert!(!pr.p.exists("build.log"), "an edited comment approved");
+    assert!(pr.comment().contains("edited after it was posted"), "{}", pr.comment());
+}
