@@ -481,3 +481,25 @@ fn an_edited_comment_approves_nothing() {
     assert!(!pr.p.exists("build.log"), "an edited comment approved");
     assert!(pr.comment().contains("edited after it was posted"), "{}", pr.comment());
 }
+
+/// Held: a list's next page (the `Link` header's URL) that leads outside the API gets no token
+/// (octocrab keeps every request of the API's client under the API's base path and sends the
+/// token only to its host), and the check fails closed.
+#[test]
+fn a_next_page_outside_the_api_gets_no_token() {
+    let pr = setup_with(PLANNER, "");
+    pr.run(&["run", "start"]).code(4);
+    for i in 0..120 {
+        pr.gh.comment("pr-author", &format!("note {i}"));
+    }
+    let web = pr.gh.server_url.clone();
+    pr.gh.with(|g| g.timeline_links_to = Some(format!("{web}/elsewhere")));
+    let run = pr.run(&["run", "resume"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(pr.gh.with(|g| g.download_auth.iter().all(|sent| !sent)), "the token went to a page outside the API");
+    run.stderr_has("timeline");
+    assert!(!pr.p.exists("build.log"));
+    pr.gh.with(|g| g.timeline_links_to = None);
+    pr.gh.label("alice", "User", APPROVE);
+    pr.run(&["run", "resume"]).code(0);
+}
