@@ -305,8 +305,7 @@ fn route(
     if auth != format!("Bearer {TOKEN}") && auth != format!("token {TOKEN}") {
         return (401, json!({"message": "Bad credentials"}).to_string(), vec![]);
     }
-    if let Some((from, to)) = g.redirect.clone().filter(|(from, _)| method == "GET" && from == path) {
-        let _ = from;
+    if let Some((_, to)) = g.redirect.clone().filter(|(from, _)| method == "GET" && from == path) {
         return (301, String::new(), vec![("location".to_owned(), to)]);
     }
     let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
