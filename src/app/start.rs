@@ -51,7 +51,10 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
         dry_run::print(&inv, &new_state, true, &mode, &exec);
         return Ok(exit_code::SUCCESS);
     }
-    inv.check_state_file()?;
+    if !args.force {
+        // `--force` replaces a state it cannot read (under the lock, below).
+        inv.check_state_file()?;
+    }
     // The run found here, or on a fresh runner the one the gate comment carries (restored
     // under the lock): what is decided on it is checked before anything is written.
     let found = match state::read(&path) {

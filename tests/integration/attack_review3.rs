@@ -503,3 +503,18 @@ fn a_next_page_outside_the_api_gets_no_token() {
     pr.gh.label("alice", "User", APPROVE);
     pr.run(&["run", "resume"]).code(0);
 }
+
+/// Finding (a regression of the refactor): `run start --force` replaces a run, even one whose
+/// state cannot be read ("note: replacing an unreadable state"); the refactor checked the state
+/// file before looking at `--force`, so an unreadable state could only be moved aside by hand.
+/// Without `--force` it is still refused, and nothing is written.
+#[test]
+fn run_start_force_replaces_an_unreadable_state() {
+    let p = Project::with_config(&config("", &[("a", "echo a >> a.log")], "  - name: build\n    agents: [a]\n"));
+    p.write(".claude/orchestrator_state.json", "not a state");
+    let before = p.tree();
+    p.run(&["run", "start"]).code(3).stderr_has("is not valid");
+    assert_eq!(p.tree(), before, "a refused start wrote something");
+    p.run(&["run", "start", "--force"]).code(0).stderr_has("replacing an unreadable state");
+    assert_eq!(p.state()["phases"]["build"]["status"], "succeeded");
+}
