@@ -108,11 +108,18 @@ pub struct Engine {
 pub(super) struct Slots {
     pub(super) run: Arc<Semaphore>,
     pub(super) prepare: Arc<Semaphore>,
+    /// How many agent tasks a parallel phase keeps in flight: as many as may be prepared, so
+    /// memory follows the workers, not the phase's size.
+    pub(super) ahead: usize,
 }
 
 impl Slots {
     fn new(workers: usize) -> Slots {
-        Slots { run: Arc::new(Semaphore::new(workers)), prepare: Arc::new(Semaphore::new(workers * 2)) }
+        Slots {
+            run: Arc::new(Semaphore::new(workers)),
+            prepare: Arc::new(Semaphore::new(workers * 2)),
+            ahead: workers * 2,
+        }
     }
 }
 
@@ -618,13 +625,20 @@ impl Engine {
         };
         let mut interrupted = false;
         if phase.parallel || self.opts.force_parallel {
+            // Tasks are spawned as slots free up, and share one copy of the phase: a task per
+            // agent up front, each with its own copy of the phase's agent list, made memory grow
+            // with the square of the phase's size.
+            let shared = Arc::new(phase.clone());
+            let mut queue = todo.into_iter();
             let mut set = JoinSet::new();
-            for agent in todo {
-                let engine = Arc::clone(self);
-                let (phase, slots) = (phase.clone(), slots.clone());
-                set.spawn(async move { engine.run_agent(&phase, &agent, slots).await });
-            }
-            while let Some(r) = set.join_next().await {
+            loop {
+                while set.len() < slots.ahead && !self.cancelled() {
+                    let Some(agent) = queue.next() else { break };
+                    let engine = Arc::clone(self);
+                    let (phase, slots) = (Arc::clone(&shared), slots.clone());
+                    set.spawn(async move { engine.run_agent(&phase, &agent, slots).await });
+                }
+                let Some(r) = set.join_next().await else { break };
                 match r.map_err(|e| EngineError::Internal(format!("an agent task failed: {e}")))?? {
                     AgentEnd::Interrupted => interrupted = true,
                     AgentEnd::Finished(_) => {}

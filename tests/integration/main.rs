@@ -32,6 +32,7 @@ mod redaction;
 mod resume;
 mod retries;
 mod robustness;
+mod scale;
 mod snapshots;
 mod tampered_state;
 mod timeline;
