@@ -128,11 +128,10 @@ impl Engine {
                 let running = agent_state.clone();
                 let (phase_name, agent_name, journal_error) =
                     (phase.name.clone(), name.to_owned(), Arc::clone(&journal_error));
-                let on_spawn = Box::new(move |pgid: i32| {
+                let on_spawn = Box::new(move |pgid: i32, leader: Option<crate::state::GroupStamp>| {
                     let mut running = running;
                     running.pgid = Some(pgid);
-                    // The leader has not been waited for yet, so it is still there to be read.
-                    running.pgid_leader = executor::groups::stamp(pgid);
+                    running.pgid_leader = leader;
                     running.attempt_started_at = Some(attempt_start);
                     if let Err(e) = engine.store().record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);

@@ -39,6 +39,24 @@ pub fn stamp(pid: i32) -> Option<GroupStamp> {
     Some(GroupStamp { started: sys::started(pid)?, boot_id: sys::boot_id()? })
 }
 
+/// The boot clock now, in the unit of the start times in a stamp, where that clock can be read
+/// (Linux: `CLOCK_BOOTTIME` in clock ticks, as `/proc/<pid>/stat` counts start times).
+pub fn boot_ticks() -> Option<u64> {
+    sys::boot_ticks()
+}
+
+/// The stamp of `pid`, a group leader spawned between the readings `before` and `after` of
+/// [`boot_ticks`]. The kernel sets a process's start time while creating it, so when both
+/// readings fall in one clock tick (nearly always: a tick is 10 ms, a spawn well under one)
+/// that tick is its start time, and `/proc` need not be read: that read cost more than anything
+/// else the orchestrator does per agent. Otherwise, as [`stamp`].
+pub fn stamp_spawned(pid: i32, before: Option<u64>, after: Option<u64>) -> Option<GroupStamp> {
+    match (before, after) {
+        (Some(b), Some(a)) if a == b => Some(GroupStamp { started: b, boot_id: sys::boot_id()? }),
+        _ => stamp(pid),
+    }
+}
+
 /// Whether the recorded group `pgid` (with its leader's `stamp`, if one was recorded) is
 /// provably the dead run's.
 pub fn verify(pgid: i32, stamp: Option<&GroupStamp>) -> Verdict {
@@ -106,14 +124,53 @@ fn parse_lstart(text: &str) -> Option<u64> {
 
 #[cfg(target_os = "linux")]
 mod sys {
+    use std::io::Read;
+
+    /// `/proc/<pid>/stat` in one `read` where it fits (it reports no size, so
+    /// `read_to_string` would read it in growing chunks): this runs once per agent.
+    pub(super) fn read_stat(pid: i32) -> Option<String> {
+        let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        let mut buf = [0u8; 1024];
+        let mut len = 0;
+        while len < buf.len() {
+            match file.read(&mut buf[len..]) {
+                Ok(0) => return String::from_utf8(buf[..len].to_vec()).ok(),
+                Ok(n) => len += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        let mut rest = Vec::new();
+        file.read_to_end(&mut rest).ok()?;
+        String::from_utf8([&buf[..], &rest].concat()).ok()
+    }
+
     pub fn started(pid: i32) -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let stat = read_stat(pid)?;
         super::parse_stat(&stat).filter(|(state, ..)| *state != 'Z').map(|(_, _, start)| start)
     }
 
+    /// `CLOCK_BOOTTIME` in clock ticks, rounded down as the kernel rounds a start time (where a
+    /// tick is a whole number of nanoseconds: 10 ms everywhere but a few old architectures).
+    pub fn boot_ticks() -> Option<u64> {
+        static TICK_NS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        let tick_ns = (*TICK_NS.get_or_init(|| {
+            let hz = u64::try_from(nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??).ok()?;
+            (hz > 0 && 1_000_000_000 % hz == 0).then(|| 1_000_000_000 / hz)
+        }))?;
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).ok()?;
+        let ns = u64::try_from(now.tv_sec()).ok()? * 1_000_000_000 + u64::try_from(now.tv_nsec()).ok()?;
+        Some(ns / tick_ns)
+    }
+
+    /// Read once per process: the boot does not change under a running program.
     pub fn boot_id() -> Option<String> {
-        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-        Some(id.trim().to_owned()).filter(|s| !s.is_empty())
+        static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        BOOT.get_or_init(|| {
+            let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+            Some(id.trim().to_owned()).filter(|s| !s.is_empty())
+        })
+        .clone()
     }
 
     /// The start times of the live processes of group `pgid`.
@@ -121,9 +178,9 @@ mod sys {
         let mut starts = Vec::new();
         for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
             let name = entry.file_name();
-            let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
             // A process may end while the list is read: it is no longer a member.
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(stat) = read_stat(pid) else { continue };
             match super::parse_stat(&stat) {
                 Some((state, group, start)) if group == pgid && state != 'Z' => starts.push(start),
                 Some(_) => {}
@@ -145,6 +202,12 @@ mod sys {
 
     pub fn started(pid: i32) -> Option<u64> {
         super::parse_lstart(&run(Command::new("ps").args(["-o", "lstart=", "-p", &pid.to_string()]))?)
+    }
+
+    /// Start times come from `ps` in seconds of the wall clock: there is no clock to read
+    /// instead.
+    pub fn boot_ticks() -> Option<u64> {
+        None
     }
 
     pub fn boot_id() -> Option<String> {
@@ -178,6 +241,10 @@ mod sys {
         None
     }
 
+    pub fn boot_ticks() -> Option<u64> {
+        None
+    }
+
     pub fn members(_pgid: i32) -> Option<Vec<u64>> {
         None
     }
@@ -207,6 +274,40 @@ mod tests {
         let stamp = stamp(own);
         assert!(matches!(verify(own, stamp.as_ref()), Verdict::NotOurs(why) if why.contains("own")));
         assert!(matches!(verify(std::process::id() as i32, None), Verdict::NotOurs(_)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stat_line_is_read_whole() {
+        let me = std::process::id() as i32;
+        let whole = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let read = sys::read_stat(me).unwrap();
+        // Everything up to the start time is fixed for a live process.
+        assert_eq!(parse_stat(&read), parse_stat(&whole));
+        assert_eq!(read.split_whitespace().count(), whole.split_whitespace().count());
+        assert_eq!(sys::read_stat(-5), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stamp_from_the_boot_clock_is_the_one_proc_reports() {
+        use std::os::unix::process::CommandExt;
+        let mut from_clock = 0;
+        for _ in 0..50 {
+            let before = boot_ticks();
+            let mut child = std::process::Command::new("sleep").arg("5").process_group(0).spawn().unwrap();
+            let after = boot_ticks();
+            let pid = child.id() as i32;
+            let read = stamp(pid).expect("a stamp on Linux");
+            assert_eq!(stamp_spawned(pid, before, after), Some(read.clone()));
+            from_clock += usize::from(before == after);
+            // A reading that does not bracket the spawn is not trusted: /proc is read.
+            assert_eq!(stamp_spawned(pid, before.map(|b| b.saturating_sub(1)), after), Some(read.clone()));
+            assert_eq!(verify(pid, stamp_spawned(pid, before, after).as_ref()), Verdict::Ours);
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        assert!(from_clock > 0, "the boot clock never stayed in one tick across a spawn");
     }
 
     #[cfg(any(target_os = "linux", target_os = "macos"))]

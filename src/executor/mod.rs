@@ -46,8 +46,9 @@ pub struct AttemptContext<'a> {
     pub transcript: &'a mut BufWriter<File>,
     pub redactor: &'a Redactor,
     pub cancel: watch::Receiver<Cancel>,
-    /// Called with the process group id once a subprocess agent is running.
-    pub on_spawn: Box<dyn FnOnce(i32) + Send + 'a>,
+    /// Called with the process group id once a subprocess agent is running, and its leader's
+    /// stamp (see `groups`) where this system can tell.
+    pub on_spawn: Box<dyn FnOnce(i32, Option<crate::state::GroupStamp>) + Send + 'a>,
 }
 
 /// What one attempt did.

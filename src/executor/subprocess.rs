@@ -110,7 +110,7 @@ pub async fn run(
     req: &SubprocessRequest<'_>,
     sink: &mut OutputSink<'_>,
     cancel: &mut watch::Receiver<Cancel>,
-    on_spawn: impl FnOnce(i32),
+    on_spawn: impl FnOnce(i32, Option<crate::state::GroupStamp>),
 ) -> SubprocessOutcome {
     let mut cmd = Command::new(shell());
     cmd.arg("-c")
@@ -133,7 +133,11 @@ pub async fn run(
         outcome.cancelled = true;
         return outcome;
     }
-    let mut child = match cmd.spawn() {
+    // The boot clock on both sides of the spawn: the leader's start time lies between them.
+    let before = super::groups::boot_ticks();
+    let spawned = cmd.spawn();
+    let after = super::groups::boot_ticks();
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             outcome.spawn_error = Some(format!("could not start `sh -c`: {e}"));
@@ -144,7 +148,8 @@ pub async fn run(
         outcome.spawn_error = Some("the agent exited before its process id could be read".into());
         return outcome;
     };
-    on_spawn(pgid);
+    // The leader has not been waited for yet, so it is still there to be read if need be.
+    on_spawn(pgid, super::groups::stamp_spawned(pgid, before, after));
     let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         unreachable!("stdout and stderr are piped above");
     };

@@ -404,7 +404,7 @@ async fn run_command(
     let _ = writeln!(transcript, "  $ {}", redactor.redact_str(command));
     let mut sink = OutputSink::new(transcript, redactor, &[]);
     let req = subprocess::SubprocessRequest { command, cwd, env: &[], timeout: tools::remaining(deadline), kill_grace };
-    let out = subprocess::run(&req, &mut sink, cancel, |_| {}).await;
+    let out = subprocess::run(&req, &mut sink, cancel, |_, _| {}).await;
     sink.finish();
     let tail = sink.tail();
     let status = if out.timed_out {
