@@ -27,8 +27,12 @@ pub fn metrics_path(run_id: &str) -> String {
     format!(".claude/metrics/run_{run_id}.json")
 }
 
-/// How often metrics are refreshed while agents finish (phase boundaries always refresh).
+/// How often metrics are refreshed at most while agents finish (phase boundaries always refresh).
 const METRICS_EVERY: Duration = Duration::from_secs(1);
+/// A refresh costs O(agents) (every agent's attempts are in the metrics): it waits this many
+/// times its own last cost, so metrics take at most ~1% of a phase however large, and a phase
+/// of n agents costs O(n) in metrics rather than a refresh of O(n) every second, O(n^2).
+const METRICS_COST_FACTOR: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write `{path}`: {source}")]
@@ -42,7 +46,14 @@ pub struct RecordError {
 pub struct Recorder {
     root: PathBuf,
     redactor: Redactor,
-    last_metrics: Mutex<Option<Instant>>,
+    /// When the metrics were last written, and how long that took.
+    last_metrics: Mutex<Option<(Instant, Duration)>>,
+}
+
+/// Whether a throttled refresh is due: `last` is when the metrics were last written and what it
+/// cost, `now` the time now.
+fn due(last: Option<(Instant, Duration)>, now: Instant) -> bool {
+    last.is_none_or(|(at, cost)| now.saturating_duration_since(at) >= METRICS_EVERY.max(cost * METRICS_COST_FACTOR))
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
@@ -63,22 +74,25 @@ impl Recorder {
 
     /// Write the metrics JSON and the Prometheus file.
     pub fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+        let start = Instant::now();
         let m = metrics::compute(wf, state, chrono::Utc::now());
         let json = serde_json::to_vec_pretty(&m).expect("metrics serialize");
         self.write(&metrics_path(&state.run_id), &json)?;
         self.write(PROMETHEUS_PATH, prometheus::render(&m).as_bytes())?;
-        *self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), start.elapsed()));
         Ok(())
     }
 
-    /// Whether the metrics are due (last written a second ago or more); claims the slot, so
-    /// concurrent callers write them once.
+    /// Whether the metrics are due: last written a second ago or more, and a hundred times
+    /// what that write cost (the copy of the state the caller makes is of the same order); claims
+    /// the slot, so concurrent callers write them once.
     pub fn metrics_due(&self) -> bool {
         let mut last = self.last_metrics.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < METRICS_EVERY) {
+        if !due(*last, Instant::now()) {
             return false;
         }
-        *last = Some(Instant::now());
+        let cost = last.map(|(_, cost)| cost).unwrap_or_default();
+        *last = Some((Instant::now(), cost));
         true
     }
 
@@ -102,5 +116,28 @@ impl Recorder {
             .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;
         self.write(JUNIT_PATH, &xml)?;
         self.metrics(wf, state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_refresh_waits_a_second_or_a_hundred_times_its_cost() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(due(None, t0));
+        // A cheap refresh: once a second.
+        let cheap = Some((t0, Duration::from_millis(2)));
+        assert!(!due(cheap, at(999)));
+        assert!(due(cheap, at(1000)));
+        // An expensive one (a large phase): a hundred times its cost, so refreshing stays ~1% of
+        // the run however many agents there are.
+        let costly = Some((t0, Duration::from_millis(40)));
+        assert!(!due(costly, at(3999)));
+        assert!(due(costly, at(4000)));
+        // A clock that went backwards is not a reason to refresh.
+        assert!(!due(Some((at(10), Duration::ZERO)), t0));
     }
 }
