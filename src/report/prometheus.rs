@@ -5,11 +5,25 @@
 use std::fmt::Write;
 
 use super::metrics::RunMetrics;
-use crate::state::{AgentStatus, PhaseStatus, RunStatus};
+use crate::state::{PhaseStatus, RunStatus};
 
-/// Escape a label value: backslash, double quote and newline.
+/// Escape a label value into `out`: backslash, double quote and newline.
+fn push_label(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str(r"\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str(r"\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
 fn label(v: &str) -> String {
-    v.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+    let mut out = String::new();
+    push_label(&mut out, v);
+    out
 }
 
 /// Escape HELP text: backslash and newline.
@@ -26,14 +40,40 @@ impl Family<'_> {
         let _ = writeln!(self.out, "# HELP {name} {}\n# TYPE {name} {kind}", help(text));
     }
 
+    /// One sample, written straight into the output: there is one per agent and family, and
+    /// metrics are refreshed while a phase runs.
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
-        let _ = writeln!(self.out, "{name}{{{}}} {}", labels.join(","), number(value));
+        let out = &mut *self.out;
+        out.push_str(name);
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            push_label(out, v);
+            out.push('"');
+        }
+        out.push_str("} ");
+        push_number(out, value);
+        out.push('\n');
     }
 }
 
+fn push_number(out: &mut String, v: f64) {
+    let _ = if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        write!(out, "{}", v as i64)
+    } else {
+        write!(out, "{v}")
+    };
+}
+
+#[cfg(test)]
 fn number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") }
+    let mut out = String::new();
+    push_number(&mut out, v);
+    out
 }
 
 const RUN_STATUSES: [RunStatus; 6] = [
@@ -134,7 +174,7 @@ pub fn render(m: &RunMetrics) -> String {
         for (agent, o) in &p.agent_outcomes {
             f.sample(
                 "orchestrator_agent_outcome",
-                &[("run_id", run), ("phase", phase), ("agent", agent), ("outcome", &status_name::<AgentStatus>(*o))],
+                &[("run_id", run), ("phase", phase), ("agent", agent), ("outcome", o.as_str())],
                 1.0,
             );
         }
@@ -190,11 +230,19 @@ pub fn render(m: &RunMetrics) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::AgentStatus;
 
     #[test]
     fn label_values_and_help_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), r#"a\"b\\c\nd"#);
         assert_eq!(help("x\\y\nz"), r"x\\y\nz");
+    }
+
+    #[test]
+    fn agent_outcomes_are_named_as_in_the_state() {
+        for s in [AgentStatus::Pending, AgentStatus::Running, AgentStatus::Succeeded, AgentStatus::Failed] {
+            assert_eq!(s.as_str(), status_name(s));
+        }
     }
 
     #[test]
