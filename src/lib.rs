@@ -32,6 +32,7 @@ macro_rules! errln {
     }};
 }
 
+mod action_pins;
 mod actions;
 mod app;
 pub mod ci;

@@ -28,6 +28,7 @@ mod parallel;
 mod processes;
 mod quickstart;
 mod records;
+mod release;
 mod redaction;
 mod resume;
 mod retries;
