@@ -162,3 +162,33 @@ fn the_test_set_up_installs_python_tools_only_into_its_own_venv_with_pinned_vers
     let ignore = std::fs::read_to_string(repo().join(".gitignore")).unwrap();
     assert!(ignore.lines().any(|l| l == "/.ci/venv/"), "{ignore}");
 }
+
+#[test]
+fn cargo_binstall_finds_the_archives_release_yml_publishes() {
+    let manifest = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let section =
+        manifest.split("[package.metadata.binstall]\n").nth(1).expect("binstall metadata").split("\n[").next().unwrap();
+    let value = |key: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("no {key} in {section}"))
+    };
+    assert_eq!(value("pkg-fmt"), "tgz");
+    // The archive holds the binary at its top level (scripts/package.sh).
+    assert_eq!(value("bin-dir"), "orchestrator{ binary-ext }");
+    let release = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    for target in targets_in(".github/workflows/release.yml") {
+        let url = value("pkg-url")
+            .replace("{ repo }", "https://github.com/octo/orchestrator")
+            .replace("{ version }", "1.2.3")
+            .replace("{ target }", &target);
+        // What `gh release create` uploads for the tag v1.2.3: the archive scripts/package.sh names.
+        assert_eq!(
+            url,
+            format!("https://github.com/octo/orchestrator/releases/download/v1.2.3/orchestrator-{target}.tar.gz")
+        );
+        assert!(release.contains(&format!("target: {target},")));
+    }
+}
