@@ -24,11 +24,15 @@ impl Gate for LocalGate {
         Box::pin(async move {
             let rel = Self::request_path(phase);
             // The request, then each changed file's diff (as the pull request's comment shows them).
+            // The diffs go before the checklist: a reviewer reads them before ticking it.
             let mut body = request::render(wf, state, phase, chrono::Utc::now());
             let changes = crate::review::request_section(&self.root, state, phase);
             if !changes.is_empty() {
-                body.push('\n');
-                body.push_str(&changes);
+                let at = ["## Reviewer Checklist", "## Decision Required"]
+                    .iter()
+                    .find_map(|h| body.find(&format!("\n{h}\n")).map(|i| i + 1))
+                    .unwrap_or(body.len());
+                body.insert_str(at, &format!("{changes}\n"));
             }
             let body = self.redactor.redact_str(&body);
             write_atomic(&self.root.join(&rel), body.as_bytes())
