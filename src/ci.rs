@@ -214,7 +214,7 @@ const HEADER: &str = "\
 # Written by `orchestrator ci generate` from the workflow config; regenerate it when the phases
 # change. A pull request's opening starts a run; a reviewer's decision label (added by someone
 # with write access) continues it. Pull requests from forks are skipped: their code would run
-# with this repository's token. See the orchestrator README, \"Use in GitHub Actions\".
+# with this repository's token. See orchestrator's docs/action.md.
 ";
 
 /// The workflow, as YAML text.

@@ -192,3 +192,45 @@ fn cargo_binstall_finds_the_archives_release_yml_publishes() {
         assert!(release.contains(&format!("target: {target},")));
     }
 }
+
+#[test]
+fn the_readme_stays_a_getting_started_page_and_every_doc_link_resolves() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(readme.len() < 16_000, "README.md is {} bytes: reference belongs in docs/", readme.len());
+    let mut docs = vec![repo().join("README.md"), repo().join("SECURITY.md")];
+    for e in std::fs::read_dir(repo().join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p);
+        }
+    }
+    for doc in &docs {
+        let readme = doc.ends_with("README.md");
+        let text = std::fs::read_to_string(doc).unwrap();
+        for link in text.split("](").skip(1).filter_map(|s| s.split(')').next()) {
+            if link.starts_with("http") || link.starts_with('#') {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = doc.parent().unwrap().join(file);
+            assert!(target.exists(), "{}: link to {link} goes nowhere", doc.display());
+            if !anchor.is_empty() && file.ends_with(".md") {
+                let heading =
+                    std::fs::read_to_string(&target).unwrap().lines().filter(|l| l.starts_with('#')).any(|l| {
+                        l.trim_start_matches('#')
+                            .trim()
+                            .to_lowercase()
+                            .replace(' ', "-")
+                            .replace([',', '.', '`', '\''], "")
+                            == anchor
+                    });
+                assert!(heading, "{}: no heading for #{anchor} in {file}", doc.display());
+            }
+        }
+        if readme {
+            for d in ["docs/configuration.md", "docs/github-gates.md", "docs/action.md", "docs/records.md"] {
+                assert!(text.contains(&format!("]({d})")), "README.md does not link {d}");
+            }
+        }
+    }
+}
