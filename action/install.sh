@@ -11,9 +11,19 @@
 # The binary lands in <tool cache>/orchestrator/<version>/<target>/, which actions/cache keeps
 # between runs; a binary already there is used as it is.
 #
-# Environment: INPUT_VERSION, ACTION_PATH, RELEASE_REPOSITORY (default $GITHUB_REPOSITORY),
-# GITHUB_SERVER_URL, RUNNER_TOOL_CACHE, RUNNER_OS, RUNNER_ARCH; writes `path`, `version`,
-# `source` (cache, release, build) to $GITHUB_OUTPUT and the folder to $GITHUB_PATH.
+# The releases are the action's own repository's, found in this order (inside a composite action
+# `github.action_repository` and GITHUB_ACTION_REPOSITORY are often empty: actions/runner#2525):
+#   1. RELEASE_REPOSITORY or GITHUB_ACTION_REPOSITORY, when the runner filled them in;
+#   2. the action's folder, which the runner names <work>/_actions/OWNER/REPO/REF;
+#   3. for a local action (`uses: ./…`), its checkout's `origin` remote on this server, or the
+#      workflow's repository when the action is the workspace itself;
+#   4. `repository` in the action's own Cargo.toml.
+# Nothing found: no download (never the user's repository by guess); a build from source.
+#
+# Environment: INPUT_VERSION, ACTION_PATH, RELEASE_REPOSITORY, GITHUB_ACTION_REPOSITORY,
+# GITHUB_ACTION_REF, GITHUB_REPOSITORY, GITHUB_WORKSPACE, GITHUB_SERVER_URL, RUNNER_TOOL_CACHE,
+# RUNNER_OS, RUNNER_ARCH; writes `path`, `version`, `source` (cache, release, build),
+# `repository` and `ref` to $GITHUB_OUTPUT and the folder to $GITHUB_PATH.
 set -euo pipefail
 
 fail() { echo "::error title=orchestrator install::$*" >&2; exit 1; }
@@ -60,10 +70,70 @@ build_from_source() {
   cp "$built" "$bin.tmp" && mv "$bin.tmp" "$bin"
 }
 
+is_repository() { [[ "$1" =~ ^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$ ]]; }
+
+# OWNER/REPO of a GitHub URL on $GITHUB_SERVER_URL (https or ssh form), else nothing.
+repository_of_url() {
+  local url=${1%.git} server=${GITHUB_SERVER_URL:-https://github.com}
+  local host=${server#*://}
+  host=${host%/}
+  local r=""
+  case "$url" in
+    "${server%/}"/*) r=${url#"${server%/}"/} ;;
+    git@"$host":*) r=${url#git@"$host":} ;;
+    ssh://git@"$host"/*) r=${url#ssh://git@"$host"/} ;;
+  esac
+  if is_repository "$r"; then echo "$r"; fi
+}
+
+# Sets `repository`, `action_ref` and `found_by`; returns 1 when the action's repository is unknown.
+resolve_repository() {
+  repository="" action_ref=${GITHUB_ACTION_REF:-} found_by=""
+  local candidate
+  for candidate in "${RELEASE_REPOSITORY:-}" "${GITHUB_ACTION_REPOSITORY:-}"; do
+    if [ -n "$candidate" ] && is_repository "$candidate"; then
+      repository=$candidate found_by="the runner's action variables"; return 0
+    fi
+  done
+  local real
+  real=$(cd "$action_path" && pwd -P)
+  case "$real" in
+    */_actions/*/*/*)
+      local rest=${real##*/_actions/}
+      local owner=${rest%%/*}
+      rest=${rest#*/}
+      local name=${rest%%/*}
+      if is_repository "$owner/$name"; then
+        repository="$owner/$name" found_by="the action's folder ($real)"
+        [ -n "$action_ref" ] || action_ref=${rest#*/}
+        return 0
+      fi ;;
+  esac
+  local remote
+  remote=$(git -C "$real" config --get remote.origin.url 2>/dev/null || true)
+  if [ -n "$remote" ] && [ -n "$(repository_of_url "$remote")" ]; then
+    repository=$(repository_of_url "$remote") found_by="the action checkout's origin remote"; return 0
+  fi
+  if [ -n "${GITHUB_WORKSPACE:-}" ] && [ -n "${GITHUB_REPOSITORY:-}" ] \
+     && [ "$real" = "$(cd "$GITHUB_WORKSPACE" 2>/dev/null && pwd -P)" ] && is_repository "$GITHUB_REPOSITORY"; then
+    repository=$GITHUB_REPOSITORY found_by="a local action in the workflow's repository"; return 0
+  fi
+  local url
+  url=$(sed -n 's/^repository = "\([^"]*\)"$/\1/p' "$action_path/Cargo.toml" | head -n 1)
+  if [ -n "$url" ] && [ -n "$(repository_of_url "$url")" ]; then
+    repository=$(repository_of_url "$url") found_by="the action's Cargo.toml"; return 0
+  fi
+  return 1
+}
+
 # Fetch the release asset; returns 1 when there is none (so the caller builds instead).
 download_release() {
-  local repo=${RELEASE_REPOSITORY:-${GITHUB_REPOSITORY:-}}
-  [ -n "$repo" ] || { echo "no repository to download a release from"; return 1; }
+  local repo=$repository
+  if [ -z "$repo" ]; then
+    echo "::warning title=orchestrator install::cannot tell which repository this action comes from (no GITHUB_ACTION_REPOSITORY, the action's folder $action_path is not <work>/_actions/OWNER/REPO/REF, no repository in its Cargo.toml); building from source instead of downloading a release"
+    return 1
+  fi
+  echo "release repository: $repo${action_ref:+ (action ref $action_ref)}, from $found_by"
   local server=${GITHUB_SERVER_URL:-https://github.com}
   local asset="orchestrator-$target.tar.gz"
   local url="${server%/}/$repo/releases/download/v$version/$asset"
@@ -92,6 +162,9 @@ download_release() {
   echo "checksum ok ($actual)"
 }
 
+repository="" action_ref="" found_by=""
+resolve_repository || true
+
 if [ "$requested" != source ] && [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
   source=cache
   echo "using $bin"
@@ -105,6 +178,7 @@ fi
 
 "$bin" --version
 if [ -n "${GITHUB_OUTPUT:-}" ]; then
-  { echo "path=$bin"; echo "version=$version"; echo "source=$source"; } >> "$GITHUB_OUTPUT"
+  { echo "path=$bin"; echo "version=$version"; echo "source=$source"
+    echo "repository=$repository"; echo "ref=$action_ref"; } >> "$GITHUB_OUTPUT"
 fi
 if [ -n "${GITHUB_PATH:-}" ]; then echo "$dir" >> "$GITHUB_PATH"; fi

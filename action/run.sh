@@ -26,8 +26,8 @@ if [ -n "${INPUT_PHASE:-}" ]; then
   case "$sub" in
     "run phase") args+=("$INPUT_PHASE") ;;
     "run start") args+=(--phase "$INPUT_PHASE") ;;
-    "run approve"|"run reject"|"run retry"|"run rollback") args+=(--phase "$INPUT_PHASE") ;;
-    *) err "the 'phase' input applies to run start, phase, approve, reject, retry and rollback, not to '${words[*]}'" ;;
+    "run approve"|"run reject"|"run retry"|"run rollback"|"run diff") args+=(--phase "$INPUT_PHASE") ;;
+    *) err "the 'phase' input applies to run start, phase, approve, reject, retry, rollback and diff, not to '${words[*]}'" ;;
   esac
 fi
 

@@ -144,7 +144,7 @@ git fetch --depth=1 origin "refs/heads/$ref" && git checkout -B "$ref" FETCH_HEA
 
 fn checkout_steps() -> Vec<Value> {
     vec![
-        map(vec![("uses", s("actions/checkout@v5"))]),
+        map(vec![("uses", s(&crate::action_pins::CHECKOUT.reference()))]),
         map(vec![
             ("name", s("Switch to the pull request's branch")),
             (
@@ -199,7 +199,7 @@ fn junit_step(opts: &Options) -> Value {
     map(vec![
         ("name", s("Test report")),
         ("if", s(&format!("${{{{ always() && !env.ACT && hashFiles('{base}reports/junit.xml') != '' }}}}"))),
-        ("uses", s("mikepenz/action-junit-report@v5")),
+        ("uses", s(&crate::action_pins::JUNIT_REPORT.reference())),
         (
             "with",
             map(vec![
@@ -214,7 +214,7 @@ const HEADER: &str = "\
 # Written by `orchestrator ci generate` from the workflow config; regenerate it when the phases
 # change. A pull request's opening starts a run; a reviewer's decision label (added by someone
 # with write access) continues it. Pull requests from forks are skipped: their code would run
-# with this repository's token. See the orchestrator README, \"Use in GitHub Actions\".
+# with this repository's token. See orchestrator's docs/action.md.
 ";
 
 /// The workflow, as YAML text.
@@ -234,7 +234,7 @@ pub fn generate(wf: &Workflow, opts: &Options) -> String {
         ("jobs", jobs),
     ]);
     let yaml = serde_yaml::to_string(&doc).unwrap_or_default();
-    format!("{HEADER}{yaml}")
+    format!("{HEADER}{}", crate::action_pins::annotate(&yaml))
 }
 
 fn timeout_minutes(wf: &Workflow, phases: &[&Phase]) -> u64 {
@@ -298,7 +298,7 @@ fn merge_steps(opts: &Options) -> Vec<Value> {
             ("name", s("Download the earlier jobs' records")),
             // Under act, only with a local artifact store to fetch from (see the README).
             ("if", s("${{ !env.ACT || env.ACT_ARTIFACT_STORE }}")),
-            ("uses", s("actions/download-artifact@v7")),
+            ("uses", s(&crate::action_pins::DOWNLOAD_ARTIFACT.reference())),
             (
                 "with",
                 map(vec![

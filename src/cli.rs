@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod examples;
+mod phase;
+
+pub use phase::{PhaseArg, PhaseChoice};
+
 #[derive(Debug, Parser)]
 #[command(name = "orchestrator", version, about = "Run phase-gated workflows of agents, with approval gates between phases.", after_help = crate::exit_code::TABLE)]
 pub struct Cli {
@@ -23,23 +28,44 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write the default workflow (config, prompts, intake) into the workspace
+    #[command(after_help = examples::INIT)]
     Init(InitArgs),
     /// Create a project from the default template in DIR and run it to its first approval gate
+    #[command(after_help = examples::QUICKSTART)]
     Quickstart(QuickstartArgs),
     /// Check the config, intake and prompt templates without running anything
+    #[command(after_help = examples::VALIDATE)]
     Validate,
     /// Start, step through, inspect and decide a run
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::RUN)]
     Run(RunCommand),
     /// GitHub Actions: write a workflow from the config
-    #[command(subcommand)]
+    #[command(subcommand, after_help = examples::CI)]
     Ci(CiCommand),
+    /// Print the completion script for a shell (or write it into a folder)
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// Write `orchestrator.bash`, `_orchestrator`, … into DIR instead of printing
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print the man page (or write the pages of every command into a folder)
+    #[command(after_help = examples::MAN)]
+    Man {
+        /// Write orchestrator.1 and a page per subcommand into DIR instead of printing
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CiCommand {
     /// Write a GitHub Actions workflow that runs the config's phases: as steps of one job, or
     /// (--jobs) as jobs linked by `needs:` with a parallel phase's agents as a matrix
+    #[command(after_help = examples::CI_GENERATE)]
     Generate {
         /// Phases as jobs, a parallel phase's agents as a matrix, the run state carried between
         /// jobs as workflow artifacts
@@ -69,18 +95,29 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {
     /// Folder to create the project in (created if missing)
-    pub dir: PathBuf,
+    #[arg(required_unless_present = "kind")]
+    pub dir: Option<PathBuf>,
     /// Project name (default: the folder's name)
     #[arg(long)]
     pub name: Option<String>,
     /// Start over even if the folder's run has not finished (it is replaced)
     #[arg(long)]
     pub force: bool,
+    /// The starter: demo (default), llm, llm-openai, claude-code; `--type` alone lists them
+    #[arg(long = "type", value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
+    pub kind: Option<String>,
+    /// Also write the GitHub Actions workflow (as `ci generate` does)
+    #[arg(long)]
+    pub ci: bool,
+    /// With --ci: the orchestrator action to use, `owner/repo@ref`
+    #[arg(long, value_name = "REF", requires = "ci")]
+    pub uses: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
     /// Start a new run and run it until it completes, fails or reaches an approval gate
+    #[command(after_help = examples::START, mut_arg("phase_name", |a| a.help("Run only this phase (one that needs no other), then stop: for workflows that give each phase its own step")))]
     Start {
         /// The intake describing what the run is about
         #[arg(long, value_name = "PATH")]
@@ -93,22 +130,22 @@ pub enum RunCommand {
         /// (a re-run job, a duplicate event) starts no second run
         #[arg(long, conflicts_with = "force")]
         or_resume: bool,
-        /// Run only this phase (one that needs no other), then stop: for workflows that give
-        /// each phase its own step
-        #[arg(long, value_name = "NAME")]
-        phase: Option<String>,
+        #[command(flatten)]
+        phase: PhaseChoice,
         #[command(flatten)]
         exec: ExecArgs,
     },
     /// Run the phases that are ready now, then stop
+    #[command(after_help = examples::NEXT)]
     Next {
         #[command(flatten)]
         exec: ExecArgs,
     },
     /// Run one phase (its `needs` must be done); a phase that has already run is not run again
+    #[command(after_help = examples::PHASE, mut_arg("phase_name", |a| a.help("The phase to run")))]
     Phase {
-        /// The phase to run
-        name: String,
+        #[command(flatten)]
+        name: PhaseArg,
         /// Run only this agent of the phase and leave the phase open (for a matrix of jobs);
         /// a later `run phase NAME`, after `run merge`, finishes the phase
         #[arg(long, value_name = "AGENT")]
@@ -117,11 +154,13 @@ pub enum RunCommand {
         exec: ExecArgs,
     },
     /// Continue an interrupted or gated run until it completes, fails or reaches a gate
+    #[command(after_help = examples::RESUME)]
     Resume {
         #[command(flatten)]
         exec: ExecArgs,
     },
     /// Show the run's phases, agents and gates
+    #[command(after_help = examples::STATUS)]
     Status {
         /// Print the run state as JSON
         #[arg(long)]
@@ -133,6 +172,7 @@ pub enum RunCommand {
     /// Write the run's report: Markdown with a Mermaid timeline (as in the job summary), or with
     /// --html one self-contained HTML file (timeline, agents with their transcripts' tails, gates,
     /// metrics) that needs no network
+    #[command(after_help = examples::REPORT)]
     Report {
         /// Write the HTML report (default: reports/run_<run_id>.html)
         #[arg(long)]
@@ -142,6 +182,7 @@ pub enum RunCommand {
         output: Option<PathBuf>,
     },
     /// Show the run's metrics: a summary, or the JSON / Prometheus files' contents
+    #[command(after_help = examples::METRICS)]
     Metrics {
         /// Print the metrics JSON (as in .claude/metrics/run_<run_id>.json)
         #[arg(long, conflicts_with = "prom")]
@@ -151,10 +192,10 @@ pub enum RunCommand {
         prom: bool,
     },
     /// Approve the phase waiting at its gate, then continue the run
+    #[command(after_help = examples::APPROVE, mut_arg("phase_name", |a| a.help("The phase to approve (default: the one awaiting approval)")))]
     Approve {
-        /// The phase to approve (default: the one awaiting approval)
-        #[arg(long)]
-        phase: Option<String>,
+        #[command(flatten)]
+        phase: PhaseChoice,
         /// Who approves (default: $USER)
         #[arg(long)]
         by: Option<String>,
@@ -165,37 +206,45 @@ pub enum RunCommand {
         exec: ExecArgs,
     },
     /// Reject the phase waiting at its gate
+    #[command(after_help = examples::REJECT, mut_arg("phase_name", |a| a.help("The phase to reject (default: the one awaiting approval)")))]
     Reject {
         /// Why the phase is rejected
         #[arg(long)]
         reason: String,
-        /// The phase to reject (default: the one awaiting approval)
-        #[arg(long)]
-        phase: Option<String>,
+        #[command(flatten)]
+        phase: PhaseChoice,
         /// Who rejects (default: $USER)
         #[arg(long)]
         by: Option<String>,
     },
     /// Run a failed or rejected phase again, then continue the run
+    #[command(after_help = examples::RETRY, mut_arg("phase_name", |a| a.help("The phase to run again")))]
     Retry {
-        /// The phase to run again
-        #[arg(long)]
-        phase: String,
+        #[command(flatten)]
+        phase: PhaseArg,
         #[command(flatten)]
         exec: ExecArgs,
     },
     /// Fold in the run state and files of other jobs of this run (folders holding their
     /// downloaded records), for workflows that spread a run over jobs
+    #[command(after_help = examples::MERGE)]
     Merge {
         /// Folders holding another job's workspace records (its `.claude/` state and files)
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
     /// Write ROLLBACK_<phase>.md: what the phase changed and how to undo it by hand
+    #[command(after_help = examples::ROLLBACK, mut_arg("phase_name", |a| a.help("The phase to describe")))]
     Rollback {
-        /// The phase to describe
-        #[arg(long)]
-        phase: String,
+        #[command(flatten)]
+        phase: PhaseArg,
+    },
+    /// Show what a phase changed, file by file, as the gate's request shows it (in colour on
+    /// a terminal)
+    #[command(after_help = examples::DIFF, mut_arg("phase_name", |a| a.help("The phase (default: the one awaiting approval, else the last that ran)")))]
+    Diff {
+        #[command(flatten)]
+        phase: PhaseChoice,
     },
 }
 

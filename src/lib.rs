@@ -32,6 +32,7 @@ macro_rules! errln {
     }};
 }
 
+mod action_pins;
 mod actions;
 mod app;
 pub mod ci;
@@ -53,7 +54,10 @@ mod mutation_tests;
 mod output;
 pub mod prompt;
 pub mod report;
+mod review;
 pub mod runner_log;
+mod shell;
+mod starter;
 pub mod state;
 pub mod template;
 mod text_file;

@@ -29,8 +29,13 @@ pub enum Written {
 /// Write the template into `root` with project name `name`. An existing config is first copied
 /// to `backups/config_<timestamp>.yaml`; other existing files are kept.
 pub fn write(root: &Path, name: &str) -> std::io::Result<Vec<Written>> {
+    write_files(root, name, &FILES)
+}
+
+/// [`write`] with another set of files (a starter of `quickstart --type`).
+pub fn write_files(root: &Path, name: &str, files: &[(&str, &str)]) -> std::io::Result<Vec<Written>> {
     let mut done = Vec::new();
-    for (rel, contents) in FILES {
+    for &(rel, contents) in files {
         let contents = if rel == ".claude/intake.yaml" { with_name(contents, name) } else { contents.to_owned() };
         let path = root.join(rel);
         match std::fs::read(&path) {

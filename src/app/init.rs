@@ -16,8 +16,12 @@ fn folder_name(root: &Path) -> String {
 }
 
 fn write_template(root: &Path, name: &str) -> Result<(), AppError> {
+    write_starter(root, name, &crate::starter::ALL[0])
+}
+
+fn write_starter(root: &Path, name: &str, starter: &crate::starter::Starter) -> Result<(), AppError> {
     use crate::template::Written;
-    let done = crate::template::write(root, name)
+    let done = crate::template::write_files(root, name, starter.files)
         .with_context(|| format!("cannot write the template into `{}`", root.display()))?;
     for w in done {
         match w {
@@ -42,7 +46,10 @@ pub(crate) async fn quickstart(
     args: QuickstartArgs,
     cli_directory: Option<PathBuf>,
 ) -> Result<i32, AppError> {
-    let dir = if args.dir.is_absolute() { args.dir.clone() } else { ctx.root.join(&args.dir) };
+    let Some((starter, dir_arg)) = super::quickstart_type::choose(ctx, &args)? else {
+        return Ok(exit_code::SUCCESS);
+    };
+    let dir = if dir_arg.is_absolute() { dir_arg.clone() } else { ctx.root.join(&dir_arg) };
     // A run of this folder that has not finished is not thrown away unasked.
     let state_path = dir.join(crate::config::DEFAULT_STATE_FILE);
     if !args.force
@@ -55,8 +62,8 @@ pub(crate) async fn quickstart(
         )
     {
         let shown = match &cli_directory {
-            Some(outer) if !args.dir.is_absolute() => outer.join(&args.dir),
-            _ => args.dir.clone(),
+            Some(outer) if !dir_arg.is_absolute() => outer.join(&dir_arg),
+            _ => dir_arg.clone(),
         };
         crate::hints::set(Some(&shown), Path::new(crate::config::DEFAULT_CONFIG));
         return Err(AppError::Usage(format!(
@@ -67,23 +74,30 @@ pub(crate) async fn quickstart(
         )));
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let name = args.name.unwrap_or_else(|| folder_name(&dir));
-    write_template(&dir, &name)?;
+    let name = args.name.clone().unwrap_or_else(|| folder_name(&dir));
+    write_starter(&dir, &name, starter)?;
     let sub = Ctx { root: dir, config: PathBuf::from(crate::config::DEFAULT_CONFIG) };
     // From here on, printed commands work on the demo, from where the user is.
     let shown = match &cli_directory {
-        Some(_) if args.dir.is_absolute() => args.dir.clone(),
-        Some(outer) => outer.join(&args.dir),
-        None => args.dir.clone(),
+        Some(_) if dir_arg.is_absolute() => dir_arg.clone(),
+        Some(outer) => outer.join(&dir_arg),
+        None => dir_arg.clone(),
     };
     crate::hints::set(Some(&shown), &sub.config);
+    if args.ci {
+        super::ci_generate::ci_generate(&sub, false, None, false, args.uses.clone())?;
+    }
+    if !super::quickstart_type::ready_to_run(&sub, starter, &shown)? {
+        return Ok(exit_code::SUCCESS);
+    }
     outln!();
     let inv = super::invocation::Invocation::for_run(&sub).await?;
     let args = start::StartArgs { intake: None, force: true, or_resume: false, phase: None };
     let code = start::start(&sub, inv, args, Default::default()).await?;
     if code == exit_code::AWAITING_APPROVAL {
         outln!(
-            "\nThe demo stopped at its first approval gate. Review {}/.claude/consensus/planning/REQUEST.md, then:",
+            "\nThe {} stopped at its first approval gate. Review {}/.claude/consensus/planning/REQUEST.md, then:",
+            if starter.name == "demo" { "demo" } else { "project" },
             shown.display()
         );
         outln!("  orchestrator run approve                 # continue to the end");

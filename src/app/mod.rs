@@ -4,12 +4,14 @@
 mod checks;
 mod ci_generate;
 mod decide;
+mod diff;
 mod drive;
 mod dry_run;
 mod existing;
 mod init;
 mod invocation;
 mod merge;
+mod quickstart_type;
 mod report;
 mod rollback;
 mod runner;
@@ -116,6 +118,10 @@ pub async fn execute(cli: Cli) -> Result<i32, AppError> {
         Command::Ci(crate::cli::CiCommand::Generate { jobs, output, force, uses }) => {
             ci_generate::ci_generate(&ctx, jobs, output, force, uses)
         }
+        Command::Completions { shell, dir } => {
+            crate::shell::completions(shell, dir.as_deref()).map(|()| exit_code::SUCCESS).map_err(AppError::from)
+        }
+        Command::Man { dir } => crate::shell::man(dir.as_deref()).map(|()| exit_code::SUCCESS).map_err(AppError::from),
     };
     if let (Err(e), Some(runner)) = (&result, runner::Runner::detect()) {
         // The config may not have loaded: the standard secret variables, and `secrets:` if it did.
@@ -131,11 +137,12 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     use existing::Step;
     match cmd {
         RunCommand::Start { intake, force, or_resume, phase, exec } => {
-            start::execute(ctx, start::StartArgs { intake, force, or_resume, phase }, exec).await
+            start::execute(ctx, start::StartArgs { intake, force, or_resume, phase: phase.into_name() }, exec).await
         }
         RunCommand::Next { exec } => existing::execute(ctx, Step { mode: Mode::Step, retry: None }, exec).await,
         RunCommand::Resume { exec } => existing::execute(ctx, Step { mode: Mode::Continue, retry: None }, exec).await,
         RunCommand::Phase { name, agent, mut exec } => {
+            let name = name.into_name();
             if let Some(a) = &agent
                 && !exec.dry_run
                 && checks::agent_has_nothing_to_do(&invocation::Invocation::load(ctx)?.wf, &name, a)
@@ -146,7 +153,7 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
             existing::execute(ctx, Step { mode: Mode::Phase(name), retry: None }, exec).await
         }
         RunCommand::Retry { phase, exec } => {
-            existing::execute(ctx, Step { mode: Mode::Continue, retry: Some(phase) }, exec).await
+            existing::execute(ctx, Step { mode: Mode::Continue, retry: Some(phase.into_name()) }, exec).await
         }
         RunCommand::Status { json: _, timeline: true } => report::timeline(ctx),
         RunCommand::Status { json, timeline: false } => status::show(ctx, json),
@@ -154,15 +161,16 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
         RunCommand::Metrics { json, prom } => status::metrics(ctx, json, prom),
         RunCommand::Approve { phase, by, no_continue, exec } => {
             let mode = if no_continue { None } else { Some(Mode::Continue) };
-            decide::decide(ctx, phase, by, None, mode, exec).await
+            decide::decide(ctx, phase.into_name(), by, None, mode, exec).await
         }
         RunCommand::Reject { reason, phase, by } => {
             if reason.trim().is_empty() {
                 return Err(AppError::Usage("`--reason` must say why the phase is rejected".into()));
             }
-            decide::decide(ctx, phase, by, Some(reason), None, ExecArgs::default()).await
+            decide::decide(ctx, phase.into_name(), by, Some(reason), None, ExecArgs::default()).await
         }
-        RunCommand::Rollback { phase } => rollback::write(ctx, &phase),
+        RunCommand::Rollback { phase } => rollback::write(ctx, &phase.into_name()),
+        RunCommand::Diff { phase } => diff::show(ctx, phase.into_name()),
         RunCommand::Merge { dirs } => merge::merge(ctx, &dirs),
     }
 }

@@ -118,7 +118,7 @@ pub fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Dia
     let place = path.map(|p| format!("`{p}`: ")).unwrap_or_default();
     let width = pos.map(|p| token_width(source, p)).unwrap_or(1);
     let (message, help) = if detail.starts_with("missing field") {
-        (format!("{place}{detail}"), Some("see the config reference in the README".to_owned()))
+        (format!("{place}{detail}"), Some("see the config reference, docs/configuration.md".to_owned()))
     } else {
         (format!("{place}{detail}"), None)
     };

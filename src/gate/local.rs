@@ -23,7 +23,18 @@ impl Gate for LocalGate {
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String> {
         Box::pin(async move {
             let rel = Self::request_path(phase);
-            let body = self.redactor.redact_str(&request::render(wf, state, phase, chrono::Utc::now()));
+            // The request, then each changed file's diff (as the pull request's comment shows them).
+            // The diffs go before the checklist: a reviewer reads them before ticking it.
+            let mut body = request::render(wf, state, phase, chrono::Utc::now());
+            let changes = crate::review::request_section(&self.root, state, phase);
+            if !changes.is_empty() {
+                let at = ["## Reviewer Checklist", "## Decision Required"]
+                    .iter()
+                    .find_map(|h| body.find(&format!("\n{h}\n")).map(|i| i + 1))
+                    .unwrap_or(body.len());
+                body.insert_str(at, &format!("{changes}\n"));
+            }
+            let body = self.redactor.redact_str(&body);
             write_atomic(&self.root.join(&rel), body.as_bytes())
                 .map_err(|source| GateError::Write { path: rel.clone(), source })?;
             Ok(rel)

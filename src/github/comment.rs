@@ -13,7 +13,7 @@ use super::context::PrContext;
 use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::gate::request;
-use crate::markup::{code, fenced, html_code, inline};
+use crate::markup::{code, inline};
 use crate::state::RunState;
 
 /// GitHub's limit on a comment body.
@@ -102,73 +102,12 @@ pub fn parse_meta(body: &str) -> Option<Meta> {
     serde_json::from_str(line.strip_prefix(META_PREFIX)?.strip_suffix(" -->")?).ok()
 }
 
-fn diff_of(root: &Path, path: &str, added: bool) -> (String, &'static str) {
-    let file = std::fs::read(root.join(path)).unwrap_or_default();
-    if file.iter().take(8192).any(|b| *b == 0) {
-        return (String::new(), "binary");
-    }
-    if !added {
-        // Read-only git: the change against the checked-out commit, where there is one.
-        let out = std::process::Command::new("git")
-            .args(["diff", "--no-color", "--no-ext-diff", "-U3", "HEAD", "--", path])
-            .current_dir(root)
-            .output();
-        if let Ok(out) = out
-            && out.status.success()
-            && !out.stdout.is_empty()
-        {
-            return (String::from_utf8_lossy(&out.stdout).into_owned(), "diff");
-        }
-    }
-    let text = String::from_utf8_lossy(&file);
-    (
-        text.lines().map(|l| format!("+{l}")).collect::<Vec<_>>().join("\n"),
-        if added { "new file" } else { "new version" },
-    )
-}
-
+/// Each changed file's diff, collapsible (`review`), within the comment's budget.
 fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
-    let Some(changes) = state.phases.get(phase).and_then(|p| p.changes.as_ref()) else { return String::new() };
-    let files: Vec<(&String, bool)> =
-        changes.added.iter().map(|f| (f, true)).chain(changes.modified.iter().map(|f| (f, false))).collect();
-    if files.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("## Changes\n\n");
-    for (i, (path, added)) in files.iter().enumerate() {
-        let (diff, kind) = diff_of(root, path, *added);
-        let lines: Vec<&str> = diff.lines().collect();
-        let shown = lines.len().min(DIFF_LINES_PER_FILE);
-        let cut = if lines.len() > shown {
-            format!("\n… {} more lines (see the workflow artifacts)", lines.len() - shown)
-        } else {
-            String::new()
-        };
-        // Markdown is not rendered inside <summary>: HTML, escaped.
-        let code = html_code(path);
-        let summary = match changes.describe_lines(path) {
-            l if l.is_empty() => format!("{code} ({kind})"),
-            l => format!("{code} ({kind}, {l})"),
-        };
-        let block = if kind == "binary" {
-            format!("<details><summary>{summary}</summary>\n\nBinary file.\n</details>\n\n")
-        } else {
-            format!(
-                "<details><summary>{summary}</summary>\n\n{}\n</details>\n\n",
-                fenced("diff", &format!("{}{cut}", lines[..shown].join("\n")))
-            )
-        };
-        if s.len() + block.len() > DIFF_BUDGET {
-            let _ = writeln!(
-                s,
-                "… and {} more changed file(s), not shown (see the workflow artifacts).\n",
-                files.len() - i
-            );
-            break;
-        }
-        s.push_str(&block);
-    }
-    s
+    use crate::review::{Bounds, markdown};
+    let bounds = Bounds { lines_per_file: DIFF_LINES_PER_FILE, total: DIFF_BUDGET };
+    let files = crate::review::phase_diffs(root, state, phase);
+    markdown::section(&files, bounds, markdown::Layout::Collapsible, "see the workflow artifacts")
 }
 
 /// How reviewers decide at this gate, as the channels of `decide_by` allow.

@@ -169,7 +169,13 @@ impl Act {
             .args(["--env", &format!("GITHUB_SERVER_URL={}", self.gh.server_url)])
             .args(["--env", "GITHUB_REPOSITORY=octo/app"])
             .args(["-s", &format!("GITHUB_TOKEN={TOKEN}")]);
-        for action in ["actions/cache@v5", "mikepenz/action-junit-report@v5"] {
+        let remote = remote_actions(&[&self.work().join("action.yml"), &self.work().join(workflow)]);
+        // The artifact actions get stand-ins of their own below; every other one a stub.
+        let pinned = |name: &str| remote.iter().find(|r| r.starts_with(&format!("{name}@"))).cloned();
+        for action in remote
+            .iter()
+            .filter(|r| !r.starts_with("actions/upload-artifact@") && !r.starts_with("actions/download-artifact@"))
+        {
             cmd.arg("--local-repository").arg(format!("{action}={}", stub.display()));
         }
         let stand_ins = repo().join("tests/act");
@@ -177,15 +183,18 @@ impl Act {
             Some(store) => {
                 std::fs::create_dir_all(store).unwrap();
                 cmd.args(["--env", &format!("ACT_ARTIFACT_STORE={}", store.display())]);
-                for (action, dir) in [
-                    ("actions/upload-artifact@v6", "upload-artifact"),
-                    ("actions/download-artifact@v7", "download-artifact"),
-                ] {
-                    cmd.arg("--local-repository").arg(format!("{action}={}", stand_ins.join(dir).display()));
+                for (name, dir) in
+                    [("actions/upload-artifact", "upload-artifact"), ("actions/download-artifact", "download-artifact")]
+                {
+                    if let Some(action) = pinned(name) {
+                        cmd.arg("--local-repository").arg(format!("{action}={}", stand_ins.join(dir).display()));
+                    }
                 }
             }
             None => {
-                cmd.arg("--local-repository").arg(format!("actions/upload-artifact@v6={}", stub.display()));
+                if let Some(action) = pinned("actions/upload-artifact") {
+                    cmd.arg("--local-repository").arg(format!("{action}={}", stub.display()));
+                }
             }
         }
         // act keeps its caches (and the runner's tool cache) under $HOME.
@@ -194,6 +203,21 @@ impl Act {
         let log = run.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
         ActRun { run, log }
     }
+}
+
+/// The remote actions (`owner/repo@ref`) that `files` use: act cannot fetch them here.
+fn remote_actions(files: &[&Path]) -> Vec<String> {
+    let mut found: Vec<String> = files
+        .iter()
+        .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter_map(|l| l.trim_start().trim_start_matches("- ").strip_prefix("uses: ").map(str::to_owned))
+        .map(|r| r.split(" #").next().unwrap().trim().to_owned())
+        .filter(|r| !r.starts_with("./"))
+        .collect();
+    found.sort();
+    found.dedup();
+    assert!(found.len() >= 2, "{found:?}");
+    found
 }
 
 fn assert_uploads(run: &ActRun, step: &str, expected: &[&str]) {

@@ -61,6 +61,8 @@ fn inputs_become_arguments_with_quotes_and_nothing_evaluated() {
         0,
     );
     assert_eq!(args(&run), "[--config][.claude/config.yaml][run][start][--phase][plan][--dry-run][--wait][poll]");
+    let run = run_sh(dir.path(), &[("INPUT_COMMAND", "run diff"), ("INPUT_PHASE", "plan")], 0);
+    assert_eq!(args(&run), "[--config][.claude/config.yaml][run][diff][--phase][plan]");
 }
 
 #[test]
