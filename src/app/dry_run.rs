@@ -223,6 +223,7 @@ fn gate_preview(inv: &Invocation, state: &RunState, phase: &str) -> String {
                 &meta,
                 &[],
                 &["⏳ **Waiting for approval.**".to_owned()],
+                &crate::review::phase_diffs(&wf.root, state, phase),
                 &inv.redactor,
             )
         }

@@ -26,7 +26,8 @@ impl Gate for LocalGate {
             // The request, then each changed file's diff (as the pull request's comment shows them).
             // The diffs go before the checklist: a reviewer reads them before ticking it.
             let mut body = request::render(wf, state, phase, chrono::Utc::now());
-            let changes = crate::review::request_section(&self.root, state, phase);
+            let files = crate::review::phase_diffs_blocking(&self.root, state, phase).await;
+            let changes = crate::review::request_section(&files, phase);
             if !changes.is_empty() {
                 let at = ["## Reviewer Checklist", "## Decision Required"]
                     .iter()

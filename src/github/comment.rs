@@ -4,7 +4,6 @@
 //! metadata an approval is bound to. It stays under GitHub's 65,536-character limit.
 
 use std::fmt::Write;
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,11 +102,10 @@ pub fn parse_meta(body: &str) -> Option<Meta> {
 }
 
 /// Each changed file's diff, collapsible (`review`), within the comment's budget.
-fn diffs(root: &Path, state: &RunState, phase: &str) -> String {
+fn diffs(files: &[crate::review::FileDiff]) -> String {
     use crate::review::{Bounds, markdown};
     let bounds = Bounds { lines_per_file: DIFF_LINES_PER_FILE, total: DIFF_BUDGET };
-    let files = crate::review::phase_diffs(root, state, phase);
-    markdown::section(&files, bounds, markdown::Layout::Collapsible, "see the workflow artifacts")
+    markdown::section(files, bounds, markdown::Layout::Collapsible, "see the workflow artifacts")
 }
 
 /// How reviewers decide at this gate, as the channels of `decide_by` allow.
@@ -150,6 +148,7 @@ pub fn render(
     meta: &Meta,
     ticked: &[&str],
     status: &[String],
+    files: &[crate::review::FileDiff],
     redactor: &Redactor,
 ) -> String {
     let mut request = request::render(wf, state, phase, meta.opened_at);
@@ -236,7 +235,7 @@ pub fn render(
         marker(&meta.run_id, &meta.phase),
         serde_json::to_string(meta).unwrap_or_default()
     );
-    let mut diffs = redactor.redact_str(&diffs(&wf.root, state, phase));
+    let mut diffs = redactor.redact_str(&diffs(files));
     let mut request = redactor.redact_str(&request);
     let decision = redactor.redact_str(&decision);
     let mut timeline = redactor.redact_str(&timeline(wf, state, phase, meta));
@@ -299,6 +298,7 @@ fn timeline(wf: &Workflow, state: &RunState, phase: &str, meta: &Meta) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn meta() -> Meta {
         Meta {
@@ -365,7 +365,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         wf.root = dir.path().to_path_buf();
         let meta = Meta { run_id: "r".into(), phase: "swarm".into(), ..meta() };
-        let body = render(&wf, &state, "swarm", &pr(), &meta, &[], &["waiting".into()], &Redactor::default());
+        let body = render(
+            &wf,
+            &state,
+            "swarm",
+            &pr(),
+            &meta,
+            &[],
+            &["waiting".into()],
+            &crate::review::phase_diffs(&wf.root, &state, "swarm"),
+            &Redactor::default(),
+        );
         assert!(body.contains("<summary>Timeline</summary>\n\n```mermaid\ngantt\n"), "{body}");
         assert!(body.contains("drawn as one bar per outcome"), "{body}");
         assert!(body.find("```mermaid").unwrap() > body.find(request::CHECKLIST_END).unwrap());
@@ -377,7 +387,17 @@ mod tests {
             changes.added.push(name);
         }
         state.phases.get_mut("swarm").unwrap().changes = Some(changes);
-        let body = render(&wf, &state, "swarm", &pr(), &meta, &[], &["waiting".into()], &Redactor::default());
+        let body = render(
+            &wf,
+            &state,
+            "swarm",
+            &pr(),
+            &meta,
+            &[],
+            &["waiting".into()],
+            &crate::review::phase_diffs(&wf.root, &state, "swarm"),
+            &Redactor::default(),
+        );
         assert!(body.len() <= MAX_BODY, "{} characters", body.len());
         assert!(body.contains(request::CHECKLIST_END), "the checklist is never cut");
         assert!(parse_meta(&body).is_some(), "the hidden lines survive");
@@ -396,7 +416,17 @@ mod tests {
             ..meta()
         };
         let chart = |state: &RunState| {
-            let body = render(&wf, state, "swarm", &pr(), &meta, &[], &[], &Redactor::default());
+            let body = render(
+                &wf,
+                state,
+                "swarm",
+                &pr(),
+                &meta,
+                &[],
+                &[],
+                &crate::review::phase_diffs(&wf.root, state, "swarm"),
+                &Redactor::default(),
+            );
             body.split("<summary>Timeline</summary>").nth(1).unwrap().split("</details>").next().unwrap().to_owned()
         };
         // The comment is posted before the state records the gate…
@@ -450,7 +480,8 @@ mod tests {
             artifact: None,
         };
         let meta = Meta { run_id: "r1".into(), ..meta() };
-        let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()], &Redactor::default());
+        let files = crate::review::phase_diffs(&wf.root, &state, "p");
+        let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()], &files, &Redactor::default());
         assert!(body.len() <= MAX_BODY, "{} characters", body.len());
         assert!(body.contains("more changed file(s), not shown"), "the diffs were not cut");
         assert!(

@@ -352,7 +352,9 @@ impl GitHubGate {
         }
         let state = &carried;
         self.save_carried(state, phase)?;
-        let body = comment::render(wf, state, phase, &self.ctx, &meta, &[], &[WAITING.to_owned()], &self.redactor);
+        let files = crate::review::phase_diffs_blocking(&self.root, state, phase).await;
+        let body =
+            comment::render(wf, state, phase, &self.ctx, &meta, &[], &[WAITING.to_owned()], &files, &self.redactor);
         let written = self.write_comment(existing.as_ref(), &body).await?;
         let url = written["html_url"].as_str().unwrap_or_default().to_owned();
         if let Some(id) = written["id"].as_u64() {
@@ -577,7 +579,9 @@ impl GitHubGate {
                     crate::markup::prefix(&pr.head_sha, 7)
                 )];
                 let ticked = request::ticked(body, &wf.consensus.checklist);
-                let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
+                let files = crate::review::phase_diffs_blocking(&self.root, state, phase).await;
+                let new_body =
+                    comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &files, &self.redactor);
                 self.write_comment(Some(&ours), &new_body).await?;
                 return Ok(Answer::Rerun);
             }
@@ -684,7 +688,8 @@ impl GitHubGate {
         }
         let state = &after;
         self.save_carried(state, phase)?;
-        let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &self.redactor);
+        let files = crate::review::phase_diffs_blocking(&self.root, state, phase).await;
+        let new_body = comment::render(wf, state, phase, &self.ctx, &meta, &ticked, &status, &files, &self.redactor);
         // The carried state's timestamps move on every resume; only a visible change is written.
         if decision.is_some() || super::carry::strip(&new_body) != super::carry::strip(body) {
             self.write_comment(Some(&ours), &new_body).await?;

@@ -59,8 +59,22 @@ fn diff_of(root: &Path, path: &str, added: bool) -> (&'static str, Vec<String>) 
 }
 
 /// The files `phase` changed in the run of `state`, added first, then modified, then removed.
+/// It reads files and runs git: called from async code, use [`phase_diffs_blocking`].
 pub fn phase_diffs(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
-    let Some(changes) = state.phases.get(phase).and_then(|p| p.changes.as_ref()) else { return Vec::new() };
+    match state.phases.get(phase).and_then(|p| p.changes.as_ref()) {
+        Some(changes) => diffs_of(root, changes),
+        None => Vec::new(),
+    }
+}
+
+/// [`phase_diffs`] on a blocking thread, off the runtime's.
+pub async fn phase_diffs_blocking(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
+    let Some(changes) = state.phases.get(phase).and_then(|p| p.changes.clone()) else { return Vec::new() };
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || diffs_of(&root, &changes)).await.unwrap_or_default()
+}
+
+fn diffs_of(root: &Path, changes: &crate::state::ChangeSet) -> Vec<FileDiff> {
     let mut out = Vec::new();
     for (path, added) in changes.added.iter().map(|f| (f, true)).chain(changes.modified.iter().map(|f| (f, false))) {
         let (kind, text) = diff_of(root, path, added);
@@ -79,10 +93,10 @@ pub fn phase_diffs(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> 
 
 /// REQUEST.md's section: every changed file's diff under a heading, bounded (300 lines a file,
 /// 100 KB in all); the rest is in the workspace and `run diff`.
-pub fn request_section(root: &Path, state: &RunState, phase: &str) -> String {
+pub fn request_section(files: &[FileDiff], phase: &str) -> String {
     let bounds = Bounds { lines_per_file: 300, total: 100_000 };
     let elsewhere = format!("see the workspace, or `orchestrator run diff {phase}`");
-    markdown::section(&phase_diffs(root, state, phase), bounds, markdown::Layout::Headings, &elsewhere)
+    markdown::section(files, bounds, markdown::Layout::Headings, &elsewhere)
 }
 
 /// Limits on what is shown.
