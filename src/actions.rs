@@ -165,7 +165,9 @@ impl Renderer {
                 let title =
                     format!("{}/{name}: {outcome} ({tries} attempt{})", phase.name, if tries == 1 { "" } else { "s" });
                 let _ = writeln!(text, "::group::{}", escape_data(&neutralize(&title)));
-                let tail = read_tail(&wf.root.join(&agent.transcript), GROUP_TAIL_BYTES);
+                let tail = crate::transcript::tail(&wf.root, &agent.transcript, GROUP_TAIL_BYTES)
+                    .map(|t| t.text)
+                    .unwrap_or_default();
                 text.push_str(&frame(&tail));
                 text.push_str("::endgroup::\n");
             }
@@ -465,26 +467,6 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// The last `max` bytes of a file, from a line start, as text ("" if unreadable).
-fn read_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(max);
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    if start > 0
-        && let Some(i) = text.find('\n')
-    {
-        return text[i + 1..].to_owned();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,15 +488,5 @@ mod tests {
         ] {
             assert!(!listable(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn tails_start_at_a_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.log");
-        std::fs::write(&p, "first line\nsecond\nthird\n").unwrap();
-        assert_eq!(read_tail(&p, 10), "third\n");
-        assert_eq!(read_tail(&p, 1000), "first line\nsecond\nthird\n");
-        assert_eq!(read_tail(&dir.path().join("none"), 10), "");
     }
 }

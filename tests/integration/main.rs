@@ -14,6 +14,7 @@ mod approvals;
 mod artifacts;
 mod attack_review;
 mod attack_review2;
+mod attack_review4;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;

@@ -1,0 +1,129 @@
+//! Review 4: the timeline (#16) attacked by a pull request's author and by a misbehaving agent,
+//! who control agent output, files and file names in the workspace, exit codes, timing, the run
+//! state (a forged state goes through `RunState::check_names`) and reviewers' words.
+//!
+//! Each test is an attack; what it asserts is what a user would notice if it worked (a secret
+//! in a report, a hung run, a link in the job summary, a file written outside the workspace).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::actions_runner::parse_outputs;
+use crate::harness::{Project, Run, config, run_with_deadline};
+
+/// The agent's own transcript, as the engine names it.
+const TRANSCRIPT: &str = "t=.claude/logs/agents/${ORCHESTRATOR_RUN_ID}_${ORCHESTRATOR_PHASE}_${ORCHESTRATOR_AGENT}.log";
+
+/// A hang detector, not a timing assertion: far above what a working run needs.
+const HANG: Duration = Duration::from_secs(120);
+
+fn edit_state(p: &Project, edit: impl FnOnce(&mut Value)) {
+    let mut s = p.state();
+    edit(&mut s);
+    p.write(".claude/orchestrator_state.json", &serde_json::to_string_pretty(&s).unwrap());
+}
+
+/// `args` with the variables a GitHub runner sets (outputs, job summary, workspace); the run,
+/// its outputs and its summary. `None` if it hung.
+fn on_runner_within(p: &Project, args: &[&str]) -> Option<(Run, std::collections::BTreeMap<String, String>, String)> {
+    let out = p.path("runner/output");
+    let summary = p.path("runner/summary.md");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, "").unwrap();
+    std::fs::write(&summary, "").unwrap();
+    let mut cmd = p.command(args);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &out)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_WORKSPACE", p.root());
+    let run = run_with_deadline(cmd, HANG)?;
+    let outputs = parse_outputs(&std::fs::read_to_string(&out).unwrap());
+    Some((run, outputs, std::fs::read_to_string(&summary).unwrap()))
+}
+
+fn run_id(p: &Project) -> String {
+    p.state()["run_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_agent_that_turns_its_transcript_into_a_fifo_does_not_hang_the_run() {
+    // Opening a FIFO for reading waits for a writer: JUnit, the log groups and the HTML report
+    // all read the transcript back after the agent has gone.
+    let agent = format!("{TRANSCRIPT}; echo started; rm -f \"$t\"; mkfifo \"$t\"");
+    let p = Project::with_config(&config("", &[("a", &agent)], "  - name: build\n    agents: [a]\n"));
+    let (run, outputs, _) = on_runner_within(&p, &["run", "start"]).expect("the run hung on the FIFO transcript");
+    run.code(0);
+    assert!(p.read("reports/junit.xml").contains("testcase"), "JUnit is written");
+    assert!(Path::new(&outputs["report-html"]).is_file(), "{outputs:?}");
+    let mut cmd = p.command(&["run", "report", "--html", "-o", "-"]);
+    cmd.env_remove("GITHUB_ACTIONS");
+    let report = run_with_deadline(cmd, HANG).expect("run report hung on the FIFO transcript");
+    report.code(0).stdout_has("The transcript is not readable here");
+}
+
+#[test]
+fn a_transcript_replaced_by_a_link_out_of_the_workspace_is_not_read_back() {
+    // An agent swaps its transcript for a link to a file it could not otherwise publish (the
+    // engine writes on through its open handle): the log group, JUnit and the HTML report
+    // would copy the file's end into the run's log and uploaded records.
+    let p = Project::nested();
+    let secret = p.outside().join("id_secret");
+    std::fs::write(&secret, "OUTSIDE-SECRET-CONTENT\n").unwrap();
+    let agent = format!("{TRANSCRIPT}; echo started; rm -f \"$t\"; ln -s '{}' \"$t\"", secret.display());
+    p.write(".claude/config.yaml", &config("", &[("a", &agent)], "  - name: build\n    agents: [a]\n"));
+    let (run, outputs, summary) = on_runner_within(&p, &["run", "start"]).expect("no hang");
+    run.code(0);
+    assert!(!run.stdout.contains("OUTSIDE-SECRET"), "the log group followed the link:\n{}", run.stdout);
+    assert!(!p.read("reports/junit.xml").contains("OUTSIDE-SECRET"), "JUnit followed the link");
+    assert!(!std::fs::read_to_string(&outputs["report-html"]).unwrap().contains("OUTSIDE-SECRET"));
+    assert!(!summary.contains("OUTSIDE-SECRET"));
+    // A link inside the workspace, to a file the agent did not write, is not followed either.
+    p.write("notes/private.txt", "INSIDE-PRIVATE-CONTENT\n");
+    let t = format!(".claude/logs/agents/{}_build_a.log", run_id(&p));
+    std::fs::remove_file(p.path(&t)).unwrap();
+    std::os::unix::fs::symlink(p.path("notes/private.txt"), p.path(&t)).unwrap();
+    p.run(&["run", "report", "--html", "-o", "r.html"]).code(0);
+    assert!(!p.read("r.html").contains("INSIDE-PRIVATE"));
+}
+
+/// A run waiting at the planning gate, with a development phase after it.
+fn gated() -> Project {
+    let p = Project::with_config(&config(
+        "",
+        &[("planner", "echo planned"), ("dev", "echo developed")],
+        "  - name: planning\n    agents: [planner]\n    requires_consensus: true\n  - name: development\n    agents: [dev]\n",
+    ));
+    p.run(&["run", "start"]).code(4);
+    p
+}
+
+#[test]
+fn a_state_that_names_another_workspace_file_as_a_transcript_does_not_publish_it() {
+    // The state is input (another job's upload, a state file in the checkout): its transcript
+    // paths pass `check_names` when they are relative and inside the workspace, like `.env`.
+    let p = gated();
+    p.write(".env", "API_SECRET=dotenv-secret-value\n");
+    p.write("config/credentials.json", "{\"key\": \"json-credential-value\"}\n");
+    edit_state(&p, |s| {
+        s["phases"]["planning"]["agents"]["planner"]["transcript"] = json!(".env");
+    });
+    p.run(&["run", "report", "--html", "-o", "r.html"]).code(0);
+    let html = p.read("r.html");
+    assert!(!html.contains("dotenv-secret-value"), "the HTML report shows `.env`");
+    assert!(html.contains("The transcript is not readable here"), "and says why it shows nothing");
+    // Approved on a runner: the development phase rewrites JUnit (every phase's agents) and the
+    // HTML report that is uploaded.
+    let (run, outputs, _) = on_runner_within(&p, &["run", "approve", "--by", "alice"]).expect("no hang");
+    run.code(0);
+    assert!(!run.stdout.contains("dotenv-secret-value"), "{}", run.stdout);
+    assert!(!p.read("reports/junit.xml").contains("dotenv-secret-value"), "JUnit shows `.env`");
+    assert!(!std::fs::read_to_string(&outputs["report-html"]).unwrap().contains("dotenv-secret-value"));
+    // Another file, another agent.
+    edit_state(&p, |s| {
+        s["phases"]["development"]["agents"]["dev"]["transcript"] = json!("config/credentials.json");
+    });
+    p.run(&["run", "report", "--html", "-o", "r2.html"]).code(0);
+    assert!(!p.read("r2.html").contains("json-credential-value"));
+}
