@@ -398,12 +398,12 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
             let time = a.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "—".into());
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {time} | `{}` |",
+                "| {} | {} | {} | {} | {time} | {} |",
                 cell(&p.name),
                 cell(name),
-                cell(&outcome),
+                cell(&crate::markup::inline(&outcome)),
                 a.attempts.len(),
-                cell(&a.transcript)
+                cell(&crate::markup::code(&a.transcript))
             );
         }
     }
@@ -416,10 +416,11 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
     if !gates.is_empty() {
         s.push_str("\n### Approval gates\n\n");
         for (p, ps, g) in gates {
-            let request = if g.request.starts_with("http") {
+            // Text from the state: a link only when it is a plain web address.
+            let request = if plain_url(&g.request) {
                 format!("[the request]({})", g.request)
             } else {
-                format!("`{}`", g.request)
+                crate::markup::code(&g.request)
             };
             match &g.decision {
                 Some(d) => {
@@ -427,10 +428,12 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
                     let on = d
                         .commit
                         .as_deref()
-                        .map(|c| format!(" on `{}`", c.chars().take(12).collect::<String>()))
+                        .map(|c| format!(" on {}", crate::markup::code(crate::markup::prefix(c, 12))))
                         .unwrap_or_default();
-                    let why = d.reason.as_deref().map(|r| format!(": {}", cell(r))).unwrap_or_default();
-                    let _ = writeln!(s, "- `{}`: {verb} by **{}**{on} ({request}){why}", p.name, cell(&d.by));
+                    let why =
+                        d.reason.as_deref().map(|r| format!(": {}", crate::markup::inline(r))).unwrap_or_default();
+                    let by = crate::markup::inline(&d.by);
+                    let _ = writeln!(s, "- `{}`: {verb} by **{by}**{on} ({request}){why}", p.name);
                 }
                 None if ps.status == PhaseStatus::AwaitingApproval => {
                     let (approve, reject) = wf.labels(&p.name);
@@ -450,6 +453,13 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
     }
     s.push('\n');
     s
+}
+
+/// Whether `s` is a web address that cannot break out of a Markdown link: `http(s)://`, then
+/// only characters a URL needs (no space, parenthesis, bracket, quote or markup).
+fn plain_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/?#=&%+".contains(c))
 }
 
 fn phase_icon(s: PhaseStatus) -> &'static str {

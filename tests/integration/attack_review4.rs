@@ -127,3 +127,84 @@ fn a_state_that_names_another_workspace_file_as_a_transcript_does_not_publish_it
     p.run(&["run", "report", "--html", "-o", "r2.html"]).code(0);
     assert!(!p.read("r2.html").contains("json-credential-value"));
 }
+
+#[test]
+fn text_from_the_state_in_the_job_summary_forms_no_link_image_or_markup() {
+    // `run report` prints the job summary: a forged state's request, reviewer, reason, commit,
+    // outcome and transcript path must reach its Markdown as text.
+    let p = gated();
+    let evil = "![px](https://evil.example/p.png) [approve here](https://evil.example/a) <img src=x onerror=alert(1)> <!-- **bold** @org/team";
+    edit_state(&p, |s| {
+        let planning = &mut s["phases"]["planning"];
+        planning["status"] = json!("rejected");
+        planning["gate"] = json!({
+            "requested_at": "2026-01-01T12:00:00Z",
+            "request": "https://github.com/o/r/pull/1) [phish](https://evil.example/b",
+            "decision": {"approved": false, "by": evil, "at": "2026-01-01T12:05:00Z", "reason": evil,
+                         "commit": "`<b>x</b>`[c](https://evil.example/c)"}
+        });
+        let planner = &mut planning["agents"]["planner"];
+        planner["status"] = json!("failed");
+        planner["transcript"] = json!("logs/x` [t](javascript:alert(1)) `y.log");
+        let attempt = &mut planner["attempts"][0];
+        attempt["exit_code"] = Value::Null;
+        attempt["error"] = json!(evil);
+    });
+    let run = p.run(&["run", "report"]);
+    run.code(0);
+    let md = &outside_code_spans(&run.stdout);
+    for formed in ["](https://evil", "](javascript", "![", "<img", "<!--", "**bold**", "@org/team", "<b>"] {
+        assert!(!md.contains(formed), "{formed:?} in the summary:\n{md}");
+    }
+    assert!(md.contains("approve here"), "the text is still shown:\n{md}");
+    // The same summary on a runner.
+    let (run, _, summary) = on_runner_within(&p, &["run", "resume"]).expect("no hang");
+    assert!(summary.contains("### Approval gates"), "{run:?}\n{summary}");
+    let summary = outside_code_spans(&summary);
+    for formed in ["](https://evil", "](javascript", "![", "<img", "<!--"] {
+        assert!(!summary.contains(formed), "{formed:?} in the job summary:\n{summary}");
+    }
+}
+
+/// `md` without its code spans (text in them is shown as it is, inert) and fenced blocks.
+fn outside_code_spans(md: &str) -> String {
+    let mut out = String::new();
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(open) = rest.find('`') {
+            out.push_str(&rest[..open]);
+            let run = rest[open..].chars().take_while(|&c| c == '`').count();
+            let after = &rest[open + run..];
+            // The closing run: exactly as many backticks.
+            let mut close = None;
+            let mut i = 0;
+            while let Some(j) = after[i..].find('`') {
+                let at = i + j;
+                let n = after[at..].chars().take_while(|&c| c == '`').count();
+                if n == run {
+                    close = Some(at);
+                    break;
+                }
+                i = at + n;
+            }
+            match close {
+                Some(at) => rest = &after[at + run..],
+                None => {
+                    out.push_str(&rest[open..open + run]);
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out.push('\n');
+    }
+    out
+}
