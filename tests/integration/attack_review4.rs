@@ -208,3 +208,34 @@ fn outside_code_spans(md: &str) -> String {
     }
     out
 }
+
+#[test]
+fn report_output_inside_the_workspace_never_goes_through_a_link_or_over_the_tools_files() {
+    let p = Project::nested();
+    p.write(".claude/config.yaml", &config("", &[("a", "echo a")], "  - name: build\n    agents: [a]\n"));
+    p.run(&["run", "start"]).code(0);
+    // An agent made `out` a link out of the workspace; the user asks for `-o out/r.html`.
+    let elsewhere = p.outside().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, p.path("out")).unwrap();
+    let state = p.read(".claude/orchestrator_state.json");
+    for args in [
+        &["run", "report", "--html", "-o", "out/r.html"][..],
+        &["run", "report", "-o", "out/r.md"],
+        &["run", "report", "--html", "-o", ".claude/orchestrator_state.json"],
+        &["run", "report", "-o", ".claude/config.yaml"],
+    ] {
+        let run = p.run(args);
+        assert_ne!(run.code, 0, "{args:?}: {run:?}");
+        run.stderr_has("cannot write the report");
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "written outside the workspace");
+    assert_eq!(p.read(".claude/orchestrator_state.json"), state, "the state was overwritten");
+    assert!(p.read(".claude/config.yaml").starts_with("orchestrator:"), "the config was overwritten");
+    // An absolute path is the user's own choice, and a plain relative one works as before.
+    let abs = elsewhere.join("r.html");
+    p.run(&["run", "report", "--html", "-o", abs.to_str().unwrap()]).code(0);
+    assert!(std::fs::read_to_string(&abs).unwrap().starts_with("<!DOCTYPE html>"));
+    p.run(&["run", "report", "-o", "docs/summary.md"]).code(0).stdout_has("wrote docs/summary.md");
+    assert!(p.read("docs/summary.md").contains("```mermaid"));
+}
