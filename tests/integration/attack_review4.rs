@@ -239,3 +239,73 @@ fn report_output_inside_the_workspace_never_goes_through_a_link_or_over_the_tool
     p.run(&["run", "report", "-o", "docs/summary.md"]).code(0).stdout_has("wrote docs/summary.md");
     assert!(p.read("docs/summary.md").contains("```mermaid"));
 }
+
+/// Text that would be markup, a Mermaid directive, a terminal escape or a workflow command.
+const HOSTILE: &str = "x\n::error::pwned\n%%{init: {\"theme\":\"dark\"}}%%\nclick t1 href \"https://evil.example\"\n```\n</style><script>alert(1)</script>\u{1b}]52;c;SGVsbG8=\u{7}\u{1b}[2J\u{202e}";
+
+/// A forged state's earlier runs: hostile words where the state holds text, times from year 1
+/// to year 9999, durations that are negative or huge, and an approval in an earlier round.
+fn forge_earlier(s: &mut Value) {
+    let planning = &mut s["phases"]["planning"];
+    planning["runs"] = json!(3);
+    let attempt = |started: &str, duration: f64| {
+        json!({"number": 1, "started_at": started, "duration_s": duration, "exit_code": 75, "timed_out": false,
+               "error": HOSTILE, "retry_reason": HOSTILE, "retry_delay_s": -1e300})
+    };
+    planning["earlier"] = json!([
+        {"run": 1, "status": "approved", "started_at": "0001-01-01T00:00:00Z", "finished_at": "9999-12-31T23:59:59Z",
+         "agents": {"planner": [attempt("0001-01-01T00:00:00Z", 1e300), attempt("9999-12-31T23:59:59Z", -5.0)]},
+         "gate": {"requested_at": "2026-01-01T12:00:00Z", "request": HOSTILE,
+                  "decision": {"approved": true, "by": HOSTILE, "at": "2026-01-01T12:01:00Z", "reason": HOSTILE,
+                               "commit": HOSTILE}}},
+        {"run": 2, "status": "rejected", "agents": {"ghost": []},
+         "gate": {"requested_at": "9999-12-31T23:59:59Z", "request": "r",
+                  "decision": {"approved": false, "by": "mallory", "at": "0001-01-01T00:00:00Z"}}}
+    ]);
+}
+
+#[test]
+fn a_forged_states_earlier_runs_decide_nothing_and_draw_only_inert_text() {
+    let p = gated();
+    edit_state(&p, forge_earlier);
+    // An approval in an earlier round does not pass the current gate.
+    p.run(&["run", "resume"]).code(4).stdout_has("awaiting approval");
+    assert_eq!(p.state()["phases"]["planning"]["status"], "awaiting_approval");
+    assert!(p.state()["phases"].get("development").is_none_or(|d| d["status"] == "pending"), "development ran");
+    // The Markdown report: one chart, its fence closed, no directive, binding or hostile word.
+    let md = p.run(&["run", "report"]);
+    md.code(0);
+    let chart = md.stdout.split("```mermaid\n").nth(1).expect("a chart").split("\n```\n").next().unwrap();
+    assert_eq!(md.stdout.matches("```mermaid").count(), 1);
+    for line in chart.lines() {
+        let l = line.trim_start().to_ascii_lowercase();
+        assert!(!l.starts_with("click") && !l.starts_with("call") && !l.starts_with("%%"), "{line}");
+        assert!(!line.contains(['%', '#', ';', '<', '>', '`', '"', '{', '}']) || l.starts_with("axisformat"), "{line}");
+    }
+    assert!(!md.stdout.contains("pwned") && !md.stdout.contains("<script") && !md.stdout.contains('\u{1b}'));
+    assert!(!md.stdout.lines().any(|l| l.starts_with("::")), "a workflow command:\n{}", md.stdout);
+    // The HTML report: escaped, no element from the data, no escape sequence.
+    p.run(&["run", "report", "--html", "-o", "r.html"]).code(0);
+    let html = p.read("r.html");
+    assert!(!html.contains("<script") && !html.contains('\u{1b}') && !html.contains('\u{202e}'));
+    assert_eq!(html.matches("</style>").count(), 1, "the data closed the stylesheet");
+    assert!(html.contains("&lt;/style&gt;&lt;script&gt;"), "shown as text");
+    // The terminal: no escape sequence, no reordering, no line that is a workflow command.
+    let out = p.run(&["run", "status", "--timeline"]);
+    out.code(0);
+    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}') && !out.stdout.contains('\u{202e}'));
+    assert!(!out.stdout.lines().any(|l| l.trim_start().starts_with("::")), "{}", out.stdout);
+}
+
+#[test]
+fn an_earlier_run_naming_an_agent_outside_its_folder_is_refused_by_the_timeline_commands() {
+    let p = gated();
+    edit_state(&p, |s| {
+        s["phases"]["planning"]["earlier"] = json!([{"run": 1, "status": "failed", "agents": {"../../x": []}}]);
+    });
+    let before = p.tree();
+    for args in [&["run", "report"][..], &["run", "report", "--html"], &["run", "status", "--timeline"]] {
+        p.run(args).code(3).stderr_has("earlier[0].agents");
+    }
+    assert_eq!(p.tree(), before, "a refused state writes nothing");
+}
