@@ -8,6 +8,10 @@
 //! without following one and without blocking (an agent can replace its transcript by a FIFO,
 //! whose open would never return), and only if it is a regular file.
 //!
+//! The engine writes a transcript through [`open_append`]: at its real location inside the
+//! workspace (a folder on the way that is a link out of it, as a pull request can commit, is
+//! refused), never through a final symlink.
+//!
 //! The tail starts at a line start: when the cut falls inside a line, that line's beginning is
 //! dropped (or, in one long line, everything up to the first whitespace), so a secret cut in
 //! two never shows its second half, which no redaction would recognise.
@@ -40,6 +44,35 @@ pub fn is_transcript_path(rel: &str) -> bool {
             && !name.starts_with('.')
             && !name.chars().any(char::is_control)
     })
+}
+
+/// Open the transcript at `rel` under `root` to append to it, creating it and its folders:
+/// refused (`PermissionDenied`, saying why) when it would be outside the workspace, in a git
+/// folder, reached through a final symlink, or is not a regular file.
+pub fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    // The folder's real location, then the file in it by name: a final link is never followed
+    // (not even to another file of the workspace, which the transcript would be appended to).
+    let (parent, name) = match rel.rsplit_once('/') {
+        Some((parent, name)) if !name.is_empty() => (parent, name),
+        _ => return Err(refused("is not a file in a folder of the workspace".into())),
+    };
+    let (dir, _) = Confinement::new(root).writable(parent).map_err(|why| refused(why.to_string()))?;
+    std::fs::create_dir_all(&dir)?;
+    let real = dir.join(name);
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
+        .open(&real)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == nix::errno::Errno::ELOOP as i32 => refused("is a symlink".into()),
+            _ => e,
+        })?;
+    if !f.metadata()?.is_file() {
+        return Err(refused("is not a plain file".into()));
+    }
+    Ok(f)
 }
 
 /// The last (at most) `max` bytes of the transcript at `rel` under `root`, from a line start;
@@ -117,6 +150,34 @@ mod tests {
         std::fs::write(dir.path().join(&rel), "y".repeat(100)).unwrap();
         assert_eq!(tail(dir.path(), &rel, 20).unwrap(), Tail { text: String::new(), skipped: 100 });
         assert_eq!(tail(dir.path(), &format!("{DIR}none.log"), 10), None);
+    }
+
+    #[test]
+    fn transcripts_are_appended_to_inside_the_workspace_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = format!("{DIR}r_p_a.log");
+        use std::io::Write as _;
+        open_append(dir.path(), &rel).unwrap().write_all(b"one\n").unwrap();
+        open_append(dir.path(), &rel).unwrap().write_all(b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(&rel)).unwrap(), "one\ntwo\n");
+        // A final link, even to a file inside: refused, the target untouched.
+        std::fs::write(dir.path().join("notes.txt"), "mine\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("notes.txt"), dir.path().join(DIR).join("l.log")).unwrap();
+        let e = open_append(dir.path(), &format!("{DIR}l.log")).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "mine\n");
+        // The folder a link out of the workspace: refused, nothing written there.
+        let other = tempfile::tempdir().unwrap();
+        let ws = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(ws.path().join(".claude")).unwrap();
+        std::os::unix::fs::symlink(other.path(), ws.path().join(".claude/logs")).unwrap();
+        let e = open_append(ws.path(), &rel).unwrap_err();
+        assert!(e.to_string().contains("outside the workspace"), "{e}");
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+        // A FIFO is not opened (a blocking open would wait for a reader).
+        let fifo = format!("{DIR}fifo.log");
+        nix::unistd::mkfifo(&dir.path().join(&fifo), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(open_append(dir.path(), &fifo).is_err());
     }
 
     #[test]

@@ -309,3 +309,36 @@ fn an_earlier_run_naming_an_agent_outside_its_folder_is_refused_by_the_timeline_
     }
     assert_eq!(p.tree(), before, "a refused state writes nothing");
 }
+
+#[test]
+fn folders_a_pull_request_made_links_out_of_the_workspace_get_no_records() {
+    // A pull request can commit symlinks: `reports`, `.claude/logs` and `.claude/artifacts` as
+    // links to folders elsewhere on the runner. The tool writes its records (transcripts,
+    // JUnit, validation, hygiene, bundles, metrics, the HTML report) there only by following
+    // them: it refuses instead, and says which.
+    for folder in ["reports", ".claude/logs", ".claude/artifacts", ".claude/metrics"] {
+        let p = Project::nested();
+        p.write(
+            ".claude/config.yaml",
+            &config("", &[("a", "echo made > out.txt; echo ARTIFACT: out.txt")], "  - name: build\n    agents: [a]\n"),
+        );
+        let elsewhere = p.outside().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::create_dir_all(p.path(folder).parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, p.path(folder)).unwrap();
+        let (run, _, _) = on_runner_within(&p, &["run", "start"]).expect("no hang");
+        let written: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(written.is_empty(), "{folder}: written through the link: {written:?}\n{run:?}");
+        assert_ne!(run.code, 0, "{folder}: {run:?}");
+        assert!(run.stderr.contains(folder), "{folder}: the refusal names it:\n{}", run.stderr);
+    }
+    // A record's own name a link to another file of the workspace: the link is replaced, the
+    // file is left as it was.
+    let p = Project::with_config(&config("", &[("a", "echo a")], "  - name: build\n    agents: [a]\n"));
+    p.write("src/lib.rs", "fn main() {}\n");
+    std::fs::create_dir_all(p.path("reports")).unwrap();
+    std::os::unix::fs::symlink("../src/lib.rs", p.path("reports/junit.xml")).unwrap();
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(p.read("src/lib.rs"), "fn main() {}\n");
+    assert!(p.read("reports/junit.xml").contains("<testsuites"));
+}
