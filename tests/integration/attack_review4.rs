@@ -342,3 +342,27 @@ fn folders_a_pull_request_made_links_out_of_the_workspace_get_no_records() {
     assert_eq!(p.read("src/lib.rs"), "fn main() {}\n");
     assert!(p.read("reports/junit.xml").contains("<testsuites"));
 }
+
+#[test]
+fn numbers_at_their_limit_in_a_forged_state_panic_nothing() {
+    // A state's counters are input too: the run count and an attempt number at u32::MAX, an
+    // agent recorded running.
+    let p = gated();
+    edit_state(&p, |s| {
+        let planning = &mut s["phases"]["planning"];
+        planning["runs"] = json!(u32::MAX);
+        planning["status"] = json!("failed");
+        planning["gate"] = Value::Null;
+        let planner = &mut planning["agents"]["planner"];
+        planner["status"] = json!("running");
+        planner["attempts"][0]["number"] = json!(u32::MAX);
+    });
+    for args in [&["run", "status", "--timeline"][..], &["run", "report"], &["run", "report", "--html", "-o", "-"]] {
+        let run = p.run(args);
+        assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+        run.code(0);
+    }
+    let run = p.run(&["run", "retry", "--phase", "planning"]);
+    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("internal error"), "{}", run.stderr);
+    run.code(4);
+}
