@@ -366,3 +366,67 @@ fn numbers_at_their_limit_in_a_forged_state_panic_nothing() {
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("internal error"), "{}", run.stderr);
     run.code(4);
 }
+
+/// `tests/browser/check.mjs mermaid FILE` in headless Chromium: the charts Mermaid drew.
+fn mermaid_charts(file: &Path) -> Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = root.join(".ci/browser/node_modules");
+    assert!(
+        modules.join("mermaid/dist/mermaid.min.js").is_file(),
+        "mermaid (npm, in .ci/browser) is missing: run .ci/run"
+    );
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/browser/check.mjs"))
+        .args(["mermaid", &file.display().to_string()])
+        .env("BROWSER_MODULES", modules)
+        .output()
+        .expect("node runs the browser check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["charts"].clone()
+}
+
+#[test]
+fn a_summary_chart_near_its_budget_is_still_drawn_by_mermaid() {
+    // Mermaid refuses a diagram over its `maxTextSize` (50,000 characters by default, as GitHub
+    // draws it) and draws an error instead: 38 phases of 20 agents, each drawn one by one,
+    // made a 57,000-character chart, within the summary's budget but not Mermaid's.
+    let (phases, agents) = (38, 20);
+    let names: Vec<String> = (0..agents).map(|a| format!("agent_number_{a:03}")).collect();
+    let mut yaml = String::new();
+    for ph in 0..phases {
+        yaml.push_str(&format!("  - name: phase_number_{ph:03}\n    agents: [{}]\n", names.join(", ")));
+    }
+    let commands: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "true")).collect();
+    let p = Project::with_config(&config("", &commands, &yaml));
+    let mut state_phases = serde_json::Map::new();
+    for ph in 0..phases {
+        let mut states = serde_json::Map::new();
+        for (a, name) in names.iter().enumerate() {
+            states.insert(
+                name.clone(),
+                json!({"status": "succeeded", "command": "true",
+                "transcript": format!(".claude/logs/agents/r_{ph}_{a}.log"), "artifacts": [],
+                "attempts": [{"number": 1, "started_at": format!("2026-01-01T12:{ph:02}:{a:02}Z"), "duration_s": 1.5,
+                              "exit_code": 0, "timed_out": false}]}),
+            );
+        }
+        state_phases.insert(
+            format!("phase_number_{ph:03}"),
+            json!({"status": "succeeded", "runs": 1,
+            "started_at": format!("2026-01-01T12:{ph:02}:00Z"), "finished_at": format!("2026-01-01T12:{ph:02}:59Z"),
+            "agents": states}),
+        );
+    }
+    let state = json!({"version": 1, "run_id": "20260101_120000", "started_at": "2026-01-01T12:00:00Z",
+        "updated_at": "2026-01-01T13:00:00Z", "finished_at": "2026-01-01T13:00:00Z", "interrupted": false,
+        "intake_path": ".claude/intake.yaml", "intake": {}, "journal_seq": 0, "phases": state_phases});
+    p.write(".claude/orchestrator_state.json", &state.to_string());
+    p.run(&["run", "report", "-o", "summary.md"]).code(0);
+    let md = p.read("summary.md");
+    let chart = md.split("```mermaid\n").nth(1).unwrap().split("```").next().unwrap();
+    assert!(chart.len() < 50_000, "{} characters: over Mermaid's limit", chart.len());
+    // Grouped to fit, the notes do not claim the phases had more attempts than they had.
+    assert!(!md.contains("more than 60 attempts"), "{}", &md[..md.len().min(4000)]);
+    let charts = mermaid_charts(&p.path("summary.md"));
+    assert!(charts[0]["tasks"].as_u64().unwrap() > 0, "Mermaid drew no bar: {charts}");
+}
