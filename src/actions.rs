@@ -165,7 +165,9 @@ impl Renderer {
                 let title =
                     format!("{}/{name}: {outcome} ({tries} attempt{})", phase.name, if tries == 1 { "" } else { "s" });
                 let _ = writeln!(text, "::group::{}", escape_data(&neutralize(&title)));
-                let tail = read_tail(&wf.root.join(&agent.transcript), GROUP_TAIL_BYTES);
+                let tail = crate::transcript::tail(&wf.root, &agent.transcript, GROUP_TAIL_BYTES)
+                    .map(|t| t.text)
+                    .unwrap_or_default();
                 text.push_str(&frame(&tail));
                 text.push_str("::endgroup::\n");
             }
@@ -396,12 +398,12 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
             let time = a.duration_s.map(|d| format!("{d:.1}s")).unwrap_or_else(|| "—".into());
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {time} | `{}` |",
+                "| {} | {} | {} | {} | {time} | {} |",
                 cell(&p.name),
                 cell(name),
-                cell(&outcome),
+                cell(&crate::markup::inline(&outcome)),
                 a.attempts.len(),
-                cell(&a.transcript)
+                cell(&crate::markup::code(&a.transcript))
             );
         }
     }
@@ -414,10 +416,11 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
     if !gates.is_empty() {
         s.push_str("\n### Approval gates\n\n");
         for (p, ps, g) in gates {
-            let request = if g.request.starts_with("http") {
+            // Text from the state: a link only when it is a plain web address.
+            let request = if plain_url(&g.request) {
                 format!("[the request]({})", g.request)
             } else {
-                format!("`{}`", g.request)
+                crate::markup::code(&g.request)
             };
             match &g.decision {
                 Some(d) => {
@@ -425,10 +428,12 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
                     let on = d
                         .commit
                         .as_deref()
-                        .map(|c| format!(" on `{}`", c.chars().take(12).collect::<String>()))
+                        .map(|c| format!(" on {}", crate::markup::code(crate::markup::prefix(c, 12))))
                         .unwrap_or_default();
-                    let why = d.reason.as_deref().map(|r| format!(": {}", cell(r))).unwrap_or_default();
-                    let _ = writeln!(s, "- `{}`: {verb} by **{}**{on} ({request}){why}", p.name, cell(&d.by));
+                    let why =
+                        d.reason.as_deref().map(|r| format!(": {}", crate::markup::inline(r))).unwrap_or_default();
+                    let by = crate::markup::inline(&d.by);
+                    let _ = writeln!(s, "- `{}`: {verb} by **{by}**{on} ({request}){why}", p.name);
                 }
                 None if ps.status == PhaseStatus::AwaitingApproval => {
                     let (approve, reject) = wf.labels(&p.name);
@@ -450,6 +455,13 @@ pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Stri
     s
 }
 
+/// Whether `s` is a web address that cannot break out of a Markdown link: `http(s)://`, then
+/// only characters a URL needs (no space, parenthesis, bracket, quote or markup).
+fn plain_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._~:/?#=&%+".contains(c))
+}
+
 fn phase_icon(s: PhaseStatus) -> &'static str {
     match s {
         PhaseStatus::Succeeded | PhaseStatus::Approved => "✅",
@@ -463,26 +475,6 @@ fn phase_icon(s: PhaseStatus) -> &'static str {
 /// Text safe inside a Markdown table cell.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-/// The last `max` bytes of a file, from a line start, as text ("" if unreadable).
-fn read_tail(path: &Path, max: u64) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(max);
-    if f.seek(SeekFrom::Start(start)).is_err() {
-        return String::new();
-    }
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    if start > 0
-        && let Some(i) = text.find('\n')
-    {
-        return text[i + 1..].to_owned();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -506,15 +498,5 @@ mod tests {
         ] {
             assert!(!listable(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn tails_start_at_a_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("t.log");
-        std::fs::write(&p, "first line\nsecond\nthird\n").unwrap();
-        assert_eq!(read_tail(&p, 10), "third\n");
-        assert_eq!(read_tail(&p, 1000), "first line\nsecond\nthird\n");
-        assert_eq!(read_tail(&dir.path().join("none"), 10), "");
     }
 }

@@ -62,6 +62,7 @@ pub mod state;
 pub mod template;
 mod text_file;
 pub mod timeline;
+mod transcript;
 pub mod workspace;
 
 use std::ffi::OsString;

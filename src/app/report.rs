@@ -37,18 +37,19 @@ pub(crate) fn write(ctx: &Ctx, as_html: bool, output: Option<PathBuf>) -> Result
     } else {
         (redactor.redact_str(&crate::actions::summary_at(wf, &state, now)), None)
     };
-    let path = match (output, default) {
-        (Some(p), _) if p == Path::new("-") => None,
-        (None, None) => None,
-        (Some(p), _) => Some(if p.is_absolute() { p } else { ctx.root.join(p) }),
-        (None, Some(rel)) => {
-            // Into the workspace, where agents write: never through a link out of it.
-            let written = crate::workspace::Confinement::for_workflow(wf)
-                .write(&rel, body.as_bytes())
-                .map_err(|why| anyhow::anyhow!("cannot write the report: `{rel}` {why}"))?;
-            outln!("wrote {}", neutralize(&written));
-            return Ok(exit_code::SUCCESS);
+    // A relative path is in the workspace, where agents write: written as the default is, never
+    // through a link out of it and never over the orchestrator's own files.
+    let (path, inside) = match (output, default) {
+        (Some(p), _) if p == Path::new("-") => (None, None),
+        (None, None) => (None, None),
+        (Some(p), _) if p.is_absolute() => (Some(p), None),
+        (Some(p), _) => {
+            let rel = p.to_str().map(str::to_owned).ok_or_else(|| {
+                AppError::Usage(format!("`{}` is not UTF-8; expected a path to write the report to", p.display()))
+            })?;
+            (Some(wf.root.join(&p)), Some(rel))
         }
+        (None, Some(rel)) => (Some(wf.root.join(&rel)), Some(rel)),
     };
     let Some(path) = path else {
         out!("{}", neutralize(&body));
@@ -60,6 +61,13 @@ pub(crate) fn write(ctx: &Ctx, as_html: bool, output: Option<PathBuf>) -> Result
             path.display(),
             if as_html { "html" } else { "md" }
         )));
+    }
+    if let Some(rel) = inside {
+        let written = crate::workspace::Confinement::for_workflow(wf)
+            .write(&rel, body.as_bytes())
+            .map_err(|why| anyhow::anyhow!("cannot write the report: `{rel}` {why}"))?;
+        outln!("wrote {}", neutralize(&written));
+        return Ok(exit_code::SUCCESS);
     }
     state::replace_file(&path, body.as_bytes())
         .with_context(|| format!("cannot write the report to `{}`", path.display()))?;

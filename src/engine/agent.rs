@@ -1,7 +1,7 @@
 //! Running one agent: its prompt, its transcript, its attempts under the retry policy, and its
 //! outcome in the journal.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -252,8 +252,8 @@ impl Engine {
             }
         }
         if !refused.is_empty() {
-            let path = self.wf.root.join(&agent_state.transcript);
-            if let Ok(mut f) = OpenOptions::new().append(true).open(&path) {
+            // The agent may have swapped its transcript for a link: never appended through it.
+            if let Ok(mut f) = crate::transcript::open_append(&self.wf.root, &agent_state.transcript) {
                 for r in &refused {
                     let _ = writeln!(f, "=== refused artifact `{}`: {} ===", r.path, r.reason);
                 }
@@ -293,20 +293,9 @@ impl Engine {
     }
 
     fn open_transcript(&self, rel: &str) -> Result<BufWriter<File>, EngineError> {
-        let path = self.wf.root.join(rel);
-        let write_err = |source| EngineError::Write { path: rel.to_owned(), source };
-        let open = || OpenOptions::new().create(true).append(true).open(&path);
-        let file = match open() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // The log folder does not exist yet; the first agent creates it.
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(write_err)?;
-                }
-                open()
-            }
-            other => other,
-        }
-        .map_err(write_err)?;
+        // Inside the workspace only: a folder on the way may be a link the pull request made.
+        let file = crate::transcript::open_append(&self.wf.root, rel)
+            .map_err(|source| EngineError::Write { path: rel.to_owned(), source })?;
         Ok(BufWriter::with_capacity(16 * 1024, file))
     }
 

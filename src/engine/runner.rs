@@ -587,7 +587,7 @@ impl Engine {
                 // A fresh start (a resumed phase keeps its finished agents); what an earlier run
                 // did is kept for the timeline.
                 ps.archive();
-                ps.runs += 1;
+                ps.runs = ps.runs.saturating_add(1);
                 ps.started_at = Some(Utc::now());
                 ps.agents.clear();
             }

@@ -40,9 +40,11 @@ struct FileEntry {
     sha256: String,
 }
 
-/// Write the bundle for `phase`; returns how many files it holds.
+/// Write the bundle for `phase` to `target` (its real location, see `report::confined`);
+/// returns how many files it holds.
 pub fn write(
     root: &Path,
+    target: &Path,
     state: &RunState,
     phase: &str,
     ps: &PhaseState,
@@ -56,7 +58,6 @@ pub fn write(
     files.dedup();
     files.retain(|f| root.join(f).is_file() && redactor.find(f.as_bytes()).is_empty());
 
-    let target = root.join(path(phase));
     let dir = target.parent().expect("bundle path has a folder");
     std::fs::create_dir_all(dir)?;
     let tmp = crate::state::new_temp(dir)?;
@@ -98,6 +99,6 @@ pub fn write(
     zip.start_file("metadata.json", options).map_err(std::io::Error::other)?;
     zip.write_all(&redactor.redact(&serde_json::to_vec_pretty(&meta).expect("metadata serializes")))?;
     zip.finish().map_err(std::io::Error::other)?;
-    tmp.persist(&target).map_err(|e| e.error)?;
+    tmp.persist(target).map_err(|e| e.error)?;
     Ok(files.len())
 }

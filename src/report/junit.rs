@@ -3,7 +3,6 @@
 //! report actions read is set: suite `name`/`time`, case `name`/`classname`/`time`/`file`,
 //! `failure` with a short `message` and the retry history as its text.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use junit_report::{Duration, OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
@@ -36,16 +35,14 @@ fn seconds(s: f64) -> Duration {
     Duration::seconds_f64(if s.is_finite() && s >= 0.0 { s } else { 0.0 })
 }
 
-/// The last bytes of a transcript.
-fn tail(path: &Path) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(SYSTEM_OUT_BYTES);
-    let _ = f.seek(SeekFrom::Start(start));
-    let mut bytes = Vec::new();
-    let _ = f.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if start > 0 { format!("[… {start} earlier bytes in the transcript]\n{text}") } else { text }
+/// The last bytes of a transcript (see [`crate::transcript`]: only a plain file in the
+/// transcripts' folder).
+fn tail(root: &Path, rel: &str) -> String {
+    match crate::transcript::tail(root, rel, SYSTEM_OUT_BYTES) {
+        Some(t) if t.skipped > 0 => format!("[… {} earlier bytes in the transcript]\n{}", t.skipped, t.text),
+        Some(t) => t.text,
+        None => String::new(),
+    }
 }
 
 fn history(attempts: &[Attempt]) -> String {
@@ -69,7 +66,7 @@ fn agent_case(phase: &str, name: &str, a: &AgentState, root: &Path, redactor: &R
     if attempts > 1 {
         out.push_str(&format!("{attempts} attempts:\n{}\n\n", history(&a.attempts)));
     }
-    out.push_str(&tail(&root.join(&a.transcript)));
+    out.push_str(&tail(root, &a.transcript));
     let mut case = match a.status {
         AgentStatus::Succeeded => TestCaseBuilder::success(name, time),
         AgentStatus::Failed => {

@@ -57,7 +57,19 @@ fn due(last: Option<(Instant, Duration)>, now: Instant) -> bool {
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
-    replace_file(&root.join(rel), bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
+    replace_file(&confined(root, rel)?, bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
+}
+
+/// Where the record `rel` really goes: its folder's real location, refused unless that is
+/// inside the workspace (`reports/` or `.claude/metrics/` may be a link a pull request or an
+/// agent made), and the file by name (a link there is replaced, not followed).
+pub(crate) fn confined(root: &Path, rel: &str) -> Result<PathBuf, RecordError> {
+    let Some((parent, name)) = rel.rsplit_once('/') else { return Ok(root.join(rel)) };
+    let (dir, _) = crate::workspace::Confinement::new(root).writable(parent).map_err(|why| RecordError {
+        path: rel.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, format!("its folder {why}")),
+    })?;
+    Ok(dir.join(name))
 }
 
 impl Recorder {
@@ -100,7 +112,8 @@ impl Recorder {
     pub fn phase(&self, state: &RunState, phase: &str) -> Result<(), RecordError> {
         let Some(ps) = state.phases.get(phase) else { return Ok(()) };
         self.write(&validation::path(phase), validation::render(state, phase, ps).as_bytes())?;
-        bundle::write(&self.root, state, phase, ps, &self.redactor)
+        let target = confined(&self.root, &bundle::path(phase))?;
+        bundle::write(&self.root, &target, state, phase, ps, &self.redactor)
             .map_err(|source| RecordError { path: bundle::path(phase), source })?;
         Ok(())
     }

@@ -17,7 +17,6 @@ use super::{AgentRow, GateOutcome, Outcome, Timeline, duration};
 use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::state::RunState;
-use crate::workspace::Confinement;
 
 /// How much of a transcript's end the report shows, per agent.
 pub const TAIL_BYTES: u64 = 4096;
@@ -87,23 +86,11 @@ pub fn csp() -> String {
     )
 }
 
-/// The last lines of a transcript, if it is a regular file reached without symlinks inside the
-/// workspace (an agent could have replaced its transcript with a link to a secret file).
-fn tail(confine: &Confinement, rel: &str) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let path = confine.exact(rel).ok()?;
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    let mut f = std::fs::File::open(&path).ok()?;
-    let start = meta.len().saturating_sub(TAIL_BYTES);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::new();
-    f.take(TAIL_BYTES).read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf);
-    let text = if start > 0 { text.split_once('\n').map(|(_, r)| r).unwrap_or(&text) } else { &text };
-    let lines: Vec<&str> = text.lines().collect();
+/// The last lines of a transcript (see [`crate::transcript`]: only a regular file in the
+/// transcripts' folder, reached without symlinks; never another file a state names).
+fn tail(root: &std::path::Path, rel: &str) -> Option<String> {
+    let t = crate::transcript::tail(root, rel, TAIL_BYTES)?;
+    let lines: Vec<&str> = t.text.lines().collect();
     Some(lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"))
 }
 
@@ -285,7 +272,6 @@ fn status_class(s: crate::state::PhaseStatus) -> &'static str {
 }
 
 fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
-    let confine = Confinement::new(&wf.root);
     let mut s = String::new();
     for p in t.phases.iter().filter(|p| !p.agents.is_empty()) {
         let _ = writeln!(s, "<h3 id=\"phase-{0}\">{0}</h3>", text(r, &p.name, false));
@@ -316,13 +302,13 @@ fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
                 );
             }
             s.push_str("</table>\n");
-            match (!a.transcript.is_empty()).then(|| tail(&confine, &a.transcript)).flatten() {
+            match (!a.transcript.is_empty()).then(|| tail(&wf.root, &a.transcript)).flatten() {
                 Some(tail) if !tail.is_empty() => {
                     let _ = writeln!(s, "<pre class=\"tail\">{}</pre>", text(r, &tail, true));
                 }
                 Some(_) => s.push_str("<p>The transcript is empty.</p>\n"),
                 None => s.push_str(
-                    "<p>The transcript is not readable here (missing, or not a plain file in the workspace).</p>\n",
+                    "<p>The transcript is not readable here (missing, or not a plain file in the transcripts' folder).</p>\n",
                 ),
             }
             s.push_str("</details>\n");

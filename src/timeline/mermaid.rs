@@ -28,8 +28,9 @@ pub struct Limits {
 impl Limits {
     /// In the gate comment, which has a checklist and diffs to keep room for.
     pub const COMMENT: Limits = Limits { bars_per_phase: 30, max_chars: 12_000 };
-    /// In the job summary.
-    pub const SUMMARY: Limits = Limits { bars_per_phase: 60, max_chars: 60_000 };
+    /// In the job summary: under Mermaid's `maxTextSize` (50,000 characters by default, as
+    /// GitHub draws it), past which Mermaid draws an error instead of the chart.
+    pub const SUMMARY: Limits = Limits { bars_per_phase: 60, max_chars: 48_000 };
 }
 
 /// Words Mermaid's Gantt lexer reads at the start of a line (case-insensitively).
@@ -184,7 +185,9 @@ pub fn render(t: &Timeline, limits: &Limits) -> String {
     let size = |sections: &[(String, bool)]| sections.iter().map(|(s, _)| s.len()).sum::<usize>();
     let note_room = 600;
     let budget = limits.max_chars.saturating_sub(head.len() + foot.len() + note_room);
-    if size(&sections) > budget {
+    // Grouped to fit, not (only) for having many attempts: the notes say which.
+    let squeezed = size(&sections) > budget;
+    if squeezed {
         id = 0;
         sections = drawn.iter().map(|p| (section(t, p, true, &mut id), true)).collect();
     }
@@ -201,7 +204,9 @@ pub fn render(t: &Timeline, limits: &Limits) -> String {
     sections.drain(..skipped);
     let grouped: Vec<&PhaseLane> =
         drawn.iter().skip(skipped).zip(&sections).filter(|(_, (_, g))| *g).map(|(p, _)| *p).collect();
-    if grouped.len() > 3 {
+    if grouped.len() > 3 && squeezed {
+        let _ = writeln!(notes, "- {} phases are drawn as one bar per outcome each, to fit.", grouped.len());
+    } else if grouped.len() > 3 {
         let _ = writeln!(
             notes,
             "- {} phases have more than {} attempts each: each is drawn as one bar per outcome.",
@@ -210,12 +215,16 @@ pub fn render(t: &Timeline, limits: &Limits) -> String {
         );
     } else {
         for p in grouped {
+            let why = if p.attempts() > limits.bars_per_phase {
+                format!("more than {} to draw one by one", limits.bars_per_phase)
+            } else {
+                "to fit".to_owned()
+            };
             let _ = writeln!(
                 notes,
-                "- {}: {} attempts, drawn as one bar per outcome (more than {} to draw one by one).",
+                "- {}: {} attempts, drawn as one bar per outcome ({why}).",
                 crate::markup::code(&p.name),
-                p.attempts(),
-                limits.bars_per_phase
+                p.attempts()
             );
         }
     }

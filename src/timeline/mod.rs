@@ -358,7 +358,7 @@ impl Timeline {
                     row.bars.push(Bar {
                         agent: name.clone(),
                         run: ps.runs,
-                        attempt: a.attempts.last().map_or(1, |t| t.number + 1),
+                        attempt: a.attempts.last().map_or(1, |t| t.number.saturating_add(1)),
                         start,
                         end: last_record.max(start),
                         outcome: Outcome::Running,

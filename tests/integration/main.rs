@@ -15,6 +15,7 @@ mod artifacts;
 mod attack_review;
 mod attack_review2;
 mod attack_review3;
+mod attack_review4;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;
