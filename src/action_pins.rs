@@ -6,7 +6,7 @@
 
 /// An action at one commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pin {
+pub(crate) struct Pin {
     /// `owner/repo`.
     pub name: &'static str,
     /// The commit the version's tag pointed at (40 hex digits).
@@ -17,24 +17,24 @@ pub struct Pin {
 
 impl Pin {
     /// What goes after `uses:` (without the comment).
-    pub fn reference(&self) -> String {
+    pub(crate) fn reference(&self) -> String {
         format!("{}@{}", self.name, self.sha)
     }
 }
 
-pub const CHECKOUT: Pin =
+pub(crate) const CHECKOUT: Pin =
     Pin { name: "actions/checkout", sha: "fbc6f3992d24b796d5a048ff273f7fcc4a7b6c09", version: "v5.1.0" };
-pub const DOWNLOAD_ARTIFACT: Pin =
+pub(crate) const DOWNLOAD_ARTIFACT: Pin =
     Pin { name: "actions/download-artifact", sha: "37930b1c2abaa49bbe596cd826c3c89aef350131", version: "v7.0.0" };
-pub const JUNIT_REPORT: Pin =
+pub(crate) const JUNIT_REPORT: Pin =
     Pin { name: "mikepenz/action-junit-report", sha: "3585e9575db828022551b4231f165eb59a0e74e3", version: "v5.6.2" };
 
 /// Every pin generated workflows may use.
-pub const ALL: [Pin; 3] = [CHECKOUT, DOWNLOAD_ARTIFACT, JUNIT_REPORT];
+pub(crate) const ALL: [Pin; 3] = [CHECKOUT, DOWNLOAD_ARTIFACT, JUNIT_REPORT];
 
 /// `yaml` with ` # VERSION` after each `uses: owner/repo@SHA` of a known pin (serde_yaml writes
 /// no comments, so they are added to the text).
-pub fn annotate(yaml: &str) -> String {
+pub(crate) fn annotate(yaml: &str) -> String {
     let mut out = String::with_capacity(yaml.len() + 64);
     for line in yaml.split_inclusive('\n') {
         let body = line.trim_end_matches('\n');

@@ -265,7 +265,7 @@ fn current_phase(wf: &Workflow, state: &RunState) -> String {
 }
 
 /// A status as one word for outputs and `if:` expressions.
-pub fn status_word(s: RunStatus) -> &'static str {
+pub(crate) fn status_word(s: RunStatus) -> &'static str {
     match s {
         RunStatus::Running => "running",
         RunStatus::Interrupted => "interrupted",
@@ -280,7 +280,7 @@ pub fn status_word(s: RunStatus) -> &'static str {
 /// state and its journal, transcripts, LLM exchanges, metrics, reports, gate requests, bundles,
 /// and the files the agents reported (so a later job of the same run can `run merge` them).
 /// A path that cannot be listed safely, or whose name holds a secret, is left out with a warning.
-pub fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Vec<String> {
+pub(crate) fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Vec<String> {
     let state_file = wf.state_path();
     let mut journal = state_file.clone().into_os_string();
     journal.push(".journal");
@@ -328,12 +328,12 @@ fn listable(path: &str) -> bool {
 
 /// The job summary: the phase table, the timeline (drawn to the last thing that happened),
 /// agent outcomes and where the gate stands.
-pub fn summary(wf: &Workflow, state: &RunState) -> String {
+pub(crate) fn summary(wf: &Workflow, state: &RunState) -> String {
     summary_at(wf, state, state.started_at)
 }
 
 /// The job summary with a gate that still waits drawn up to `as_of` (`run report`: now).
-pub fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> String {
+pub(crate) fn summary_at(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> String {
     let status = state.status();
     let icon = match status {
         RunStatus::Completed => "✅",

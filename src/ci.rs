@@ -15,7 +15,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::config::{Phase, Workflow};
 
-pub struct Options {
+pub(crate) struct Options {
     /// The action reference for `uses:` (`owner/repo@ref`, or `./`).
     pub uses: String,
     /// The workspace relative to the repository root (`.` at the root).
@@ -135,7 +135,7 @@ fn permissions(wf: &Workflow, report: bool) -> Value {
 /// Check out the pull request's branch (not the merge commit), so outputs are pushed onto it. A
 /// comment's event does not name the branch: GitHub does. Only this repository's branches are
 /// fetched, never a fork's.
-pub const SWITCH_TO_BRANCH: &str = r#"ref="$HEAD_REF"
+pub(crate) const SWITCH_TO_BRANCH: &str = r#"ref="$HEAD_REF"
 if [ -z "$ref" ]; then
   ref=$(curl -fsSL -H "Authorization: Bearer $GH_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/pulls/$PR" | jq -r .head.ref)
 fi
@@ -218,7 +218,7 @@ const HEADER: &str = "\
 ";
 
 /// The workflow, as YAML text.
-pub fn generate(wf: &Workflow, opts: &Options) -> String {
+pub(crate) fn generate(wf: &Workflow, opts: &Options) -> String {
     let jobs = if opts.jobs { jobs_layout(wf, opts) } else { steps_layout(wf, opts) };
     let doc = map(vec![
         ("name", s("orchestrator")),

@@ -7,11 +7,11 @@ use clap::{Args, Parser, Subcommand};
 mod examples;
 mod phase;
 
-pub use phase::{PhaseArg, PhaseChoice};
+pub(crate) use phase::{PhaseArg, PhaseChoice};
 
 #[derive(Debug, Parser)]
 #[command(name = "orchestrator", version, about = "Run phase-gated workflows of agents, with approval gates between phases.", after_help = crate::exit_code::TABLE)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Run as if started in DIR (the workspace)
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Write the default workflow (config, prompts, intake) into the workspace
     #[command(after_help = examples::INIT)]
     Init(InitArgs),
@@ -62,7 +62,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CiCommand {
+pub(crate) enum CiCommand {
     /// Write a GitHub Actions workflow that runs the config's phases: as steps of one job, or
     /// (--jobs) as jobs linked by `needs:` with a parallel phase's agents as a matrix
     #[command(after_help = examples::CI_GENERATE)]
@@ -86,14 +86,14 @@ pub enum CiCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// Project name written into the intake (default: the workspace folder's name)
     #[arg(long)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct QuickstartArgs {
+pub(crate) struct QuickstartArgs {
     /// Folder to create the project in (created if missing)
     #[arg(required_unless_present = "kind")]
     pub dir: Option<PathBuf>,
@@ -115,7 +115,7 @@ pub struct QuickstartArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RunCommand {
+pub(crate) enum RunCommand {
     /// Start a new run and run it until it completes, fails or reaches an approval gate
     #[command(after_help = examples::START, mut_arg("phase_name", |a| a.help("Run only this phase (one that needs no other), then stop: for workflows that give each phase its own step")))]
     Start {
@@ -250,7 +250,7 @@ pub enum RunCommand {
 
 /// Options for commands that run agents.
 #[derive(Debug, Args, Clone, Default)]
-pub struct ExecArgs {
+pub(crate) struct ExecArgs {
     /// Show the plan, commands and rendered prompts; run and write nothing
     #[arg(long)]
     pub dry_run: bool,

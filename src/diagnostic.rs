@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 /// A position in a source file; `line` and `col` are 1-based, `col` counts characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pos {
+pub(crate) struct Pos {
     pub line: usize,
     pub col: usize,
 }
 
 /// An error located in a user file.
 #[derive(Debug, Clone)]
-pub struct Diagnostic {
+pub(crate) struct Diagnostic {
     pub message: String,
     pub file: PathBuf,
     pub pos: Option<Pos>,
@@ -27,24 +27,24 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(message: impl Into<String>, file: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, file: impl Into<PathBuf>) -> Self {
         Diagnostic { message: message.into(), file: file.into(), pos: None, width: 1, source_line: None, help: None }
     }
 
     /// Point at `pos` in `source`, underlining `width` characters.
-    pub fn at(mut self, source: &str, pos: Option<Pos>, width: usize) -> Self {
+    pub(crate) fn at(mut self, source: &str, pos: Option<Pos>, width: usize) -> Self {
         self.pos = pos;
         self.width = width.max(1);
         self.source_line = pos.and_then(|p| source.lines().nth(p.line.saturating_sub(1)).map(str::to_owned));
         self
     }
 
-    pub fn help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
-    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+    pub(crate) fn maybe_help(mut self, help: Option<String>) -> Self {
         if help.is_some() {
             self.help = help;
         }
@@ -84,7 +84,7 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// The candidate closest to `word`, if it is close enough to be a plausible misspelling.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -94,7 +94,7 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" for the nearest candidate, if any.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     nearest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 

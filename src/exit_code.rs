@@ -1,26 +1,26 @@
 //! Exit codes: the one table the README and `--help` document.
 
 /// The run (or the command) finished as asked.
-pub const SUCCESS: i32 = 0;
+pub(crate) const SUCCESS: i32 = 0;
 /// An agent failed or a phase's artifacts were missing: an outcome, not an orchestrator error.
-pub const FAILED: i32 = 1;
+pub(crate) const FAILED: i32 = 1;
 /// Bad command-line arguments.
-pub const USAGE: i32 = 2;
+pub(crate) const USAGE: i32 = 2;
 /// Bad input: config, intake, prompt template or state file. Nothing was run or written.
-pub const INVALID_INPUT: i32 = 3;
+pub(crate) const INVALID_INPUT: i32 = 3;
 /// The run stopped at an approval gate and waits for a decision.
-pub const AWAITING_APPROVAL: i32 = 4;
+pub(crate) const AWAITING_APPROVAL: i32 = 4;
 /// A reviewer rejected a phase.
-pub const REJECTED: i32 = 5;
+pub(crate) const REJECTED: i32 = 5;
 /// Another orchestrator process holds the run's lock.
-pub const BUSY: i32 = 6;
+pub(crate) const BUSY: i32 = 6;
 /// The orchestrator itself could not do its work (I/O error, internal error).
-pub const ERROR: i32 = 70;
+pub(crate) const ERROR: i32 = 70;
 /// Stopped by Ctrl-C or SIGTERM; `run resume` continues.
-pub const INTERRUPTED: i32 = 130;
+pub(crate) const INTERRUPTED: i32 = 130;
 
 /// The table, for `--help`.
-pub const TABLE: &str = "\
+pub(crate) const TABLE: &str = "\
 Exit codes:
   0    success
   1    an agent failed or required artifacts are missing

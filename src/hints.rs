@@ -10,7 +10,7 @@ use std::sync::RwLock;
 static PREFIX: RwLock<String> = RwLock::new(String::new());
 
 /// The words to put after `orchestrator` in printed commands, from where this invocation works.
-pub fn set(directory: Option<&Path>, config: &Path) {
+pub(crate) fn set(directory: Option<&Path>, config: &Path) {
     let mut words = String::new();
     if let Some(dir) = directory {
         words.push_str(&format!(" -C {}", quote(&dir.display().to_string())));
@@ -35,7 +35,7 @@ fn quote(s: &str) -> String {
 const COMMANDS: [&str; 6] = ["run ", "validate", "init", "quickstart", "ci ", "--help"];
 
 /// `text` with the invocation's `-C`/`--config` after every `orchestrator` that starts a command.
-pub fn localize(text: &str) -> Cow<'_, str> {
+pub(crate) fn localize(text: &str) -> Cow<'_, str> {
     let prefix = PREFIX.read().map(|p| p.clone()).unwrap_or_default();
     if prefix.is_empty() || !text.contains("orchestrator ") {
         return Cow::Borrowed(text);

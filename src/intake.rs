@@ -5,11 +5,11 @@ use std::path::Path;
 
 use crate::diagnostic::Diagnostic;
 
-pub const DEFAULT_INTAKE: &str = ".claude/intake.yaml";
+pub(crate) const DEFAULT_INTAKE: &str = ".claude/intake.yaml";
 
 /// Load the intake at `rel` under `root`. `explicit` says the user named it: then a missing file
 /// is an error; otherwise a missing default intake is an empty one.
-pub fn load(root: &Path, rel: &Path, explicit: bool) -> Result<serde_json::Value, Diagnostic> {
+pub(crate) fn load(root: &Path, rel: &Path, explicit: bool) -> Result<serde_json::Value, Diagnostic> {
     let source = match crate::text_file::read(&root.join(rel)) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(serde_json::json!({})),

@@ -35,35 +35,35 @@ macro_rules! errln {
 mod action_pins;
 mod actions;
 mod app;
-pub mod ci;
-pub mod cli;
-pub mod config;
-pub mod diagnostic;
-pub mod engine;
-pub mod executor;
-pub mod exit_code;
-pub mod gate;
-pub mod github;
+pub(crate) mod ci;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub(crate) mod diagnostic;
+pub(crate) mod engine;
+pub(crate) mod executor;
+pub(crate) mod exit_code;
+pub(crate) mod gate;
+pub(crate) mod github;
 mod hints;
-pub mod intake;
+pub(crate) mod intake;
 #[cfg(test)]
 mod invariants_tests;
 mod markup;
 #[cfg(test)]
 mod mutation_tests;
 mod output;
-pub mod prompt;
-pub mod report;
+pub(crate) mod prompt;
+pub(crate) mod report;
 mod review;
-pub mod runner_log;
+pub(crate) mod runner_log;
 mod shell;
 mod starter;
-pub mod state;
-pub mod template;
+pub(crate) mod state;
+pub(crate) mod template;
 mod text_file;
-pub mod timeline;
+pub(crate) mod timeline;
 mod transcript;
-pub mod workspace;
+pub(crate) mod workspace;
 
 use std::ffi::OsString;
 

@@ -7,7 +7,7 @@
 
 /// `s` as a Markdown code span on one line: line breaks and control characters shown as
 /// escapes, delimited by more backticks than any run inside it.
-pub fn code(s: &str) -> String {
+pub(crate) fn code(s: &str) -> String {
     let text = unbroken(s);
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let ticks = "`".repeat(longest + 1);
@@ -17,7 +17,7 @@ pub fn code(s: &str) -> String {
 
 /// `s` as HTML inline code (`<code>…</code>`), for HTML contexts where Markdown is not
 /// rendered (`<summary>`); Markdown inside is escaped all the same.
-pub fn html_code(s: &str) -> String {
+pub(crate) fn html_code(s: &str) -> String {
     format!("<code>{}</code>", inline(s))
 }
 
@@ -38,7 +38,7 @@ fn unbroken(s: &str) -> String {
 }
 
 /// The first `n` characters of `s` (a commit, shortened), whatever bytes it holds.
-pub fn prefix(s: &str, n: usize) -> &str {
+pub(crate) fn prefix(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map(|(i, _)| &s[..i]).unwrap_or(s)
 }
 
@@ -65,7 +65,7 @@ fn invisible(c: char) -> bool {
 
 /// `s` on one line, with HTML and Markdown escaped: line breaks and control characters are shown
 /// as `\n`, `\r`, `\u{…}`.
-pub fn inline(s: &str) -> String {
+pub(crate) fn inline(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -92,7 +92,7 @@ pub fn inline(s: &str) -> String {
 /// `s` as the body of a fenced code block (`lang` after the fence): the fence is longer than any
 /// run of backticks in `s`, line endings are `\n`, and nothing in it reads as an HTML comment to
 /// a parser of the raw body.
-pub fn fenced(lang: &str, s: &str) -> String {
+pub(crate) fn fenced(lang: &str, s: &str) -> String {
     let mut body = String::with_capacity(s.len() + 16);
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

@@ -21,7 +21,7 @@ use crate::runner_log::neutralize;
 use crate::state::PhaseStatus;
 
 /// Whether colours may be used on stderr.
-pub fn configure_colors(no_color_flag: bool) {
+pub(crate) fn configure_colors(no_color_flag: bool) {
     let off = no_color_flag || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     if off {
         console::set_colors_enabled(false);
@@ -37,7 +37,7 @@ fn live() -> bool {
 }
 
 /// Consume events until the engine drops its sender.
-pub async fn display(mut rx: mpsc::UnboundedReceiver<Event>, redactor: Redactor) {
+pub(crate) async fn display(mut rx: mpsc::UnboundedReceiver<Event>, redactor: Redactor) {
     let mut screen = Screen::new(live(), redactor);
     while let Some(ev) = rx.recv().await {
         screen.show(&ev);

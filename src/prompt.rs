@@ -9,13 +9,13 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// The template path for `agent`: its `prompt` setting, else `.claude/prompts/<agent>.md`.
-pub fn template_path(agent: &crate::config::Agent) -> PathBuf {
+pub(crate) fn template_path(agent: &crate::config::Agent) -> PathBuf {
     agent.prompt.clone().unwrap_or_else(|| PathBuf::from(format!(".claude/prompts/{}.md", agent.name)))
 }
 
 /// Read the template at `rel` under `root`. A missing default template means "no prompt"; a
 /// missing configured one is an error.
-pub fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option<String>, Diagnostic> {
+pub(crate) fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option<String>, Diagnostic> {
     match crate::text_file::read(&root.join(rel)) {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => Ok(None),
@@ -24,13 +24,13 @@ pub fn read_template(root: &Path, rel: &Path, configured: bool) -> Result<Option
 }
 
 /// Render `source` (read from `file`) with `context`.
-pub fn render(file: &Path, source: &str, context: &Value) -> Result<String, Diagnostic> {
+pub(crate) fn render(file: &Path, source: &str, context: &Value) -> Result<String, Diagnostic> {
     render_with(file, source, &minijinja::Value::from_serialize(context), || context.clone())
 }
 
 /// Render `source` with a context already converted for the template engine; `json` gives the
 /// same context as JSON, built only to explain an error.
-pub fn render_with(
+pub(crate) fn render_with(
     file: &Path,
     source: &str,
     context: &minijinja::Value,

@@ -55,7 +55,7 @@ fn invisible(c: char) -> bool {
 }
 
 /// `text` without ANSI escape sequences (colours, cursor movement, OSC titles and links).
-pub fn strip_ansi(text: &str) -> Cow<'_, str> {
+pub(crate) fn strip_ansi(text: &str) -> Cow<'_, str> {
     if !text.contains('\x1b') {
         return Cow::Borrowed(text);
     }
@@ -77,7 +77,7 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 /// - `##[` is shown as `##\[`.
 ///
 /// Line breaks (`\n`) stay line breaks. Borrowed when nothing needed changing.
-pub fn neutralize(text: &str) -> Cow<'_, str> {
+pub(crate) fn neutralize(text: &str) -> Cow<'_, str> {
     let stripped = strip_ansi(text);
     if is_plain(&stripped) {
         return stripped;
@@ -124,7 +124,7 @@ fn is_plain(text: &str) -> bool {
 /// JSON text (as serde_json writes it) made safe the same way, staying the same JSON: inside
 /// strings, invisible characters become `\uXXXX` escapes and `##[` becomes `##\u005b`. (Outside
 /// strings JSON has neither, and no line of it starts with `:`.)
-pub fn neutralize_json(json: &str) -> Cow<'_, str> {
+pub(crate) fn neutralize_json(json: &str) -> Cow<'_, str> {
     if json.bytes().all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\r')) && !json.contains("##[") {
         return Cow::Borrowed(json);
     }
@@ -146,14 +146,14 @@ pub fn neutralize_json(json: &str) -> Cow<'_, str> {
 
 /// `::name k=v,…::message`, the tool's own workflow command, with GitHub's escaping; the
 /// property values and the message are neutralized first (they may quote agent text).
-pub fn command(name: &str, props: &[(&str, String)], message: &str) -> String {
+pub(crate) fn command(name: &str, props: &[(&str, String)], message: &str) -> String {
     let props: Vec<String> = props.iter().map(|(k, v)| format!("{k}={}", escape_property(&neutralize(v)))).collect();
     let sep = if props.is_empty() { "" } else { " " };
     format!("::{name}{sep}{}::{}\n", props.join(","), escape_data(&neutralize(message)))
 }
 
 /// A workflow command's data: `%`, `\r` and `\n` escaped, so that it stays on its line.
-pub fn escape_data(s: &str) -> String {
+pub(crate) fn escape_data(s: &str) -> String {
     s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
@@ -165,7 +165,7 @@ fn escape_property(s: &str) -> String {
 /// command in it: `::stop-commands::TOKEN`, the text (neutralized too), `::TOKEN::`. The token
 /// is 128 bits from the operating system's random source, new for every frame, and never one
 /// that occurs in the text (which could otherwise end the frame early).
-pub fn frame(text: &str) -> String {
+pub(crate) fn frame(text: &str) -> String {
     frame_with(text, random_token)
 }
 

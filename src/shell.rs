@@ -15,7 +15,7 @@ use crate::cli::Cli;
 const NAME: &str = "orchestrator";
 
 /// The completion script for `shell`.
-pub fn completion_script(shell: Shell) -> Vec<u8> {
+pub(crate) fn completion_script(shell: Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, NAME, &mut out);
@@ -23,13 +23,13 @@ pub fn completion_script(shell: Shell) -> Vec<u8> {
 }
 
 /// The file name a shell looks the script up by (`orchestrator.bash`, `_orchestrator`, …).
-pub fn completion_file_name(shell: Shell) -> String {
+pub(crate) fn completion_file_name(shell: Shell) -> String {
     use clap_complete::Generator;
     shell.file_name(NAME)
 }
 
 /// Print the script, or write it into `dir` (created if missing) and print its path.
-pub fn completions(shell: Shell, dir: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn completions(shell: Shell, dir: Option<&Path>) -> anyhow::Result<()> {
     let script = completion_script(shell);
     match dir {
         None => write_stdout(&script),
@@ -44,7 +44,7 @@ pub fn completions(shell: Shell, dir: Option<&Path>) -> anyhow::Result<()> {
 
 /// The man pages: `orchestrator.1`, then one per subcommand (`orchestrator-run-start.1`, …),
 /// as `(file name, roff text)`.
-pub fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn man_pages() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = Cli::command();
     cmd.build();
     let mut pages = Vec::new();
@@ -65,7 +65,7 @@ fn collect_pages(cmd: &clap::Command, name: &str, pages: &mut Vec<(String, Vec<u
 }
 
 /// Print `orchestrator.1`, or write every page into `dir` (created if missing).
-pub fn man(dir: Option<&Path>) -> anyhow::Result<()> {
+pub(crate) fn man(dir: Option<&Path>) -> anyhow::Result<()> {
     let pages = man_pages()?;
     match dir {
         None => write_stdout(&pages[0].1),

@@ -4,7 +4,7 @@
 
 /// One starter.
 #[derive(Debug)]
-pub struct Starter {
+pub(crate) struct Starter {
     pub name: &'static str,
     /// One line for the list.
     pub about: &'static str,
@@ -16,7 +16,7 @@ pub struct Starter {
 
 /// What a starter's agents need from the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Needs {
+pub(crate) enum Needs {
     Nothing,
     /// An API key in this environment variable.
     Key(&'static str),
@@ -64,7 +64,7 @@ const CLAUDE_CODE: [(&str, &str); 8] = [
     ("src/.gitkeep", ""),
 ];
 
-pub const ALL: [Starter; 4] = [
+pub(crate) const ALL: [Starter; 4] = [
     Starter {
         name: "demo",
         about: "shell agents, no keys: plan, build and verify a tiny program (the default)",
@@ -92,19 +92,19 @@ pub const ALL: [Starter; 4] = [
 ];
 
 /// The starter called `name`.
-pub fn find(name: &str) -> Option<&'static Starter> {
+pub(crate) fn find(name: &str) -> Option<&'static Starter> {
     ALL.iter().find(|s| s.name == name)
 }
 
 /// The starters, one per line, for `--type` without a value and for errors.
-pub fn list() -> String {
+pub(crate) fn list() -> String {
     let width = ALL.iter().map(|s| s.name.len()).max().unwrap_or(0);
     ALL.iter().map(|s| format!("  {:width$}  {}\n", s.name, s.about)).collect()
 }
 
 impl Needs {
     /// Whether this machine has it (the variable set and not empty, the program on PATH).
-    pub fn met(self) -> bool {
+    pub(crate) fn met(self) -> bool {
         match self {
             Needs::Nothing => true,
             Needs::Key(var) => std::env::var_os(var).is_some_and(|v| !v.is_empty()),
@@ -118,7 +118,7 @@ impl Needs {
     }
 
     /// What to do when it is not met.
-    pub fn how(self) -> String {
+    pub(crate) fn how(self) -> String {
         match self {
             Needs::Nothing => String::new(),
             Needs::Key(var) => format!("set {var} (see the config's header for another provider)"),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 
 /// (path in the workspace, contents)
-pub const FILES: [(&str, &str); 4] = [
+pub(crate) const FILES: [(&str, &str); 4] = [
     (".claude/config.yaml", include_str!("../.claude/config.yaml")),
     (".claude/intake.yaml", include_str!("../.claude/intake.yaml")),
     (".claude/prompts/planner.md", include_str!("../.claude/prompts/planner.md")),
@@ -14,7 +14,7 @@ pub const FILES: [(&str, &str); 4] = [
 
 /// What writing the template did to one file.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Written {
+pub(crate) enum Written {
     Created(String),
     /// The config was replaced after copying the old one to the given backup.
     Replaced {
@@ -26,14 +26,10 @@ pub enum Written {
     Kept(String),
 }
 
-/// Write the template into `root` with project name `name`. An existing config is first copied
-/// to `backups/config_<timestamp>.yaml`; other existing files are kept.
-pub fn write(root: &Path, name: &str) -> std::io::Result<Vec<Written>> {
-    write_files(root, name, &FILES)
-}
-
-/// [`write`] with another set of files (a starter of `quickstart --type`).
-pub fn write_files(root: &Path, name: &str, files: &[(&str, &str)]) -> std::io::Result<Vec<Written>> {
+/// Write `files` (the default template's, or a starter of `quickstart --type`) into `root` with
+/// project name `name`. An existing config is first copied to `backups/config_<timestamp>.yaml`;
+/// other existing files are kept.
+pub(crate) fn write_files(root: &Path, name: &str, files: &[(&str, &str)]) -> std::io::Result<Vec<Written>> {
     let mut done = Vec::new();
     for &(rel, contents) in files {
         let contents = if rel == ".claude/intake.yaml" { with_name(contents, name) } else { contents.to_owned() };
@@ -99,7 +95,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".claude")).unwrap();
         std::fs::write(dir.path().join(".claude/config.yaml"), "mine").unwrap();
-        let done = write(dir.path(), "demo").unwrap();
+        let done = write_files(dir.path(), "demo", &FILES).unwrap();
         let Written::Replaced { backup, .. } = &done[0] else { panic!("{done:?}") };
         assert_eq!(std::fs::read_to_string(dir.path().join(backup)).unwrap(), "mine");
     }

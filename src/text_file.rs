@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The text of the regular file at `path`. Errors: `NotFound`; `InvalidInput` for anything
 /// but a regular file (after symlinks); `InvalidData` for bytes that are not UTF-8.
-pub fn read(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read(path: &Path) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() {
         let kind = if meta.is_dir() { "a folder" } else { "not a regular file (a FIFO, socket or device)" };

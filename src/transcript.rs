@@ -24,11 +24,11 @@ use std::path::Path;
 use crate::workspace::Confinement;
 
 /// The folder of transcripts, relative to the workspace (see `engine::transcript_path`).
-pub const DIR: &str = ".claude/logs/agents/";
+pub(crate) const DIR: &str = ".claude/logs/agents/";
 
 /// The end of a transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tail {
+pub(crate) struct Tail {
     /// From a line start (lossy UTF-8).
     pub text: String,
     /// Bytes of the file before `text`.
@@ -36,7 +36,7 @@ pub struct Tail {
 }
 
 /// Whether `rel` names a file the engine writes transcripts to: `DIR` then one `.log` name.
-pub fn is_transcript_path(rel: &str) -> bool {
+pub(crate) fn is_transcript_path(rel: &str) -> bool {
     rel.strip_prefix(DIR).is_some_and(|name| {
         name.len() > ".log".len()
             && name.ends_with(".log")
@@ -49,7 +49,7 @@ pub fn is_transcript_path(rel: &str) -> bool {
 /// Open the transcript at `rel` under `root` to append to it, creating it and its folders:
 /// refused (`PermissionDenied`, saying why) when it would be outside the workspace, in a git
 /// folder, reached through a final symlink, or is not a regular file.
-pub fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
+pub(crate) fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
     let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
     // The folder's real location, then the file in it by name: a final link is never followed
     // (not even to another file of the workspace, which the transcript would be appended to).
@@ -78,7 +78,7 @@ pub fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
 /// The last (at most) `max` bytes of the transcript at `rel` under `root`, from a line start;
 /// `None` if `rel` is not a transcript's path or the file is missing, reached through a symlink,
 /// or not a regular file.
-pub fn tail(root: &Path, rel: &str, max: u64) -> Option<Tail> {
+pub(crate) fn tail(root: &Path, rel: &str, max: u64) -> Option<Tail> {
     if !is_transcript_path(rel) {
         return None;
     }

@@ -9,7 +9,7 @@ use crate::config::ArtifactPattern;
 use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
 
 mod confine;
-pub use confine::{Confinement, Refused};
+pub(crate) use confine::{Confinement, Refused};
 
 /// Folders the orchestrator itself writes; never counted as a phase's changes.
 const OWN_OUTPUTS: [&str; 8] = [
@@ -25,7 +25,7 @@ const OWN_OUTPUTS: [&str; 8] = [
 
 /// Replace secrets in the files `paths` (relative to `root`) in place; returns the files that held
 /// one. Symlinks are not followed: a link's target is not the phase's change.
-pub fn redact_files<'a>(
+pub(crate) fn redact_files<'a>(
     root: &Path,
     paths: impl Iterator<Item = &'a String>,
     redactor: &crate::executor::Redactor,
@@ -51,7 +51,7 @@ pub fn redact_files<'a>(
 }
 
 /// A relative path with `/` separators, as reports and globs use.
-pub fn slash_path(p: &Path) -> String {
+pub(crate) fn slash_path(p: &Path) -> String {
     p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
 }
 
@@ -82,7 +82,7 @@ fn files<'a>(
 }
 
 /// Check each artifact pattern against the workspace.
-pub fn validate(root: &Path, patterns: &[ArtifactPattern]) -> Validation {
+pub(crate) fn validate(root: &Path, patterns: &[ArtifactPattern]) -> Validation {
     let mut results: Vec<PatternResult> =
         patterns.iter().map(|p| PatternResult { pattern: p.pattern.clone(), files: Vec::new() }).collect();
     if !patterns.is_empty() {
@@ -103,7 +103,7 @@ pub fn validate(root: &Path, patterns: &[ArtifactPattern]) -> Validation {
 /// What the files of a workspace looked like at one moment: size, modification time and, for
 /// small text files, the number of lines.
 #[derive(Debug, Default)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     files: BTreeMap<String, FileMeta>,
 }
 
@@ -135,7 +135,7 @@ fn count_lines(path: &Path, len: u64) -> Option<u64> {
 impl Snapshot {
     /// Take a snapshot of `root`, honouring `.gitignore` and skipping the orchestrator's own
     /// outputs and state. With `with_lines`, small text files have their lines counted.
-    pub fn take(root: &Path, state_file: &Path, with_lines: bool) -> Snapshot {
+    pub(crate) fn take(root: &Path, state_file: &Path, with_lines: bool) -> Snapshot {
         let state = slash_path(state_file);
         let mut budget = if with_lines { COUNT_LINES_BUDGET } else { 0 };
         let files = files(root, true, &OWN_OUTPUTS)
@@ -155,13 +155,13 @@ impl Snapshot {
     }
 
     /// Every file with its size in bytes.
-    pub fn sizes(&self) -> impl Iterator<Item = (&str, u64)> {
+    pub(crate) fn sizes(&self) -> impl Iterator<Item = (&str, u64)> {
         self.files.iter().map(|(p, m)| (p.as_str(), m.len))
     }
 
     /// The files added, modified and removed between `self` and `after`, with line counts
     /// (files in `after` are counted now, under `root`).
-    pub fn diff(&self, after: &Snapshot, root: &Path) -> ChangeSet {
+    pub(crate) fn diff(&self, after: &Snapshot, root: &Path) -> ChangeSet {
         let mut changes = ChangeSet::default();
         let same = |a: &FileMeta, b: &FileMeta| a.len == b.len && a.modified == b.modified;
         for (path, meta) in &after.files {

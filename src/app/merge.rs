@@ -109,7 +109,7 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
     Ok(true)
 }
 
-pub fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
+pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
     let inv = super::invocation::Invocation::load(ctx)?;
     let wf = &inv.wf;
     let path = wf.state_path();

@@ -29,7 +29,7 @@ use crate::exit_code;
 use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Intake, prompt template and other located input errors (possibly several).
@@ -58,7 +58,7 @@ impl From<Diagnostic> for AppError {
 }
 
 impl AppError {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             AppError::Config(_) | AppError::Input(_) | AppError::Setup(_) => exit_code::INVALID_INPUT,
             AppError::State(e) | AppError::Engine(EngineError::State(e)) => match e {
@@ -77,7 +77,7 @@ impl AppError {
 
     /// The message for stderr, the one place that writes `error:`: diagnostics are already
     /// formatted; others get `error: ` and their cause chain.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         match self {
             AppError::Config(_) | AppError::Input(_) => self.to_string(),
             AppError::Other(e) => {
@@ -100,7 +100,7 @@ pub(crate) struct Ctx {
     pub(crate) config: PathBuf,
 }
 
-pub async fn execute(cli: Cli) -> Result<i32, AppError> {
+pub(crate) async fn execute(cli: Cli) -> Result<i32, AppError> {
     let root = match &cli.directory {
         Some(d) => d.clone(),
         None => std::env::current_dir().map_err(|e| anyhow::Error::new(e).context("cannot read the current folder"))?,

@@ -8,7 +8,7 @@ use super::{AppError, Ctx};
 use crate::exit_code;
 use crate::state::{self, PhaseStatus};
 
-pub fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
+pub(super) fn write(ctx: &Ctx, phase: &str) -> Result<i32, AppError> {
     let inv = super::invocation::Invocation::load(ctx)?;
     let wf = &inv.wf;
     if wf.phase(phase).is_none() {

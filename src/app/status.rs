@@ -13,7 +13,7 @@ use crate::exit_code;
 use crate::runner_log::{neutralize, neutralize_json};
 use crate::state::{self, AgentStatus, PhaseStatus, RunState, RunStatus};
 
-pub fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
+pub(super) fn show(ctx: &Ctx, json: bool) -> Result<i32, AppError> {
     let inv = super::invocation::Invocation::load(ctx)?;
     let wf = &inv.wf;
     let state = state::read(&wf.state_path())?;
@@ -51,7 +51,7 @@ fn colored(status: PhaseStatus) -> String {
 }
 
 /// `run metrics`: computed from the state, so they are exact even if the files are stale.
-pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
+pub(super) fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
     let inv = super::invocation::Invocation::load(ctx)?;
     let wf = &inv.wf;
     let state = state::read(&wf.state_path())?;
@@ -122,7 +122,7 @@ pub fn metrics(ctx: &Ctx, json: bool, prom: bool) -> Result<i32, AppError> {
 }
 
 /// The status table: a row per phase, with its agents' outcomes.
-pub fn table(wf: &Workflow, state: &RunState) -> String {
+pub(super) fn table(wf: &Workflow, state: &RunState) -> String {
     let mut out = format!(
         "run {}: {} (started {})\n\n{:<16} {:<18} {:>7} {:>9}  {}\n",
         neutralize(&state.run_id),
@@ -173,7 +173,7 @@ pub fn table(wf: &Workflow, state: &RunState) -> String {
 }
 
 /// After a run: one line on where it stands and what to do next.
-pub fn print_outcome(wf: &Workflow, state: &RunState, redactor: &Redactor) {
+pub(super) fn print_outcome(wf: &Workflow, state: &RunState, redactor: &Redactor) {
     outln!("\nrun {}: {}", neutralize(&redactor.redact_text(&state.run_id)), state.status().as_str());
     print_next(wf, state, redactor);
 }

@@ -1,7 +1,7 @@
 //! The examples each command's `--help` ends with. Every line starting with `orchestrator` is
 //! parsed by a test (`every_example_parses_as_its_own_command`), so an example cannot rot.
 
-pub const INIT: &str = "\
+pub(super) const INIT: &str = "\
 Examples:
   # The default workflow in the current folder, then check it
   orchestrator init
@@ -9,7 +9,7 @@ Examples:
   # In another folder, with a project name for the intake
   orchestrator -C ~/src/shop init --name shop-api";
 
-pub const QUICKSTART: &str = "\
+pub(super) const QUICKSTART: &str = "\
 Examples:
   # The demo (shell agents, no keys) in ./demo, run to its first gate
   orchestrator quickstart demo
@@ -18,19 +18,19 @@ Examples:
   # A CLI coding agent doing the work, a reviewer gate; list the types with `--type`
   orchestrator quickstart coder --type claude-code";
 
-pub const VALIDATE: &str = "\
+pub(super) const VALIDATE: &str = "\
 Examples:
   orchestrator validate
   orchestrator -C demo validate
   orchestrator --config ci/workflow.yaml validate";
 
-pub const RUN: &str = "\
+pub(super) const RUN: &str = "\
 Examples:
   orchestrator run start
   orchestrator run status
   orchestrator run approve";
 
-pub const START: &str = "\
+pub(super) const START: &str = "\
 Examples:
   # Run until the workflow completes, fails or reaches a gate
   orchestrator run start
@@ -39,34 +39,34 @@ Examples:
   # In a workflow step: one phase, continuing a run a re-run job already started
   orchestrator run start --or-resume --phase planning";
 
-pub const NEXT: &str = "\
+pub(super) const NEXT: &str = "\
 Examples:
   orchestrator run next
   orchestrator run next --dry-run
   orchestrator run next --max-workers 1";
 
-pub const PHASE: &str = "\
+pub(super) const PHASE: &str = "\
 Examples:
   orchestrator run phase development
   # One agent of a parallel phase (a matrix job); `run merge` then `run phase` finish it
   orchestrator run phase development --agent builder
   orchestrator run phase --phase verification --dry-run";
 
-pub const RESUME: &str = "\
+pub(super) const RESUME: &str = "\
 Examples:
   orchestrator run resume
   # At a GitHub gate, keep checking for a decision instead of ending the step
   orchestrator run resume --wait poll
   orchestrator run resume --timeout 600";
 
-pub const STATUS: &str = "\
+pub(super) const STATUS: &str = "\
 Examples:
   orchestrator run status
   # A row per phase, agent and gate, over time
   orchestrator run status --timeline
   orchestrator run status --json";
 
-pub const REPORT: &str = "\
+pub(super) const REPORT: &str = "\
 Examples:
   # Markdown with a Mermaid timeline, printed
   orchestrator run report
@@ -74,13 +74,13 @@ Examples:
   orchestrator run report --html
   orchestrator run report --html -o run.html";
 
-pub const METRICS: &str = "\
+pub(super) const METRICS: &str = "\
 Examples:
   orchestrator run metrics
   orchestrator run metrics --json
   orchestrator run metrics --prom";
 
-pub const APPROVE: &str = "\
+pub(super) const APPROVE: &str = "\
 Examples:
   # Approve the phase at its gate and continue the run
   orchestrator run approve
@@ -88,44 +88,44 @@ Examples:
   # Record the approval only
   orchestrator run approve --phase planning --no-continue";
 
-pub const REJECT: &str = "\
+pub(super) const REJECT: &str = "\
 Examples:
   orchestrator run reject --reason \"the plan misses the database migration\"
   orchestrator run reject planning --reason \"too broad\" --by bob
   # Then run it again
   orchestrator run retry planning";
 
-pub const RETRY: &str = "\
+pub(super) const RETRY: &str = "\
 Examples:
   orchestrator run retry development
   orchestrator run retry --phase development --max-workers 1
   orchestrator run retry planning --dry-run";
 
-pub const MERGE: &str = "\
+pub(super) const MERGE: &str = "\
 Examples:
   # After downloading the matrix jobs' records into parts/, then finish the phase
   orchestrator run merge parts/development-builder parts/development-reviewer
   orchestrator run phase development
   orchestrator -C app run merge ../records/job-1 ../records/job-2";
 
-pub const ROLLBACK: &str = "\
+pub(super) const ROLLBACK: &str = "\
 Examples:
   orchestrator run rollback development
   orchestrator run rollback --phase planning";
 
-pub const DIFF: &str = "\
+pub(super) const DIFF: &str = "\
 Examples:
   # What the phase at the gate changed, in colour on a terminal
   orchestrator run diff
   orchestrator run diff planning
   orchestrator --no-color run diff --phase development > development.diff";
 
-pub const CI: &str = "\
+pub(super) const CI: &str = "\
 Examples:
   orchestrator ci generate
   orchestrator ci generate --jobs --uses octo/orchestrator@v0";
 
-pub const CI_GENERATE: &str = "\
+pub(super) const CI_GENERATE: &str = "\
 Examples:
   # Phases as steps of one job, in .github/workflows/orchestrator.yml
   orchestrator ci generate --uses octo/orchestrator@v0
@@ -133,7 +133,7 @@ Examples:
   orchestrator ci generate --jobs --uses octo/orchestrator@v0
   orchestrator ci generate --uses octo/orchestrator@v0 -o -";
 
-pub const COMPLETIONS: &str = "\
+pub(super) const COMPLETIONS: &str = "\
 Examples:
   # bash: load them now, or install them for every new shell
   source <(orchestrator completions bash)
@@ -141,14 +141,14 @@ Examples:
   # zsh: a folder on $fpath
   orchestrator completions zsh --dir ~/.zfunc";
 
-pub const MAN: &str = "\
+pub(super) const MAN: &str = "\
 Examples:
   orchestrator man | man -l -
   orchestrator man --dir ~/.local/share/man/man1";
 
 /// Every example, with the command path it documents (for the test).
 #[cfg(test)]
-pub const ALL: &[(&str, &str)] = &[
+pub(super) const ALL: &[(&str, &str)] = &[
     ("init", INIT),
     ("quickstart", QUICKSTART),
     ("validate", VALIDATE),

@@ -6,7 +6,7 @@ use clap::Args;
 /// A phase the command needs: `NAME` or `--phase NAME`.
 #[derive(Debug, Args, Clone, Default, PartialEq, Eq)]
 #[group(id = "phase_arg", required = true, multiple = false)]
-pub struct PhaseArg {
+pub(crate) struct PhaseArg {
     /// The phase
     #[arg(id = "phase_name", value_name = "PHASE")]
     name: Option<String>,
@@ -16,7 +16,7 @@ pub struct PhaseArg {
 }
 
 impl PhaseArg {
-    pub fn into_name(self) -> String {
+    pub(crate) fn into_name(self) -> String {
         // The group requires one of them; clap never leaves both empty.
         self.name.or(self.flag).unwrap_or_default()
     }
@@ -25,7 +25,7 @@ impl PhaseArg {
 /// A phase the command may be given: `NAME`, `--phase NAME` or neither (the command's default).
 #[derive(Debug, Args, Clone, Default, PartialEq, Eq)]
 #[group(id = "phase_choice", required = false, multiple = false)]
-pub struct PhaseChoice {
+pub(crate) struct PhaseChoice {
     /// The phase
     #[arg(id = "phase_name", value_name = "PHASE")]
     name: Option<String>,
@@ -35,7 +35,7 @@ pub struct PhaseChoice {
 }
 
 impl PhaseChoice {
-    pub fn into_name(self) -> Option<String> {
+    pub(crate) fn into_name(self) -> Option<String> {
         self.name.or(self.flag)
     }
 }

@@ -14,13 +14,13 @@ use super::span::SpanIndex;
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// The config file relative to the workspace when none is given.
-pub const DEFAULT_CONFIG: &str = ".claude/config.yaml";
+pub(crate) const DEFAULT_CONFIG: &str = ".claude/config.yaml";
 /// The state file relative to the workspace when the config names none.
-pub const DEFAULT_STATE_FILE: &str = ".claude/orchestrator_state.json";
+pub(crate) const DEFAULT_STATE_FILE: &str = ".claude/orchestrator_state.json";
 
 /// A config that was refused: one diagnostic per problem found.
 #[derive(Debug)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -45,7 +45,7 @@ impl From<Diagnostic> for ConfigError {
 }
 
 /// Load and validate the config at `config_path` (as the user named it) for workspace `root`.
-pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
+pub(crate) fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
     let full = if config_path.is_absolute() { config_path.to_path_buf() } else { root.join(config_path) };
     let source = match crate::text_file::read(&full) {
         Ok(s) => s,
@@ -62,7 +62,7 @@ pub fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigError> {
 }
 
 /// Validate config `source` read from `config_path`.
-pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
+pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let spans = SpanIndex::build(source);
     // Before serde, which keeps one of two equal keys silently (maps) or points at the mapping
@@ -95,7 +95,7 @@ pub fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, 
 }
 
 /// Turn a serde_yaml error into a diagnostic, with "did you mean" for unknown keys.
-pub fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Diagnostic {
+pub(crate) fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Diagnostic {
     let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
     let msg = strip_positions(&e.to_string());
     let (path, detail) = match msg.split_once(": ") {
@@ -160,7 +160,7 @@ const MAX_GLOB_NESTING: i32 = 8;
 const MAX_GLOB_ALTERNATIVES: usize = 256;
 
 /// Whether `name` can safely be part of a file name.
-pub fn is_safe_name(name: &str) -> bool {
+pub(crate) fn is_safe_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() <= 64
@@ -168,7 +168,7 @@ pub fn is_safe_name(name: &str) -> bool {
 }
 
 /// Whether `name` is an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn is_env_name(name: &str) -> bool {
+pub(super) fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -5,13 +5,12 @@ mod load;
 mod model;
 #[cfg(test)]
 mod mutation_tests;
-pub mod policy;
+pub(crate) mod policy;
 mod raw;
-pub mod span;
+pub(crate) mod span;
 
-pub use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, is_safe_name, load, parse, serde_diagnostic};
-pub use model::{
-    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, LlmSpec, Phase, Prices, Provider, RetryPolicy,
-    Settings, WaitMode, Workflow,
+pub(crate) use load::{ConfigError, DEFAULT_CONFIG, DEFAULT_STATE_FILE, load, parse, serde_diagnostic};
+pub(crate) use model::{
+    Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, LlmSpec, Phase, Provider, RetryPolicy, WaitMode,
+    Workflow,
 };
-pub use span::SpanIndex;

@@ -1,13 +1,13 @@
 //! The validated workflow: names resolved, numbers checked, the phase graph known to be acyclic.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use globset::GlobMatcher;
 
 /// The seed's eight reviewer checklist items, used when the config gives none.
-pub const DEFAULT_CHECKLIST: [&str; 8] = [
+pub(crate) const DEFAULT_CHECKLIST: [&str; 8] = [
     "All agents completed successfully",
     "Required artifacts are present and valid",
     "No security vulnerabilities introduced",
@@ -19,7 +19,7 @@ pub const DEFAULT_CHECKLIST: [&str; 8] = [
 ];
 
 #[derive(Debug)]
-pub struct Workflow {
+pub(crate) struct Workflow {
     /// The workspace: agents run here and artifact paths are confined to it.
     pub root: PathBuf,
     /// The config file as the user named it (for messages).
@@ -37,7 +37,7 @@ pub struct Workflow {
 }
 
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Relative to the workspace root.
     pub state_file: PathBuf,
     pub max_parallel_agents: usize,
@@ -48,7 +48,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     pub retries: u32,
     pub base_delay: f64,
     pub backoff: f64,
@@ -72,7 +72,7 @@ impl Default for RetryPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Consensus {
+pub(crate) struct Consensus {
     pub approve_label: String,
     pub reject_label: String,
     pub checklist: Vec<String>,
@@ -98,7 +98,7 @@ pub struct Consensus {
 
 /// How a run waits at a GitHub gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WaitMode {
+pub(crate) enum WaitMode {
     /// End the step (exit code 4); a later workflow run, started by the label, resumes.
     Event,
     /// Keep the step alive, checking at an interval.
@@ -106,7 +106,7 @@ pub enum WaitMode {
 }
 
 #[derive(Debug, Clone)]
-pub struct Agent {
+pub(crate) struct Agent {
     pub name: String,
     pub description: Option<String>,
     pub kind: AgentKind,
@@ -115,7 +115,7 @@ pub struct Agent {
 }
 
 #[derive(Debug, Clone)]
-pub enum AgentKind {
+pub(crate) enum AgentKind {
     /// A shell command per phase, with `default` as the fallback.
     Subprocess { entrypoints: BTreeMap<String, String> },
     /// A language model called over HTTP.
@@ -123,7 +123,7 @@ pub enum AgentKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
+pub(crate) enum Provider {
     /// The Anthropic Messages API.
     Anthropic,
     /// OpenAI chat completions, and every server that speaks them (vLLM, Ollama, llama.cpp, OpenRouter).
@@ -131,7 +131,7 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Provider::Anthropic => "anthropic",
             Provider::OpenAi => "openai",
@@ -140,7 +140,7 @@ impl Provider {
 }
 
 #[derive(Debug, Clone)]
-pub struct LlmSpec {
+pub(crate) struct LlmSpec {
     pub provider: Provider,
     pub model: String,
     /// Without a trailing slash.
@@ -156,7 +156,7 @@ pub struct LlmSpec {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prices {
+pub(crate) struct Prices {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
 }
@@ -164,7 +164,7 @@ pub struct Prices {
 impl Agent {
     /// What this agent runs in `phase`: its shell command (validated to exist at load time), or
     /// `<provider> <model>` for an LLM agent.
-    pub fn command_for(&self, phase: &str) -> String {
+    pub(crate) fn command_for(&self, phase: &str) -> String {
         match &self.kind {
             AgentKind::Subprocess { entrypoints } => {
                 entrypoints.get(phase).or_else(|| entrypoints.get("default")).cloned().unwrap_or_default()
@@ -173,7 +173,7 @@ impl Agent {
         }
     }
 
-    pub fn llm(&self) -> Option<&LlmSpec> {
+    pub(crate) fn llm(&self) -> Option<&LlmSpec> {
         match &self.kind {
             AgentKind::Llm(spec) => Some(spec),
             AgentKind::Subprocess { .. } => None,
@@ -182,7 +182,7 @@ impl Agent {
 }
 
 #[derive(Debug, Clone)]
-pub struct Phase {
+pub(crate) struct Phase {
     pub name: String,
     pub description: Option<String>,
     pub agents: Vec<String>,
@@ -196,22 +196,22 @@ pub struct Phase {
 }
 
 #[derive(Debug, Clone)]
-pub struct ArtifactPattern {
+pub(crate) struct ArtifactPattern {
     pub pattern: String,
     pub matcher: GlobMatcher,
 }
 
 impl Workflow {
-    pub fn phase(&self, name: &str) -> Option<&Phase> {
+    pub(crate) fn phase(&self, name: &str) -> Option<&Phase> {
         self.phases.iter().find(|p| p.name == name)
     }
 
-    pub fn state_path(&self) -> PathBuf {
+    pub(crate) fn state_path(&self) -> PathBuf {
         self.root.join(&self.settings.state_file)
     }
 
     /// The approve and reject labels of `phase`.
-    pub fn labels(&self, phase: &str) -> (String, String) {
+    pub(crate) fn labels(&self, phase: &str) -> (String, String) {
         let p = self.phase(phase);
         (
             p.and_then(|p| p.approve_label.clone()).unwrap_or_else(|| self.consensus.approve_label.clone()),
@@ -220,11 +220,7 @@ impl Workflow {
     }
 
     /// The attempt timeout for an agent in `phase`.
-    pub fn timeout_for(&self, phase: &Phase) -> Duration {
+    pub(crate) fn timeout_for(&self, phase: &Phase) -> Duration {
         phase.timeout.unwrap_or(self.settings.timeout)
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }

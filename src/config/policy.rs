@@ -12,7 +12,7 @@ use super::{Consensus, Workflow};
 /// Replace the gate policy of `head` with that of `base` (the base branch's config; `None` when
 /// the base branch has none, so every phase is gated and only write access counts). Returns the
 /// differences, also kept in `head.policy_changes`.
-pub fn apply(head: &mut Workflow, base: Option<&Workflow>, config_path: &str) -> Vec<String> {
+pub(crate) fn apply(head: &mut Workflow, base: Option<&Workflow>, config_path: &str) -> Vec<String> {
     let mut changes = Vec::new();
     match base {
         None => {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub orchestrator: RawSettings,
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSettings {
+pub(super) struct RawSettings {
     pub state_file: Option<String>,
     pub max_parallel_agents: Option<u32>,
     pub timeout_minutes: Option<f64>,
@@ -34,7 +34,7 @@ pub struct RawSettings {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRetry {
+pub(super) struct RawRetry {
     pub retries: Option<u32>,
     pub base_delay: Option<f64>,
     pub backoff: Option<f64>,
@@ -45,7 +45,7 @@ pub struct RawRetry {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConsensus {
+pub(super) struct RawConsensus {
     pub approve_label: Option<String>,
     pub reject_label: Option<String>,
     pub checklist: Option<Vec<String>>,
@@ -76,7 +76,7 @@ pub struct RawConsensus {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAgent {
+pub(super) struct RawAgent {
     pub description: Option<String>,
     pub entrypoints: Option<BTreeMap<String, String>>,
     /// Prompt template, relative to the workspace; default `.claude/prompts/<agent>.md`.
@@ -87,7 +87,7 @@ pub struct RawAgent {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLlm {
+pub(super) struct RawLlm {
     pub provider: String,
     pub model: String,
     pub base_url: Option<String>,
@@ -105,7 +105,7 @@ pub struct RawLlm {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPrices {
+pub(super) struct RawPrices {
     /// US dollars per million input tokens.
     pub input_per_mtok: f64,
     /// US dollars per million output tokens.
@@ -114,7 +114,7 @@ pub struct RawPrices {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPhase {
+pub(super) struct RawPhase {
     pub name: String,
     pub description: Option<String>,
     pub agents: Vec<String>,

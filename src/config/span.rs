@@ -13,7 +13,7 @@ use crate::diagnostic::Pos;
 
 /// Positions of values and mapping keys, by path.
 #[derive(Debug, Default)]
-pub struct SpanIndex {
+pub(crate) struct SpanIndex {
     values: HashMap<String, Pos>,
     keys: HashMap<String, Pos>,
     /// Keys given twice in one mapping: (path, first, again), in document order.
@@ -23,7 +23,7 @@ pub struct SpanIndex {
 impl SpanIndex {
     /// Index `source`. A document that does not parse gives an empty index (serde_yaml reports
     /// the syntax error itself).
-    pub fn build(source: &str) -> SpanIndex {
+    pub(crate) fn build(source: &str) -> SpanIndex {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(source);
         if parser.load(&mut builder, false).is_err() {
@@ -33,17 +33,17 @@ impl SpanIndex {
     }
 
     /// Position of the value at `path`.
-    pub fn value(&self, path: &str) -> Option<Pos> {
+    pub(crate) fn value(&self, path: &str) -> Option<Pos> {
         self.values.get(path).copied()
     }
 
     /// Keys given twice in one mapping: the path, where it first was, and where it is again.
-    pub fn duplicates(&self) -> &[(String, Pos, Pos)] {
+    pub(crate) fn duplicates(&self) -> &[(String, Pos, Pos)] {
         &self.duplicates
     }
 
     /// Position of the key whose value is at `path`, falling back to the value.
-    pub fn key(&self, path: &str) -> Option<Pos> {
+    pub(crate) fn key(&self, path: &str) -> Option<Pos> {
         self.keys.get(path).copied().or_else(|| self.value(path))
     }
 }

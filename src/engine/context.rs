@@ -13,7 +13,7 @@ use crate::state::RunState;
 /// - `agent.name`, `agent.description`
 /// - `phases.<name>.status`, `.artifacts`, `.agents.<agent>.{status, artifacts}`
 /// - `artifacts`: every artifact reported by phases that are done, in phase order
-pub fn for_agent(wf: &Workflow, state: &RunState, phase: &Phase, agent: &Agent) -> Value {
+pub(crate) fn for_agent(wf: &Workflow, state: &RunState, phase: &Phase, agent: &Agent) -> Value {
     let (phases, all_artifacts) = phases_of(wf, state);
     json!({
         "project": state.intake,
@@ -42,7 +42,7 @@ fn agent_of(agent: &Agent) -> Value {
 
 /// The parts of the context that every agent of a run sees alike, converted for the template
 /// engine once: checking every prompt of a workflow of thousands of phases stays linear.
-pub struct Shared {
+pub(crate) struct Shared {
     project: minijinja::Value,
     run_id: minijinja::Value,
     run: minijinja::Value,
@@ -51,7 +51,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(wf: &Workflow, state: &RunState) -> Shared {
+    pub(crate) fn new(wf: &Workflow, state: &RunState) -> Shared {
         let (phases, artifacts) = phases_of(wf, state);
         Shared {
             project: minijinja::Value::from_serialize(&state.intake),
@@ -66,7 +66,7 @@ impl Shared {
 
     /// The context of `agent` in `phase` (the same values as [`for_agent`]); the shared parts
     /// are shared, not copied.
-    pub fn for_agent(&self, phase: &Phase, agent: &Agent) -> minijinja::Value {
+    pub(crate) fn for_agent(&self, phase: &Phase, agent: &Agent) -> minijinja::Value {
         minijinja::context! {
             project => self.project.clone(),
             intake => self.project.clone(),

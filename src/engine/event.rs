@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::state::{PhaseStatus, RefusedArtifact};
 
 #[derive(Debug, Clone)]
-pub enum Event {
+pub(crate) enum Event {
     PhaseStarted {
         phase: String,
         agents: usize,

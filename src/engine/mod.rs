@@ -3,11 +3,13 @@
 //! [`Event`]s.
 
 mod agent;
-pub mod context;
+pub(crate) mod context;
 mod event;
-pub mod plan;
-pub mod retry;
+pub(crate) mod plan;
+pub(crate) mod retry;
 mod runner;
 
-pub use event::Event;
-pub use runner::{Engine, EngineError, Mode, RunOptions, RunSummary, transcript_path};
+pub(crate) use event::Event;
+#[cfg(test)]
+pub(crate) use runner::transcript_path;
+pub(crate) use runner::{Engine, EngineError, Mode, RunOptions};

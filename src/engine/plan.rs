@@ -8,7 +8,7 @@ use crate::state::{PhaseStatus, RunState};
 
 /// Where a phase stands with respect to running now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// Pending (or running when a previous process stopped mid-phase) with every need done.
     Ready,
     /// It has run and has an outcome that lets the run go on (succeeded or approved), or it
@@ -23,13 +23,13 @@ pub enum Readiness {
 impl Readiness {
     /// Blocked only by needs that wait at their gate or were rejected: a reviewer decides, so
     /// the run waits rather than fails.
-    pub fn gated(&self) -> bool {
+    pub(crate) fn gated(&self) -> bool {
         matches!(self, Readiness::Blocked(unmet)
             if unmet.iter().all(|(_, s)| matches!(s, PhaseStatus::AwaitingApproval | PhaseStatus::Rejected)))
     }
 
     /// The unmet needs as `` `name` (status) ``, comma-separated.
-    pub fn unmet(&self) -> String {
+    pub(crate) fn unmet(&self) -> String {
         match self {
             Readiness::Blocked(unmet) => {
                 unmet.iter().map(|(n, s)| format!("`{n}` ({})", s.as_str())).collect::<Vec<_>>().join(", ")
@@ -40,7 +40,7 @@ impl Readiness {
 }
 
 /// Whether `phase` can run now in `state`.
-pub fn readiness(state: &RunState, phase: &Phase) -> Readiness {
+pub(crate) fn readiness(state: &RunState, phase: &Phase) -> Readiness {
     readiness_by(phase, |n| state.phases.get(n).map(|p| p.status).unwrap_or(PhaseStatus::Pending))
 }
 
@@ -65,7 +65,7 @@ fn readiness_by(phase: &Phase, status_of: impl Fn(&str) -> PhaseStatus) -> Readi
 
 /// The phases a `run resume` would run if every agent succeeded, in dependency order: as far as
 /// the first gates (a gated phase runs, and waits for its reviewers).
-pub fn until_gates<'w>(wf: &'w Workflow, state: &RunState) -> Vec<&'w Phase> {
+pub(crate) fn until_gates<'w>(wf: &'w Workflow, state: &RunState) -> Vec<&'w Phase> {
     let mut assumed: std::collections::HashMap<&str, PhaseStatus> = std::collections::HashMap::new();
     let mut out = Vec::new();
     for p in topological(wf) {
@@ -85,7 +85,7 @@ pub fn until_gates<'w>(wf: &'w Workflow, state: &RunState) -> Vec<&'w Phase> {
 }
 
 /// Phases that are [`Readiness::Ready`], excluding those in `running`.
-pub fn ready<'w>(wf: &'w Workflow, state: &RunState, running: &HashSet<String>) -> Vec<&'w Phase> {
+pub(crate) fn ready<'w>(wf: &'w Workflow, state: &RunState, running: &HashSet<String>) -> Vec<&'w Phase> {
     wf.phases
         .iter()
         .filter(|p| !running.contains(&p.name))
@@ -94,7 +94,7 @@ pub fn ready<'w>(wf: &'w Workflow, state: &RunState, running: &HashSet<String>) 
 }
 
 /// Phases in an order that respects `needs` (declared order where there is a choice).
-pub fn topological(wf: &Workflow) -> Vec<&Phase> {
+pub(crate) fn topological(wf: &Workflow) -> Vec<&Phase> {
     let mut done: HashSet<&str> = HashSet::new();
     let mut out = Vec::new();
     while out.len() < wf.phases.len() {
@@ -113,7 +113,7 @@ pub fn topological(wf: &Workflow) -> Vec<&Phase> {
 }
 
 /// Every phase that needs `name`, directly or through others, in declared order.
-pub fn dependents(wf: &Workflow, name: &str) -> Vec<String> {
+pub(crate) fn dependents(wf: &Workflow, name: &str) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
     let mut grew = true;
     while grew {

@@ -10,7 +10,7 @@ use crate::executor::AttemptReport;
 /// Retryable: a timeout, an exit code from `retryable_exit_codes`, output matching one of
 /// `retryable_messages`. Never retried: success, cancellation, an agent that could not start, and
 /// any other failure.
-pub fn retry_reason(policy: &RetryPolicy, report: &AttemptReport) -> Option<String> {
+pub(crate) fn retry_reason(policy: &RetryPolicy, report: &AttemptReport) -> Option<String> {
     if report.cancelled {
         return None;
     }
@@ -32,7 +32,7 @@ pub fn retry_reason(policy: &RetryPolicy, report: &AttemptReport) -> Option<Stri
 
 /// The wait after failed attempt number `attempt` (1-based): `base_delay · backoff^(attempt-1)`,
 /// moved by up to ± `jitter` × that delay. `unit` is a uniform sample in [0, 1).
-pub fn delay(policy: &RetryPolicy, attempt: u32, unit: f64) -> Duration {
+pub(crate) fn delay(policy: &RetryPolicy, attempt: u32, unit: f64) -> Duration {
     let exp = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
     let base = policy.base_delay * policy.backoff.powi(exp);
     let jittered = base + base * policy.jitter * (2.0 * unit - 1.0);

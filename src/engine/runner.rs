@@ -21,7 +21,7 @@ use crate::workspace::{self, Snapshot};
 
 /// How much of the workflow one command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Until the run completes, fails, or every remaining phase waits on a gate.
     Continue,
     /// The phases that are ready now, then stop.
@@ -31,7 +31,7 @@ pub enum Mode {
 }
 
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub mode: Mode,
     /// Overrides `max_parallel_agents`.
     pub max_workers: Option<usize>,
@@ -44,7 +44,7 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -73,19 +73,17 @@ impl Engine {
 }
 
 #[derive(Debug)]
-pub struct RunSummary {
+pub(crate) struct RunSummary {
     pub status: RunStatus,
-    /// Phases this command ran (to any outcome).
-    pub ran: Vec<String>,
     pub interrupted: bool,
 }
 
 /// The transcript of `agent` in `phase`, relative to the workspace.
-pub fn transcript_path(run_id: &str, phase: &str, agent: &str) -> String {
+pub(crate) fn transcript_path(run_id: &str, phase: &str, agent: &str) -> String {
     format!(".claude/logs/agents/{run_id}_{phase}_{agent}.log")
 }
 
-pub struct Engine {
+pub(crate) struct Engine {
     pub(super) wf: Arc<Workflow>,
     pub(super) store: Mutex<StateStore>,
     pub(super) events: mpsc::UnboundedSender<Event>,
@@ -129,7 +127,7 @@ pub(super) enum AgentEnd {
 }
 
 impl Engine {
-    pub fn new(
+    pub(crate) fn new(
         wf: Arc<Workflow>,
         store: StateStore,
         events: mpsc::UnboundedSender<Event>,
@@ -225,7 +223,7 @@ impl Engine {
     }
 
     /// Run according to the options. The store comes back with the result, whatever it is.
-    pub async fn run(self) -> (Result<RunSummary, EngineError>, StateStore) {
+    pub(crate) async fn run(self) -> (Result<RunSummary, EngineError>, StateStore) {
         let mut engine = Arc::new(self);
         let result = Arc::clone(&engine).run_shared().await;
         // Every task holding the engine was joined; one being dropped still lets go shortly.
@@ -261,7 +259,6 @@ impl Engine {
         let mut launched = false;
         let mut stop = blocked;
         let mut first_error: Option<EngineError> = None;
-        let mut ran = Vec::new();
         loop {
             if !stop && !self.cancelled() {
                 let ready: Vec<String> = match &mode {
@@ -296,7 +293,6 @@ impl Engine {
             match joined {
                 Ok((name, result)) => {
                     running.remove(&name);
-                    ran.push(name);
                     match result {
                         Ok(PhaseStatus::Failed) => stop = true,
                         Ok(_) => {}
@@ -338,7 +334,7 @@ impl Engine {
         if let Some(e) = first_error {
             return Err(e);
         }
-        Ok(RunSummary { status, ran, interrupted })
+        Ok(RunSummary { status, interrupted })
     }
 
     /// A single phase runs only once every phase it needs is done (gates included, as just

@@ -15,7 +15,7 @@ fn tokens(usage: &Value, key: &str) -> Option<u64> {
 }
 
 /// Usage found in the last lines of an agent's output, if any.
-pub fn from_tail(tail: &str) -> Option<Usage> {
+pub(crate) fn from_tail(tail: &str) -> Option<Usage> {
     let objects: Vec<Value> = tail
         .lines()
         .filter(|l| l.trim_start().starts_with('{'))

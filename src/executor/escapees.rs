@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable that carries the mark.
-pub const MARK: &str = "ORCHESTRATOR_AGENT_MARK";
+pub(crate) const MARK: &str = "ORCHESTRATOR_AGENT_MARK";
 
 fn token() -> &'static str {
     static TOKEN: OnceLock<String> = OnceLock::new();
@@ -27,24 +27,24 @@ fn token() -> &'static str {
 }
 
 /// The prefix of every mark this process gives.
-pub fn own_prefix() -> String {
+pub(crate) fn own_prefix() -> String {
     format!("{}/", token())
 }
 
 /// The prefix every mark of `phase` in this process starts with.
-pub fn phase_prefix(phase: &str) -> String {
+pub(crate) fn phase_prefix(phase: &str) -> String {
     format!("{}/{phase}/", token())
 }
 
 /// A new mark for one attempt of an agent in `phase`.
-pub fn new_mark(phase: &str) -> String {
+pub(crate) fn new_mark(phase: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{}{}", phase_prefix(phase), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Kill (SIGKILL) every process of this user whose mark is `mark` or, with `prefix`, starts
 /// with it. Returns how many were killed.
-pub fn kill_marked(mark: &str, prefix: bool) -> usize {
+pub(crate) fn kill_marked(mark: &str, prefix: bool) -> usize {
     sys::kill_marked(mark, prefix)
 }
 
@@ -53,7 +53,7 @@ mod sys {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
 
-    pub fn kill_marked(mark: &str, prefix: bool) -> usize {
+    pub(super) fn kill_marked(mark: &str, prefix: bool) -> usize {
         let needle = format!("{}={mark}", super::MARK);
         let me = std::process::id();
         let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };

@@ -25,7 +25,7 @@ use crate::state::GroupStamp;
 
 /// What a resume may do with a recorded group.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Provably the dead run's: kill it.
     Ours,
     /// Nothing of it is left.
@@ -35,13 +35,13 @@ pub enum Verdict {
 }
 
 /// The stamp of the process `pid` (a group leader just spawned), if this system can tell.
-pub fn stamp(pid: i32) -> Option<GroupStamp> {
+pub(crate) fn stamp(pid: i32) -> Option<GroupStamp> {
     Some(GroupStamp { started: sys::started(pid)?, boot_id: sys::boot_id()? })
 }
 
 /// The boot clock now, in the unit of the start times in a stamp, where that clock can be read
 /// (Linux: `CLOCK_BOOTTIME` in clock ticks, as `/proc/<pid>/stat` counts start times).
-pub fn boot_ticks() -> Option<u64> {
+pub(crate) fn boot_ticks() -> Option<u64> {
     sys::boot_ticks()
 }
 
@@ -50,7 +50,7 @@ pub fn boot_ticks() -> Option<u64> {
 /// readings fall in one clock tick (nearly always: a tick is 10 ms, a spawn well under one)
 /// that tick is its start time, and `/proc` need not be read: that read cost more than anything
 /// else the orchestrator does per agent. Otherwise, as [`stamp`].
-pub fn stamp_spawned(pid: i32, before: Option<u64>, after: Option<u64>) -> Option<GroupStamp> {
+pub(crate) fn stamp_spawned(pid: i32, before: Option<u64>, after: Option<u64>) -> Option<GroupStamp> {
     match (before, after) {
         (Some(b), Some(a)) if a == b => Some(GroupStamp { started: b, boot_id: sys::boot_id()? }),
         _ => stamp(pid),
@@ -59,7 +59,7 @@ pub fn stamp_spawned(pid: i32, before: Option<u64>, after: Option<u64>) -> Optio
 
 /// Whether the recorded group `pgid` (with its leader's `stamp`, if one was recorded) is
 /// provably the dead run's.
-pub fn verify(pgid: i32, stamp: Option<&GroupStamp>) -> Verdict {
+pub(crate) fn verify(pgid: i32, stamp: Option<&GroupStamp>) -> Verdict {
     if pgid <= 1 {
         return Verdict::NotOurs(format!("{pgid} is not the id of an agent's process group"));
     }
@@ -145,14 +145,14 @@ mod sys {
         String::from_utf8([&buf[..], &rest].concat()).ok()
     }
 
-    pub fn started(pid: i32) -> Option<u64> {
+    pub(super) fn started(pid: i32) -> Option<u64> {
         let stat = read_stat(pid)?;
         super::parse_stat(&stat).filter(|(state, ..)| *state != 'Z').map(|(_, _, start)| start)
     }
 
     /// `CLOCK_BOOTTIME` in clock ticks, rounded down as the kernel rounds a start time (where a
     /// tick is a whole number of nanoseconds: 10 ms everywhere but a few old architectures).
-    pub fn boot_ticks() -> Option<u64> {
+    pub(super) fn boot_ticks() -> Option<u64> {
         static TICK_NS: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
         let tick_ns = (*TICK_NS.get_or_init(|| {
             let hz = u64::try_from(nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??).ok()?;
@@ -164,7 +164,7 @@ mod sys {
     }
 
     /// Read once per process: the boot does not change under a running program.
-    pub fn boot_id() -> Option<String> {
+    pub(super) fn boot_id() -> Option<String> {
         static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
         BOOT.get_or_init(|| {
             let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
@@ -174,7 +174,7 @@ mod sys {
     }
 
     /// The start times of the live processes of group `pgid`.
-    pub fn members(pgid: i32) -> Option<Vec<u64>> {
+    pub(super) fn members(pgid: i32) -> Option<Vec<u64>> {
         let mut starts = Vec::new();
         for entry in std::fs::read_dir("/proc").ok()?.filter_map(Result::ok) {
             let name = entry.file_name();

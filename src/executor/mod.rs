@@ -1,13 +1,13 @@
 //! Executors run one attempt of one agent. The engine decides what to run, how often and when;
 //! an executor only runs it and reports what happened.
 
-pub mod cli_usage;
-pub mod escapees;
-pub mod groups;
-pub mod llm;
-pub mod output;
-pub mod redact;
-pub mod subprocess;
+pub(crate) mod cli_usage;
+pub(crate) mod escapees;
+pub(crate) mod groups;
+pub(crate) mod llm;
+pub(crate) mod output;
+pub(crate) mod redact;
+pub(crate) mod subprocess;
 
 use std::fs::File;
 use std::future::Future;
@@ -20,11 +20,11 @@ use tokio::sync::watch;
 
 use crate::config::{Agent, AgentKind};
 use crate::state::{RefusedArtifact, Usage};
-pub use output::{Redactor, TAIL_BYTES};
-pub use subprocess::Cancel;
+pub(crate) use output::Redactor;
+pub(crate) use subprocess::Cancel;
 
 /// Everything an attempt needs.
-pub struct AttemptContext<'a> {
+pub(crate) struct AttemptContext<'a> {
     pub agent: &'a Agent,
     /// The shell command (for subprocess agents).
     pub command: &'a str,
@@ -53,7 +53,7 @@ pub struct AttemptContext<'a> {
 
 /// What one attempt did.
 #[derive(Debug, Default)]
-pub struct AttemptReport {
+pub(crate) struct AttemptReport {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
@@ -66,7 +66,6 @@ pub struct AttemptReport {
     pub matched_message: Option<String>,
     /// The last bytes of output, redacted.
     pub tail: String,
-    pub output_bytes: u64,
     /// Set when the failure is transient (rate limit, overload, 5xx, connection): why to retry.
     pub transient: Option<String>,
     /// How long the server asked us to wait before retrying.
@@ -76,15 +75,15 @@ pub struct AttemptReport {
     pub refused: Vec<RefusedArtifact>,
 }
 
-pub type AttemptFuture<'a> = Pin<Box<dyn Future<Output = AttemptReport> + Send + 'a>>;
+pub(crate) type AttemptFuture<'a> = Pin<Box<dyn Future<Output = AttemptReport> + Send + 'a>>;
 
 /// Runs attempts of one kind of agent.
-pub trait Executor: Send + Sync {
+pub(crate) trait Executor: Send + Sync {
     fn run<'a>(&'a self, ctx: AttemptContext<'a>) -> AttemptFuture<'a>;
 }
 
 /// Runs shell commands: see [`subprocess`].
-pub struct SubprocessExecutor;
+pub(crate) struct SubprocessExecutor;
 
 impl Executor for SubprocessExecutor {
     fn run<'a>(&'a self, ctx: AttemptContext<'a>) -> AttemptFuture<'a> {
@@ -121,7 +120,6 @@ impl Executor for SubprocessExecutor {
                 matched_message: sink.matched_message.take(),
                 usage: cli_usage::from_tail(&tail),
                 tail,
-                output_bytes: sink.bytes,
                 ..AttemptReport::default()
             }
         })
@@ -129,7 +127,7 @@ impl Executor for SubprocessExecutor {
 }
 
 /// The executor for `agent`.
-pub fn for_agent(agent: &Agent) -> &'static dyn Executor {
+pub(crate) fn for_agent(agent: &Agent) -> &'static dyn Executor {
     match agent.kind {
         AgentKind::Subprocess { .. } => &SubprocessExecutor,
         AgentKind::Llm(_) => &llm::LlmExecutor,

@@ -19,18 +19,18 @@ const MAX_PENDING: usize = 64 * 1024;
 /// many more bytes.
 const RESCAN_AFTER: usize = 8 * 1024;
 /// Bytes of output kept for reports.
-pub const TAIL_BYTES: usize = 16 * 1024;
+pub(crate) const TAIL_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     Stdout,
     Stderr,
 }
 
-pub use super::redact::{Redactor, SECRET_VARS};
+pub(crate) use super::redact::Redactor;
 
 /// Consumes an attempt's output.
-pub struct OutputSink<'a> {
+pub(crate) struct OutputSink<'a> {
     transcript: &'a mut BufWriter<File>,
     redactor: &'a Redactor,
     messages: Vec<memmem::Finder<'a>>,
@@ -51,7 +51,7 @@ pub struct OutputSink<'a> {
 }
 
 impl<'a> OutputSink<'a> {
-    pub fn new(transcript: &'a mut BufWriter<File>, redactor: &'a Redactor, messages: &'a [String]) -> Self {
+    pub(crate) fn new(transcript: &'a mut BufWriter<File>, redactor: &'a Redactor, messages: &'a [String]) -> Self {
         OutputSink {
             transcript,
             redactor,
@@ -68,7 +68,7 @@ impl<'a> OutputSink<'a> {
         }
     }
 
-    pub fn feed(&mut self, stream: Stream, chunk: &[u8]) {
+    pub(crate) fn feed(&mut self, stream: Stream, chunk: &[u8]) {
         self.bytes += chunk.len() as u64;
         let i = stream as usize;
         self.pending[i].extend_from_slice(chunk);
@@ -82,7 +82,7 @@ impl<'a> OutputSink<'a> {
     }
 
     /// Flush partial last lines; call once the streams are closed.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let pending = &mut self.pending[stream as usize];
             if !pending.is_empty() && !pending.ends_with(b"\n") {
@@ -117,7 +117,7 @@ impl<'a> OutputSink<'a> {
     }
 
     /// The last [`TAIL_BYTES`] of output, as text.
-    pub fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         let (a, b) = self.tail.as_slices();
         let mut bytes = a.to_vec();
         bytes.extend_from_slice(b);

@@ -20,26 +20,26 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 
 /// Environment variables whose values are never written anywhere.
-pub const SECRET_VARS: [&str; 5] =
+pub(crate) const SECRET_VARS: [&str; 5] =
     ["GITHUB_TOKEN", "GH_TOKEN", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ACTIONS_RUNTIME_TOKEN"];
 
 /// Values shorter than this (whitespace aside) are not secrets worth redacting: they would
 /// replace ordinary words and protect nothing.
-pub const MIN_PLAIN: usize = 6;
+pub(crate) const MIN_PLAIN: usize = 6;
 
 /// Encodings are registered only for values of at least this many bytes. A short value's
 /// encodings are short too, and common: the hex of a 6-byte value is 12 hex digits (a prefix of
 /// many a commit id or hash), and the stable inner part of its base64 at the worst alignment is 5
 /// characters, which ordinary base64 data contains by chance. From 8 bytes on, the shortest
 /// pattern is 10 characters.
-pub const MIN_ENCODED: usize = 8;
+pub(crate) const MIN_ENCODED: usize = 8;
 
 /// Up to this many pattern bytes, the automaton is a DFA.
 const DFA_PATTERN_BYTES: usize = 32 * 1024;
 
 /// Replaces secret values (and their encodings) with `***`.
 #[derive(Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// The values as given, for `::add-mask::`.
     secrets: Vec<String>,
     /// What is searched for, ASCII whitespace removed.
@@ -98,7 +98,7 @@ fn squeeze_into(bytes: &[u8], out: &mut Vec<u8>) -> usize {
 
 impl Redactor {
     /// Redact the values of the known secret variables set in this process's environment.
-    pub fn from_env() -> Redactor {
+    pub(crate) fn from_env() -> Redactor {
         let mut r = Redactor::default();
         for var in SECRET_VARS {
             if let Ok(v) = std::env::var(var) {
@@ -109,7 +109,7 @@ impl Redactor {
     }
 
     /// Redact `secret` (and its encodings, if it is long enough) from now on.
-    pub fn add(&mut self, secret: &str) {
+    pub(crate) fn add(&mut self, secret: &str) {
         if squeeze(secret.as_bytes()).len() < MIN_PLAIN || self.secrets.iter().any(|s| s == secret) {
             return;
         }
@@ -154,25 +154,25 @@ impl Redactor {
             .as_deref()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
 
     /// The secret values as given (for `::add-mask::` on a GitHub runner; the runner masks
     /// their usual encodings itself).
-    pub fn values(&self) -> impl Iterator<Item = &str> + '_ {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &str> + '_ {
         self.secrets.iter().map(String::as_str)
     }
 
     /// The longest pattern, in non-whitespace bytes: a stream redactor that keeps this much
     /// unwritten text can find a secret that straddles two reads.
-    pub fn window(&self) -> usize {
+    pub(crate) fn window(&self) -> usize {
         self.max_len
     }
 
     /// The byte ranges of `text` that hold a secret (or an encoding of one), in order and
     /// disjoint. A range starts and ends on non-whitespace bytes and may span lines.
-    pub fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
+    pub(crate) fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
         if self.patterns.is_empty() || text.is_empty() {
             return Vec::new();
         }
@@ -245,7 +245,7 @@ impl Redactor {
 
     /// `text` with every range from [`find`](Self::find) replaced: each line's part becomes
     /// `***`, line breaks stay.
-    pub fn apply(text: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
+    pub(crate) fn apply(text: &[u8], ranges: &[(usize, usize)]) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len());
         let mut at = 0;
         for &(s, e) in ranges {
@@ -267,13 +267,13 @@ impl Redactor {
     }
 
     /// `text` with every secret replaced; borrowed when there is nothing to replace.
-    pub fn redact<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
+    pub(crate) fn redact<'a>(&self, text: &'a [u8]) -> Cow<'a, [u8]> {
         let ranges = self.find(text);
         if ranges.is_empty() { Cow::Borrowed(text) } else { Cow::Owned(Self::apply(text, &ranges)) }
     }
 
     /// `text` with every secret replaced; borrowed when there is nothing to replace.
-    pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(crate) fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let ranges = self.find(text.as_bytes());
         if ranges.is_empty() {
             return Cow::Borrowed(text);
@@ -284,12 +284,12 @@ impl Redactor {
     }
 
     /// `text` with every secret replaced.
-    pub fn redact_str(&self, text: &str) -> String {
+    pub(crate) fn redact_str(&self, text: &str) -> String {
         self.redact_text(text).into_owned()
     }
 
     /// Every string in `value` redacted, object keys included (keys that become equal merge).
-    pub fn redact_json(&self, value: &mut serde_json::Value) {
+    pub(crate) fn redact_json(&self, value: &mut serde_json::Value) {
         use serde_json::Value;
         if self.is_empty() {
             return;

@@ -20,7 +20,7 @@ use super::output::{OutputSink, Stream};
 
 /// How far a run has been asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Cancel {
+pub(crate) enum Cancel {
     None,
     /// SIGTERM to every agent's group, SIGKILL after the grace period.
     Graceful,
@@ -36,7 +36,7 @@ const LEAK_GRACE: Duration = Duration::from_millis(500);
 /// How long to keep reading after that kill (a process that left the group may hold the pipe).
 const ABANDON_AFTER: Duration = Duration::from_secs(2);
 
-pub struct SubprocessRequest<'a> {
+pub(crate) struct SubprocessRequest<'a> {
     pub command: &'a str,
     pub cwd: &'a Path,
     pub env: &'a [(String, String)],
@@ -45,7 +45,7 @@ pub struct SubprocessRequest<'a> {
 }
 
 #[derive(Debug, Default)]
-pub struct SubprocessOutcome {
+pub(crate) struct SubprocessOutcome {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
@@ -59,7 +59,7 @@ pub struct SubprocessOutcome {
 /// a step sets outputs, environment, PATH, state and the job summary (an agent appending to them
 /// would speak for the tool), and the tokens and endpoints of the runner's services (caches,
 /// artifacts, OIDC tokens). Removed from every agent's environment, whatever else it inherits.
-pub const RUNNER_ONLY_VARS: [&str; 11] = [
+pub(crate) const RUNNER_ONLY_VARS: [&str; 11] = [
     "GITHUB_OUTPUT",
     "GITHUB_ENV",
     "GITHUB_PATH",
@@ -76,7 +76,7 @@ pub const RUNNER_ONLY_VARS: [&str; 11] = [
 /// The run's own GitHub token: with it an agent could act as the run (post or edit the gate
 /// comment, mark its rounds). An agent that needs GitHub gets a token of another identity under
 /// another name (`env:` of the workflow step), which the gate never trusts as its own.
-pub const RUN_TOKEN_VARS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
+pub(crate) const RUN_TOKEN_VARS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
 
 /// The shell agents run in: `/bin/sh` (found without a PATH search on every spawn), else `sh`.
 fn shell() -> &'static str {
@@ -96,17 +96,17 @@ fn dev_null() -> Stdio {
 }
 
 /// Send `signal` to the process group `pgid`, ignoring a group that is already gone.
-pub fn signal_group(pgid: i32, signal: Signal) {
+pub(crate) fn signal_group(pgid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pgid), signal);
 }
 
 /// Whether any process of group `pgid` is still alive.
-pub fn group_alive(pgid: i32) -> bool {
+pub(crate) fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
 /// Run one attempt. `on_spawn` receives the process group id as soon as the agent has started.
-pub async fn run(
+pub(crate) async fn run(
     req: &SubprocessRequest<'_>,
     sink: &mut OutputSink<'_>,
     cancel: &mut watch::Receiver<Cancel>,

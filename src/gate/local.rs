@@ -7,14 +7,14 @@ use super::{Answer, Gate, GateError, GateFuture, request};
 use crate::config::Workflow;
 use crate::state::{RunState, write_atomic};
 
-pub struct LocalGate {
+pub(crate) struct LocalGate {
     pub root: PathBuf,
     /// Secrets never reach REQUEST.md, whatever the agents reported.
     pub redactor: crate::executor::Redactor,
 }
 
 impl LocalGate {
-    pub fn request_path(phase: &str) -> String {
+    pub(crate) fn request_path(phase: &str) -> String {
         format!(".claude/consensus/{phase}/REQUEST.md")
     }
 }

@@ -4,19 +4,19 @@
 //! `github::gate::GitHubGate` a pull-request comment and labels.
 
 mod local;
-pub mod request;
-pub mod tally;
+pub(crate) mod request;
+pub(crate) mod tally;
 
 use std::future::Future;
 use std::pin::Pin;
 
-pub use local::LocalGate;
+pub(crate) use local::LocalGate;
 
 use crate::config::Workflow;
 use crate::state::{Decision, RunState};
 
 #[derive(Debug, thiserror::Error)]
-pub enum GateError {
+pub(crate) enum GateError {
     #[error("cannot write the approval request `{path}`: {source}")]
     Write { path: String, source: std::io::Error },
     /// The backend that holds the gate (GitHub's API) failed; the backend converts its own
@@ -29,7 +29,7 @@ pub enum GateError {
 
 /// Where a gate stands.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Waiting,
     Decided(Decision),
     /// A push changed the phase's outputs while its gate waited (`consensus.rerun_on_push`):
@@ -37,10 +37,10 @@ pub enum Answer {
     Rerun,
 }
 
-pub type GateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GateError>> + Send + 'a>>;
+pub(crate) type GateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, GateError>> + Send + 'a>>;
 
 /// A consensus backend.
-pub trait Gate: Send + Sync {
+pub(crate) trait Gate: Send + Sync {
     /// Publish the approval request for `phase` (which has just succeeded); returns where it lives.
     fn open<'a>(&'a self, wf: &'a Workflow, state: &'a RunState, phase: &'a str) -> GateFuture<'a, String>;
 

@@ -10,17 +10,17 @@ use crate::state::{AgentStatus, RunState};
 
 /// The hidden lines around the reviewer checklist: ticks are read only between them (and
 /// nothing rendered from untrusted text can hold `<!--`).
-pub const CHECKLIST_START: &str = "<!-- orchestrator:checklist -->";
-pub const CHECKLIST_END: &str = "<!-- orchestrator:checklist-end -->";
+pub(crate) const CHECKLIST_START: &str = "<!-- orchestrator:checklist -->";
+pub(crate) const CHECKLIST_END: &str = "<!-- orchestrator:checklist-end -->";
 
 /// The line of checklist `item`, ticked or not.
-pub fn checklist_line(item: &str, ticked: bool) -> String {
+pub(crate) fn checklist_line(item: &str, ticked: bool) -> String {
     format!("- [{}] {}", if ticked { "x" } else { " " }, inline(item.trim()))
 }
 
 /// The checklist items ticked in `body`: only lines of the checklist section that are exactly
 /// an item of `items`, ticked.
-pub fn ticked<'a>(body: &str, items: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn ticked<'a>(body: &str, items: &'a [String]) -> Vec<&'a str> {
     let Some(start) = body.find(CHECKLIST_START) else { return Vec::new() };
     let section = &body[start + CHECKLIST_START.len()..];
     let section = &section[..section.find(CHECKLIST_END).unwrap_or(0)];
@@ -35,7 +35,7 @@ pub fn ticked<'a>(body: &str, items: &'a [String]) -> Vec<&'a str> {
 }
 
 /// Render the request for `phase` of the run in `state`.
-pub fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) -> String {
+pub(crate) fn render(wf: &Workflow, state: &RunState, phase: &str, now: DateTime<Utc>) -> String {
     let ps = state.phases.get(phase);
     let agents = wf.phase(phase).map(|p| p.agents.clone()).unwrap_or_default();
     let artifacts: usize = ps.map(|p| p.agents.values().map(|a| a.artifacts.len()).sum()).unwrap_or(0);

@@ -25,16 +25,16 @@ const GHOST: &str = "ghost";
 
 /// Which of the ways to decide count (`consensus.decide_by`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Channel {
+pub(crate) enum Channel {
     Labels,
     Comments,
     Reviews,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 3] = [Channel::Labels, Channel::Comments, Channel::Reviews];
+    pub(crate) const ALL: [Channel; 3] = [Channel::Labels, Channel::Comments, Channel::Reviews];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Channel::Labels => "labels",
             Channel::Comments => "comments",
@@ -44,13 +44,13 @@ impl Channel {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Person {
+pub(crate) struct Person {
     pub login: String,
     pub bot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct LabelEvent {
+pub(crate) struct LabelEvent {
     pub id: u64,
     pub at: DateTime<Utc>,
     pub label: String,
@@ -60,7 +60,7 @@ pub struct LabelEvent {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comment {
+pub(crate) struct Comment {
     pub id: u64,
     pub at: DateTime<Utc>,
     /// Edited after it was posted (`updated_at` later than `created_at`).
@@ -70,7 +70,7 @@ pub struct Comment {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReviewState {
+pub(crate) enum ReviewState {
     Approved,
     ChangesRequested,
     Dismissed,
@@ -78,7 +78,7 @@ pub enum ReviewState {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Review {
+pub(crate) struct Review {
     pub id: u64,
     pub at: DateTime<Utc>,
     pub state: ReviewState,
@@ -90,7 +90,7 @@ pub struct Review {
 
 /// The ids seen when a round opened: only later ones belong to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Seen {
+pub(crate) struct Seen {
     #[serde(default)]
     pub event: u64,
     #[serde(default)]
@@ -101,7 +101,7 @@ pub struct Seen {
 
 /// One round of a gate.
 #[derive(Debug, Clone)]
-pub struct Round {
+pub(crate) struct Round {
     /// When the round opened by a record only the run can make (its own reaction on the gate
     /// comment): nothing before it counts, whatever the rest says.
     pub anchor: Option<DateTime<Utc>>,
@@ -117,7 +117,7 @@ pub struct Round {
 
 /// The base branch's rules for this gate.
 #[derive(Debug, Clone)]
-pub struct Rules<'a> {
+pub(crate) struct Rules<'a> {
     pub phase: &'a str,
     pub approve_label: &'a str,
     pub reject_label: &'a str,
@@ -135,7 +135,7 @@ pub struct Rules<'a> {
 /// Who is who: the pull request's author, the run's own identities, and permissions (role
 /// names: `admin`, `maintain`, `write`, `triage`, `read`, `none`) by lowercase login.
 #[derive(Debug, Clone, Default)]
-pub struct People {
+pub(crate) struct People {
     pub author: String,
     pub own: Vec<String>,
     pub roles: BTreeMap<String, String>,
@@ -143,13 +143,13 @@ pub struct People {
 
 /// What happened to a comment command, for its reaction.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ack {
+pub(crate) enum Ack {
     Applied,
     Refused(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Distinct people whose approval counts, in the order they approved.
     pub approvers: Vec<String>,
     /// The person whose reject wins, and why (a comment's or review's text).
@@ -162,7 +162,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The round's decision under `min_approvals`: `Some(true)` approved, `Some(false)` rejected.
-    pub fn decision(&self, rules: &Rules) -> Option<bool> {
+    pub(crate) fn decision(&self, rules: &Rules) -> Option<bool> {
         if self.rejected.is_some() {
             Some(false)
         } else if self.approvers.len() >= rules.min_approvals.max(1) as usize {
@@ -175,7 +175,7 @@ impl Outcome {
 
 /// A command in a comment: `/approve`, `/approve <phase>`, `/reject <reason>`, `/retry`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Command {
+pub(crate) enum Command {
     Approve { phase: Option<String> },
     Reject { phase: Option<String>, reason: Option<String> },
     Retry { phase: Option<String> },
@@ -183,7 +183,7 @@ pub enum Command {
 
 /// The commands in `body`, each on a line of its own starting with `prefix` — not in a fenced
 /// code block or a quote, where a reviewer shows someone else's text.
-pub fn commands(body: &str, prefix: &str) -> Vec<Command> {
+pub(crate) fn commands(body: &str, prefix: &str) -> Vec<Command> {
     let mut fence: Option<String> = None;
     body.lines()
         .filter(|line| {
@@ -284,7 +284,7 @@ impl Tallying<'_> {
 
 /// The people GitHub's record shows deciding in this round: the logins whose permissions the
 /// caller must look up before calling [`tally`].
-pub fn deciders(
+pub(crate) fn deciders(
     rules: &Rules,
     round: &Round,
     labels: &[LabelEvent],
@@ -327,7 +327,7 @@ fn in_round(round: &Round, id: u64, seen: u64, at: DateTime<Utc>) -> bool {
 
 /// The round's tally. `policy_changed`: the pull request changes the gate's policy, so only
 /// write access counts.
-pub fn tally(
+pub(crate) fn tally(
     rules: &Rules,
     round: &Round,
     people: &People,

@@ -13,7 +13,7 @@ use super::context::PrContext;
 /// What the base branch says: its copy of the config (`None` when it has none), the base commit,
 /// and the repository the pull request's head lives in, as GitHub records it (`None` when that
 /// repository is gone).
-pub struct Base {
+pub(crate) struct Base {
     pub config: Option<String>,
     pub sha: String,
     pub head_repo: Option<String>,
@@ -26,7 +26,7 @@ pub struct Base {
 /// base commit. The client's cache is kept beside the state at `state` (it is written by the
 /// gate, once the run goes on): a file at a commit never changes, so a later check asks only
 /// for the pull request, which the gate's first check then uses too.
-pub async fn config(ctx: &PrContext, path: &str, state: &std::path::Path) -> Result<Base, GithubError> {
+pub(crate) async fn config(ctx: &PrContext, path: &str, state: &std::path::Path) -> Result<Base, GithubError> {
     let client = Client::shared(&ctx.api_url, &ctx.token)?;
     client.keep_cache_in(&super::cache::cache_file(state)).await;
     let pr = client.get_and_share(&format!("{}/pulls/{}", ctx.repo_path(), ctx.number)).await?;

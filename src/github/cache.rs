@@ -24,20 +24,20 @@ const MAX_FILE: u64 = 64 << 20;
 const VERSION: u32 = 1;
 
 /// The cache file of the run whose state is at `state`.
-pub fn cache_file(state: &Path) -> std::path::PathBuf {
+pub(crate) fn cache_file(state: &Path) -> std::path::PathBuf {
     let mut name = state.as_os_str().to_owned();
     name.push(".github-cache");
     name.into()
 }
 
 /// Hex sha256 of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
+pub(crate) fn digest(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One remembered GET answer.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub etag: String,
     pub body: Value,
     /// The answer's `Link` header (the next page of a list).
@@ -53,7 +53,7 @@ pub struct Entry {
 
 impl Entry {
     /// The headers a caller needs from a remembered answer.
-    pub fn headers(&self) -> http::HeaderMap {
+    pub(crate) fn headers(&self) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         if let Some(link) = self.link.as_deref().and_then(|l| http::HeaderValue::from_str(l).ok()) {
             h.insert("link", link);
@@ -63,7 +63,7 @@ impl Entry {
 }
 
 #[derive(Default, Serialize, Deserialize)]
-pub struct Cache {
+pub(crate) struct Cache {
     /// The API these answers came from.
     api: String,
     entries: BTreeMap<String, Entry>,
@@ -92,15 +92,15 @@ fn mac(token: &[u8], data: &[u8]) -> ring::hmac::Tag {
 }
 
 impl Cache {
-    pub fn new(api: &str) -> Cache {
+    pub(crate) fn new(api: &str) -> Cache {
         Cache { api: api.to_owned(), ..Cache::default() }
     }
 
-    pub fn get(&self, url: &str) -> Option<Entry> {
+    pub(crate) fn get(&self, url: &str) -> Option<Entry> {
         self.entries.get(url).cloned()
     }
 
-    pub fn put(&mut self, url: &str, etag: &str, body: &Value, link: Option<&str>) {
+    pub(crate) fn put(&mut self, url: &str, etag: &str, body: &Value, link: Option<&str>) {
         self.insert(
             url,
             Entry { etag: etag.to_owned(), body: body.clone(), link: link.map(str::to_owned), fixed: false, seq: 0 },
@@ -108,7 +108,7 @@ impl Cache {
     }
 
     /// An answer that cannot change.
-    pub fn put_fixed(&mut self, url: &str, body: &Value, link: Option<&str>) {
+    pub(crate) fn put_fixed(&mut self, url: &str, body: &Value, link: Option<&str>) {
         self.insert(
             url,
             Entry { etag: String::new(), body: body.clone(), link: link.map(str::to_owned), fixed: true, seq: 0 },
@@ -135,23 +135,23 @@ impl Cache {
     }
 
     /// What `GET /user` answered, if it was asked: `Some(None)` for a token without a user.
-    pub fn user(&self) -> Option<Option<String>> {
+    pub(crate) fn user(&self) -> Option<Option<String>> {
         self.user_known.then(|| self.user.clone())
     }
 
-    pub fn set_user(&mut self, user: Option<String>) {
+    pub(crate) fn set_user(&mut self, user: Option<String>) {
         self.user_known = true;
         self.user = user;
         self.dirty = true;
     }
 
     /// Whether anything changed since the last call.
-    pub fn take_dirty(&mut self) -> bool {
+    pub(crate) fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }
 
     /// Take what an earlier process remembered, where this one knows nothing newer.
-    pub fn merge(&mut self, older: Cache) {
+    pub(crate) fn merge(&mut self, older: Cache) {
         if !self.user_known {
             self.user_known = older.user_known;
             self.user = older.user;
@@ -165,14 +165,14 @@ impl Cache {
     }
 
     /// The file's bytes, sealed with `token`.
-    pub fn seal(&self, token: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, token: &[u8]) -> Vec<u8> {
         let data = serde_json::to_string(self).unwrap_or_default();
         let mac = mac(token, data.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
         serde_json::to_vec(&Sealed { version: VERSION, mac, data }).unwrap_or_default()
     }
 
     /// The cache in `bytes`, if `token` sealed it for `api`.
-    pub fn open(bytes: &[u8], api: &str, token: &[u8]) -> Option<Cache> {
+    pub(crate) fn open(bytes: &[u8], api: &str, token: &[u8]) -> Option<Cache> {
         let sealed: Sealed = serde_json::from_slice(bytes).ok()?;
         if sealed.version != VERSION || sealed.mac.len() != 64 {
             return None;
@@ -186,7 +186,7 @@ impl Cache {
     }
 
     /// The cache in `file`, if there is a good one.
-    pub fn load(file: &Path, api: &str, token: &[u8]) -> Option<Cache> {
+    pub(crate) fn load(file: &Path, api: &str, token: &[u8]) -> Option<Cache> {
         let meta = std::fs::symlink_metadata(file).ok()?;
         if !meta.is_file() || meta.len() > MAX_FILE {
             return None;

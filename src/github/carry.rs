@@ -27,9 +27,9 @@ use crate::state::RunState;
 const PREFIX: &str = "<!-- orchestrator:state ";
 const REF_PREFIX: &str = "<!-- orchestrator:state-ref ";
 /// Where a state too large for the comment is written, for the step's artifact.
-pub const CARRIED_DIR: &str = ".claude/carried";
+pub(crate) const CARRIED_DIR: &str = ".claude/carried";
 /// A state larger than this (encoded) is not carried; the comment says so.
-pub const MAX_ENCODED: usize = 24_000;
+pub(crate) const MAX_ENCODED: usize = 24_000;
 /// The most a carried state may inflate to.
 const MAX_JSON: u64 = 16 * 1024 * 1024;
 
@@ -38,7 +38,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The hidden block carrying `state`, or `None` if it is too large to carry.
-pub fn block(state: &RunState, redactor: &Redactor) -> Option<String> {
+pub(crate) fn block(state: &RunState, redactor: &Redactor) -> Option<String> {
     let json = encode(state, redactor);
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::best());
     enc.write_all(&json).ok()?;
@@ -47,12 +47,12 @@ pub fn block(state: &RunState, redactor: &Redactor) -> Option<String> {
 }
 
 /// The file a state too large for the comment of `phase` is written to.
-pub fn carried_file(phase: &str) -> String {
+pub(crate) fn carried_file(phase: &str) -> String {
     format!("{CARRIED_DIR}/{phase}.json")
 }
 
 /// The bytes of `state` as carried (their sha256 is what a pointer names), secrets redacted.
-pub fn encode(state: &RunState, redactor: &Redactor) -> Vec<u8> {
+pub(crate) fn encode(state: &RunState, redactor: &Redactor) -> Vec<u8> {
     let json = serde_json::to_vec(state).unwrap_or_default();
     redactor.redact(&json).into_owned()
 }
@@ -60,7 +60,7 @@ pub fn encode(state: &RunState, redactor: &Redactor) -> Vec<u8> {
 /// Where a state too large for the comment can be found: the workflow run that uploaded it,
 /// the artifact's name, the file's path in the workspace and the file's sha256.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StateRef {
+pub(crate) struct StateRef {
     pub digest: String,
     pub run: String,
     pub artifact: String,
@@ -69,7 +69,7 @@ pub struct StateRef {
 
 /// The pointer line for `state` at the gate of `phase`, when the step's records are uploaded
 /// (`run` and `artifact` known).
-pub fn pointer(
+pub(crate) fn pointer(
     state: &RunState,
     phase: &str,
     run: Option<&str>,
@@ -107,13 +107,13 @@ fn read_ref(body: &str) -> Option<StateRef> {
 }
 
 /// `body` without its state block (or pointer), for comparing what a reader sees.
-pub fn strip(body: &str) -> String {
+pub(crate) fn strip(body: &str) -> String {
     body.lines().filter(|l| !l.starts_with(PREFIX) && !l.starts_with(REF_PREFIX)).collect::<Vec<_>>().join("\n")
 }
 
 /// Why a carried state cannot be restored.
 #[derive(Debug, thiserror::Error)]
-pub enum CarryError {
+pub(crate) enum CarryError {
     /// What the comment or the artifact holds is not a usable state (no digest, a wrong one,
     /// not JSON, unsafe names, …).
     #[error("{0}")]
@@ -137,7 +137,7 @@ impl From<&str> for CarryError {
 
 /// The state carried in a comment body's hidden trailer (never in the text above it), checked
 /// against its digest.
-pub fn read(body: &str) -> Result<Option<RunState>, CarryError> {
+pub(crate) fn read(body: &str) -> Result<Option<RunState>, CarryError> {
     let Some(line) = super::comment::trailer(body).into_iter().find(|l| l.starts_with(PREFIX)) else {
         return Ok(None);
     };
@@ -166,7 +166,7 @@ fn parse(json: &[u8]) -> Result<RunState, String> {
 
 /// What the newest gate comment carries.
 #[derive(Debug, PartialEq)]
-pub enum Carried {
+pub(crate) enum Carried {
     State(Box<RunState>),
     Ref(StateRef),
     Nothing,
@@ -215,7 +215,7 @@ fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
 
 /// The state carried by the newest gate comment the run itself posted on the pull request of
 /// `ctx`: by `github-actions[bot]` (the workflow's token) or the token's own user.
-pub async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, CarryError> {
+pub(crate) async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunState>, CarryError> {
     let client = super::client::Client::shared(&ctx.api_url, &ctx.token)?;
     let trusted = super::client::own_identities(&client).await?;
     let comments = super::timeline::read(&client, ctx).await?.comments;

@@ -27,7 +27,7 @@ use serde_json::Value;
 use super::cache::Cache;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GithubError {
+pub(crate) enum GithubError {
     #[error("GitHub API {method} {path}: HTTP {status}: {message}")]
     Status { method: &'static str, path: String, status: u16, message: String },
     #[error("GitHub API {method} {path}: {message}")]
@@ -145,7 +145,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// The longest one request may take, whole (`ORCHESTRATOR_GITHUB_TIMEOUT`, seconds; default 30).
 /// A request that takes longer is retried like a 5xx.
-pub fn request_timeout() -> Duration {
+pub(crate) fn request_timeout() -> Duration {
     std::env::var("ORCHESTRATOR_GITHUB_TIMEOUT")
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
@@ -165,12 +165,12 @@ fn download_timeout() -> Duration {
 /// (401, 403, 404: an app or Actions token) means "no user"; any other failure is an error, so
 /// that the run never mistakes its own comments for a person's. The token's user cannot change,
 /// so it is asked once per token and kept in the cache.
-pub async fn own_identities(client: &Client) -> Result<Vec<String>, GithubError> {
+pub(crate) async fn own_identities(client: &Client) -> Result<Vec<String>, GithubError> {
     client.identity.get_or_try_init(|| client.ask_identities()).await.cloned()
 }
 
 /// Whether `login` is one of `own`.
-pub fn is_own(own: &[String], login: &str) -> bool {
+pub(crate) fn is_own(own: &[String], login: &str) -> bool {
     own.iter().any(|o| o.eq_ignore_ascii_case(login))
 }
 
@@ -211,7 +211,7 @@ fn immutable(url: &str) -> bool {
 /// The clients of this process, by API and a digest of the token.
 static SHARED: LazyLock<Mutex<HashMap<String, Arc<Client>>>> = LazyLock::new(Mutex::default);
 
-pub struct Client {
+pub(crate) struct Client {
     /// Authenticated; sends the token to the API's origin only.
     api: Octocrab,
     /// Without credentials: what a redirect leads to outside the API.
@@ -230,7 +230,7 @@ pub struct Client {
 impl Client {
     /// A client for the API at `base` (`GITHUB_API_URL`, e.g. `https://api.github.com` or
     /// `https://ghe.example.com/api/v3`) authenticated with `token`.
-    pub fn new(base: &str, token: &str) -> Result<Client, GithubError> {
+    pub(crate) fn new(base: &str, token: &str) -> Result<Client, GithubError> {
         let setup = |message: String| GithubError::Setup { url: base.to_owned(), message };
         let _ = rustls::crypto::ring::default_provider().install_default();
         // The API's client puts its base path before every path; the anonymous one is only
@@ -262,7 +262,7 @@ impl Client {
     }
 
     /// This process's client for `base` and `token`, made on first use.
-    pub fn shared(base: &str, token: &str) -> Result<Arc<Client>, GithubError> {
+    pub(crate) fn shared(base: &str, token: &str) -> Result<Arc<Client>, GithubError> {
         let key = format!("{base}\n{}", super::cache::digest(token.as_bytes()));
         let mut clients = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(&key) {
@@ -276,7 +276,7 @@ impl Client {
     /// Keep the cache in `file` between processes: what an earlier process left there is read
     /// now (if the same token wrote it for the same API), and [`Client::persist`] writes it back.
     /// The first caller names the file; later calls change nothing.
-    pub async fn keep_cache_in(&self, file: &Path) {
+    pub(crate) async fn keep_cache_in(&self, file: &Path) {
         let file = file.to_path_buf();
         self.file
             .get_or_init(|| async {
@@ -295,7 +295,7 @@ impl Client {
 
     /// Write the cache to its file, if one was named and anything changed. A cache that cannot
     /// be written is only a cost (more requests next time), never an error.
-    pub async fn persist(&self) {
+    pub(crate) async fn persist(&self) {
         let Some(file) = self.file.get().cloned() else { return };
         let bytes = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -487,14 +487,14 @@ impl Client {
         Ok((value, answer.headers))
     }
 
-    pub async fn get(&self, path: &str) -> Result<Value, GithubError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value, GithubError> {
         Ok(self.json(Method::Get, path, None).await?.0)
     }
 
     /// Like [`Client::get`], and the answer is kept for the next [`Client::get_shared_or_new`]
     /// of the same path within a few seconds: the pull request one command reads for its
     /// policy serves its first gate check too.
-    pub async fn get_and_share(&self, path: &str) -> Result<Value, GithubError> {
+    pub(crate) async fn get_and_share(&self, path: &str) -> Result<Value, GithubError> {
         let value = self.get(path).await?;
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).insert(self.url(path), (Instant::now(), value.clone()));
         Ok(value)
@@ -502,7 +502,7 @@ impl Client {
 
     /// The answer kept by [`Client::get_and_share`] if it is recent (it is used once), else a
     /// new GET.
-    pub async fn get_shared_or_new(&self, path: &str) -> Result<Value, GithubError> {
+    pub(crate) async fn get_shared_or_new(&self, path: &str) -> Result<Value, GithubError> {
         let kept = self.shared.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url(path));
         match kept {
             Some((at, value)) if at.elapsed() <= SHARED_FOR => Ok(value),
@@ -551,19 +551,19 @@ impl Client {
     }
 
     /// Every item of a paginated list (100 a page).
-    pub async fn get_all(&self, path: &str) -> Result<Vec<Value>, GithubError> {
+    pub(crate) async fn get_all(&self, path: &str) -> Result<Vec<Value>, GithubError> {
         self.pages(path, None).await
     }
 
     /// Every item of a paginated list that GitHub wraps in an object (`{"total_count", key: […]}`).
-    pub async fn get_all_in(&self, path: &str, key: &str) -> Result<Vec<Value>, GithubError> {
+    pub(crate) async fn get_all_in(&self, path: &str, key: &str) -> Result<Vec<Value>, GithubError> {
         self.pages(path, Some(key)).await
     }
 
     /// The bytes behind `path` (an artifact's zip): GitHub answers with a redirect to short-lived
     /// storage, which is fetched without the token (it must not leave for another host).
     /// Retried like every call.
-    pub async fn download(&self, path: &str) -> Result<Vec<u8>, GithubError> {
+    pub(crate) async fn download(&self, path: &str) -> Result<Vec<u8>, GithubError> {
         let req = Request {
             method: Method::Get,
             path,
@@ -585,15 +585,15 @@ impl Client {
         })
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, GithubError> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, GithubError> {
         Ok(self.json(Method::Post, path, Some(body)).await?.0)
     }
 
-    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, GithubError> {
+    pub(crate) async fn patch(&self, path: &str, body: &Value) -> Result<Value, GithubError> {
         Ok(self.json(Method::Patch, path, Some(body)).await?.0)
     }
 
-    pub async fn delete(&self, path: &str) -> Result<(), GithubError> {
+    pub(crate) async fn delete(&self, path: &str) -> Result<(), GithubError> {
         match self.json(Method::Delete, path, None).await {
             Ok(_) | Err(GithubError::Status { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),

@@ -16,19 +16,19 @@ use crate::markup::{code, inline};
 use crate::state::RunState;
 
 /// GitHub's limit on a comment body.
-pub const MAX_BODY: usize = 65_536;
+pub(crate) const MAX_BODY: usize = 65_536;
 /// Room kept for everything but the diffs.
 const DIFF_BUDGET: usize = 30_000;
 const DIFF_LINES_PER_FILE: usize = 150;
 
 /// The hidden line that identifies the comment of one run's phase.
-pub fn marker(run_id: &str, phase: &str) -> String {
+pub(crate) fn marker(run_id: &str, phase: &str) -> String {
     format!("<!-- orchestrator:gate run={run_id} phase={phase} -->")
 }
 
 /// What an approval is bound to, kept in the comment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Meta {
+pub(crate) struct Meta {
     pub run_id: String,
     pub phase: String,
     pub head_sha: String,
@@ -64,7 +64,7 @@ pub struct Meta {
 
 /// What one round of a gate came to, for the comment's history.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RoundRecord {
+pub(crate) struct RoundRecord {
     pub round: u32,
     /// `approved`, `rejected`, or `superseded` (a new round opened undecided).
     pub outcome: String,
@@ -80,7 +80,7 @@ const HIDDEN: &str = "<!-- orchestrator:";
 
 /// The hidden lines that end a comment body: read only there, never from the text above them
 /// (which quotes agents' files). Untrusted text cannot hold `<!--` anyway (see `markup`).
-pub fn trailer(body: &str) -> Vec<&str> {
+pub(crate) fn trailer(body: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = body
         .lines()
         .rev()
@@ -92,11 +92,11 @@ pub fn trailer(body: &str) -> Vec<&str> {
 }
 
 /// Whether `body` is the gate comment that `marker` names.
-pub fn has_marker(body: &str, marker: &str) -> bool {
+pub(crate) fn has_marker(body: &str, marker: &str) -> bool {
     trailer(body).contains(&marker)
 }
 
-pub fn parse_meta(body: &str) -> Option<Meta> {
+pub(crate) fn parse_meta(body: &str) -> Option<Meta> {
     let line = trailer(body).into_iter().find(|l| l.starts_with(META_PREFIX))?;
     serde_json::from_str(line.strip_prefix(META_PREFIX)?.strip_suffix(" -->")?).ok()
 }
@@ -140,7 +140,7 @@ fn ways_to_decide(wf: &Workflow, approve: &str, reject: &str, phase: &str) -> St
 /// lines saying where the decision stands. Everything but the hidden trailer goes through
 /// `redactor`: diffs quote files that agents wrote.
 #[allow(clippy::too_many_arguments)]
-pub fn render(
+pub(crate) fn render(
     wf: &Workflow,
     state: &RunState,
     phase: &str,
@@ -352,7 +352,6 @@ mod tests {
             token: "t".into(),
             run_id: Some("9".into()),
             event_name: "pull_request".into(),
-            sender: None,
             head_ref: None,
             fork: None,
             artifact: None,
@@ -474,7 +473,6 @@ mod tests {
             token: "t".into(),
             run_id: Some("9".into()),
             event_name: "pull_request".into(),
-            sender: None,
             head_ref: None,
             fork: None,
             artifact: None,

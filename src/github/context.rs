@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
-pub struct PrContext {
+pub(crate) struct PrContext {
     pub api_url: String,
     pub server_url: String,
     pub owner: String,
@@ -17,8 +17,6 @@ pub struct PrContext {
     pub token: String,
     pub run_id: Option<String>,
     pub event_name: String,
-    /// Who triggered the event (for a `labeled` event: who added the label).
-    pub sender: Option<String>,
     /// The pull request's branch, when the event says (`pull_request.head.ref`).
     pub head_ref: Option<String>,
     /// The repository the pull request's head lives in, when the event says and it is not this
@@ -30,28 +28,26 @@ pub struct PrContext {
 }
 
 impl PrContext {
-    pub fn repo_path(&self) -> String {
+    pub(crate) fn repo_path(&self) -> String {
         format!("/repos/{}/{}", self.owner, self.repo)
     }
 
-    pub fn run_url(&self) -> Option<String> {
+    pub(crate) fn run_url(&self) -> Option<String> {
         self.run_id.as_ref().map(|id| format!("{}/{}/{}/actions/runs/{id}", self.server_url, self.owner, self.repo))
     }
 }
 
 #[derive(Debug)]
-pub enum Detected {
+pub(crate) enum Detected {
     /// Not running in GitHub Actions (no event payload).
     Local,
     /// In GitHub Actions, but the event is not about a pull request.
-    NoPullRequest {
-        event: String,
-    },
+    NoPullRequest,
     PullRequest(Box<PrContext>),
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ContextError {
+pub(crate) enum ContextError {
     #[error("cannot read the GitHub event payload `{path}`: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("the GitHub event payload `{path}` is not valid JSON: {detail}")]
@@ -151,7 +147,7 @@ fn pull_request_number(event_name: &str, event: &Value) -> Result<Option<u64>, C
 }
 
 /// Read the context from `env` (a lookup, so tests need not touch the process environment).
-pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextError> {
+pub(crate) fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextError> {
     let Some(path) = env("GITHUB_EVENT_PATH").filter(|p| !p.is_empty()).map(PathBuf::from) else {
         return Ok(Detected::Local);
     };
@@ -161,7 +157,7 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
     let event_name = env("GITHUB_EVENT_NAME").unwrap_or_default();
     check_shape(&path, &event_name, &event)?;
     let Some(number) = pull_request_number(&event_name, &event)? else {
-        return Ok(Detected::NoPullRequest { event: event_name });
+        return Ok(Detected::NoPullRequest);
     };
     let repository = env("GITHUB_REPOSITORY")
         .or_else(|| event["repository"]["full_name"].as_str().map(str::to_owned))
@@ -189,7 +185,6 @@ pub fn detect(env: impl Fn(&str) -> Option<String>) -> Result<Detected, ContextE
         token,
         run_id: env("GITHUB_RUN_ID"),
         event_name,
-        sender: event["sender"]["login"].as_str().map(str::to_owned),
         head_ref: event["pull_request"]["head"]["ref"].as_str().map(str::to_owned),
         artifact: env("ORCHESTRATOR_ARTIFACT_NAME").filter(|a| !a.trim().is_empty()),
         fork: event["pull_request"]["head"]["repo"]["full_name"]

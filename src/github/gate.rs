@@ -26,7 +26,7 @@ use crate::gate::{Answer, Gate, GateError, GateFuture, request, tally};
 use crate::markup::inline;
 use crate::state::{Decision, GateState, PhaseStatus, RunState};
 
-pub struct GitHubGate {
+pub(crate) struct GitHubGate {
     ctx: PrContext,
     /// This process's client for the API and token (its cache and identity shared).
     client: Arc<Client>,
@@ -88,7 +88,7 @@ struct Pr {
 }
 
 impl GitHubGate {
-    pub fn new(ctx: PrContext, root: PathBuf, redactor: Redactor) -> Result<GitHubGate, GithubError> {
+    pub(crate) fn new(ctx: PrContext, root: PathBuf, redactor: Redactor) -> Result<GitHubGate, GithubError> {
         let client = Client::shared(&ctx.api_url, &ctx.token)?;
         Ok(GitHubGate { ctx, client, root, redactor })
     }

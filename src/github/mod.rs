@@ -2,15 +2,15 @@
 //! payload, repository, pull request); `client` makes the REST calls with retries; `gate` is
 //! the approval gate as a pull-request comment answered with labels (`comment` renders it).
 
-pub mod base;
-pub mod cache;
-pub mod carry;
-pub mod client;
-pub mod comment;
-pub mod context;
-pub mod gate;
-pub mod outputs;
-pub mod timeline;
+pub(crate) mod base;
+pub(crate) mod cache;
+pub(crate) mod carry;
+pub(crate) mod client;
+pub(crate) mod comment;
+pub(crate) mod context;
+pub(crate) mod gate;
+pub(crate) mod outputs;
+pub(crate) mod timeline;
 
 impl From<client::GithubError> for crate::gate::GateError {
     fn from(e: client::GithubError) -> Self {

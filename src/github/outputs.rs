@@ -11,12 +11,12 @@ use crate::state::{PhaseStatus, RunState};
 
 /// The author of the commits the run makes: a later check tells the run's own pushes from
 /// others' by it.
-pub const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
+pub(crate) const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
 
 /// Why the outputs could not be committed and pushed: git's own words.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct PushError(String);
+pub(crate) struct PushError(String);
 
 fn git(root: &Path, args: &[&str]) -> Result<String, PushError> {
     let out = Command::new("git")
@@ -50,7 +50,12 @@ fn outputs(root: &Path, state: &RunState) -> Vec<String> {
 
 /// Commit the run's outputs and push them to `branch`. Returns the new head commit, or `None`
 /// when there was nothing new to commit.
-pub fn commit_and_push(root: &Path, state: &RunState, phase: &str, branch: &str) -> Result<Option<String>, PushError> {
+pub(crate) fn commit_and_push(
+    root: &Path,
+    state: &RunState,
+    phase: &str,
+    branch: &str,
+) -> Result<Option<String>, PushError> {
     let files = outputs(root, state);
     if files.is_empty() {
         return Ok(None);

@@ -13,7 +13,7 @@ use crate::gate::tally;
 
 /// The pull request's timeline, sorted out.
 #[derive(Default)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     /// Issue comments, as the comments API gives them (`id`, `user`, `body`, `created_at`,
     /// `updated_at`, `html_url`), oldest first.
     pub comments: Vec<Value>,
@@ -27,12 +27,12 @@ pub struct Timeline {
 }
 
 /// GitHub's time in `v`.
-pub fn time_of(v: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn time_of(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
 }
 
 /// Who `v` (a user object) is.
-pub fn person(v: &Value) -> tally::Person {
+pub(crate) fn person(v: &Value) -> tally::Person {
     tally::Person {
         login: v["login"].as_str().unwrap_or_default().to_owned(),
         bot: v["type"] == "Bot" || v["login"].as_str().is_some_and(|l| l.ends_with("[bot]")),
@@ -40,14 +40,14 @@ pub fn person(v: &Value) -> tally::Person {
 }
 
 /// The timeline of the pull request of `ctx`.
-pub async fn read(client: &Client, ctx: &PrContext) -> Result<Timeline, GithubError> {
+pub(crate) async fn read(client: &Client, ctx: &PrContext) -> Result<Timeline, GithubError> {
     let items = client.get_all(&format!("{}/issues/{}/timeline", ctx.repo_path(), ctx.number)).await?;
     Ok(parse(items))
 }
 
 /// Sort the timeline's `items` out. Items of other kinds (commits, references, renames…) only
 /// move `last_event` on; an item without the fields its kind needs is left out.
-pub fn parse(items: Vec<Value>) -> Timeline {
+pub(crate) fn parse(items: Vec<Value>) -> Timeline {
     let mut t = Timeline::default();
     let mut dismissed: Vec<u64> = Vec::new();
     let id = |v: &Value| v["id"].as_u64().unwrap_or(0);

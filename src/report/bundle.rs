@@ -12,7 +12,7 @@ use zip::write::SimpleFileOptions;
 use crate::executor::Redactor;
 use crate::state::{PhaseState, RunState};
 
-pub fn path(phase: &str) -> String {
+pub(crate) fn path(phase: &str) -> String {
     format!(".claude/artifacts/{phase}_bundle.zip")
 }
 
@@ -42,7 +42,7 @@ struct FileEntry {
 
 /// Write the bundle for `phase` to `target` (its real location, see `report::confined`);
 /// returns how many files it holds.
-pub fn write(
+pub(crate) fn write(
     root: &Path,
     target: &Path,
     state: &RunState,

@@ -21,10 +21,10 @@ use crate::config::Phase;
 use crate::state::{ChangeSet, HygieneSummary};
 use crate::workspace::Snapshot;
 
-pub const OVERSIZED_BYTES: u64 = 5 * 1024 * 1024;
+pub(crate) const OVERSIZED_BYTES: u64 = 5 * 1024 * 1024;
 
 /// (rule, cost per finding, most points the rule can cost, description)
-pub const RULES: [(&str, f64, f64, &str); 4] = [
+pub(crate) const RULES: [(&str, f64, f64, &str); 4] = [
     (
         "undeclared-change",
         5.0,
@@ -37,7 +37,7 @@ pub const RULES: [(&str, f64, f64, &str); 4] = [
 ];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub rule: &'static str,
     pub path: String,
     pub detail: String,
@@ -46,7 +46,7 @@ pub struct Finding {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Hygiene {
+pub(crate) struct Hygiene {
     pub run_id: String,
     pub phase: String,
     pub cleanliness_score: f64,
@@ -56,7 +56,7 @@ pub struct Hygiene {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RuleDoc {
+pub(crate) struct RuleDoc {
     pub rule: &'static str,
     pub cost: f64,
     pub max: f64,
@@ -64,12 +64,12 @@ pub struct RuleDoc {
 }
 
 impl Hygiene {
-    pub fn summary(&self) -> HygieneSummary {
+    pub(crate) fn summary(&self) -> HygieneSummary {
         HygieneSummary { score: self.cleanliness_score, grade: self.grade.clone(), phase: self.phase.clone() }
     }
 }
 
-pub fn grade(score: f64) -> &'static str {
+pub(crate) fn grade(score: f64) -> &'static str {
     match score {
         s if s >= 90.0 => "A",
         s if s >= 80.0 => "B",
@@ -114,7 +114,7 @@ fn secret_patterns() -> &'static RegexSet {
 
 /// Assess the workspace after `phase`: `after` is its snapshot, `changes` what the phase did,
 /// `reported` the artifacts its agents reported.
-pub fn assess(
+pub(crate) fn assess(
     root: &Path,
     run_id: &str,
     phase: &Phase,

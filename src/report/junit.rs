@@ -12,11 +12,11 @@ use crate::executor::Redactor;
 use crate::state::{AgentState, AgentStatus, Attempt, PhaseStatus, RunState};
 
 /// How much of a transcript's end goes into `<system-out>`.
-pub const SYSTEM_OUT_BYTES: u64 = 8 * 1024;
+pub(crate) const SYSTEM_OUT_BYTES: u64 = 8 * 1024;
 
 /// Text made safe for XML and for sharing: ANSI escapes removed, characters XML 1.0 forbids
 /// dropped, the CDATA terminator broken up, secrets redacted.
-pub fn clean(text: &str, redactor: &Redactor) -> String {
+pub(crate) fn clean(text: &str, redactor: &Redactor) -> String {
     static ANSI: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let ansi = ANSI.get_or_init(|| {
         regex::Regex::new(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -92,7 +92,7 @@ fn agent_case(phase: &str, name: &str, a: &AgentState, root: &Path, redactor: &R
 }
 
 /// Render the JUnit report for every phase that has run.
-pub fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Result<Vec<u8>, junit_report::Error> {
+pub(crate) fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Result<Vec<u8>, junit_report::Error> {
     let mut report = Report::new();
     let config = wf.config_path.display().to_string();
     for phase in &wf.phases {

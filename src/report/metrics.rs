@@ -10,7 +10,7 @@ use crate::config::Workflow;
 use crate::state::{AgentStatus, PhaseStatus, RunState, RunStatus, Usage};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RunMetrics {
+pub(crate) struct RunMetrics {
     pub run_id: String,
     pub start_ts: String,
     pub duration_s: f64,
@@ -25,7 +25,7 @@ pub struct RunMetrics {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PhaseMetrics {
+pub(crate) struct PhaseMetrics {
     pub phase_name: String,
     pub status: PhaseStatus,
     pub duration_s: f64,
@@ -45,7 +45,7 @@ pub struct PhaseMetrics {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AttemptMetrics {
+pub(crate) struct AttemptMetrics {
     pub number: u32,
     pub start_ts: String,
     pub duration_s: f64,
@@ -59,7 +59,7 @@ pub struct AttemptMetrics {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct UsageTotals {
+pub(crate) struct UsageTotals {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub cost_usd: Option<f64>,
@@ -93,7 +93,7 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// The metrics of the run in `state`, as of `now`.
-pub fn compute(wf: &Workflow, state: &RunState, now: DateTime<Utc>) -> RunMetrics {
+pub(crate) fn compute(wf: &Workflow, state: &RunState, now: DateTime<Utc>) -> RunMetrics {
     let end = state.finished_at.unwrap_or(now);
     let mut phases = BTreeMap::new();
     let (mut total_retries, mut total_attempts) = (0, 0);

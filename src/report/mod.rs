@@ -4,12 +4,12 @@
 //! Agents' text reaches them (outcomes, file names, output tails): the [`Recorder`] redacts
 //! every record it writes.
 
-pub mod bundle;
-pub mod hygiene;
-pub mod junit;
-pub mod metrics;
-pub mod prometheus;
-pub mod validation;
+pub(crate) mod bundle;
+pub(crate) mod hygiene;
+pub(crate) mod junit;
+pub(crate) mod metrics;
+pub(crate) mod prometheus;
+pub(crate) mod validation;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,11 +19,11 @@ use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::state::{RunState, replace_file};
 
-pub const JUNIT_PATH: &str = "reports/junit.xml";
-pub const HYGIENE_PATH: &str = "reports/hygiene_summary.json";
-pub const PROMETHEUS_PATH: &str = ".claude/metrics/metrics.prom";
+pub(crate) const JUNIT_PATH: &str = "reports/junit.xml";
+pub(crate) const HYGIENE_PATH: &str = "reports/hygiene_summary.json";
+pub(crate) const PROMETHEUS_PATH: &str = ".claude/metrics/metrics.prom";
 
-pub fn metrics_path(run_id: &str) -> String {
+pub(crate) fn metrics_path(run_id: &str) -> String {
     format!(".claude/metrics/run_{run_id}.json")
 }
 
@@ -36,14 +36,14 @@ const METRICS_COST_FACTOR: u32 = 100;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write `{path}`: {source}")]
-pub struct RecordError {
+pub(crate) struct RecordError {
     pub path: String,
     #[source]
     pub source: std::io::Error,
 }
 
 /// Writes a run's records into the workspace.
-pub struct Recorder {
+pub(crate) struct Recorder {
     root: PathBuf,
     redactor: Redactor,
     /// When the metrics were last written, and how long that took.
@@ -80,12 +80,12 @@ impl Recorder {
 }
 
 impl Recorder {
-    pub fn new(root: &Path, redactor: Redactor) -> Recorder {
+    pub(crate) fn new(root: &Path, redactor: Redactor) -> Recorder {
         Recorder { root: root.to_path_buf(), redactor, last_metrics: Mutex::new(None) }
     }
 
     /// Write the metrics JSON and the Prometheus file.
-    pub fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+    pub(crate) fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let start = Instant::now();
         let m = metrics::compute(wf, state, chrono::Utc::now());
         let json = serde_json::to_vec_pretty(&m).expect("metrics serialize");
@@ -98,7 +98,7 @@ impl Recorder {
     /// Whether the metrics are due: last written a second ago or more, and a hundred times
     /// what that write cost (the copy of the state the caller makes is of the same order); claims
     /// the slot, so concurrent callers write them once.
-    pub fn metrics_due(&self) -> bool {
+    pub(crate) fn metrics_due(&self) -> bool {
         let mut last = self.last_metrics.lock().unwrap_or_else(|e| e.into_inner());
         if !due(*last, Instant::now()) {
             return false;
@@ -109,7 +109,7 @@ impl Recorder {
     }
 
     /// Everything that describes a finished phase: validation report and bundle.
-    pub fn phase(&self, state: &RunState, phase: &str) -> Result<(), RecordError> {
+    pub(crate) fn phase(&self, state: &RunState, phase: &str) -> Result<(), RecordError> {
         let Some(ps) = state.phases.get(phase) else { return Ok(()) };
         self.write(&validation::path(phase), validation::render(state, phase, ps).as_bytes())?;
         let target = confined(&self.root, &bundle::path(phase))?;
@@ -118,13 +118,13 @@ impl Recorder {
         Ok(())
     }
 
-    pub fn hygiene(&self, h: &hygiene::Hygiene) -> Result<(), RecordError> {
+    pub(crate) fn hygiene(&self, h: &hygiene::Hygiene) -> Result<(), RecordError> {
         self.write(HYGIENE_PATH, &serde_json::to_vec_pretty(h).expect("hygiene serializes"))
     }
 
     /// The JUnit report and the metrics: when a command's run ends (finished, failed, gated or
     /// interrupted).
-    pub fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+    pub(crate) fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let xml = junit::render(wf, state, &self.redactor)
             .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;
         self.write(JUNIT_PATH, &xml)?;

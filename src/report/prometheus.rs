@@ -90,7 +90,7 @@ fn status_name<T: serde::Serialize>(s: T) -> String {
 }
 
 /// Render `m` as Prometheus text.
-pub fn render(m: &RunMetrics) -> String {
+pub(crate) fn render(m: &RunMetrics) -> String {
     let mut out = String::new();
     let mut f = Family { out: &mut out };
     let run = m.run_id.as_str();

@@ -5,11 +5,11 @@ use std::fmt::Write;
 
 use crate::state::{PhaseState, RunState};
 
-pub fn path(phase: &str) -> String {
+pub(crate) fn path(phase: &str) -> String {
     format!("reports/checkpoint_validation_{phase}.md")
 }
 
-pub fn render(state: &RunState, phase: &str, ps: &PhaseState) -> String {
+pub(crate) fn render(state: &RunState, phase: &str, ps: &PhaseState) -> String {
     let mut s = format!("# Checkpoint Validation: {phase}\n\n**Run ID:** {}\n\n", state.run_id);
     let Some(v) = &ps.validation else {
         let _ = writeln!(s, "**Status:** N/A\n\nThe phase declares no required artifacts.");

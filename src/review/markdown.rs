@@ -9,7 +9,7 @@ use crate::markup::{code, fenced, html_code};
 
 /// How each file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// `<details><summary>path</summary>` around the block (the pull-request comment).
     Collapsible,
     /// A `###` heading above the block (REQUEST.md, read as a file as well as rendered).
@@ -18,7 +18,7 @@ pub enum Layout {
 
 /// The `## Changes` section, or nothing when no file changed. `elsewhere` says where the parts
 /// that do not fit can be seen (`see the workflow artifacts`).
-pub fn section(diffs: &[FileDiff], bounds: Bounds, layout: Layout, elsewhere: &str) -> String {
+pub(crate) fn section(diffs: &[FileDiff], bounds: Bounds, layout: Layout, elsewhere: &str) -> String {
     if diffs.is_empty() {
         return String::new();
     }

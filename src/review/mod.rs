@@ -4,8 +4,8 @@
 //! fences through `markup`, the terminal form through `runner_log::neutralize`; every form is
 //! bounded in lines per file and in size.
 
-pub mod markdown;
-pub mod terminal;
+pub(crate) mod markdown;
+pub(crate) mod terminal;
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use crate::state::RunState;
 
 /// One changed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDiff {
+pub(crate) struct FileDiff {
     /// The path the state recorded (relative to the workspace).
     pub path: String,
     /// `diff` (against the checked-out commit), `new file`, `new version` (no commit to compare
@@ -60,7 +60,7 @@ fn diff_of(root: &Path, path: &str, added: bool) -> (&'static str, Vec<String>) 
 
 /// The files `phase` changed in the run of `state`, added first, then modified, then removed.
 /// It reads files and runs git: called from async code, use [`phase_diffs_blocking`].
-pub fn phase_diffs(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
+pub(crate) fn phase_diffs(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
     match state.phases.get(phase).and_then(|p| p.changes.as_ref()) {
         Some(changes) => diffs_of(root, changes),
         None => Vec::new(),
@@ -68,7 +68,7 @@ pub fn phase_diffs(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> 
 }
 
 /// [`phase_diffs`] on a blocking thread, off the runtime's.
-pub async fn phase_diffs_blocking(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
+pub(crate) async fn phase_diffs_blocking(root: &Path, state: &RunState, phase: &str) -> Vec<FileDiff> {
     let Some(changes) = state.phases.get(phase).and_then(|p| p.changes.clone()) else { return Vec::new() };
     let root = root.to_path_buf();
     tokio::task::spawn_blocking(move || diffs_of(&root, &changes)).await.unwrap_or_default()
@@ -93,7 +93,7 @@ fn diffs_of(root: &Path, changes: &crate::state::ChangeSet) -> Vec<FileDiff> {
 
 /// REQUEST.md's section: every changed file's diff under a heading, bounded (300 lines a file,
 /// 100 KB in all); the rest is in the workspace and `run diff`.
-pub fn request_section(files: &[FileDiff], phase: &str) -> String {
+pub(crate) fn request_section(files: &[FileDiff], phase: &str) -> String {
     let bounds = Bounds { lines_per_file: 300, total: 100_000 };
     let elsewhere = format!("see the workspace, or `orchestrator run diff {phase}`");
     markdown::section(files, bounds, markdown::Layout::Headings, &elsewhere)
@@ -101,7 +101,7 @@ pub fn request_section(files: &[FileDiff], phase: &str) -> String {
 
 /// Limits on what is shown.
 #[derive(Debug, Clone, Copy)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     /// Lines shown per file; the rest is counted.
     pub lines_per_file: usize,
     /// Bytes for all files together; files past it are counted.
@@ -110,12 +110,12 @@ pub struct Bounds {
 
 impl FileDiff {
     /// `(path) (kind, lines)` wording shared by every form.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         if self.lines.is_empty() { self.kind.to_owned() } else { format!("{}, {}", self.kind, self.lines) }
     }
 
     /// The lines shown under `bounds`, and how many were left out.
-    pub fn shown(&self, bounds: Bounds) -> (&[String], usize) {
+    pub(crate) fn shown(&self, bounds: Bounds) -> (&[String], usize) {
         let n = self.text.len().min(bounds.lines_per_file);
         (&self.text[..n], self.text.len() - n)
     }

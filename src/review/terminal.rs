@@ -10,7 +10,7 @@ use crate::executor::Redactor;
 use crate::runner_log::neutralize;
 
 /// The diffs as terminal text.
-pub fn render(diffs: &[FileDiff], bounds: Bounds, color: bool, redactor: &Redactor) -> String {
+pub(crate) fn render(diffs: &[FileDiff], bounds: Bounds, color: bool, redactor: &Redactor) -> String {
     let paint = |text: String, f: fn(console::StyledObject<String>) -> console::StyledObject<String>| {
         if color { f(style(text)).force_styling(true).to_string() } else { text }
     };

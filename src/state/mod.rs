@@ -3,5 +3,5 @@
 mod model;
 mod store;
 
-pub use model::*;
-pub use store::{StateError, StateLock, StateStore, lock, new_temp, read, replace_file, write_atomic};
+pub(crate) use model::*;
+pub(crate) use store::{StateError, StateLock, StateStore, lock, new_temp, read, replace_file, write_atomic};

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The state file format this build writes; it refuses to touch files with a higher version.
-pub const STATE_VERSION: u32 = 1;
+pub(crate) const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunState {
+pub(crate) struct RunState {
     pub version: u32,
     pub run_id: String,
     pub started_at: DateTime<Utc>,
@@ -36,7 +36,7 @@ pub struct RunState {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum PhaseStatus {
+pub(crate) enum PhaseStatus {
     Pending,
     Running,
     Succeeded,
@@ -48,11 +48,11 @@ pub enum PhaseStatus {
 
 impl PhaseStatus {
     /// Whether phases that need this one may start.
-    pub fn is_done(self) -> bool {
+    pub(crate) fn is_done(self) -> bool {
         matches!(self, PhaseStatus::Succeeded | PhaseStatus::Approved)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             PhaseStatus::Pending => "pending",
             PhaseStatus::Running => "running",
@@ -66,7 +66,7 @@ impl PhaseStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PhaseState {
+pub(crate) struct PhaseState {
     pub status: PhaseStatus,
     /// How many times the phase has been started (a `run retry` starts it again).
     #[serde(default)]
@@ -95,11 +95,11 @@ pub struct PhaseState {
 }
 
 /// How many earlier runs of a phase the state keeps.
-pub const EARLIER_RUNS_KEPT: usize = 5;
+pub(crate) const EARLIER_RUNS_KEPT: usize = 5;
 
 /// What an earlier run of a phase did: its attempts and its gate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EarlierRun {
+pub(crate) struct EarlierRun {
     /// Which run of the phase it was (the phase state's `runs` then).
     pub run: u32,
     pub status: PhaseStatus,
@@ -115,7 +115,7 @@ pub struct EarlierRun {
 }
 
 impl PhaseState {
-    pub fn pending() -> Self {
+    pub(crate) fn pending() -> Self {
         PhaseState {
             status: PhaseStatus::Pending,
             runs: 0,
@@ -132,7 +132,7 @@ impl PhaseState {
     }
 
     /// Keep what this run of the phase did (if it started or reached its gate) in `earlier`.
-    pub fn archive(&mut self) {
+    pub(crate) fn archive(&mut self) {
         if self.started_at.is_none() && self.gate.is_none() {
             return;
         }
@@ -151,7 +151,7 @@ impl PhaseState {
 
     /// Pending again (a retry, a rerun, needs no longer met), keeping how often it ran and what
     /// its earlier runs did.
-    pub fn start_over(&mut self) {
+    pub(crate) fn start_over(&mut self) {
         self.archive();
         let (runs, earlier) = (self.runs, std::mem::take(&mut self.earlier));
         *self = PhaseState::pending();
@@ -162,7 +162,7 @@ impl PhaseState {
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum AgentStatus {
+pub(crate) enum AgentStatus {
     Pending,
     Running,
     Succeeded,
@@ -170,7 +170,7 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AgentStatus::Pending => "pending",
             AgentStatus::Running => "running",
@@ -181,7 +181,7 @@ impl AgentStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AgentState {
+pub(crate) struct AgentState {
     pub status: AgentStatus,
     pub command: String,
     /// Transcript path relative to the workspace.
@@ -216,19 +216,19 @@ pub struct AgentState {
 /// What identifies a process beyond its id: when it started (Linux: clock ticks after boot;
 /// macOS: seconds, from `ps`) and the boot it started in.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GroupStamp {
+pub(crate) struct GroupStamp {
     pub started: u64,
     pub boot_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RefusedArtifact {
+pub(crate) struct RefusedArtifact {
     pub path: String,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub number: u32,
     pub started_at: DateTime<Utc>,
     pub duration_s: f64,
@@ -258,7 +258,7 @@ pub struct Attempt {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,7 +268,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct HygieneSummary {
+pub(crate) struct HygieneSummary {
     pub score: f64,
     pub grade: String,
     /// The phase after which it was measured.
@@ -276,12 +276,12 @@ pub struct HygieneSummary {
 }
 
 impl Attempt {
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out && self.error.is_none()
     }
 
     /// A short description of the outcome: "exit code 2", "timed out (limit 3s)", …
-    pub fn outcome(&self) -> String {
+    pub(crate) fn outcome(&self) -> String {
         if self.timed_out {
             // The limit; the time it took to stop (grace included) is `duration_s`.
             match self.timeout_s {
@@ -301,20 +301,20 @@ impl Attempt {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Validation {
+pub(crate) struct Validation {
     pub passed: bool,
     pub patterns: Vec<PatternResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PatternResult {
+pub(crate) struct PatternResult {
     pub pattern: String,
     pub files: Vec<String>,
 }
 
 /// Files the phase added, modified or removed in the workspace.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ChangeSet {
+pub(crate) struct ChangeSet {
     pub added: Vec<String>,
     pub modified: Vec<String>,
     pub removed: Vec<String>,
@@ -328,7 +328,7 @@ pub struct ChangeSet {
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct LineCount {
+pub(crate) struct LineCount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -337,7 +337,7 @@ pub struct LineCount {
 
 impl ChangeSet {
     /// Add the changes of `other` to paths this set does not mention yet.
-    pub fn absorb(&mut self, other: &ChangeSet) {
+    pub(crate) fn absorb(&mut self, other: &ChangeSet) {
         let known: std::collections::BTreeSet<String> =
             self.added.iter().chain(&self.modified).chain(&self.removed).cloned().collect();
         for (mine, theirs) in [
@@ -356,7 +356,7 @@ impl ChangeSet {
     }
 
     /// "+12 lines", "120 → 135 lines", "−40 lines", or "" when unknown.
-    pub fn describe_lines(&self, path: &str) -> String {
+    pub(crate) fn describe_lines(&self, path: &str) -> String {
         let unit = |n: u64| if n == 1 { "line" } else { "lines" };
         match self.lines.get(path) {
             Some(LineCount { before: None, after: Some(a) }) => format!("+{a} {}", unit(*a)),
@@ -368,7 +368,7 @@ impl ChangeSet {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct GateState {
+pub(crate) struct GateState {
     pub requested_at: DateTime<Utc>,
     /// Where the request lives: a file path, or a comment URL.
     pub request: String,
@@ -377,7 +377,7 @@ pub struct GateState {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub approved: bool,
     pub by: String,
     pub at: DateTime<Utc>,
@@ -395,7 +395,7 @@ pub struct Decision {
 /// The run's status, derived from its phases.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum RunStatus {
+pub(crate) enum RunStatus {
     Running,
     Interrupted,
     AwaitingApproval,
@@ -405,7 +405,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Interrupted => "interrupted",
@@ -420,7 +420,7 @@ impl RunStatus {
 impl RunState {
     /// A run with `phases`, all else empty (for tests).
     #[cfg(test)]
-    pub fn for_test(run_id: &str, phases: BTreeMap<String, PhaseState>) -> RunState {
+    pub(crate) fn for_test(run_id: &str, phases: BTreeMap<String, PhaseState>) -> RunState {
         let now = chrono::Utc::now();
         RunState {
             version: STATE_VERSION,
@@ -437,7 +437,7 @@ impl RunState {
         }
     }
 
-    pub fn status(&self) -> RunStatus {
+    pub(crate) fn status(&self) -> RunStatus {
         let statuses = || self.phases.values().map(|p| p.status);
         if statuses().any(|s| s == PhaseStatus::Rejected) {
             RunStatus::Rejected
@@ -457,11 +457,11 @@ impl RunState {
 
 /// What a name in a state may be: it becomes part of file names (transcripts, metrics, reports,
 /// gate requests), so nothing that can climb out of a folder or hide in a terminal.
-pub const NAME_RULE: &str = "a letter or digit, then letters, digits, `_`, `.` or `-`, at most 128 characters";
+pub(crate) const NAME_RULE: &str = "a letter or digit, then letters, digits, `_`, `.` or `-`, at most 128 characters";
 
 /// Whether `name` is a run id, phase or agent name a state may hold: `[A-Za-z0-9][A-Za-z0-9_.-]{0,127}`.
 /// Every name the config allows and every run id this build makes is one.
-pub fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && name.len() <= 128
@@ -470,7 +470,7 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// Whether `path` is relative and stays inside the folder it is relative to, as written: no
 /// `..`, no root, no `.`, no empty parts, no NUL.
-pub fn is_inside_path(path: &str) -> bool {
+pub(crate) fn is_inside_path(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\0')
         && !path.starts_with('/')
@@ -490,7 +490,7 @@ fn shown(value: &str) -> String {
 /// allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Unsafe(String);
+pub(crate) struct Unsafe(String);
 
 impl From<String> for Unsafe {
     fn from(s: String) -> Self {
@@ -550,7 +550,7 @@ impl RunState {
     /// safe to use as one: checked where a state comes in (the state file, its journal, a gate
     /// comment, another job's upload) so nothing downstream writes or reads outside the
     /// workspace. `Err`: which field, its value, and what is allowed.
-    pub fn check_names(&self) -> Result<(), Unsafe> {
+    pub(crate) fn check_names(&self) -> Result<(), Unsafe> {
         check_name(|| "`run_id`".into(), &self.run_id)?;
         if let Some(h) = &self.hygiene {
             check_name(|| "`hygiene.phase`".into(), &h.phase)?;
@@ -580,7 +580,7 @@ impl RunState {
 }
 
 /// A duration in seconds as people write it: `3s`, `2.2s`, `90s`.
-pub fn seconds(s: f64) -> String {
+pub(crate) fn seconds(s: f64) -> String {
     let rounded = (s * 10.0).round() / 10.0;
     if rounded.fract() == 0.0 { format!("{rounded:.0}s") } else { format!("{rounded:.1}s") }
 }

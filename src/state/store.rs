@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{AgentState, RunState, STATE_VERSION};
 
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub(crate) enum StateError {
     #[error("another orchestrator run{} holds the lock on `{path}`\nhelp: wait for it to finish, or stop it; the lock is released when that process exits", pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Busy { path: PathBuf, pid: Option<String> },
     #[error("no run has been started here: `{path}` does not exist\nhelp: start one with `orchestrator run start`")]
@@ -42,7 +42,7 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 
 /// Exclusive ownership of a state file for the life of this value.
 #[derive(Debug)]
-pub struct StateLock {
+pub(crate) struct StateLock {
     _file: File,
     /// The state's folder, locked too: a deleted lock file cannot let a second run in.
     _dir: File,
@@ -59,7 +59,7 @@ struct JournalEntry {
 
 /// The state of a run, owned under its lock.
 #[derive(Debug)]
-pub struct StateStore {
+pub(crate) struct StateStore {
     path: PathBuf,
     journal: Option<File>,
     pub state: RunState,
@@ -73,7 +73,7 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Take the lock for the state file at `path`, creating its folder if needed.
-pub fn lock(path: &Path) -> Result<StateLock, StateError> {
+pub(crate) fn lock(path: &Path) -> Result<StateLock, StateError> {
     let lock_path = sibling(path, ".lock");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io("create folder", dir))?;
@@ -116,7 +116,7 @@ pub fn lock(path: &Path) -> Result<StateLock, StateError> {
 }
 
 /// Read the state at `path` with its journal applied, without locking (for `status`, dry runs).
-pub fn read(path: &Path) -> Result<RunState, StateError> {
+pub(crate) fn read(path: &Path) -> Result<RunState, StateError> {
     let text = match crate::text_file::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NoRun { path: path.to_path_buf() }),
@@ -169,21 +169,21 @@ fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
 
 /// Write `bytes` to `path` atomically and durably: temp file in the same folder, fsync, rename,
 /// fsync of the folder. For the run state, which must survive a power cut.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     replace(path, bytes, true)
 }
 
 /// Replace `path` with `bytes` atomically (temp file in the same folder, then rename), without
 /// waiting for the disk: readers never see a partial file and a killed process leaves the old or
 /// the new one. For records, which can be rebuilt from the state.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     replace(path, bytes, false)
 }
 
 /// A temporary file in `dir` to be renamed over a file the user reads: created with the mode a
 /// plain write gives (0666 less the umask), not tempfile's private 0600 — a teammate reads the
 /// config, node_exporter the metrics.
-pub fn new_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+pub(crate) fn new_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(".tmp-");
     #[cfg(unix)]
@@ -212,24 +212,20 @@ fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
 
 impl StateStore {
     /// Start a new run's state under `lock`, replacing any previous state and journal.
-    pub fn create(path: &Path, lock: StateLock, state: RunState) -> Result<StateStore, StateError> {
+    pub(crate) fn create(path: &Path, lock: StateLock, state: RunState) -> Result<StateStore, StateError> {
         let mut store = StateStore { path: path.to_path_buf(), journal: None, state, _lock: lock };
         store.save()?;
         Ok(store)
     }
 
     /// Open the existing state under `lock`.
-    pub fn open(path: &Path, lock: StateLock) -> Result<StateStore, StateError> {
+    pub(crate) fn open(path: &Path, lock: StateLock) -> Result<StateStore, StateError> {
         let state = read(path)?;
         Ok(StateStore { path: path.to_path_buf(), journal: None, state, _lock: lock })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Write a snapshot of the whole state, then empty the journal it folded in.
-    pub fn save(&mut self) -> Result<(), StateError> {
+    pub(crate) fn save(&mut self) -> Result<(), StateError> {
         self.state.updated_at = chrono::Utc::now();
         let bytes = serde_json::to_vec_pretty(&self.state).expect("run state serializes");
         write_atomic(&self.path, &bytes).map_err(io("write", &self.path))?;
@@ -247,7 +243,7 @@ impl StateStore {
     }
 
     /// Record one agent's state: in memory, and durably in the journal.
-    pub fn record_agent(&mut self, phase: &str, agent: &str, agent_state: AgentState) -> Result<(), StateError> {
+    pub(crate) fn record_agent(&mut self, phase: &str, agent: &str, agent_state: AgentState) -> Result<(), StateError> {
         self.state.journal_seq += 1;
         let entry = JournalEntry {
             seq: self.state.journal_seq,

@@ -8,9 +8,9 @@ use crate::state::RunState;
 
 /// Text an agent or a reviewer could have written: markup, Mermaid directives, a workflow
 /// command, line breaks and a terminal escape.
-pub const HOSTILE: &str = "x\n- [x] ok <script>alert(1)</script> <img src=x onerror=alert(1)> %%{init: {}}%% ; click call(x) #1 : ::error::pwned \u{1b}[31mred `code` @team";
+pub(crate) const HOSTILE: &str = "x\n- [x] ok <script>alert(1)</script> <img src=x onerror=alert(1)> %%{init: {}}%% ; click call(x) #1 : ::error::pwned \u{1b}[31mred `code` @team";
 
-pub fn workflow() -> Workflow {
+pub(crate) fn workflow() -> Workflow {
     let src = "agents:
   planner: {entrypoints: {default: \"true\"}}
   builder: {entrypoints: {default: \"true\"}}
@@ -25,12 +25,12 @@ phases:
         .expect("fixture config")
 }
 
-pub fn at(s: &str) -> DateTime<Utc> {
+pub(crate) fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("fixture time")
 }
 
 /// The workflow, its state and the "now" to draw it at.
-pub fn run() -> (Workflow, RunState, DateTime<Utc>) {
+pub(crate) fn run() -> (Workflow, RunState, DateTime<Utc>) {
     let state: RunState = serde_json::from_value(serde_json::json!({
         "version": 1,
         "run_id": "20260101_120000",
@@ -92,7 +92,7 @@ pub fn run() -> (Workflow, RunState, DateTime<Utc>) {
 
 /// A run whose one phase has `agents` agents, every tenth failing and every seventh retried
 /// first: for the limits at scale.
-pub fn wide(agents: usize) -> (Workflow, RunState, DateTime<Utc>) {
+pub(crate) fn wide(agents: usize) -> (Workflow, RunState, DateTime<Utc>) {
     let mut src = String::from("agents:\n");
     for i in 0..agents {
         src.push_str(&format!("  a{i}: {{entrypoints: {{default: \"true\"}}}}\n"));

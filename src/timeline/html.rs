@@ -19,7 +19,7 @@ use crate::executor::Redactor;
 use crate::state::RunState;
 
 /// How much of a transcript's end the report shows, per agent.
-pub const TAIL_BYTES: u64 = 4096;
+pub(crate) const TAIL_BYTES: u64 = 4096;
 const TAIL_LINES: usize = 40;
 /// Width of the bars' coordinate space; bars scale with the page.
 const SCALE: f64 = 1000.0;
@@ -79,7 +79,7 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 /// The Content-Security-Policy: nothing but this stylesheet.
-pub fn csp() -> String {
+pub(crate) fn csp() -> String {
     let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLE.as_bytes()));
     format!(
         "default-src 'none'; style-src 'sha256-{hash}'; img-src 'none'; script-src 'none'; base-uri 'none'; form-action 'none'"
@@ -351,7 +351,7 @@ fn gates(t: &Timeline, r: &Redactor) -> String {
 
 /// The report of `state` as one HTML document, drawn at `as_of` (a gate that waits, waits until
 /// then).
-pub fn render(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>, redactor: &Redactor) -> String {
+pub(crate) fn render(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>, redactor: &Redactor) -> String {
     let t = Timeline::build(wf, state, as_of);
     let r = redactor;
     let run = text(r, &t.run_id, false);
@@ -388,7 +388,7 @@ pub fn render(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>, redactor: &
 }
 
 /// Where `run report --html` writes by default, relative to the workspace.
-pub fn default_path(run_id: &str) -> String {
+pub(crate) fn default_path(run_id: &str) -> String {
     format!("reports/run_{run_id}.html")
 }
 

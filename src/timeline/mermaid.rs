@@ -18,7 +18,7 @@ use super::{GateOutcome, Outcome, PhaseLane, Timeline, duration};
 
 /// How much a chart may hold.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Attempts a phase may draw one by one; past this, one bar per outcome.
     pub bars_per_phase: usize,
     /// The whole section (chart and notes), in bytes.
@@ -27,10 +27,10 @@ pub struct Limits {
 
 impl Limits {
     /// In the gate comment, which has a checklist and diffs to keep room for.
-    pub const COMMENT: Limits = Limits { bars_per_phase: 30, max_chars: 12_000 };
+    pub(crate) const COMMENT: Limits = Limits { bars_per_phase: 30, max_chars: 12_000 };
     /// In the job summary: under Mermaid's `maxTextSize` (50,000 characters by default, as
     /// GitHub draws it), past which Mermaid draws an error instead of the chart.
-    pub const SUMMARY: Limits = Limits { bars_per_phase: 60, max_chars: 48_000 };
+    pub(crate) const SUMMARY: Limits = Limits { bars_per_phase: 60, max_chars: 48_000 };
 }
 
 /// Words Mermaid's Gantt lexer reads at the start of a line (case-insensitively).
@@ -58,7 +58,7 @@ const KEYWORDS: [&str; 19] = [
 
 /// `s` as a Mermaid label: letters, digits, space, `_ . - /` only (anything else becomes a
 /// space), on one line, at most 60 characters, never starting with a keyword or a symbol.
-pub fn label(s: &str) -> String {
+pub(crate) fn label(s: &str) -> String {
     let mapped: String = s
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/') { c } else { ' ' })
@@ -153,7 +153,7 @@ fn section(t: &Timeline, p: &PhaseLane, grouped: bool, next_id: &mut usize) -> S
 
 /// The timeline as Markdown: a ```` ```mermaid ```` block and the notes under it, within
 /// `limits`. Empty when nothing has run.
-pub fn render(t: &Timeline, limits: &Limits) -> String {
+pub(crate) fn render(t: &Timeline, limits: &Limits) -> String {
     let drawn: Vec<&PhaseLane> = t.phases.iter().filter(|p| p.attempts() > 0 || !p.gates.is_empty()).collect();
     if drawn.is_empty() {
         return String::new();

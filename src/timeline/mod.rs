@@ -7,9 +7,9 @@
 //! The model keeps agent-derived text (outcome messages, retry reasons, reviewers, rejection
 //! reasons) as it is: each renderer escapes it for its own medium.
 
-pub mod html;
-pub mod mermaid;
-pub mod terminal;
+pub(crate) mod html;
+pub(crate) mod mermaid;
+pub(crate) mod terminal;
 
 use chrono::{DateTime, Utc};
 
@@ -18,7 +18,7 @@ use crate::state::{AgentStatus, Attempt, PhaseStatus, RunState, RunStatus};
 
 /// How an attempt ended (or that it had not, at the last record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Succeeded,
     /// Failed, and another attempt followed.
     Retried,
@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 6] = [
+    pub(crate) const ALL: [Outcome; 6] = [
         Outcome::Succeeded,
         Outcome::Retried,
         Outcome::Failed,
@@ -40,7 +40,7 @@ impl Outcome {
         Outcome::Running,
     ];
 
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Outcome::Succeeded => "succeeded",
             Outcome::Retried => "retried",
@@ -52,7 +52,7 @@ impl Outcome {
     }
 
     /// A class name for HTML and CSS.
-    pub fn class(self) -> &'static str {
+    pub(crate) fn class(self) -> &'static str {
         match self {
             Outcome::Succeeded => "ok",
             Outcome::Retried => "retried",
@@ -80,7 +80,7 @@ impl Outcome {
 
 /// One attempt of one agent.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bar {
+pub(crate) struct Bar {
     pub agent: String,
     /// Which run of the phase (a `run retry` starts another).
     pub run: u32,
@@ -98,14 +98,14 @@ pub struct Bar {
 }
 
 impl Bar {
-    pub fn seconds(&self) -> f64 {
+    pub(crate) fn seconds(&self) -> f64 {
         secs(self.start, self.end)
     }
 }
 
 /// Where a gate stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GateOutcome {
+pub(crate) enum GateOutcome {
     Waiting,
     Approved,
     Rejected,
@@ -114,7 +114,7 @@ pub enum GateOutcome {
 }
 
 impl GateOutcome {
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             GateOutcome::Superseded => "superseded",
             GateOutcome::Waiting => "waiting",
@@ -126,7 +126,7 @@ impl GateOutcome {
 
 /// A gate's wait: from its request to the decision, or to `as_of` while it waits.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GateBar {
+pub(crate) struct GateBar {
     /// The run of the phase it closed.
     pub round: u32,
     pub start: DateTime<Utc>,
@@ -143,14 +143,14 @@ pub struct GateBar {
 }
 
 impl GateBar {
-    pub fn seconds(&self) -> f64 {
+    pub(crate) fn seconds(&self) -> f64 {
         secs(self.start, self.end)
     }
 }
 
 /// One agent of a phase with its attempts, oldest first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AgentRow {
+pub(crate) struct AgentRow {
     pub name: String,
     pub status: AgentStatus,
     pub bars: Vec<Bar>,
@@ -160,7 +160,7 @@ pub struct AgentRow {
 
 impl AgentRow {
     /// The outcome that sums the agent up: its last attempt's.
-    pub fn outcome(&self) -> Option<Outcome> {
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
         self.bars.last().map(|b| b.outcome)
     }
 }
@@ -168,7 +168,7 @@ impl AgentRow {
 /// One phase: its agents in the config's order (each with its attempts over the phase's runs),
 /// and its gate's rounds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PhaseLane {
+pub(crate) struct PhaseLane {
     pub name: String,
     pub status: PhaseStatus,
     /// How many times the phase was started.
@@ -184,7 +184,7 @@ pub struct PhaseLane {
 
 /// Attempts of one outcome in a phase, drawn as one bar when a phase has too many to draw each.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Group {
+pub(crate) struct Group {
     pub outcome: Outcome,
     pub attempts: usize,
     pub start: DateTime<Utc>,
@@ -192,17 +192,17 @@ pub struct Group {
 }
 
 impl PhaseLane {
-    pub fn bars(&self) -> impl Iterator<Item = &Bar> {
+    pub(crate) fn bars(&self) -> impl Iterator<Item = &Bar> {
         self.agents.iter().flat_map(|a| &a.bars)
     }
 
-    pub fn attempts(&self) -> usize {
+    pub(crate) fn attempts(&self) -> usize {
         self.agents.iter().map(|a| a.bars.len()).sum()
     }
 
     /// The phase's attempts by outcome, in [`Outcome::ALL`]'s order, each spanning its first
     /// start to its last end.
-    pub fn groups(&self) -> Vec<Group> {
+    pub(crate) fn groups(&self) -> Vec<Group> {
         Outcome::ALL
             .iter()
             .filter_map(|&outcome| {
@@ -238,7 +238,7 @@ impl PhaseLane {
 
 /// A run's timeline.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     pub run_id: String,
     pub status: RunStatus,
     /// The run's start; every bar starts at or after it (clamped).
@@ -252,7 +252,7 @@ pub struct Timeline {
 }
 
 /// Seconds from `a` to `b` (never negative).
-pub fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+pub(crate) fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     ((b - a).num_milliseconds().max(0)) as f64 / 1000.0
 }
 
@@ -267,7 +267,7 @@ impl Timeline {
     /// "now", or any earlier time to draw it only up to the last event); an attempt that was
     /// running at the last record ends at that record, since the state cannot tell whether its
     /// process still runs.
-    pub fn build(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Timeline {
+    pub(crate) fn build(wf: &Workflow, state: &RunState, as_of: DateTime<Utc>) -> Timeline {
         // The last thing that happened (an attempt's end, a gate's request or decision), and the
         // last write of the state, which a resume makes even when nothing happens.
         let mut last_record = state.started_at;
@@ -431,23 +431,23 @@ impl Timeline {
     }
 
     /// Seconds the picture covers (at least a millisecond, so scales never divide by zero).
-    pub fn seconds(&self) -> f64 {
+    pub(crate) fn seconds(&self) -> f64 {
         secs(self.start, self.end).max(0.001)
     }
 
     /// Where `t` falls in the picture, from 0 to 1.
-    pub fn position(&self, t: DateTime<Utc>) -> f64 {
+    pub(crate) fn position(&self, t: DateTime<Utc>) -> f64 {
         (secs(self.start, t) / self.seconds()).clamp(0.0, 1.0)
     }
 
     /// How many attempts the run has recorded (running ones included).
-    pub fn attempts(&self) -> usize {
+    pub(crate) fn attempts(&self) -> usize {
         self.phases.iter().map(PhaseLane::attempts).sum()
     }
 }
 
 /// A duration as people read it: `0.4s`, `3.2s`, `5m 30s`, `1h 02m`, `2d 03h`.
-pub fn duration(seconds: f64) -> String {
+pub(crate) fn duration(seconds: f64) -> String {
     let s = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
     if s < 60.0 {
         return crate::state::seconds(s);

@@ -12,7 +12,7 @@ use console::Style;
 use super::{AgentRow, Bar, GateOutcome, Outcome, PhaseLane, Timeline, duration};
 
 /// Agents a phase shows one per row; past this, one row per outcome.
-pub const ROWS_PER_PHASE: usize = 40;
+pub(crate) const ROWS_PER_PHASE: usize = 40;
 
 fn glyph(o: Outcome) -> char {
     match o {
@@ -125,7 +125,7 @@ fn agent_note(a: &AgentRow) -> String {
 }
 
 /// The timeline in `width` columns; `colour` adds ANSI colours.
-pub fn render(t: &Timeline, width: usize, colour: bool) -> String {
+pub(crate) fn render(t: &Timeline, width: usize, colour: bool) -> String {
     let width = width.clamp(40, 400);
     let longest = t
         .phases
@@ -237,7 +237,7 @@ fn phase_rows(t: &Timeline, p: &PhaseLane, l: &Layout, dim: &Style, out: &mut St
 }
 
 /// The width to draw in: the terminal's, else `COLUMNS`, else 100.
-pub fn width() -> usize {
+pub(crate) fn width() -> usize {
     if let Some((_, cols)) = console::Term::stdout().size_checked() {
         return cols as usize;
     }
@@ -245,7 +245,7 @@ pub fn width() -> usize {
 }
 
 /// Whether to colour: stdout is a terminal and colours are on (not `NO_COLOR`, not `--no-color`).
-pub fn colour() -> bool {
+pub(crate) fn colour() -> bool {
     use std::io::IsTerminal;
     std::io::stdout().is_terminal() && console::colors_enabled()
 }

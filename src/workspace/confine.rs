@@ -26,7 +26,7 @@ use super::slash_path;
 
 /// The workspace with what agents may not touch in it.
 #[derive(Debug, Clone)]
-pub struct Confinement {
+pub(crate) struct Confinement {
     /// Canonical.
     root: PathBuf,
     /// Real locations of the git directory (and common directory) of the repository holding the
@@ -67,7 +67,7 @@ struct Resolved {
 /// Why a path an agent named was refused ("escapes the workspace", "is inside a git folder
 /// (`.git`)", …): a phrase that follows the path in a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
+pub(crate) enum Refused {
     /// Nothing is there (for paths that must exist).
     #[error("does not exist")]
     Missing,
@@ -184,14 +184,14 @@ fn repository_git_dirs(root: &Path) -> Vec<PathBuf> {
 impl Confinement {
     /// The workspace at `root` (which should exist: it is resolved through its symlinks), with
     /// git's folders refused and no files of the orchestrator's named yet.
-    pub fn new(root: &Path) -> Confinement {
+    pub(crate) fn new(root: &Path) -> Confinement {
         let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
         let git_dirs = repository_git_dirs(&root);
         Confinement { root, git_dirs, files: Vec::new(), dirs: Vec::new() }
     }
 
     /// The workspace of `wf`: git's folders and the orchestrator's own files refused.
-    pub fn for_workflow(wf: &crate::config::Workflow) -> Confinement {
+    pub(crate) fn for_workflow(wf: &crate::config::Workflow) -> Confinement {
         let mut c = Confinement::new(&wf.root);
         let state = wf.settings.state_file.display().to_string();
         c.protect_file(&state, "the run's state file; agents may not change the run's state");
@@ -211,7 +211,7 @@ impl Confinement {
     }
 
     /// The canonical workspace root.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
@@ -224,13 +224,13 @@ impl Confinement {
 
     /// Refuse writes to `path` (relative to the workspace, or absolute); `what` completes
     /// "is …" in the refusal.
-    pub fn protect_file(&mut self, path: &str, what: &str) {
+    pub(crate) fn protect_file(&mut self, path: &str, what: &str) {
         let abs = self.absolute(path);
         self.files.push(Protected::new(abs, what));
     }
 
     /// Refuse writes anywhere under the folder `path`.
-    pub fn protect_dir(&mut self, path: &str, what: &str) {
+    pub(crate) fn protect_dir(&mut self, path: &str, what: &str) {
         let abs = self.absolute(path);
         self.dirs.push(Protected::new(abs, what));
     }
@@ -319,7 +319,7 @@ impl Confinement {
     /// A path an agent reported as an artifact: it must exist, be in the workspace, not in git's
     /// folders and not one of the orchestrator's files. Returns it relative to the root, as
     /// written (normalized).
-    pub fn reported(&self, reported: &str) -> Result<String, Refused> {
+    pub(crate) fn reported(&self, reported: &str) -> Result<String, Refused> {
         let r = self.resolve(reported, true)?;
         self.check_git(&r)?;
         self.check_protected(&r)?;
@@ -328,7 +328,7 @@ impl Confinement {
 
     /// A path an agent wants to read (or list): it must exist, be in the workspace and not in
     /// git's folders. Returns its real absolute location.
-    pub fn readable(&self, wanted: &str) -> Result<PathBuf, Refused> {
+    pub(crate) fn readable(&self, wanted: &str) -> Result<PathBuf, Refused> {
         let r = self.resolve(wanted, true)?;
         self.check_git(&r)?;
         Ok(r.real)
@@ -336,7 +336,7 @@ impl Confinement {
 
     /// A path that must exist and be reached without any symlink on its way (a file another
     /// job left, to be copied in): in the workspace, not in git's folders. Returns it absolute.
-    pub fn exact(&self, wanted: &str) -> Result<PathBuf, Refused> {
+    pub(crate) fn exact(&self, wanted: &str) -> Result<PathBuf, Refused> {
         let r = self.resolve(wanted, true)?;
         self.check_git(&r)?;
         if r.real != r.lexical {
@@ -349,7 +349,7 @@ impl Confinement {
     /// the workspace as written and through any symlink, and be neither in git's folders nor
     /// one of the orchestrator's files. Returns its real absolute location and the path relative
     /// to the root as written.
-    pub fn writable(&self, wanted: &str) -> Result<(PathBuf, String), Refused> {
+    pub(crate) fn writable(&self, wanted: &str) -> Result<(PathBuf, String), Refused> {
         let r = self.resolve(wanted, false)?;
         self.check_git(&r)?;
         self.check_protected(&r)?;
@@ -362,7 +362,7 @@ impl Confinement {
     /// write would change them too). Returns the file and the path relative to the root.
     ///
     /// [`writable`]: Confinement::writable
-    pub fn create(&self, wanted: &str) -> Result<(File, String), Refused> {
+    pub(crate) fn create(&self, wanted: &str) -> Result<(File, String), Refused> {
         let (real, rel) = self.writable(wanted)?;
         if let Some(dir) = real.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its folder: {e}"))?;
@@ -389,7 +389,7 @@ impl Confinement {
     }
 
     /// Write `bytes` to `wanted` through [`create`](Confinement::create).
-    pub fn write(&self, wanted: &str, bytes: &[u8]) -> Result<String, Refused> {
+    pub(crate) fn write(&self, wanted: &str, bytes: &[u8]) -> Result<String, Refused> {
         let (mut file, rel) = self.create(wanted)?;
         file.write_all(bytes).map_err(|e| format!("cannot be written: {e}"))?;
         Ok(rel)

@@ -12,12 +12,12 @@ use crate::fake_github::{FakeGithub, TOKEN};
 use crate::harness::{Run, git};
 use crate::workflows::repo;
 
-pub struct Act {
+pub(crate) struct Act {
     pub dir: tempfile::TempDir,
     pub gh: FakeGithub,
 }
 
-pub fn copy(from: &Path, to: &Path) {
+pub(crate) fn copy(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap() {
@@ -31,14 +31,14 @@ pub fn copy(from: &Path, to: &Path) {
 }
 
 /// What one `act` invocation showed, from its JSON log.
-pub struct ActRun {
+pub(crate) struct ActRun {
     pub run: Run,
     pub log: Vec<serde_json::Value>,
 }
 
 impl ActRun {
     /// The outputs the action step `step` set (the composite action's, not its inner steps').
-    pub fn outputs(&self, step: &str) -> BTreeMap<String, String> {
+    pub(crate) fn outputs(&self, step: &str) -> BTreeMap<String, String> {
         self.log
             .iter()
             .filter(|v| v["command"] == "set-output" && v["stepID"] == serde_json::json!([step]))
@@ -59,7 +59,7 @@ impl ActRun {
     }
 
     /// Lines the steps of `step` printed.
-    pub fn printed(&self, step: &str) -> Vec<&str> {
+    pub(crate) fn printed(&self, step: &str) -> Vec<&str> {
         self.log
             .iter()
             .filter(|v| v["raw_output"] == true && v["step"] == step)
@@ -67,7 +67,7 @@ impl ActRun {
             .collect()
     }
 
-    pub fn job_result(&self, job: &str) -> Option<&str> {
+    pub(crate) fn job_result(&self, job: &str) -> Option<&str> {
         self.log
             .iter()
             .find(|v| v["jobID"] == job && v.get("jobResult").is_some())
@@ -83,7 +83,7 @@ impl Act {
     }
 
     /// Like `new`, with `prepare` run in the work tree before the first commit.
-    pub fn with_workflow(prepare: impl FnOnce(&Path)) -> Act {
+    pub(crate) fn with_workflow(prepare: impl FnOnce(&Path)) -> Act {
         let dir = tempfile::tempdir().unwrap();
         let gh = FakeGithub::start("");
         let (asset, sha) = release_asset(dir.path());
@@ -116,16 +116,16 @@ impl Act {
         act
     }
 
-    pub fn work(&self) -> PathBuf {
+    pub(crate) fn work(&self) -> PathBuf {
         self.dir.path().join("app")
     }
 
     /// The head of `feature` on the "origin" (what GitHub would call the PR's head).
-    pub fn origin_head(&self) -> String {
+    pub(crate) fn origin_head(&self) -> String {
         git(&self.work(), &["ls-remote", "origin", "refs/heads/feature"]).split_whitespace().next().unwrap().to_owned()
     }
 
-    pub fn event(&self, name: &str, extra: &str) -> PathBuf {
+    pub(crate) fn event(&self, name: &str, extra: &str) -> PathBuf {
         let head = self.origin_head();
         let payload = format!(
             r#"{{{extra} "number": 7,
@@ -140,7 +140,7 @@ impl Act {
     }
 
     /// The `labeled` event of `login` adding the approve label (after the fake has it).
-    pub fn approval_by(&self, login: &str) -> PathBuf {
+    pub(crate) fn approval_by(&self, login: &str) -> PathBuf {
         let extra = format!(
             r#""action": "labeled", "label": {{"name": "orchestrator:approved"}}, "sender": {{"login": "{login}"}},"#
         );
@@ -153,7 +153,7 @@ impl Act {
 
     /// Like `act`; with `store`, artifacts are uploaded and downloaded for real, into and from
     /// that folder (one per workflow run), by the stand-ins in `tests/act/`.
-    pub fn act_storing(&self, event_name: &str, event: &Path, store: Option<&Path>) -> ActRun {
+    pub(crate) fn act_storing(&self, event_name: &str, event: &Path, store: Option<&Path>) -> ActRun {
         let stub = self.dir.path().join("stub");
         let mut cmd = Command::new("act");
         let workflow = if self.work().join(".github/workflows/orchestrator.yml").exists() {

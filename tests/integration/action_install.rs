@@ -8,7 +8,7 @@ use crate::fake_github::FakeGithub;
 use crate::harness::{BIN, Run};
 use crate::workflows::repo;
 
-pub fn target() -> &'static str {
+pub(crate) fn target() -> &'static str {
     match (std::env::consts::OS, std::env::consts::ARCH) {
         ("linux", "x86_64") => "x86_64-unknown-linux-gnu",
         ("linux", "aarch64") => "aarch64-unknown-linux-gnu",
@@ -18,12 +18,12 @@ pub fn target() -> &'static str {
     }
 }
 
-pub fn own_version() -> String {
+pub(crate) fn own_version() -> String {
     env!("CARGO_PKG_VERSION").to_owned()
 }
 
 /// A release asset holding the binary under test, and its `.sha256` file, as release.yml makes them.
-pub fn release_asset(dir: &Path) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn release_asset(dir: &Path) -> (Vec<u8>, Vec<u8>) {
     let stage = dir.join("stage");
     std::fs::create_dir_all(&stage).unwrap();
     std::fs::copy(BIN, stage.join("orchestrator")).unwrap();
@@ -41,7 +41,7 @@ pub fn release_asset(dir: &Path) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// Serve a release of octo/app at `version` from the fake.
-pub fn publish(gh: &FakeGithub, version: &str, asset: Vec<u8>, sha: Vec<u8>) {
+pub(crate) fn publish(gh: &FakeGithub, version: &str, asset: Vec<u8>, sha: Vec<u8>) {
     let base = format!("/octo/app/releases/download/v{version}/orchestrator-{}.tar.gz", target());
     gh.with(|g| {
         g.files.insert(base.clone(), asset);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::harness::{Project, Run, config};
 
 /// Run `args` as on a runner; returns the run and the outputs it set.
-pub fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BTreeMap<String, String>, String) {
+pub(crate) fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BTreeMap<String, String>, String) {
     let out = p.path("runner/output");
     let summary = p.path("runner/summary.md");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
@@ -27,7 +27,7 @@ pub fn on_runner(p: &Project, args: &[&str], extra: &[(&str, &str)]) -> (Run, BT
 }
 
 /// `$GITHUB_OUTPUT` as the runner reads it: `k=v` lines and `k<<DELIM` blocks.
-pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub body: String,
     pub headers: Vec<(String, String)>,
@@ -12,27 +12,27 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: serde_json::Value) -> Reply {
+    pub(crate) fn json(status: u16, body: serde_json::Value) -> Reply {
         Reply { status, body: body.to_string(), headers: vec![], delay: Duration::ZERO }
     }
 
-    pub fn raw(status: u16, body: &str) -> Reply {
+    pub(crate) fn raw(status: u16, body: &str) -> Reply {
         Reply { status, body: body.to_owned(), headers: vec![], delay: Duration::ZERO }
     }
 
-    pub fn header(mut self, k: &str, v: &str) -> Reply {
+    pub(crate) fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.to_owned(), v.to_owned()));
         self
     }
 
-    pub fn after(mut self, delay: Duration) -> Reply {
+    pub(crate) fn after(mut self, delay: Duration) -> Reply {
         self.delay = delay;
         self
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub path: String,
     /// Lowercased names.
@@ -41,18 +41,18 @@ pub struct Seen {
 }
 
 impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
-pub struct FakeApi {
+pub(crate) struct FakeApi {
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl FakeApi {
-    pub fn start(replies: Vec<Reply>) -> FakeApi {
+    pub(crate) fn start(replies: Vec<Reply>) -> FakeApi {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1");
         let port = server.server_addr().to_ip().expect("an IP address").port();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -85,13 +85,13 @@ impl FakeApi {
         FakeApi { url: format!("http://127.0.0.1:{port}"), seen }
     }
 
-    pub fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }
 
 /// An Anthropic Messages API response with text.
-pub fn anthropic_text(text: &str, stop: &str) -> Reply {
+pub(crate) fn anthropic_text(text: &str, stop: &str) -> Reply {
     Reply::json(
         200,
         serde_json::json!({
@@ -103,7 +103,7 @@ pub fn anthropic_text(text: &str, stop: &str) -> Reply {
 }
 
 /// An Anthropic Messages API response asking for tool calls: (id, name, input).
-pub fn anthropic_tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
+pub(crate) fn anthropic_tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
     let mut content = vec![serde_json::json!({"type": "text", "text": "Working on it."})];
     content.extend(
         calls
@@ -119,12 +119,12 @@ pub fn anthropic_tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
     )
 }
 
-pub fn anthropic_error(status: u16, kind: &str, message: &str) -> Reply {
+pub(crate) fn anthropic_error(status: u16, kind: &str, message: &str) -> Reply {
     Reply::json(status, serde_json::json!({"type": "error", "error": {"type": kind, "message": message}}))
 }
 
 /// An OpenAI chat completion with text.
-pub fn openai_text(text: &str) -> Reply {
+pub(crate) fn openai_text(text: &str) -> Reply {
     Reply::json(
         200,
         serde_json::json!({
@@ -136,7 +136,7 @@ pub fn openai_text(text: &str) -> Reply {
 }
 
 /// An OpenAI chat completion asking for tool calls: (id, name, arguments).
-pub fn openai_tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
+pub(crate) fn openai_tools(calls: &[(&str, &str, serde_json::Value)]) -> Reply {
     let calls: Vec<serde_json::Value> = calls
         .iter()
         .map(|(id, name, args)| serde_json::json!({"id": id, "type": "function", "function": {"name": name, "arguments": args.to_string()}}))

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-pub const TOKEN: &str = "ghs_faketoken0123456789";
-pub const AUTHOR: &str = "pr-author";
+pub(crate) const TOKEN: &str = "ghs_faketoken0123456789";
+pub(crate) const AUTHOR: &str = "pr-author";
 
 #[derive(Default)]
-pub struct Gh {
+pub(crate) struct Gh {
     pub head_sha: String,
     pub comments: Vec<Value>,
     pub labels: Vec<String>,
@@ -71,9 +71,9 @@ pub struct Gh {
 }
 
 /// The pull request's base commit.
-pub const BASE_SHA: &str = "ba5e0000000000000000000000000000000000ba";
+pub(crate) const BASE_SHA: &str = "ba5e0000000000000000000000000000000000ba";
 
-pub struct FakeGithub {
+pub(crate) struct FakeGithub {
     pub api_url: String,
     /// The web side (`GITHUB_SERVER_URL`): release downloads.
     pub server_url: String,
@@ -115,7 +115,7 @@ impl Gh {
 }
 
 impl FakeGithub {
-    pub fn start(head_sha: &str) -> FakeGithub {
+    pub(crate) fn start(head_sha: &str) -> FakeGithub {
         let server = tiny_http::Server::http("127.0.0.1:0").expect("bind");
         let port = server.server_addr().to_ip().unwrap().port();
         let state = Arc::new(Mutex::new(Gh { head_sha: head_sha.to_owned(), ..Gh::default() }));
@@ -168,12 +168,12 @@ impl FakeGithub {
         FakeGithub { api_url: base, server_url: format!("http://127.0.0.1:{port}"), state }
     }
 
-    pub fn with<T>(&self, f: impl FnOnce(&mut Gh) -> T) -> T {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Gh) -> T) -> T {
         f(&mut self.state.lock().unwrap())
     }
 
     /// `login` (a "User" or "Bot") adds `label`.
-    pub fn label(&self, login: &str, kind: &str, label: &str) {
+    pub(crate) fn label(&self, login: &str, kind: &str, label: &str) {
         self.with(|g| {
             if !g.labels.iter().any(|l| l == label) {
                 g.labels.push(label.to_owned());
@@ -185,12 +185,12 @@ impl FakeGithub {
         });
     }
 
-    pub fn comment(&self, login: &str, body: &str) -> u64 {
+    pub(crate) fn comment(&self, login: &str, body: &str) -> u64 {
         self.with(|g| g.add_comment(login, body)["id"].as_u64().unwrap())
     }
 
     /// `login` submits a review (`APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`) on `commit`.
-    pub fn review(&self, login: &str, state: &str, commit: &str, body: &str) -> u64 {
+    pub(crate) fn review(&self, login: &str, state: &str, commit: &str, body: &str) -> u64 {
         self.with(|g| {
             g.next_id += 1;
             let id = g.next_id;
@@ -202,21 +202,21 @@ impl FakeGithub {
     }
 
     /// The reactions on comment `id`, in order.
-    pub fn reactions_on(&self, id: u64) -> Vec<String> {
+    pub(crate) fn reactions_on(&self, id: u64) -> Vec<String> {
         self.with(|g| g.reactions.iter().filter(|(c, _)| *c == id).map(|(_, r)| r.clone()).collect())
     }
 
     /// The base branch's copy of `path`.
-    pub fn base_file(&self, path: &str, text: &str) {
+    pub(crate) fn base_file(&self, path: &str, text: &str) {
         self.with(|g| g.base_files.insert(path.to_owned(), text.to_owned()));
     }
 
-    pub fn permission(&self, login: &str, role: &str) {
+    pub(crate) fn permission(&self, login: &str, role: &str) {
         self.with(|g| g.permissions.insert(login.to_owned(), role.to_owned()));
     }
 
     /// The bodies of the orchestrator's gate comments.
-    pub fn gate_comments(&self) -> Vec<String> {
+    pub(crate) fn gate_comments(&self) -> Vec<String> {
         self.with(|g| {
             g.comments
                 .iter()

@@ -9,14 +9,14 @@ use crate::harness::{Project, Run, config};
 const APPROVE: &str = "orchestrator:approved";
 const REJECT: &str = "orchestrator:rejected";
 
-pub struct Pr {
+pub(crate) struct Pr {
     pub p: Project,
     pub gh: FakeGithub,
     _event_dir: tempfile::TempDir,
     pub event: std::path::PathBuf,
 }
 
-pub const PLANNER: &str = "mkdir -p docs; echo plan > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'";
+pub(crate) const PLANNER: &str = "mkdir -p docs; echo plan > docs/PLAN.md; echo 'ARTIFACT: docs/PLAN.md'";
 
 fn setup(consensus: &str) -> Pr {
     setup_with(PLANNER, consensus)
@@ -24,7 +24,7 @@ fn setup(consensus: &str) -> Pr {
 
 /// A pull request whose `plan` phase (gated, artifact `docs/PLAN.md`) runs `planner`, then
 /// `build`; the base branch has the same config.
-pub fn setup_with(planner: &str, consensus: &str) -> Pr {
+pub(crate) fn setup_with(planner: &str, consensus: &str) -> Pr {
     let gh = FakeGithub::start("1111111aaaaaaa");
     for (login, role) in [
         ("alice", "write"),
@@ -53,7 +53,7 @@ pub fn setup_with(planner: &str, consensus: &str) -> Pr {
 
 impl Pr {
     /// The binary as a pull_request workflow run would start it.
-    pub fn command(&self, args: &[&str]) -> std::process::Command {
+    pub(crate) fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = self.p.command(args);
         cmd.env("GITHUB_EVENT_PATH", &self.event)
             .env("GITHUB_EVENT_NAME", "pull_request")
@@ -65,7 +65,7 @@ impl Pr {
         cmd
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         let out = self.command(args).output().unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -74,7 +74,7 @@ impl Pr {
         }
     }
 
-    pub fn comment(&self) -> String {
+    pub(crate) fn comment(&self) -> String {
         let comments = self.gh.gate_comments();
         assert_eq!(comments.len(), 1, "expected exactly one gate comment, got {}", comments.len());
         comments[0].clone()
@@ -683,7 +683,7 @@ fn a_signal_while_github_is_slow_stops_the_run_at_once_with_its_state_saved() {
 }
 
 /// The hidden block the run's own identity posts, carrying `state` (see `github::carry`).
-pub fn state_block(state: &serde_json::Value) -> String {
+pub(crate) fn state_block(state: &serde_json::Value) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     use std::io::Write as _;
@@ -719,7 +719,7 @@ fn a_carried_state_whose_names_leave_their_folder_is_not_restored() {
 impl Pr {
     /// Replace the carried state in the gate comments with `block` (as someone with write
     /// access could), and remove the local state: the next command is a fresh runner's.
-    pub fn carry_instead(&self, block: &str) {
+    pub(crate) fn carry_instead(&self, block: &str) {
         self.gh.with(|g| {
             for c in g.comments.iter_mut() {
                 let body = c["body"].as_str().unwrap_or_default().to_owned();
@@ -734,7 +734,7 @@ impl Pr {
     }
 
     /// Gate `build` too (here and on the base branch): two gates, one after the other.
-    pub fn gate_build_too(&self) {
+    pub(crate) fn gate_build_too(&self) {
         let cfg = self
             .p
             .read(".claude/config.yaml")
@@ -744,7 +744,7 @@ impl Pr {
     }
 
     /// The gate comment of `phase`.
-    pub fn comment_of(&self, phase: &str) -> String {
+    pub(crate) fn comment_of(&self, phase: &str) -> String {
         let mine: Vec<String> =
             self.gh.gate_comments().into_iter().filter(|b| b.contains(&format!(" phase={phase} -->"))).collect();
         assert_eq!(mine.len(), 1, "expected one gate comment for {phase}");
@@ -752,7 +752,7 @@ impl Pr {
     }
 
     /// A reviewer ticks both checklist boxes in the gate comments.
-    pub fn tick_all(&self) {
+    pub(crate) fn tick_all(&self) {
         self.gh.with(|g| {
             for c in g.comments.iter_mut() {
                 let body = c["body"]

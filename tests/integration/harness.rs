@@ -5,23 +5,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_orchestrator");
 
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
     root: PathBuf,
 }
 
 /// What a finished command printed and returned.
 #[derive(Debug)]
-pub struct Run {
+pub(crate) struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Run {
-    pub fn from_output(out: Output) -> Run {
+    pub(crate) fn from_output(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -31,7 +31,7 @@ impl Run {
 
     /// Assert the exit code, showing the output if it differs.
     #[track_caller]
-    pub fn code(&self, expected: i32) -> &Run {
+    pub(crate) fn code(&self, expected: i32) -> &Run {
         assert_eq!(
             self.code, expected,
             "unexpected exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -41,20 +41,20 @@ impl Run {
     }
 
     #[track_caller]
-    pub fn stderr_has(&self, needle: &str) -> &Run {
+    pub(crate) fn stderr_has(&self, needle: &str) -> &Run {
         assert!(self.stderr.contains(needle), "stderr lacks {needle:?}\n--- stderr ---\n{}", self.stderr);
         self
     }
 
     #[track_caller]
-    pub fn stdout_has(&self, needle: &str) -> &Run {
+    pub(crate) fn stdout_has(&self, needle: &str) -> &Run {
         assert!(self.stdout.contains(needle), "stdout lacks {needle:?}\n--- stdout ---\n{}", self.stdout);
         self
     }
 }
 
 impl Project {
-    pub fn new() -> Project {
+    pub(crate) fn new() -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
         Project { dir, root }
@@ -62,7 +62,7 @@ impl Project {
 
     /// A project in a folder of its own inside a temporary folder ([`Project::outside`]), so
     /// that a test can see whether anything was written next to the workspace.
-    pub fn nested() -> Project {
+    pub(crate) fn nested() -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("ws");
         std::fs::create_dir(&root).expect("workspace folder");
@@ -70,41 +70,41 @@ impl Project {
     }
 
     /// The temporary folder holding a [`Project::nested`] workspace.
-    pub fn outside(&self) -> &Path {
+    pub(crate) fn outside(&self) -> &Path {
         self.dir.path()
     }
 
     /// A project whose `.claude/config.yaml` is `yaml`.
-    pub fn with_config(yaml: &str) -> Project {
+    pub(crate) fn with_config(yaml: &str) -> Project {
         let p = Project::new();
         p.write(".claude/config.yaml", yaml);
         p
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
 
-    pub fn write(&self, rel: &str, contents: &str) -> &Project {
+    pub(crate) fn write(&self, rel: &str, contents: &str) -> &Project {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
         self
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
     }
 
-    pub fn exists(&self, rel: &str) -> bool {
+    pub(crate) fn exists(&self, rel: &str) -> bool {
         self.path(rel).exists()
     }
 
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.root())
@@ -123,27 +123,27 @@ impl Project {
         cmd
     }
 
-    pub fn run(&self, args: &[&str]) -> Run {
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
         Run::from_output(self.command(args).output().expect("run orchestrator"))
     }
 
     /// Start the binary in the background with piped output.
-    pub fn spawn(&self, args: &[&str]) -> Child {
+    pub(crate) fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn orchestrator")
     }
 
-    pub fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         serde_json::from_str(&self.read(".claude/orchestrator_state.json")).expect("state is JSON")
     }
 
     /// Every file and folder under the project with its contents, for "nothing changed" checks.
-    pub fn tree(&self) -> BTreeMap<String, Option<Vec<u8>>> {
+    pub(crate) fn tree(&self) -> BTreeMap<String, Option<Vec<u8>>> {
         tree(self.root())
     }
 }
 
 /// Every file and folder under `root` with its contents (symlinks as their targets' paths).
-pub fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
+pub(crate) fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -168,7 +168,7 @@ pub fn tree(root: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
 /// Wait until `cond` holds, failing after a generous limit (this waits for events, it does not
 /// measure how long they take).
 #[track_caller]
-pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(60);
     while !cond() {
         assert!(Instant::now() < until, "gave up waiting for {what}");
@@ -177,7 +177,7 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Whether process `pid` is alive (a zombie counts as dead).
-pub fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
         return false;
     }
@@ -195,20 +195,20 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Read a pid written by an agent into `rel`.
-pub fn pid_in(p: &Project, rel: &str) -> i32 {
+pub(crate) fn pid_in(p: &Project, rel: &str) -> i32 {
     wait_for(rel, || p.read_opt(rel).is_some_and(|s| s.trim().parse::<i32>().is_ok()));
     p.read(rel).trim().parse().unwrap()
 }
 
 impl Project {
-    pub fn read_opt(&self, rel: &str) -> Option<String> {
+    pub(crate) fn read_opt(&self, rel: &str) -> Option<String> {
         std::fs::read_to_string(self.path(rel)).ok()
     }
 }
 
 /// A config with one phase per `(name, agents, extra phase yaml)` and agents given as
 /// `(name, command)`; `settings` goes under `orchestrator:`.
-pub fn config(settings: &str, agents: &[(&str, &str)], phases: &str) -> String {
+pub(crate) fn config(settings: &str, agents: &[(&str, &str)], phases: &str) -> String {
     let mut s = format!("orchestrator:\n  kill_grace_seconds: 0.5\n{settings}\nagents:\n");
     for (name, command) in agents {
         let quoted = serde_json::to_string(command).unwrap();
@@ -221,7 +221,7 @@ pub fn config(settings: &str, agents: &[(&str, &str)], phases: &str) -> String {
 
 /// Run git in `dir` with a fixed identity; its standard output.
 #[track_caller]
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(["-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
         .args(args)
@@ -234,7 +234,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Runs `cmd`, killing it if it has not finished within `limit` (a hang detector, not a timing
 /// assertion: the limit is far above what a working build needs). `None` if it hung.
-pub fn run_with_deadline(mut cmd: Command, limit: Duration) -> Option<Run> {
+pub(crate) fn run_with_deadline(mut cmd: Command, limit: Duration) -> Option<Run> {
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -21,7 +21,7 @@ fn target() -> &'static str {
 }
 
 /// `scripts/package.sh` run on the binary under test: (archive, its .sha256 file).
-pub fn packaged(dir: &Path, target: &str) -> (Vec<u8>, Vec<u8>) {
+pub(crate) fn packaged(dir: &Path, target: &str) -> (Vec<u8>, Vec<u8>) {
     let out =
         Command::new("bash").arg(repo().join("scripts/package.sh")).args([target, BIN]).arg(dir).output().unwrap();
     assert!(out.status.success(), "package.sh: {}", String::from_utf8_lossy(&out.stderr));

@@ -346,7 +346,7 @@ const PLANTED: &str = "[core]\n\tfsmonitor = \"touch PWNED\"\n";
 
 /// `git status` runs whatever `core.fsmonitor` says: it must not find the agent's command.
 #[track_caller]
-pub fn assert_git_untouched(p: &Project, config_before: &str) {
+pub(crate) fn assert_git_untouched(p: &Project, config_before: &str) {
     assert_eq!(p.read(".git/config"), config_before, ".git/config changed");
     crate::harness::git(p.root(), &["status", "--short"]);
     assert!(!p.exists("PWNED"), "git ran a command an agent planted");

@@ -14,7 +14,7 @@
 //! mode models that by removing them from each line before parsing.
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Processed {
+pub(crate) struct Processed {
     pub name: String,
     pub props: String,
     pub data: String,
@@ -83,7 +83,7 @@ fn parse(line: &str, registered: &[String]) -> Option<Processed> {
 
 /// The commands the runner would act on in `log`, in order (`stop-commands` and the resuming
 /// token included).
-pub fn processed(log: &str, linguistic: bool) -> Vec<Processed> {
+pub(crate) fn processed(log: &str, linguistic: bool) -> Vec<Processed> {
     let mut registered: Vec<String> = REGISTERED.iter().map(|s| s.to_string()).collect();
     registered.push("stop-commands".into());
     let mut stop: Option<String> = None;
@@ -111,7 +111,7 @@ pub fn processed(log: &str, linguistic: bool) -> Vec<Processed> {
 
 /// The processed commands of a step's output for every way the runner could interleave its
 /// two streams (one after the other, either way round) and both comparison modes.
-pub fn processed_every_way(stdout: &str, stderr: &str) -> Vec<Vec<Processed>> {
+pub(crate) fn processed_every_way(stdout: &str, stderr: &str) -> Vec<Vec<Processed>> {
     let mut all = Vec::new();
     for linguistic in [false, true] {
         for log in [format!("{stdout}{stderr}"), format!("{stderr}{stdout}"), stdout.to_owned(), stderr.to_owned()] {

@@ -87,9 +87,10 @@ fn agents_append_bounded_journal_records_and_never_rewrite_the_snapshot() {
     let first = steps[0];
     assert!(first > 0 && first < 2048, "one agent's records take {first} bytes:\n{seen}");
     for (i, step) in steps.iter().enumerate() {
-        // Names, process ids and durations differ in length by a few bytes; a record per earlier
-        // agent would add hundreds.
-        assert!(step.abs_diff(first) <= 64, "agent a{} added {step} bytes, the first {first}:\n{seen}", i + 1);
+        // Names, process ids, durations and (on a loaded machine) an agent's pid or timing notes
+        // differ in length by some bytes; a record per earlier agent would add hundreds per agent,
+        // growing with i.
+        assert!(step.abs_diff(first) <= 512, "agent a{} added {step} bytes, the first {first}:\n{seen}", i + 1);
     }
     let state = p.state();
     assert_eq!(state["phases"]["long"]["agents"].as_object().unwrap().len(), n);

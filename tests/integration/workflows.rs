@@ -6,13 +6,13 @@ use std::process::Command;
 
 use crate::harness::Run;
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Run a test tool, failing with how to install it when it is missing.
 #[track_caller]
-pub fn tool(name: &str, args: &[&str], dir: &Path) -> Run {
+pub(crate) fn tool(name: &str, args: &[&str], dir: &Path) -> Run {
     let out = Command::new(name)
         .args(args)
         .current_dir(dir)

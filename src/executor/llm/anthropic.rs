@@ -6,13 +6,13 @@ use serde_json::{Value, json};
 use super::{Stop, ToolCall, ToolDef, ToolResult, Turn};
 use crate::config::LlmSpec;
 
-pub const VERSION: &str = "2023-06-01";
+pub(super) const VERSION: &str = "2023-06-01";
 
-pub fn url(spec: &LlmSpec) -> String {
+pub(super) fn url(spec: &LlmSpec) -> String {
     format!("{}/v1/messages", spec.base_url)
 }
 
-pub fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+pub(super) fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
     let mut h = vec![("anthropic-version", VERSION.to_owned())];
     if let Some(k) = key {
         h.push(("x-api-key", k.to_owned()));
@@ -20,11 +20,11 @@ pub fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
     h
 }
 
-pub fn first_messages(prompt: &str) -> Vec<Value> {
+pub(super) fn first_messages(prompt: &str) -> Vec<Value> {
     vec![json!({"role": "user", "content": prompt})]
 }
 
-pub fn body(spec: &LlmSpec, system: &str, messages: &[Value], tools: &[ToolDef]) -> Value {
+pub(super) fn body(spec: &LlmSpec, system: &str, messages: &[Value], tools: &[ToolDef]) -> Value {
     let mut b = json!({
         "model": spec.model,
         "max_tokens": spec.max_tokens,
@@ -73,7 +73,7 @@ pub(super) fn parse(v: &Value) -> Result<Turn, String> {
 }
 
 /// Append the assistant's turn and the results of its tool calls.
-pub fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult]) {
+pub(super) fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult]) {
     messages.push(json!({"role": "assistant", "content": response["content"]}));
     let blocks: Vec<Value> = results
         .iter()
@@ -83,7 +83,7 @@ pub fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult
 }
 
 /// The error message in an error response body.
-pub fn error_message(v: &Value) -> Option<String> {
+pub(super) fn error_message(v: &Value) -> Option<String> {
     v["error"]["message"].as_str().map(|m| match v["error"]["type"].as_str() {
         Some(t) => format!("{t}: {m}"),
         None => m.to_owned(),

@@ -2,7 +2,7 @@
 //! ```` ```rust path=src/main.rs ```` (or `file=`). Blocks without a path are ignored.
 
 /// (path, content) for each tagged block, in order.
-pub fn files(text: &str) -> Vec<(String, String)> {
+pub(super) fn files(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {

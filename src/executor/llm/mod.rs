@@ -11,7 +11,7 @@
 mod anthropic;
 mod fenced;
 mod openai;
-pub mod tools;
+pub(crate) mod tools;
 
 use std::io::Write;
 use std::path::Path;
@@ -28,27 +28,27 @@ use super::{AttemptContext, AttemptFuture, AttemptReport, Executor};
 use crate::config::Provider;
 use crate::state::{RefusedArtifact, Usage};
 
-pub struct ToolDef {
+pub(crate) struct ToolDef {
     pub name: &'static str,
     pub description: &'static str,
     pub schema: Value,
 }
 
-pub struct ToolCall {
+pub(crate) struct ToolCall {
     pub id: String,
     pub name: String,
     /// The arguments, or why they could not be read.
     pub input: Result<Value, String>,
 }
 
-pub struct ToolResult {
+pub(crate) struct ToolResult {
     pub id: String,
     pub content: String,
     pub is_error: bool,
 }
 
 #[derive(Debug, PartialEq)]
-pub enum Stop {
+pub(crate) enum Stop {
     End,
     ToolUse,
     MaxTokens,
@@ -56,7 +56,7 @@ pub enum Stop {
 }
 
 /// One model response, provider-neutral.
-pub struct Turn {
+pub(crate) struct Turn {
     pub text: String,
     pub calls: Vec<ToolCall>,
     pub stop: Stop,
@@ -64,7 +64,7 @@ pub struct Turn {
     pub output_tokens: Option<u64>,
 }
 
-pub struct LlmExecutor;
+pub(crate) struct LlmExecutor;
 
 impl Executor for LlmExecutor {
     fn run<'a>(&'a self, ctx: AttemptContext<'a>) -> AttemptFuture<'a> {

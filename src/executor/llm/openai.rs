@@ -6,19 +6,19 @@ use serde_json::{Value, json};
 use super::{Stop, ToolCall, ToolDef, ToolResult, Turn};
 use crate::config::LlmSpec;
 
-pub fn url(spec: &LlmSpec) -> String {
+pub(super) fn url(spec: &LlmSpec) -> String {
     format!("{}/chat/completions", spec.base_url)
 }
 
-pub fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+pub(super) fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
     key.map(|k| vec![("authorization", format!("Bearer {k}"))]).unwrap_or_default()
 }
 
-pub fn first_messages(system: &str, prompt: &str) -> Vec<Value> {
+pub(super) fn first_messages(system: &str, prompt: &str) -> Vec<Value> {
     vec![json!({"role": "system", "content": system}), json!({"role": "user", "content": prompt})]
 }
 
-pub fn body(spec: &LlmSpec, messages: &[Value], tools: &[ToolDef]) -> Value {
+pub(super) fn body(spec: &LlmSpec, messages: &[Value], tools: &[ToolDef]) -> Value {
     let mut b = json!({
         "model": spec.model,
         "max_tokens": spec.max_tokens,
@@ -64,7 +64,7 @@ pub(super) fn parse(v: &Value) -> Result<Turn, String> {
     })
 }
 
-pub fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult]) {
+pub(super) fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult]) {
     let mut message = response["choices"][0]["message"].clone();
     message["role"] = json!("assistant");
     messages.push(message);
@@ -73,7 +73,7 @@ pub fn append(messages: &mut Vec<Value>, response: &Value, results: &[ToolResult
     }
 }
 
-pub fn error_message(v: &Value) -> Option<String> {
+pub(super) fn error_message(v: &Value) -> Option<String> {
     let e = v.get("error")?;
     Some(match e {
         Value::String(s) => s.clone(),

@@ -14,7 +14,7 @@ const READ_LIMIT: u64 = 256 * 1024;
 /// Most entries `list_files` returns.
 const LIST_LIMIT: usize = 1000;
 
-pub fn definitions(allow_commands: bool) -> Vec<ToolDef> {
+pub(crate) fn definitions(allow_commands: bool) -> Vec<ToolDef> {
     let path = json!({"type": "string", "description": "Path relative to the workspace root"});
     let mut tools = vec![
         ToolDef {
@@ -45,7 +45,7 @@ pub fn definitions(allow_commands: bool) -> Vec<ToolDef> {
 
 /// What a tool call did.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub content: String,
     pub is_error: bool,
     /// The file written, relative to the workspace.
@@ -63,7 +63,7 @@ fn arg<'a>(input: &'a Value, key: &str) -> Result<&'a str, Outcome> {
 }
 
 /// Run one file tool (`run_command` is run by the caller, which owns the process supervision).
-pub fn call_file_tool(name: &str, input: &Value, ws: &Confinement) -> Outcome {
+pub(crate) fn call_file_tool(name: &str, input: &Value, ws: &Confinement) -> Outcome {
     let result = match name {
         "write_file" => write_file(input, ws),
         "read_file" => read_file(input, ws),
@@ -124,6 +124,6 @@ fn list_files(input: &Value, ws: &Confinement) -> Result<Outcome, Outcome> {
 }
 
 /// Seconds left before `deadline`, at least a little.
-pub fn remaining(deadline: tokio::time::Instant) -> Duration {
+pub(crate) fn remaining(deadline: tokio::time::Instant) -> Duration {
     deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(10))
 }
