@@ -47,9 +47,9 @@ pub(crate) fn write(ctx: &Ctx, as_html: bool, output: Option<PathBuf>) -> Result
             let rel = p.to_str().map(str::to_owned).ok_or_else(|| {
                 AppError::Usage(format!("`{}` is not UTF-8; expected a path to write the report to", p.display()))
             })?;
-            (Some(wf.root.join(&p)), Some(rel))
+            (Some(wf.root.join(&p)), Some((rel, true)))
         }
-        (None, Some(rel)) => (Some(wf.root.join(&rel)), Some(rel)),
+        (None, Some(rel)) => (Some(wf.root.join(&rel)), Some((rel, false))),
     };
     let Some(path) = path else {
         out!("{}", neutralize(&body));
@@ -62,10 +62,17 @@ pub(crate) fn write(ctx: &Ctx, as_html: bool, output: Option<PathBuf>) -> Result
             if as_html { "html" } else { "md" }
         )));
     }
-    if let Some(rel) = inside {
-        let written = crate::workspace::Confinement::for_workflow(wf)
-            .write(&rel, body.as_bytes())
-            .map_err(|why| anyhow::anyhow!("cannot write the report: `{rel}` {why}"))?;
+    if let Some((rel, given)) = inside {
+        let written = match crate::workspace::Confinement::for_workflow(wf).write(&rel, body.as_bytes()) {
+            Ok(written) => written,
+            // The user's `--output`: a usage error, with the way out.
+            Err(why) if given => {
+                return Err(AppError::Usage(format!(
+                    "cannot write the report: `{rel}` {why}\nhelp: name another file in the workspace, or give an absolute path"
+                )));
+            }
+            Err(why) => return Err(anyhow::anyhow!("cannot write the report: `{rel}` {why}").into()),
+        };
         outln!("wrote {}", neutralize(&written));
         return Ok(exit_code::SUCCESS);
     }
