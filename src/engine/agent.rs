@@ -96,7 +96,8 @@ impl Engine {
         let max_attempts = policy.retries + 1;
         let timeout = self.opts.timeout.unwrap_or_else(|| self.wf.timeout_for(phase));
         let executor = executor::for_agent(agent);
-        let records = self.root.join(format!(".claude/agent_outputs/{name}/{}", phase.name));
+        // The LLM exchange records: inside the workspace only (the folder may be a link).
+        let records = crate::report::confined_dir(&self.root, &format!(".claude/agent_outputs/{name}/{}", phase.name))?;
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
             let Some(running) = self.acquire(&slots.run).await? else {
@@ -311,11 +312,11 @@ impl Engine {
         // every agent of a large phase would cost O(agents²).
         let ctx = context::for_agent(&self.wf, &self.store().state, phase, agent);
         let rendered = crate::prompt::render(&rel, &source, &ctx).map_err(|d| d.to_string())?;
-        let out = self.root.join(format!(".claude/agent_outputs/{name}/{}/prompt.md", phase.name));
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
-        }
-        std::fs::write(&out, self.redactor.redact_str(&rendered))
+        // Inside the workspace only (the folder may be a link), replacing a link at its name.
+        let dir = crate::report::confined_dir(&self.root, &format!(".claude/agent_outputs/{name}/{}", phase.name))
+            .map_err(|e| e.to_string())?;
+        let out = dir.join("prompt.md");
+        crate::state::replace_file(&out, self.redactor.redact_str(&rendered).as_bytes())
             .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?;
         Ok(Some((out.display().to_string(), rendered)))
     }

@@ -60,6 +60,16 @@ fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
     replace_file(&confined(root, rel)?, bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
 }
 
+/// The real location of `rel`, a folder of the tool's records (`.claude/agent_outputs/<agent>/
+/// <phase>`), refused unless it is inside the workspace: the folder or one on the way may be a
+/// link a pull request made.
+pub(crate) fn confined_dir(root: &Path, rel: &str) -> Result<PathBuf, RecordError> {
+    crate::workspace::Confinement::new(root).writable(rel).map(|(real, _)| real).map_err(|why| RecordError {
+        path: rel.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.to_string()),
+    })
+}
+
 /// Where the record `rel` really goes: its folder's real location, refused unless that is
 /// inside the workspace (`reports/` or `.claude/metrics/` may be a link a pull request or an
 /// agent made), and the file by name (a link there is replaced, not followed).

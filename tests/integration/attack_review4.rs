@@ -316,12 +316,14 @@ fn folders_a_pull_request_made_links_out_of_the_workspace_get_no_records() {
     // links to folders elsewhere on the runner. The tool writes its records (transcripts,
     // JUnit, validation, hygiene, bundles, metrics, the HTML report) there only by following
     // them: it refuses instead, and says which.
-    for folder in ["reports", ".claude/logs", ".claude/artifacts", ".claude/metrics"] {
+    for folder in ["reports", ".claude/logs", ".claude/artifacts", ".claude/metrics", ".claude/agent_outputs"] {
         let p = Project::nested();
         p.write(
             ".claude/config.yaml",
             &config("", &[("a", "echo made > out.txt; echo ARTIFACT: out.txt")], "  - name: build\n    agents: [a]\n"),
         );
+        // A prompt template: the rendered prompt is kept in `.claude/agent_outputs/a/build/`.
+        p.write(".claude/prompts/a.md", "Build it.\n");
         let elsewhere = p.outside().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::fs::create_dir_all(p.path(folder).parent().unwrap()).unwrap();
@@ -335,12 +337,16 @@ fn folders_a_pull_request_made_links_out_of_the_workspace_get_no_records() {
     // A record's own name a link to another file of the workspace: the link is replaced, the
     // file is left as it was.
     let p = Project::with_config(&config("", &[("a", "echo a")], "  - name: build\n    agents: [a]\n"));
+    p.write(".claude/prompts/a.md", "Build it.\n");
     p.write("src/lib.rs", "fn main() {}\n");
     std::fs::create_dir_all(p.path("reports")).unwrap();
     std::os::unix::fs::symlink("../src/lib.rs", p.path("reports/junit.xml")).unwrap();
+    std::fs::create_dir_all(p.path(".claude/agent_outputs/a/build")).unwrap();
+    std::os::unix::fs::symlink("../../../../src/lib.rs", p.path(".claude/agent_outputs/a/build/prompt.md")).unwrap();
     p.run(&["run", "start"]).code(0);
     assert_eq!(p.read("src/lib.rs"), "fn main() {}\n");
     assert!(p.read("reports/junit.xml").contains("<testsuites"));
+    assert!(p.read(".claude/agent_outputs/a/build/prompt.md").starts_with("Build "));
 }
 
 #[test]
