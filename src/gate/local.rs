@@ -36,8 +36,10 @@ impl Gate for LocalGate {
                 body.insert_str(at, &format!("{changes}\n"));
             }
             let body = self.redactor.redact_str(&body);
-            write_atomic(&self.root.join(&rel), body.as_bytes())
-                .map_err(|source| GateError::Write { path: rel.clone(), source })?;
+            // Inside the workspace only: `.claude/consensus` may be a link a pull request made.
+            let path = crate::report::confined(&self.root, &rel)
+                .map_err(|e| GateError::Write { path: rel.clone(), source: e.source })?;
+            write_atomic(&path, body.as_bytes()).map_err(|source| GateError::Write { path: rel.clone(), source })?;
             Ok(rel)
         })
     }

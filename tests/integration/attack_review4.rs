@@ -334,6 +334,19 @@ fn folders_a_pull_request_made_links_out_of_the_workspace_get_no_records() {
         assert_ne!(run.code, 0, "{folder}: {run:?}");
         assert!(run.stderr.contains(folder), "{folder}: the refusal names it:\n{}", run.stderr);
     }
+    // The local gate's request: `.claude/consensus` a link out of the workspace.
+    let p = Project::nested();
+    p.write(
+        ".claude/config.yaml",
+        &config("", &[("a", "echo a")], "  - name: build\n    agents: [a]\n    requires_consensus: true\n"),
+    );
+    let elsewhere = p.outside().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, p.path(".claude/consensus")).unwrap();
+    let run = p.run(&["run", "start"]);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "REQUEST.md written through the link: {run:?}");
+    assert_ne!(run.code, 0, "{run:?}");
+    run.stderr_has(".claude/consensus/build/REQUEST.md");
     // A record's own name a link to another file of the workspace: the link is replaced, the
     // file is left as it was.
     let p = Project::with_config(&config("", &[("a", "echo a")], "  - name: build\n    agents: [a]\n"));
