@@ -114,6 +114,10 @@ say "checksum ok ($actual)"
 
 mkdir "$tmp/x"
 tar -xzf "$tmp/$asset" -C "$tmp/x" || die "$asset is not a readable archive"
+# Only regular files and folders: a symlink (or device, FIFO) in the archive would point at
+# something the checksum never covered, outside the archive.
+odd=$(find "$tmp/x" ! -type f ! -type d -print | head -n 1)
+[ -z "$odd" ] || die "$asset holds a symlink or special file (${odd#"$tmp/x/"}); nothing was installed"
 [ -f "$tmp/x/orchestrator" ] || die "$asset holds no 'orchestrator' binary"
 chmod 0755 "$tmp/x/orchestrator"
 got=$("$tmp/x/orchestrator" --version 2>/dev/null) || die "the downloaded binary does not run on this machine ($target)"

@@ -38,6 +38,7 @@ fn file_block(d: &FileDiff, bounds: Bounds, layout: Layout, elsewhere: &str) -> 
     let body = match d.kind {
         "binary" => "Binary file.\n".to_owned(),
         "removed" => "Removed.\n".to_owned(),
+        "not a regular file" => "Not a regular file (a symlink, FIFO or folder): not shown.\n".to_owned(),
         _ => {
             let (shown, cut) = d.shown(bounds);
             let more = if cut > 0 { format!("\n… {cut} more lines ({elsewhere})") } else { String::new() };

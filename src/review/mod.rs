@@ -17,7 +17,8 @@ pub(crate) struct FileDiff {
     /// The path the state recorded (relative to the workspace).
     pub path: String,
     /// `diff` (against the checked-out commit), `new file`, `new version` (no commit to compare
-    /// with: the whole file), `binary` or `removed`.
+    /// with: the whole file), `binary`, `removed` or `not a regular file` (a symlink, FIFO or
+    /// folder now: not read).
     pub kind: &'static str,
     /// The state's line counts, `+3 lines` / `4 → 6 lines`, or empty.
     pub lines: String,
@@ -32,9 +33,11 @@ const READ_LIMIT: u64 = 1 << 20;
 fn diff_of(root: &Path, path: &str, added: bool) -> (&'static str, Vec<String>) {
     use std::io::Read as _;
     let mut file = Vec::new();
-    if let Ok(f) = std::fs::File::open(root.join(path)) {
-        let _ = f.take(READ_LIMIT).read_to_end(&mut file);
-    }
+    // The state recorded a regular file, but what is there now may have been swapped for a
+    // symlink out of the workspace or a FIFO (a later agent, a push): only a regular file, reached
+    // through no symlink, is read or diffed.
+    let Some(f) = open_regular(root, path) else { return ("not a regular file", Vec::new()) };
+    let _ = f.take(READ_LIMIT).read_to_end(&mut file);
     if file.iter().take(8192).any(|b| *b == 0) {
         return ("binary", Vec::new());
     }
@@ -56,6 +59,29 @@ fn diff_of(root: &Path, path: &str, added: bool) -> (&'static str, Vec<String>) 
     }
     let text = String::from_utf8_lossy(&file);
     (if added { "new file" } else { "new version" }, text.lines().map(|l| format!("+{l}")).collect())
+}
+
+/// `path` under `root`, opened for reading if it is a relative path inside `root` whose every
+/// component is a plain name, no component is a symlink and the file is regular; else `None`.
+fn open_regular(root: &Path, path: &str) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::path::Component;
+    let rel = Path::new(path);
+    if path.is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        if at.symlink_metadata().ok()?.file_type().is_symlink() {
+            return None;
+        }
+    }
+    // O_NOFOLLOW and O_NONBLOCK: a symlink or FIFO swapped in since the check is not followed or
+    // waited on.
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(flags.bits()).open(&at).ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
 }
 
 /// The files `phase` changed in the run of `state`, added first, then modified, then removed.
@@ -165,6 +191,23 @@ mod tests {
             diffs[2]
         );
         assert!(diffs[1].text.is_empty() && diffs[3].text.is_empty());
+    }
+
+    #[test]
+    fn only_regular_files_reached_through_no_symlink_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ws");
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::fs::write(dir.path().join("secret"), "SECRET\n").unwrap();
+        std::fs::write(root.join("real/ok.txt"), "fine\n").unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        for path in ["up/secret", "link", "fifo", "../secret", "real/../../secret", "/etc/passwd", "", "real"] {
+            let (kind, text) = diff_of(&root, path, true);
+            assert_eq!((kind, text.len()), ("not a regular file", 0), "{path}");
+        }
+        assert_eq!(diff_of(&root, "real/ok.txt", true), ("new file", vec!["+fine".to_owned()]));
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub(crate) fn render(diffs: &[FileDiff], bounds: Bounds, color: bool, redactor: 
         match d.kind {
             "binary" => out.push_str("(binary file)\n"),
             "removed" => out.push_str("(removed)\n"),
+            "not a regular file" => out.push_str("(not a regular file: not shown)\n"),
             _ => {}
         }
         if cut > 0 {
