@@ -154,10 +154,16 @@ download_release() {
     rm -rf "$tmp"
     fail "checksum mismatch for $url: expected $expected, got $actual; not installing it"
   fi
-  tar -xzf "$tmp/$asset" -C "$tmp"
-  [ -f "$tmp/orchestrator" ] || { rm -rf "$tmp"; fail "$asset holds no 'orchestrator' binary"; }
+  mkdir "$tmp/x"
+  tar -xzf "$tmp/$asset" -C "$tmp/x" || { rm -rf "$tmp"; fail "$asset is not a readable archive"; }
+  # Only regular files and folders: a symlink (or device, FIFO) in the archive points at
+  # something the checksum never covered.
+  local odd
+  odd=$(find "$tmp/x" ! -type f ! -type d -print | head -n 1)
+  [ -z "$odd" ] || { rm -rf "$tmp"; fail "$asset holds a symlink or special file (${odd#"$tmp/x/"}); not installing it"; }
+  [ -f "$tmp/x/orchestrator" ] || { rm -rf "$tmp"; fail "$asset holds no 'orchestrator' binary"; }
   mkdir -p "$dir"
-  install -m 0755 "$tmp/orchestrator" "$bin.tmp" && mv "$bin.tmp" "$bin"
+  install -m 0755 "$tmp/x/orchestrator" "$bin.tmp" && mv "$bin.tmp" "$bin"
   rm -rf "$tmp"
   echo "checksum ok ($actual)"
 }

@@ -109,3 +109,51 @@ fn install_sh_refuses_an_archive_whose_binary_is_a_symlink() {
     let mode = std::fs::metadata(&private).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "install.sh changed the mode of a file outside its folders");
 }
+
+/// The action's installer, given the same kind of archive: the symlink's target (a file on the
+/// runner the checksum never covered) is not installed as the binary.
+#[test]
+fn action_install_refuses_an_archive_whose_binary_is_a_symlink() {
+    use crate::action_install::{publish, target};
+    let dir = tempfile::tempdir().unwrap();
+    let planted = dir.path().join("planted.sh");
+    std::fs::write(&planted, "#!/bin/sh\necho orchestrator 6.6.6\n").unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stage = dir.path().join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    std::os::unix::fs::symlink(&planted, stage.join("orchestrator")).unwrap();
+    let asset = dir.path().join("a.tar.gz");
+    let ok = Command::new("tar").arg("-czf").arg(&asset).arg("-C").arg(&stage).arg("orchestrator").status().unwrap();
+    assert!(ok.success());
+    let bytes = std::fs::read(&asset).unwrap();
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let gh = FakeGithub::start("abc");
+    publish(&gh, "7.1.0", bytes, format!("{hex}  orchestrator-{}.tar.gz\n", target()).into_bytes());
+    let cache = dir.path().join("tool_cache");
+    std::fs::write(dir.path().join("output"), "").unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo().join("action/install.sh"))
+        .current_dir(dir.path())
+        .env("ACTION_PATH", repo())
+        .env("INPUT_VERSION", "7.1.0")
+        .env("GITHUB_SERVER_URL", &gh.server_url)
+        .env("RELEASE_REPOSITORY", "octo/app")
+        .env("RUNNER_TOOL_CACHE", &cache)
+        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        .env("GITHUB_OUTPUT", dir.path().join("output"))
+        .env("GITHUB_PATH", dir.path().join("path"))
+        // No cargo: a refusal must not fall back to a build either.
+        .env("PATH", "/usr/bin:/bin");
+    for var in ["RUNNER_OS", "RUNNER_ARCH", "GITHUB_ACTION_REPOSITORY", "GITHUB_ACTION_REF", "GITHUB_REPOSITORY"] {
+        cmd.env_remove(var);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "installed a symlinked binary: {stdout}");
+    assert!(stderr.contains("symlink"), "{stderr}");
+    assert!(!stdout.contains("6.6.6"), "{stdout}");
+    let bin = cache.join(format!("orchestrator/7.1.0/{}/orchestrator", target()));
+    assert!(!bin.exists(), "installed {}", bin.display());
+}
