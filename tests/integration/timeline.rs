@@ -43,6 +43,12 @@ fn status_timeline_in_a_pipe_is_plain_and_fits_the_width() {
     for needle in ["planning", "development", "  planner", "  builder", "  tester", "  docs", "  gate"] {
         assert!(out.lines().any(|l| l.starts_with(needle)), "no row {needle:?}:\n{out}");
     }
+    // The notes, at a width where no duration (which depends on the machine) cuts them short.
+    let wide = Run::from_output(
+        p.command(&["run", "status", "--timeline"]).env("COLUMNS", "200").env_remove("NO_COLOR").output().unwrap(),
+    );
+    wide.code(0);
+    let out = &wide.stdout;
     let row = |name: &str| out.lines().find(|l| l.starts_with(&format!("  {name} "))).unwrap().to_owned();
     assert!(row("builder").contains('▒') && row("builder").contains('█'), "a retry, then a success");
     assert!(row("builder").contains("2 attempts"), "{}", row("builder"));
