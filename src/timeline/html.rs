@@ -53,25 +53,19 @@ fn text(redactor: &Redactor, s: &str, multiline: bool) -> String {
     let s = crate::runner_log::strip_ansi(&s);
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
+        if let Some(entity) = crate::markup::html_entity(c) {
+            out.push_str(entity);
+            continue;
+        }
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
             '\n' | '\t' if multiline => out.push(c),
-            c if c.is_control() || invisible(c) => {
+            c if c.is_control() || crate::markup::invisible(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
     out
-}
-
-/// Characters that reorder or hide text: shown as escapes so a reader sees what is there.
-fn invisible(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
 fn when(t: DateTime<Utc>) -> String {
