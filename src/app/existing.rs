@@ -28,17 +28,14 @@ pub(crate) async fn execute(ctx: &Ctx, step: Step, exec: ExecArgs) -> Result<i32
     // Every check on a copy first (of the state here, or of the one the gate comment carries,
     // which is restored under the lock): a refusal takes no lock and writes nothing.
     let mut copy = inv.state_to_check().await?;
-    prepare(&inv, &mut copy, &step, &exec)?;
-    checks::llm_agents(&inv.wf, &copy)?;
+    check(&inv, &mut copy, &step, &exec)?;
     let lock = inv.lock().await?;
     run_locked_step(inv, lock, step, exec).await
 }
 
 /// The checks `run start --or-resume` runs on a copy of the run it continues.
 pub(crate) fn check_copy(inv: &Invocation, mut copy: RunState, mode: &Mode, exec: &ExecArgs) -> Result<(), AppError> {
-    let step = Step { mode: mode.clone(), retry: None };
-    prepare(inv, &mut copy, &step, exec)?;
-    checks::llm_agents(&inv.wf, &copy)
+    check(inv, &mut copy, &Step { mode: mode.clone(), retry: None }, exec)
 }
 
 /// Continue the run under `lock` (taken by `run start --or-resume`).
@@ -48,8 +45,7 @@ pub(crate) async fn run_locked(inv: Invocation, lock: StateLock, mode: Mode, exe
 
 async fn run_locked_step(inv: Invocation, lock: StateLock, step: Step, exec: ExecArgs) -> Result<i32, AppError> {
     let mut store = StateStore::open(&inv.state_path(), lock)?;
-    prepare(&inv, &mut store.state, &step, &exec)?;
-    checks::llm_agents(&inv.wf, &store.state)?;
+    check(&inv, &mut store.state, &step, &exec)?;
     // On a pull request a completed state is a claim like any other: the engine confirms its
     // approvals with GitHub before calling it complete.
     if store.state.status() == RunStatus::Completed && inv.pull_request().is_none() {
@@ -58,6 +54,13 @@ async fn run_locked_step(inv: Invocation, lock: StateLock, step: Step, exec: Exe
     }
     store.save()?;
     drive::drive(inv, store, step.mode, &exec).await
+}
+
+/// [`prepare`], and the LLM agents that will run have their keys: on a copy before the lock,
+/// again under it.
+fn check(inv: &Invocation, state: &mut RunState, step: &Step, exec: &ExecArgs) -> Result<(), AppError> {
+    prepare(inv, state, step, exec)?;
+    checks::llm_agents(&inv.wf, state)
 }
 
 /// Bring the state in line with the config, apply the step, and check that it can run: every

@@ -32,13 +32,13 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     let mode = match &args.phase {
         None => Mode::Continue,
         Some(name) => {
-            let p = wf.phase(name).ok_or_else(|| checks::unknown_phase(wf, name))?;
-            if !p.needs.is_empty() && !args.or_resume {
-                return Err(cannot_start_with(wf, p));
-            }
+            wf.phase(name).ok_or_else(|| checks::unknown_phase(wf, name))?;
             Mode::Phase(name.clone())
         }
     };
+    if !args.or_resume {
+        can_start_with(wf, &mode)?;
+    }
     let (intake_rel, explicit) = match &args.intake {
         Some(p) => (p.clone(), true),
         None => (PathBuf::from(crate::intake::DEFAULT_INTAKE), false),
@@ -73,11 +73,7 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     let resuming = args.or_resume && found.is_some();
     if args.or_resume && !resuming {
         // No run to continue: a new one, refused before the lock if it cannot start so.
-        if let Mode::Phase(name) = &mode
-            && let Some(p) = wf.phase(name).filter(|p| !p.needs.is_empty())
-        {
-            return Err(cannot_start_with(wf, p));
-        }
+        can_start_with(wf, &mode)?;
     }
     match found {
         Some(copy) if resuming => existing::check_copy(&inv, copy, &mode, &exec)?,
@@ -111,11 +107,7 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     }
     if args.or_resume {
         // No run to continue after all: a new one, checked as one.
-        if let Mode::Phase(name) = &mode
-            && let Some(p) = wf.phase(name).filter(|p| !p.needs.is_empty())
-        {
-            return Err(cannot_start_with(wf, p));
-        }
+        can_start_with(wf, &mode)?;
         if resuming {
             checks::preflight(wf, &new_state)?;
             checks::llm_agents(wf, &new_state)?;
@@ -132,6 +124,17 @@ fn not_finished(previous: &state::RunState) -> AppError {
         previous.run_id,
         previous.status().as_str()
     ))
+}
+
+/// A new run starts with a phase that needs none.
+fn can_start_with(wf: &crate::config::Workflow, mode: &Mode) -> Result<(), AppError> {
+    match mode {
+        Mode::Phase(name) => match wf.phase(name).filter(|p| !p.needs.is_empty()) {
+            Some(p) => Err(cannot_start_with(wf, p)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }
 
 fn cannot_start_with(wf: &crate::config::Workflow, p: &crate::config::Phase) -> AppError {

@@ -464,19 +464,7 @@ mod tests {
             changes.added.push(name);
         }
         state.phases.get_mut("p").unwrap().changes = Some(changes);
-        let ctx = PrContext {
-            api_url: "https://api.github.com".into(),
-            server_url: "https://github.com".into(),
-            owner: "o".into(),
-            repo: "r".into(),
-            number: 1,
-            token: "t".into(),
-            run_id: Some("9".into()),
-            event_name: "pull_request".into(),
-            head_ref: None,
-            fork: None,
-            artifact: None,
-        };
+        let ctx = pr();
         let meta = Meta { run_id: "r1".into(), ..meta() };
         let files = crate::review::phase_diffs(&wf.root, &state, "p");
         let body = render(&wf, &state, "p", &ctx, &meta, &[], &["waiting".into()], &files, &Redactor::default());
