@@ -152,6 +152,7 @@ impl Renderer {
     /// One collapsed group per agent that ran since `since`, holding its transcript's tail.
     fn groups(&self, wf: &Workflow, state: &RunState, since: DateTime<Utc>) -> String {
         let mut text = String::new();
+        let folder = crate::transcript::Folder::for_reading(&wf.root);
         for phase in &wf.phases {
             let Some(ps) = state.phases.get(&phase.name) else { continue };
             for (name, agent) in &ps.agents {
@@ -165,7 +166,9 @@ impl Renderer {
                 let title =
                     format!("{}/{name}: {outcome} ({tries} attempt{})", phase.name, if tries == 1 { "" } else { "s" });
                 let _ = writeln!(text, "::group::{}", escape_data(&neutralize(&title)));
-                let tail = crate::transcript::tail(&wf.root, &agent.transcript, GROUP_TAIL_BYTES)
+                let tail = folder
+                    .as_ref()
+                    .and_then(|f| f.tail(&agent.transcript, GROUP_TAIL_BYTES))
                     .map(|t| t.text)
                     .unwrap_or_default();
                 text.push_str(&frame(&tail));

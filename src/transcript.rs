@@ -8,18 +8,22 @@
 //! without following one and without blocking (an agent can replace its transcript by a FIFO,
 //! whose open would never return), and only if it is a regular file.
 //!
-//! The engine writes a transcript through [`open_append`]: at its real location inside the
-//! workspace (a folder on the way that is a link out of it, as a pull request can commit, is
-//! refused), never through a final symlink.
+//! The engine writes transcripts through a [`Folder`]: opened once at its real location inside
+//! the workspace (a folder on the way that is a link out of it, as a pull request can commit, is
+//! refused), then each file by name in it, never through a final symlink.
 //!
 //! The tail starts at a line start: when the cut falls inside a line, that line's beginning is
 //! dropped (or, in one long line, everything up to the first whitespace), so a secret cut in
 //! two never shows its second half, which no redaction would recognise.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use crate::workspace::Confinement;
 
@@ -46,70 +50,133 @@ pub(crate) fn is_transcript_path(rel: &str) -> bool {
     })
 }
 
-/// Open the transcript at `rel` under `root` to append to it, creating it and its folders:
-/// refused (`PermissionDenied`, saying why) when it would be outside the workspace, in a git
-/// folder, reached through a final symlink, or is not a regular file.
-pub(crate) fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
-    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
-    // The folder's real location, then the file in it by name: a final link is never followed
-    // (not even to another file of the workspace, which the transcript would be appended to).
-    let (parent, name) = match rel.rsplit_once('/') {
-        Some((parent, name)) if !name.is_empty() => (parent, name),
-        _ => return Err(refused("is not a file in a folder of the workspace".into())),
-    };
-    let (dir, _) = Confinement::new(root).writable(parent).map_err(|why| refused(why.to_string()))?;
-    std::fs::create_dir_all(&dir)?;
-    let real = dir.join(name);
-    let f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
-        .open(&real)
-        .map_err(|e| match e.raw_os_error() {
-            Some(code) if code == nix::errno::Errno::ELOOP as i32 => refused("is a symlink".into()),
-            _ => e,
-        })?;
-    if !f.metadata()?.is_file() {
-        return Err(refused("is not a plain file".into()));
-    }
-    Ok(f)
+/// The transcripts' folder, opened once at its real location inside the workspace. Transcripts
+/// are then created and read in it by name (`openat`), with no path resolved again per agent,
+/// and a folder swapped for a link after it was opened is never followed: the handle is to the
+/// folder that was checked.
+#[derive(Debug)]
+pub(crate) struct Folder {
+    dir: OwnedFd,
+    /// Where it was when it was opened (absolute, real).
+    real: PathBuf,
 }
 
-/// The last (at most) `max` bytes of the transcript at `rel` under `root`, from a line start;
-/// `None` if `rel` is not a transcript's path or the file is missing, reached through a symlink,
-/// or not a regular file.
-pub(crate) fn tail(root: &Path, rel: &str, max: u64) -> Option<Tail> {
-    if !is_transcript_path(rel) {
-        return None;
+fn refused(why: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::PermissionDenied, why.into())
+}
+
+/// The file name of the transcript at `rel`, if `rel` is a transcript's path.
+fn file_name(rel: &str) -> Option<&str> {
+    if is_transcript_path(rel) { rel.strip_prefix(DIR) } else { None }
+}
+
+impl Folder {
+    fn open_dir(real: PathBuf) -> std::io::Result<Folder> {
+        let dir = nix::fcntl::open(
+            &real,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(std::io::Error::from)?;
+        Ok(Folder { dir, real })
     }
-    let path = Confinement::new(root).exact(rel).ok()?;
-    let mut f: File = OpenOptions::new()
-        .read(true)
-        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
-        .open(&path)
-        .ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
+
+    /// The folder to write transcripts in, created if missing: refused (`PermissionDenied`,
+    /// saying why) when its real location is outside the workspace or in a git folder.
+    pub(crate) fn for_writing(root: &Path) -> std::io::Result<Folder> {
+        let (real, _) =
+            Confinement::new(root).writable(DIR.trim_end_matches('/')).map_err(|why| refused(why.to_string()))?;
+        std::fs::create_dir_all(&real)?;
+        Folder::open_dir(real).map_err(|e| match e.raw_os_error() {
+            Some(code) if code == Errno::ELOOP as i32 || code == Errno::ENOTDIR as i32 => {
+                refused("was replaced by a symlink or a file")
+            }
+            _ => e,
+        })
     }
-    let start = meta.len().saturating_sub(max);
-    f.seek(SeekFrom::Start(start)).ok()?;
-    let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf).ok()?;
-    let mut from = 0;
-    if start > 0 {
-        // The first line is cut: drop its beginning; in one long line, up to a whitespace.
-        from = match buf.iter().position(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None => buf.iter().position(|b| b.is_ascii_whitespace()).map_or(buf.len(), |i| i + 1),
-        };
+
+    /// The folder to read transcripts from: `None` unless it exists, inside the workspace, and is
+    /// reached without a symlink.
+    pub(crate) fn for_reading(root: &Path) -> Option<Folder> {
+        let real = Confinement::new(root).exact(DIR.trim_end_matches('/')).ok()?;
+        Folder::open_dir(real).ok()
     }
-    Some(Tail { text: String::from_utf8_lossy(&buf[from..]).into_owned(), skipped: start + from as u64 })
+
+    /// Whether the folder is still where it was opened (an agent may have moved it away, or
+    /// removed it). Linux tells through `/proc`; elsewhere the answer is no, so the caller opens
+    /// the folder again, checking its path as on the first open.
+    pub(crate) fn in_place(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd as _;
+            std::fs::read_link(format!("/proc/self/fd/{}", self.dir.as_raw_fd())).is_ok_and(|now| now == self.real)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Open the transcript at `rel` to append to it, creating it: refused (`PermissionDenied`,
+    /// saying why) unless `rel` is a transcript's path, and when the file is a symlink (never
+    /// followed, not even to another file of the workspace) or not a regular file (a FIFO is
+    /// never waited on).
+    pub(crate) fn append(&self, rel: &str) -> std::io::Result<File> {
+        let name = file_name(rel).ok_or_else(|| refused("is not a transcript's path"))?;
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_APPEND
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.dir, name, flags, Mode::from_bits_truncate(0o666)).map_err(|e| match e {
+            Errno::ELOOP => refused("is a symlink"),
+            e => std::io::Error::from(e),
+        })?;
+        let f = File::from(fd);
+        if !f.metadata()?.is_file() {
+            return Err(refused("is not a plain file"));
+        }
+        Ok(f)
+    }
+
+    /// The last (at most) `max` bytes of the transcript at `rel`, from a line start; `None` if
+    /// `rel` is not a transcript's path or the file is missing, a symlink, or not a regular file.
+    pub(crate) fn tail(&self, rel: &str, max: u64) -> Option<Tail> {
+        let name = file_name(rel)?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let mut f = File::from(nix::fcntl::openat(&self.dir, name, flags, Mode::empty()).ok()?);
+        let meta = f.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let start = meta.len().saturating_sub(max);
+        f.seek(SeekFrom::Start(start)).ok()?;
+        let mut buf = Vec::new();
+        f.take(max).read_to_end(&mut buf).ok()?;
+        let mut from = 0;
+        if start > 0 {
+            // The first line is cut: drop its beginning; in one long line, up to a whitespace.
+            from = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => buf.iter().position(|b| b.is_ascii_whitespace()).map_or(buf.len(), |i| i + 1),
+            };
+        }
+        Some(Tail { text: String::from_utf8_lossy(&buf[from..]).into_owned(), skipped: start + from as u64 })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tail(root: &Path, rel: &str, max: u64) -> Option<Tail> {
+        Folder::for_reading(root)?.tail(rel, max)
+    }
+
+    fn open_append(root: &Path, rel: &str) -> std::io::Result<File> {
+        Folder::for_writing(root)?.append(rel)
+    }
 
     fn workspace() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -178,6 +245,49 @@ mod tests {
         let fifo = format!("{DIR}fifo.log");
         nix::unistd::mkfifo(&dir.path().join(&fifo), nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(open_append(dir.path(), &fifo).is_err());
+        // Only transcripts' names.
+        for bad in [".claude/logs/agents/../x.log", ".claude/logs/agents/sub/x.log", ".claude/config.yaml", "x.log"] {
+            let e = open_append(dir.path(), bad).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_folder_moved_away_after_it_was_opened_is_no_longer_in_place() {
+        let ws = tempfile::tempdir().unwrap();
+        let folder = Folder::for_writing(ws.path()).unwrap();
+        assert!(folder.in_place() || !cfg!(target_os = "linux"));
+        // An agent moves the folder out of the workspace and puts a link in its place.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let moved = elsewhere.path().join("agents");
+        std::fs::rename(ws.path().join(DIR), &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, ws.path().join(DIR.trim_end_matches('/'))).unwrap();
+        assert!(!folder.in_place());
+        // Opening it again follows its path and refuses the link.
+        let e = Folder::for_writing(ws.path()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(std::fs::read_dir(&moved).unwrap().count(), 0);
+        // Removed: not in place either.
+        std::fs::remove_file(ws.path().join(DIR.trim_end_matches('/'))).unwrap();
+        let folder = Folder::for_writing(ws.path()).unwrap();
+        std::fs::remove_dir_all(ws.path().join(".claude")).unwrap();
+        assert!(!folder.in_place());
+    }
+
+    #[test]
+    fn one_folder_reads_many_tails() {
+        let dir = workspace();
+        for i in 0..3 {
+            std::fs::write(dir.path().join(DIR).join(format!("r_p_a{i}.log")), format!("line {i}\n")).unwrap();
+        }
+        let folder = Folder::for_reading(dir.path()).unwrap();
+        for i in 0..3 {
+            assert_eq!(folder.tail(&format!("{DIR}r_p_a{i}.log"), 100).unwrap().text, format!("line {i}\n"));
+        }
+        assert_eq!(folder.tail(".env", 100), None);
+        // No folder: nothing to read.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Folder::for_reading(empty.path()).is_none());
     }
 
     #[test]

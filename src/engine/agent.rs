@@ -96,8 +96,14 @@ impl Engine {
         let max_attempts = policy.retries + 1;
         let timeout = self.opts.timeout.unwrap_or_else(|| self.wf.timeout_for(phase));
         let executor = executor::for_agent(agent);
-        // The LLM exchange records: inside the workspace only (the folder may be a link).
-        let records = crate::report::confined_dir(&self.root, &format!(".claude/agent_outputs/{name}/{}", phase.name))?;
+        // The LLM exchange records: inside the workspace only (the folder may be a link). Other
+        // agents keep none, and their spawn does not pay for the check.
+        let records = match agent.llm() {
+            Some(_) => {
+                Some(crate::report::confined_dir(&self.root, &format!(".claude/agent_outputs/{name}/{}", phase.name))?)
+            }
+            None => None,
+        };
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
             let Some(running) = self.acquire(&slots.run).await? else {
@@ -143,7 +149,7 @@ impl Engine {
                         agent,
                         command: &command,
                         prompt: prompt_text.as_deref(),
-                        records: &records,
+                        records: records.as_deref(),
                         attempt,
                         cwd: &self.wf.root,
                         workspace: &self.workspace,
@@ -254,7 +260,7 @@ impl Engine {
         }
         if !refused.is_empty() {
             // The agent may have swapped its transcript for a link: never appended through it.
-            if let Ok(mut f) = crate::transcript::open_append(&self.wf.root, &agent_state.transcript) {
+            if let Ok(mut f) = self.append_transcript(&agent_state.transcript) {
                 for r in &refused {
                     let _ = writeln!(f, "=== refused artifact `{}`: {} ===", r.path, r.reason);
                 }
@@ -294,10 +300,24 @@ impl Engine {
     }
 
     fn open_transcript(&self, rel: &str) -> Result<BufWriter<File>, EngineError> {
-        // Inside the workspace only: a folder on the way may be a link the pull request made.
-        let file = crate::transcript::open_append(&self.wf.root, rel)
-            .map_err(|source| EngineError::Write { path: rel.to_owned(), source })?;
+        let file = self.append_transcript(rel).map_err(|source| EngineError::Write { path: rel.to_owned(), source })?;
         Ok(BufWriter::with_capacity(16 * 1024, file))
+    }
+
+    /// The transcript at `rel`, to append to, in the transcripts' folder: opened once per run
+    /// (inside the workspace only: a folder on the way may be a link the pull request made), and
+    /// again, with the same checks, if an agent moved or removed it.
+    fn append_transcript(&self, rel: &str) -> std::io::Result<File> {
+        let held = self.transcripts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let folder = match held {
+            Some(f) if f.in_place() => f,
+            _ => {
+                let f = Arc::new(crate::transcript::Folder::for_writing(&self.wf.root)?);
+                *self.transcripts.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&f));
+                f
+            }
+        };
+        folder.append(rel)
     }
 
     /// Render the agent's prompt into `.claude/agent_outputs/<agent>/<phase>/prompt.md`; returns

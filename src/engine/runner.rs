@@ -96,6 +96,8 @@ pub(crate) struct Engine {
     pub(super) root: PathBuf,
     /// Where agents' reported and written paths must stay.
     pub(super) workspace: workspace::Confinement,
+    /// The transcripts' folder, opened at the first agent and again if an agent moves it.
+    pub(super) transcripts: Mutex<Option<Arc<crate::transcript::Folder>>>,
     pub(super) opts: RunOptions,
 }
 
@@ -160,6 +162,7 @@ impl Engine {
             recorder,
             root,
             workspace,
+            transcripts: Mutex::new(None),
             opts,
         }
     }

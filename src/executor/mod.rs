@@ -30,8 +30,8 @@ pub(crate) struct AttemptContext<'a> {
     pub command: &'a str,
     /// The rendered prompt, if the agent has a template (LLM agents always do).
     pub prompt: Option<&'a str>,
-    /// `.claude/agent_outputs/<agent>/<phase>/`, for the agent's own records.
-    pub records: &'a Path,
+    /// `.claude/agent_outputs/<agent>/<phase>/`, for the agent's own records (LLM agents only).
+    pub records: Option<&'a Path>,
     /// 1-based attempt number within this run of the agent.
     pub attempt: u32,
     /// The workspace.

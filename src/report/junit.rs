@@ -3,13 +3,12 @@
 //! report actions read is set: suite `name`/`time`, case `name`/`classname`/`time`/`file`,
 //! `failure` with a short `message` and the retry history as its text.
 
-use std::path::Path;
-
 use junit_report::{Duration, OffsetDateTime, Report, TestCase, TestCaseBuilder, TestSuite};
 
 use crate::config::Workflow;
 use crate::executor::Redactor;
 use crate::state::{AgentState, AgentStatus, Attempt, PhaseStatus, RunState};
+use crate::transcript::Folder;
 
 /// How much of a transcript's end goes into `<system-out>`.
 pub(crate) const SYSTEM_OUT_BYTES: u64 = 8 * 1024;
@@ -37,8 +36,8 @@ fn seconds(s: f64) -> Duration {
 
 /// The last bytes of a transcript (see [`crate::transcript`]: only a plain file in the
 /// transcripts' folder).
-fn tail(root: &Path, rel: &str) -> String {
-    match crate::transcript::tail(root, rel, SYSTEM_OUT_BYTES) {
+fn tail(folder: Option<&Folder>, rel: &str) -> String {
+    match folder.and_then(|f| f.tail(rel, SYSTEM_OUT_BYTES)) {
         Some(t) if t.skipped > 0 => format!("[… {} earlier bytes in the transcript]\n{}", t.skipped, t.text),
         Some(t) => t.text,
         None => String::new(),
@@ -59,14 +58,14 @@ fn history(attempts: &[Attempt]) -> String {
         .join("\n")
 }
 
-fn agent_case(phase: &str, name: &str, a: &AgentState, root: &Path, redactor: &Redactor) -> TestCase {
+fn agent_case(phase: &str, name: &str, a: &AgentState, folder: Option<&Folder>, redactor: &Redactor) -> TestCase {
     let time = seconds(a.duration_s.unwrap_or(0.0));
     let attempts = a.attempts.len();
     let mut out = String::new();
     if attempts > 1 {
         out.push_str(&format!("{attempts} attempts:\n{}\n\n", history(&a.attempts)));
     }
-    out.push_str(&tail(root, &a.transcript));
+    out.push_str(&tail(folder, &a.transcript));
     let mut case = match a.status {
         AgentStatus::Succeeded => TestCaseBuilder::success(name, time),
         AgentStatus::Failed => {
@@ -95,6 +94,8 @@ fn agent_case(phase: &str, name: &str, a: &AgentState, root: &Path, redactor: &R
 pub(crate) fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Result<Vec<u8>, junit_report::Error> {
     let mut report = Report::new();
     let config = wf.config_path.display().to_string();
+    // Opened once for every transcript read.
+    let folder = Folder::for_reading(&wf.root);
     for phase in &wf.phases {
         let Some(ps) = state.phases.get(&phase.name) else { continue };
         if ps.status == PhaseStatus::Pending {
@@ -106,7 +107,7 @@ pub(crate) fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Re
         }
         for name in &phase.agents {
             match ps.agents.get(name) {
-                Some(a) => suite.add_testcase(agent_case(&phase.name, name, a, &wf.root, redactor)),
+                Some(a) => suite.add_testcase(agent_case(&phase.name, name, a, folder.as_ref(), redactor)),
                 None => {
                     let why = if ps.status == PhaseStatus::Running {
                         "the run stopped before this agent started"

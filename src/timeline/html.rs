@@ -82,8 +82,8 @@ pub(crate) fn csp() -> String {
 
 /// The last lines of a transcript (see [`crate::transcript`]: only a regular file in the
 /// transcripts' folder, reached without symlinks; never another file a state names).
-fn tail(root: &std::path::Path, rel: &str) -> Option<String> {
-    let t = crate::transcript::tail(root, rel, TAIL_BYTES)?;
+fn tail(folder: Option<&crate::transcript::Folder>, rel: &str) -> Option<String> {
+    let t = folder?.tail(rel, TAIL_BYTES)?;
     let lines: Vec<&str> = t.text.lines().collect();
     Some(lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"))
 }
@@ -266,6 +266,8 @@ fn status_class(s: crate::state::PhaseStatus) -> &'static str {
 }
 
 fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
+    // Opened once for every transcript read.
+    let folder = crate::transcript::Folder::for_reading(&wf.root);
     let mut s = String::new();
     for p in t.phases.iter().filter(|p| !p.agents.is_empty()) {
         let _ = writeln!(s, "<h3 id=\"phase-{0}\">{0}</h3>", text(r, &p.name, false));
@@ -296,7 +298,7 @@ fn agents(t: &Timeline, wf: &Workflow, r: &Redactor) -> String {
                 );
             }
             s.push_str("</table>\n");
-            match (!a.transcript.is_empty()).then(|| tail(&wf.root, &a.transcript)).flatten() {
+            match (!a.transcript.is_empty()).then(|| tail(folder.as_ref(), &a.transcript)).flatten() {
                 Some(tail) if !tail.is_empty() => {
                     let _ = writeln!(s, "<pre class=\"tail\">{}</pre>", text(r, &tail, true));
                 }

@@ -199,6 +199,10 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
         report.error = Some(format!("LLM agent `{}` has no prompt template", agent.name));
         return report;
     };
+    let Some(records) = records else {
+        report.error = Some(format!("LLM agent `{}` has no folder for its records", agent.name));
+        return report;
+    };
     let key = match &spec.api_key_env {
         Some(var) => match std::env::var(var) {
             Ok(k) if !k.is_empty() => Some(k),
