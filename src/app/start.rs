@@ -57,10 +57,15 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     }
     // The run found here, or on a fresh runner the one the gate comment carries (restored
     // under the lock): what is decided on it is checked before anything is written.
-    let found = match state::read(&path) {
-        Ok(s) => Some(s),
-        Err(state::StateError::NoRun { .. }) => inv.carried().await?.cloned(),
-        Err(_) => None,
+    // (`--force` alone replaces whatever is there: nothing to read before the lock.)
+    let found = if args.force && !args.or_resume {
+        None
+    } else {
+        match state::read(&path) {
+            Ok(s) => Some(s),
+            Err(state::StateError::NoRun { .. }) => inv.carried().await?.cloned(),
+            Err(_) => None,
+        }
     };
     let found = found.filter(|s| unfinished(s.status()));
     if let Some(previous) = &found

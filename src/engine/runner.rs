@@ -765,10 +765,13 @@ impl Engine {
         // The records (hygiene, validation report, bundle, metrics) are written off the lock.
         let name = phase.name.clone();
         let gated = status == PhaseStatus::AwaitingApproval;
+        // The metrics follow at most once a second here: the next phase's start and the run's end
+        // write them anyway.
+        let metrics = !gated && self.recorder.metrics_due();
         self.record(snapshot.clone(), move |r, wf, state| {
             r.hygiene(&hygiene)?;
             r.phase(state, &name)?;
-            if gated { Ok(()) } else { r.metrics(wf, state) }
+            if metrics { r.metrics(wf, state) } else { Ok(()) }
         })
         .await?;
         let snapshot = gated.then_some(snapshot);

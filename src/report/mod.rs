@@ -135,10 +135,22 @@ impl Recorder {
     /// The JUnit report and the metrics: when a command's run ends (finished, failed, gated or
     /// interrupted).
     pub(crate) fn run(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
-        let xml = junit::render(wf, state, &self.redactor)
-            .map_err(|e| RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other(e.to_string()) })?;
-        self.write(JUNIT_PATH, &xml)?;
-        self.metrics(wf, state)
+        // Side by side: both read the whole state (JUnit every transcript's tail too), and the
+        // run waits for them before it exits.
+        std::thread::scope(|s| {
+            let junit = s.spawn(|| {
+                let xml = junit::render(wf, state, &self.redactor).map_err(|e| RecordError {
+                    path: JUNIT_PATH.into(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                self.write(JUNIT_PATH, &xml)
+            });
+            let metrics = self.metrics(wf, state);
+            let junit = junit.join().unwrap_or_else(|_| {
+                Err(RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other("writing it panicked") })
+            });
+            junit.and(metrics)
+        })
     }
 }
 

@@ -126,8 +126,13 @@ pub(crate) fn read(path: &Path) -> Result<RunState, StateError> {
         }
         Err(e) => return Err(StateError::Io { action: "read", path: path.to_path_buf(), source: e }),
     };
-    let version =
-        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("version").and_then(|v| v.as_u64()));
+    // Only the version, before the whole state (whose shape may be a newer one's): the rest of
+    // the document is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        version: Option<serde_json::Value>,
+    }
+    let version = serde_json::from_str::<Version>(&text).ok().and_then(|v| v.version).and_then(|v| v.as_u64());
     if let Some(v) = version
         && v > u64::from(STATE_VERSION)
     {

@@ -16,6 +16,7 @@
 //!
 //! Names are compared case-insensitively, as a case-insensitive file system would.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -52,6 +53,20 @@ struct Protected {
 impl Protected {
     fn new(lexical: PathBuf, what: &str) -> Protected {
         let real = real_location(&lexical).unwrap_or_else(|_| lexical.clone());
+        Protected { lexical, real, what: what.to_owned() }
+    }
+
+    /// As [`Protected::new`], for one of many files in few folders (every agent's template): a
+    /// file that does not exist is where its folder really is, and each folder is resolved once.
+    fn in_folder(lexical: PathBuf, what: &str, folders: &mut HashMap<PathBuf, PathBuf>) -> Protected {
+        let (Some(parent), Some(name), Err(_)) = (lexical.parent(), lexical.file_name(), lexical.symlink_metadata())
+        else {
+            return Protected::new(lexical, what);
+        };
+        let folder = folders
+            .entry(parent.to_path_buf())
+            .or_insert_with(|| real_location(parent).unwrap_or_else(|_| parent.to_path_buf()));
+        let real = folder.join(name);
         Protected { lexical, real, what: what.to_owned() }
     }
 }
@@ -200,10 +215,16 @@ impl Confinement {
         c.protect_file(&format!("{state}.github-cache"), "the run's cache of GitHub's answers");
         let config = wf.config_path.display().to_string();
         c.protect_file(&config, "the orchestrator's config; agents may not change the config they run under");
+        let mut folders = HashMap::new();
         for agent in wf.agents.values() {
             // What the next command renders for each agent: part of the config it runs under.
             let template = crate::prompt::template_path(agent).display().to_string();
-            c.protect_file(&template, "an agent's prompt template; agents may not change the prompts they run under");
+            let abs = c.absolute(&template);
+            c.files.push(Protected::in_folder(
+                abs,
+                "an agent's prompt template; agents may not change the prompts they run under",
+                &mut folders,
+            ));
         }
         c.protect_dir(".claude/consensus", "the approval gate's folder; agents may not write there");
         c.protect_dir(crate::github::carry::CARRIED_DIR, "the carried run state's folder; agents may not write there");
