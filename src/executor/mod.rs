@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::config::{Agent, AgentKind};
 use crate::state::{RefusedArtifact, Usage};
-pub(crate) use output::Redactor;
+pub(crate) use output::{Redacting, Redactor};
 pub(crate) use subprocess::Cancel;
 
 /// Everything an attempt needs.

@@ -162,6 +162,64 @@ impl<'a> OutputSink<'a> {
     }
 }
 
+/// A writer that redacts what goes through it, for records written as they are made: text is
+/// held only until what follows it can no longer complete a secret (see [`ready`]), so memory
+/// stays bounded however much is written. [`Redacting::finish`] writes the rest.
+pub(crate) struct Redacting<'a, W: Write> {
+    out: W,
+    redactor: &'a Redactor,
+    pending: Vec<u8>,
+    /// Pending length below which nothing is looked at again (see `OutputSink::feed`).
+    rescan_at: usize,
+}
+
+impl<'a, W: Write> Redacting<'a, W> {
+    pub(crate) fn new(out: W, redactor: &'a Redactor) -> Self {
+        Redacting { out, redactor, pending: Vec::new(), rescan_at: MAX_PENDING }
+    }
+
+    fn drain(&mut self, at_end: bool) -> std::io::Result<()> {
+        let ranges = self.redactor.find(&self.pending);
+        let cut = if at_end { self.pending.len() } else { ready(&self.pending, &ranges, self.redactor.window()) };
+        if cut > 0 {
+            let done: Vec<(usize, usize)> = ranges.into_iter().filter(|r| r.1 <= cut).collect();
+            if done.is_empty() {
+                self.out.write_all(&self.pending[..cut])?;
+            } else {
+                self.out.write_all(&Redactor::apply(&self.pending[..cut], &done))?;
+            }
+            self.pending.drain(..cut);
+        }
+        self.rescan_at = self.pending.len() + MAX_PENDING;
+        Ok(())
+    }
+
+    /// Write what is held, redacted, and flush.
+    pub(crate) fn finish(mut self) -> std::io::Result<W> {
+        self.drain(true)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for Redacting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.redactor.is_empty() {
+            return self.out.write(buf);
+        }
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= self.rescan_at {
+            self.drain(false)?;
+        }
+        Ok(buf.len())
+    }
+
+    /// Flushes what was written through; held text waits for [`Redacting::finish`].
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// How much of `pending` can be written now: whole lines, up to where at least `window`
 /// non-blank bytes follow (a secret starting earlier is entirely here, so `ranges` is final
 /// there), never cutting a range. A line longer than [`MAX_PENDING`] is cut inside; more than
@@ -310,5 +368,37 @@ mod tests {
         let (_, _, _, tail) = sink_test(&[(Stream::Stdout, &big)], &[]);
         assert_eq!(tail.len(), TAIL_BYTES);
         assert!(tail.ends_with("\nlast\n"));
+    }
+
+    #[test]
+    fn a_redacting_writer_finds_secrets_across_any_split_and_holds_little() {
+        let secret = "sk-live-0123456789abcdefSECRET";
+        let mut red = Redactor::default();
+        red.add(secret);
+        // A large record with the secret in many places, written in pieces of every size.
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("  \"line {i}\": \"{}\",\n", if i % 997 == 0 { secret } else { "value" }));
+        }
+        text.push_str(secret);
+        for piece in [1, 7, 4096, 65_536, 1 << 20] {
+            let mut w = Redacting::new(Vec::new(), &red);
+            let mut held = 0;
+            for chunk in text.as_bytes().chunks(piece) {
+                w.write_all(chunk).unwrap();
+                held = held.max(w.pending.len());
+            }
+            let out = String::from_utf8(w.finish().unwrap()).unwrap();
+            assert!(!out.contains(secret) && !out.contains("sk-live-0123"), "piece {piece}");
+            assert_eq!(out.matches("***").count(), text.matches(secret).count(), "piece {piece}");
+            assert!(out.len() > text.len() / 2, "piece {piece}");
+            assert!(held < 3 * MAX_PENDING + piece, "piece {piece}: held {held}");
+        }
+        // Nothing to redact: written straight through.
+        let none = Redactor::default();
+        let mut w = Redacting::new(Vec::new(), &none);
+        w.write_all(text.as_bytes()).unwrap();
+        assert_eq!(w.pending.len(), 0);
+        assert_eq!(w.finish().unwrap(), text.as_bytes());
     }
 }

@@ -78,6 +78,16 @@ pub(crate) const RUNNER_ONLY_VARS: [&str; 11] = [
 /// another name (`env:` of the workflow step), which the gate never trusts as its own.
 pub(crate) const RUN_TOKEN_VARS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
 
+/// Which of [`RUNNER_ONLY_VARS`] and [`RUN_TOKEN_VARS`] this process has, so are withheld from
+/// agents: looked up once (nothing in this process changes its environment), so a spawn removes
+/// only what is there.
+fn withheld() -> &'static [&'static str] {
+    static PRESENT: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    PRESENT.get_or_init(|| {
+        RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS).copied().filter(|v| std::env::var_os(v).is_some()).collect()
+    })
+}
+
 /// The shell agents run in: `/bin/sh` (found without a PATH search on every spawn), else `sh`.
 fn shell() -> &'static str {
     static SHELL: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
@@ -121,7 +131,7 @@ pub(crate) async fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    for var in RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS) {
+    for var in withheld() {
         cmd.env_remove(var);
     }
     // Inherited by everything the agent starts, wherever it goes (see `escapees`).

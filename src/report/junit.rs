@@ -90,8 +90,13 @@ fn agent_case(phase: &str, name: &str, a: &AgentState, folder: Option<&Folder>, 
     case.build()
 }
 
-/// Render the JUnit report for every phase that has run.
-pub(crate) fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Result<Vec<u8>, junit_report::Error> {
+/// Write the JUnit report for every phase that has run to `out`.
+pub(crate) fn write(
+    wf: &Workflow,
+    state: &RunState,
+    redactor: &Redactor,
+    out: &mut dyn std::io::Write,
+) -> Result<(), junit_report::Error> {
     let mut report = Report::new();
     let config = wf.config_path.display().to_string();
     // Opened once for every transcript read.
@@ -143,9 +148,7 @@ pub(crate) fn render(wf: &Workflow, state: &RunState, redactor: &Redactor) -> Re
         }
         report.add_testsuite(suite);
     }
-    let mut out = Vec::new();
-    report.write_xml(&mut out)?;
-    Ok(out)
+    report.write_xml(out)
 }
 
 #[cfg(test)]

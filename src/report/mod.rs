@@ -87,6 +87,20 @@ impl Recorder {
     fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
         write(&self.root, rel, &self.redactor.redact(bytes))
     }
+
+    /// Write what `write` makes, redacted as it goes (a large record is never held whole).
+    fn write_with(
+        &self,
+        rel: &str,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<(), RecordError> {
+        crate::state::replace_with(&confined(&self.root, rel)?, false, |out| {
+            let mut redacting = crate::executor::Redacting::new(out, &self.redactor);
+            write(&mut redacting)?;
+            redacting.finish().map(|_| ())
+        })
+        .map_err(|source| RecordError { path: rel.to_owned(), source })
+    }
 }
 
 impl Recorder {
@@ -98,8 +112,9 @@ impl Recorder {
     pub(crate) fn metrics(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
         let start = Instant::now();
         let m = metrics::compute(wf, state, chrono::Utc::now());
-        let json = serde_json::to_vec_pretty(&m).expect("metrics serialize");
-        self.write(&metrics_path(&state.run_id), &json)?;
+        self.write_with(&metrics_path(&state.run_id), |w| {
+            serde_json::to_writer_pretty(w, &m).map_err(std::io::Error::other)
+        })?;
         self.write(PROMETHEUS_PATH, prometheus::render(&m).as_bytes())?;
         *self.last_metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), start.elapsed()));
         Ok(())
@@ -139,11 +154,9 @@ impl Recorder {
         // run waits for them before it exits.
         std::thread::scope(|s| {
             let junit = s.spawn(|| {
-                let xml = junit::render(wf, state, &self.redactor).map_err(|e| RecordError {
-                    path: JUNIT_PATH.into(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                self.write(JUNIT_PATH, &xml)
+                self.write_with(JUNIT_PATH, |w| {
+                    junit::write(wf, state, &self.redactor, w).map_err(|e| std::io::Error::other(e.to_string()))
+                })
             });
             let metrics = self.metrics(wf, state);
             let junit = junit.join().unwrap_or_else(|_| {

@@ -4,4 +4,6 @@ mod model;
 mod store;
 
 pub(crate) use model::*;
-pub(crate) use store::{StateError, StateLock, StateStore, lock, new_temp, read, replace_file, write_atomic};
+pub(crate) use store::{
+    StateError, StateLock, StateStore, lock, new_temp, read, replace_file, replace_with, write_atomic,
+};

@@ -200,10 +200,24 @@ pub(crate) fn new_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
 }
 
 fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    replace_with(path, durable, |w| w.write_all(bytes))
+}
+
+/// As [`replace_file`] (or, `durable`, [`write_atomic`]), the contents written by `write` as
+/// they are made: a large record (the state, the metrics) is never held whole in memory.
+pub(crate) fn replace_with(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = new_temp(dir)?;
-    tmp.write_all(bytes)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, tmp.as_file_mut());
+        write(&mut out)?;
+        out.flush()?;
+    }
     if durable {
         tmp.as_file().sync_all()?;
     }
@@ -232,8 +246,9 @@ impl StateStore {
     /// Write a snapshot of the whole state, then empty the journal it folded in.
     pub(crate) fn save(&mut self) -> Result<(), StateError> {
         self.state.updated_at = chrono::Utc::now();
-        let bytes = serde_json::to_vec_pretty(&self.state).expect("run state serializes");
-        write_atomic(&self.path, &bytes).map_err(io("write", &self.path))?;
+        // Streamed to the file: a large run's state is not held twice in memory.
+        replace_with(&self.path, true, |w| serde_json::to_writer_pretty(w, &self.state).map_err(std::io::Error::other))
+            .map_err(io("write", &self.path))?;
         let journal_path = sibling(&self.path, ".journal");
         // Entries up to `journal_seq` are in the snapshot now; replay skips them even if the
         // truncation below never happens.
