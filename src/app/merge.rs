@@ -38,6 +38,14 @@ fn phase_files(p: &PhaseState) -> Vec<String> {
     p.agents.values().flat_map(agent_files).chain(validated).cloned().collect()
 }
 
+/// Every file a later job's merge may copy from this workspace (see `crate::file_modes`).
+pub(super) fn carried_files(state: &RunState) -> Vec<String> {
+    let mut files: Vec<String> = state.phases.values().flat_map(phase_files).collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
 #[derive(Default)]
 struct Merged {
     phases: Vec<String>,
@@ -73,9 +81,10 @@ fn merge_state(mine: &mut RunState, theirs: &RunState, merged: &mut Merged) -> V
 
 /// Copy `rel` from the job folder `dir` into the workspace, refusing anything that would land
 /// outside it, in git's folders or on the orchestrator's own files (see [`Confinement`]), and
-/// anything in the job folder that is not a plain file reached without a symlink. `Ok(false)`:
-/// the job folder does not have it.
-fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
+/// anything in the job folder that is not a plain file reached without a symlink. The copy gets
+/// the execute bits the job folder's file has or `recorded` (its manifest's, see
+/// `crate::file_modes`), where it is readable. `Ok(false)`: the job folder does not have it.
+fn copy_in(ws: &Confinement, dir: &Path, rel: &str, recorded: u32) -> Result<bool, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = dir.canonicalize().map_err(|e| format!("cannot resolve the job folder: {e}"))?;
     let src = Confinement::new(&dir);
@@ -86,9 +95,10 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
         Err(crate::workspace::Refused::Missing) => return Ok(false),
         Err(why) => return Err(format!("the job folder's copy {why}")),
     };
+    // Never waiting on a FIFO for a writer.
     let mut from = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
         .open(&real)
         .map_err(|e| format!("cannot be read from the job folder: {e}"))?;
     let meta = from.metadata().map_err(|e| format!("cannot be read from the job folder: {e}"))?;
@@ -98,13 +108,17 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
     let (mut to, _) = ws.create(rel).map_err(|why| why.to_string())?;
     std::io::copy(&mut from, &mut to).map_err(|e| format!("cannot be copied: {e}"))?;
     // An executable output (a script an agent built) stays executable: the next phase may run
-    // it. Only the execute bits travel, where the copy is readable.
+    // it. Artifact uploads drop modes, so the bits come from the part's manifest too. Only the
+    // execute bits travel, where the copy is readable, set through the handle written (never a
+    // path), and no setuid, setgid or sticky bit survives.
     use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o111 != 0
+    let execute = (meta.permissions().mode() | recorded) & 0o111;
+    if execute != 0
         && let Ok(m) = to.metadata()
     {
-        let mode = m.permissions().mode();
-        let _ = to.set_permissions(std::fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)));
+        let mode = m.permissions().mode() & 0o777;
+        to.set_permissions(std::fs::Permissions::from_mode(mode | (execute & (mode & 0o444) >> 2)))
+            .map_err(|e| format!("cannot be made executable: {e}"))?;
     }
     Ok(true)
 }
@@ -148,9 +162,14 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             )),
             other => other.into(),
         })?;
-        parts.push((dir, part));
+        // The part's record of its executables: untrusted, ignored entry by entry.
+        let (modes, warnings) = crate::file_modes::read(&dir);
+        for w in warnings {
+            errln!("warning: {} (in `{}`)", crate::runner_log::neutralize(&w), dir.display());
+        }
+        parts.push((dir, part, modes));
     }
-    let Some(first_run) = parts.first().map(|(_, p)| p.run_id.clone()) else {
+    let Some(first_run) = parts.first().map(|(_, p, _)| p.run_id.clone()) else {
         return Err(AppError::Usage("nothing to merge: give at least one folder".into()));
     };
     let local = match state::read(&path) {
@@ -163,7 +182,7 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         Some(s) => (s.run_id.clone(), s.started_at),
         None => (first_run.clone(), parts[0].1.started_at),
     };
-    if let Some((dir, p)) = parts.iter().find(|(_, p)| p.run_id != ours || p.started_at != started) {
+    if let Some((dir, p, _)) = parts.iter().find(|(_, p, _)| p.run_id != ours || p.started_at != started) {
         return Err(AppError::Usage(format!(
             "`{}` holds run {} (started {}), but this workspace's run is {ours} (started {started}){}",
             dir.display(),
@@ -183,10 +202,10 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
     };
     let ws = Confinement::for_workflow(wf);
     let mut merged = Merged::default();
-    for (dir, part) in &parts {
+    for (dir, part, modes) in &parts {
         let files = merge_state(&mut store.state, part, &mut merged);
         for rel in files {
-            match copy_in(&ws, dir, &rel) {
+            match copy_in(&ws, dir, &rel, modes.execute_bits(&rel)) {
                 Ok(true) => merged.files.push(rel),
                 Ok(false) => {}
                 Err(why) => errln!(
@@ -289,28 +308,53 @@ mod tests {
         let ws = Confinement::new(root.path());
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         std::fs::write(dir.path().join("docs/a.md"), "a").unwrap();
-        assert_eq!(copy_in(&ws, dir.path(), "docs/a.md"), Ok(true));
+        assert_eq!(copy_in(&ws, dir.path(), "docs/a.md", 0), Ok(true));
         assert_eq!(std::fs::read_to_string(root.path().join("docs/a.md")).unwrap(), "a");
-        assert_eq!(copy_in(&ws, dir.path(), "missing.md"), Ok(false));
+        assert_eq!(copy_in(&ws, dir.path(), "missing.md", 0), Ok(false));
         {
             use std::os::unix::fs::PermissionsExt;
             let script = dir.path().join("docs/run.sh");
             std::fs::write(&script, "#!/bin/sh\n").unwrap();
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
-            assert_eq!(copy_in(&ws, dir.path(), "docs/run.sh"), Ok(true));
+            assert_eq!(copy_in(&ws, dir.path(), "docs/run.sh", 0), Ok(true));
             let mode = std::fs::metadata(root.path().join("docs/run.sh")).unwrap().permissions().mode();
             assert!(mode & 0o100 != 0, "the script is no longer executable: {mode:o}");
             let plain = std::fs::metadata(root.path().join("docs/a.md")).unwrap().permissions().mode();
             assert_eq!(plain & 0o111, 0, "{plain:o}");
         }
-        assert!(copy_in(&ws, dir.path(), "../escape.md").is_err());
+        assert!(copy_in(&ws, dir.path(), "../escape.md", 0).is_err());
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert!(copy_in(&ws, dir.path(), "link").is_err());
+        assert!(copy_in(&ws, dir.path(), "link", 0).is_err());
         std::os::unix::fs::symlink("docs", dir.path().join("docs-link")).unwrap();
         assert_eq!(
-            copy_in(&ws, dir.path(), "docs-link/a.md"),
+            copy_in(&ws, dir.path(), "docs-link/a.md", 0),
             Err("the job folder's copy is reached through a symlink".into())
         );
         assert!(!root.path().join("docs-link").exists());
+    }
+
+    #[test]
+    fn recorded_execute_bits_come_back_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Confinement::new(root.path());
+        // As an artifact download leaves it: no execute bit; the manifest says 0o100 only.
+        std::fs::write(dir.path().join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(dir.path().join("run.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "run.sh", 0o100), Ok(true));
+        assert_eq!(mode(&root.path().join("run.sh")), 0o744);
+        // The workspace's own copy had setgid and sticky bits: the copy keeps neither.
+        std::fs::write(dir.path().join("tool"), "x").unwrap();
+        std::fs::write(root.path().join("tool"), "old").unwrap();
+        std::fs::set_permissions(root.path().join("tool"), std::fs::Permissions::from_mode(0o3640)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "tool", 0o111), Ok(true));
+        assert_eq!(mode(&root.path().join("tool")) & 0o7000, 0);
+        assert_eq!(mode(&root.path().join("tool")) & 0o111, 0o110, "execute only where readable");
+        // Nothing recorded, nothing executable.
+        std::fs::write(dir.path().join("data"), "x").unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "data", 0), Ok(true));
+        assert_eq!(mode(&root.path().join("data")) & 0o111, 0);
     }
 }
