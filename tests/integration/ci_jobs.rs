@@ -262,3 +262,70 @@ fn a_hostile_mode_record_changes_only_execute_bits_of_files_the_part_carries() {
     let outside = std::fs::metadata(next.outside().join("outside.sh")).unwrap();
     assert_eq!(std::os::unix::fs::PermissionsExt::mode(&outside.permissions()) & 0o111, 0);
 }
+
+#[test]
+fn run_prepare_makes_one_run_for_every_job_and_runs_nothing() {
+    let cfg = cfg();
+    let start = Project::with_config(&cfg);
+    // Without --or-start there must be a run already: refused, nothing written.
+    let before = start.tree();
+    start.run(&["run", "prepare"]).code(2).stderr_has("no run has been started here");
+    start.run(&["run", "prepare", "--intake", ".claude/intake.yaml"]).code(2).stderr_has("--or-start");
+    assert_eq!(start.tree(), before);
+
+    let outputs = tempfile::NamedTempFile::new().unwrap();
+    on_runner(&start, outputs.path(), &["run", "prepare", "--or-start"]).code(0).stdout_has("nothing was run");
+    let state = start.state();
+    let run_id = state["run_id"].as_str().unwrap().to_owned();
+    assert!(state["phases"].as_object().unwrap().values().all(|p| p["status"] == "pending"), "{state:#}");
+    let written = std::fs::read_to_string(outputs.path()).unwrap();
+    assert!(written.contains("/.claude/orchestrator_state.json\n"), "the state is uploaded:\n{written}");
+    assert!(written.contains("exit-code<<") || written.contains("exit-code=0"), "{written}");
+    // Again (a re-run job, a duplicate event): the same run, not a second one.
+    start.run(&["run", "prepare", "--or-start"]).code(0);
+    start.run(&["run", "prepare"]).code(0).stdout_has(&format!("run {run_id} is ready"));
+    assert_eq!(start.state()["run_id"], run_id.as_str());
+    assert_eq!(start.state()["started_at"], state["started_at"]);
+
+    // A job of the first phase, from the prepared run: its part merges into that run.
+    let start_dir = start.root().to_str().unwrap().to_owned();
+    let downloads = tempfile::tempdir().unwrap();
+    crate::action_act::copy(start.root(), &downloads.path().join("orchestrator-start-1"));
+    let job = Project::with_config(&cfg);
+    job.run(&["run", "merge", &start_dir]).code(0);
+    job.run(&["run", "phase", "plan", "--agent", "planner"]).code(0);
+    assert_eq!(job.state()["run_id"], run_id.as_str());
+    crate::action_act::copy(job.root(), &downloads.path().join("orchestrator-plan-planner-1"));
+    // A job that started a run of its own instead is refused by the merge.
+    let stray = Project::with_config(&cfg);
+    stray.run(&["run", "start", "--phase", "plan"]).code(0);
+    crate::action_act::copy(stray.root(), &downloads.path().join("orchestrator-plan-stray-1"));
+    let end = Project::with_config(&cfg);
+    end.run(&["run", "merge", downloads.path().to_str().unwrap()]).code(2).stderr_has("holds run");
+    std::fs::remove_dir_all(downloads.path().join("orchestrator-plan-stray-1")).unwrap();
+    end.run(&["run", "merge", downloads.path().to_str().unwrap()])
+        .code(0)
+        .stdout_has(&format!("merged into run {run_id}"));
+    end.run(&["run", "phase", "plan"]).code(0);
+    assert_eq!(end.state()["phases"]["plan"]["status"], "succeeded");
+
+    // A finished run is not kept: --or-start starts the next one.
+    end.run(&["run", "start", "--or-resume", "--max-workers", "1"]).code(0);
+    assert_eq!(end.state()["phases"]["dev"]["status"], "succeeded");
+    end.run(&["run", "prepare", "--or-start"]).code(0).stderr_has("started");
+    assert_ne!(end.state()["run_id"], run_id.as_str());
+}
+
+#[test]
+fn preparing_a_run_needs_no_agents_key() {
+    // The first phase has a language-model agent whose key only its own job would have.
+    let cfg = cfg().replace(
+        "agents:\n",
+        "agents:\n  writer:\n    llm: {provider: anthropic, model: m, base_url: \"http://127.0.0.1:9\", api_key_env: NO_SUCH_KEY_HERE}\n",
+    ).replace("agents: [planner]", "agents: [planner, writer]");
+    let p = Project::with_config(&cfg);
+    p.run(&["run", "prepare", "--or-start"]).code(0).stdout_has("nothing was run");
+    let before = p.tree();
+    p.run(&["run", "phase", "plan"]).code(3).stderr_has("NO_SUCH_KEY_HERE");
+    assert_eq!(p.tree(), before, "refused before anything ran");
+}
