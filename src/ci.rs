@@ -493,6 +493,23 @@ mod tests {
     }
 
     #[test]
+    fn the_start_job_takes_no_phases_id() {
+        let wf = |phases: &str| {
+            let source = format!(
+                "agents:\n  a: {{entrypoints: {{default: \"true\"}}}}\n  b: {{entrypoints: {{default: \"true\"}}}}\nphases:\n{phases}"
+            );
+            crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), &source)
+                .unwrap()
+        };
+        assert_eq!(start_job_id(&wf("  - {name: build, agents: [a]}\n")), "start");
+        assert_eq!(start_job_id(&wf("  - {name: start, agents: [a]}\n")), "start_");
+        let taken = "  - {name: x, agents: [a]}\n  - {name: start_, agents: [a]}\n  - {name: start, agents: [a, b], parallel: true}\n";
+        assert_eq!(start_job_id(&wf(taken)), "start__");
+        // `start-agents` is the matrix id of a parallel phase `start`, never the start job's.
+        assert_eq!(start_job_id(&wf("  - {name: start-agents, agents: [a]}\n")), "start");
+    }
+
+    #[test]
     fn ids_are_valid_for_github() {
         assert_eq!(job_id("planning"), "planning");
         assert_eq!(job_id("2nd"), "phase_2nd");

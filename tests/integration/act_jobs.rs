@@ -310,6 +310,13 @@ fn a_first_phase_that_is_a_matrix_joins_one_run_opens_its_gate_once_and_complete
     for job in ["start", "build", "package", "verify"] {
         assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", second.run.stdout);
     }
+    let agents_jobs = jobs.iter().filter(|(j, r)| j == "build-agents" && r == "success").count();
+    assert_eq!(agents_jobs, 3, "the agents' jobs find their phase run: {jobs:?}");
+    assert!(
+        !stored(&store).iter().any(|a| a.starts_with("orchestrator-build-") && a != "orchestrator-build-1"),
+        "the agents' jobs ran nothing, so uploaded nothing: {:?}",
+        stored(&store)
+    );
     let done = state_in(&store, "orchestrator-verify-1");
     assert_eq!(done["run_id"], run_id, "one run throughout");
     assert_eq!(done["phases"]["verify"]["status"], "succeeded", "{:#}", done["phases"]);
