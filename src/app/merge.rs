@@ -113,12 +113,13 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str, recorded: u32) -> Result<boo
     // path), and no setuid, setgid or sticky bit survives.
     use std::os::unix::fs::PermissionsExt;
     let execute = (meta.permissions().mode() | recorded) & 0o111;
-    if execute != 0
-        && let Ok(m) = to.metadata()
-    {
-        let mode = m.permissions().mode() & 0o777;
-        to.set_permissions(std::fs::Permissions::from_mode(mode | (execute & (mode & 0o444) >> 2)))
-            .map_err(|e| format!("cannot be made executable: {e}"))?;
+    if let Ok(m) = to.metadata() {
+        let mode = m.permissions().mode() & 0o7777;
+        let wanted = (mode & 0o777) | (execute & (mode & 0o444) >> 2);
+        if wanted != mode {
+            to.set_permissions(std::fs::Permissions::from_mode(wanted))
+                .map_err(|e| format!("cannot be given its mode: {e}"))?;
+        }
     }
     Ok(true)
 }
@@ -345,13 +346,18 @@ mod tests {
         std::fs::set_permissions(dir.path().join("run.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(copy_in(&ws, dir.path(), "run.sh", 0o100), Ok(true));
         assert_eq!(mode(&root.path().join("run.sh")), 0o744);
-        // The workspace's own copy had setgid and sticky bits: the copy keeps neither.
+        // The workspace's own copy had setuid, setgid or sticky bits: the copy keeps none,
+        // executable or not.
         std::fs::write(dir.path().join("tool"), "x").unwrap();
         std::fs::write(root.path().join("tool"), "old").unwrap();
         std::fs::set_permissions(root.path().join("tool"), std::fs::Permissions::from_mode(0o3640)).unwrap();
         assert_eq!(copy_in(&ws, dir.path(), "tool", 0o111), Ok(true));
-        assert_eq!(mode(&root.path().join("tool")) & 0o7000, 0);
-        assert_eq!(mode(&root.path().join("tool")) & 0o111, 0o110, "execute only where readable");
+        assert_eq!(mode(&root.path().join("tool")), 0o750, "execute only where readable");
+        std::fs::write(dir.path().join("plain"), "x").unwrap();
+        std::fs::write(root.path().join("plain"), "old").unwrap();
+        std::fs::set_permissions(root.path().join("plain"), std::fs::Permissions::from_mode(0o4644)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "plain", 0), Ok(true));
+        assert_eq!(mode(&root.path().join("plain")), 0o644);
         // Nothing recorded, nothing executable.
         std::fs::write(dir.path().join("data"), "x").unwrap();
         assert_eq!(copy_in(&ws, dir.path(), "data", 0), Ok(true));
