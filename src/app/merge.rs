@@ -14,14 +14,7 @@ use crate::workspace::Confinement;
 
 /// How far a phase has got, to pick the further of two copies.
 fn rank(p: &PhaseState) -> (u32, u8) {
-    let r = match p.status {
-        PhaseStatus::Pending => 0,
-        PhaseStatus::Running => 1,
-        PhaseStatus::Failed => 2,
-        PhaseStatus::AwaitingApproval => 3,
-        PhaseStatus::Succeeded | PhaseStatus::Approved | PhaseStatus::Rejected => 4,
-    };
-    (p.runs, r)
+    p.progress()
 }
 
 fn finished(a: &AgentState) -> bool {

@@ -331,3 +331,102 @@ fn a_first_phase_that_is_a_matrix_joins_one_run_opens_its_gate_once_and_complete
     assert!(log.contains("run.sh says: packed: tool says hi"), "{log}");
     assert_eq!(gate_comments_of(&act, "build"), 1, "exactly one comment per gate");
 }
+
+/// Two gated phases on branches of their own after a common one, each opening its gate in a job
+/// of its own at the same time, and a phase that needs both. Neither job sees the other's gate,
+/// so the newest gate comment carries a run in which the other phase has not run.
+const BRANCHES: &str = r#"orchestrator:
+  state_file: .claude/orchestrator_state.json
+  max_parallel_agents: 2
+  timeout_minutes: 5
+consensus:
+  approve_label: "orchestrator:approved"
+  reject_label: "orchestrator:rejected"
+agents:
+  planner:
+    entrypoints:
+      default: >-
+        echo plan > plan.txt && echo "ARTIFACT: plan.txt"
+  l1:
+    entrypoints:
+      default: >-
+        sleep 2 && test -s plan.txt && echo l1 > l1.txt && echo "ARTIFACT: l1.txt"
+  r1:
+    entrypoints:
+      default: >-
+        sleep 2 && test -s plan.txt && echo r1 > r1.txt && echo "ARTIFACT: r1.txt"
+  joiner:
+    entrypoints:
+      default: >-
+        echo joined > joined.txt && echo "ARTIFACT: joined.txt"
+phases:
+  - name: plan
+    agents: [planner]
+  - name: left
+    agents: [l1]
+    needs: [plan]
+    requires_consensus: true
+  - name: right
+    agents: [r1]
+    needs: [plan]
+    requires_consensus: true
+  - name: join
+    agents: [joiner]
+    needs: [left, right]
+"#;
+
+#[test]
+fn gates_on_two_branches_are_carried_together_to_the_next_event() {
+    let act = Act::with_workflow(|work| {
+        std::fs::write(work.join(".claude/config.yaml"), BRANCHES).unwrap();
+        let out =
+            Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
+        Run::from_output(out).code(0).stdout_has("(jobs layout, 4 phases)");
+        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
+    });
+    act.gh.permission("alice", "write");
+    let runs = act.dir.path().join("artifacts");
+
+    // 1. Both branches run in jobs of their own and each opens its gate; join waits for both.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let store = runs.join("1");
+    let first = act.act_storing("pull_request", &opened, Some(&store));
+    first.run.code(0);
+    let jobs = results(&first);
+    for job in ["start", "plan", "left", "right"] {
+        assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", first.run.stdout);
+    }
+    assert!(!jobs.iter().any(|(j, _)| j == "join"), "{jobs:?}");
+    assert_eq!((gate_comments_of(&act, "left"), gate_comments_of(&act, "right")), (1, 1));
+    let run_id = state_in(&store, "orchestrator-start-1")["run_id"].clone();
+    // (act runs the jobs of one level of `needs:` together: left and right start together.)
+    for (phase, other) in [("left", "right"), ("right", "left")] {
+        let part = state_in(&store, &format!("orchestrator-{phase}-1"));
+        assert_eq!(part["phases"][phase]["status"], "awaiting_approval");
+        assert_eq!(part["phases"][other]["status"], "pending", "{phase}'s job saw {other} run");
+    }
+
+    // 2. Approved: the next workflow run knows both gates, whichever comment came last; each
+    //    branch takes its decision without running again, and join completes the run.
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let store = runs.join("2");
+    let second = act.act_storing("pull_request_target", &act.approval_by("alice"), Some(&store));
+    second.run.code(0);
+    let jobs = results(&second);
+    for job in ["start", "plan", "left", "right", "join"] {
+        assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", second.run.stdout);
+    }
+    let prepared = state_in(&store, "orchestrator-start-1");
+    assert_eq!(prepared["run_id"], run_id);
+    for phase in ["left", "right"] {
+        assert_eq!(prepared["phases"][phase]["status"], "awaiting_approval", "{phase}: {:#}", prepared["phases"]);
+    }
+    let done = state_in(&store, "orchestrator-join-1");
+    assert_eq!(done["run_id"], run_id);
+    assert_eq!(done["phases"]["join"]["status"], "succeeded", "{:#}", done["phases"]);
+    for phase in ["left", "right"] {
+        assert_eq!(done["phases"][phase]["status"], "approved", "{phase}");
+        assert_eq!(done["phases"][phase]["runs"], 1, "{phase} ran once");
+    }
+    assert_eq!((gate_comments_of(&act, "left"), gate_comments_of(&act, "right")), (1, 1));
+}
