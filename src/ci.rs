@@ -359,7 +359,8 @@ fn start_job(wf: &Workflow, opts: &Options, id: &str, cond: &str) -> Value {
 
 fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
     let mut jobs = Mapping::new();
-    let first = wf.phases.first().map(|p| p.name.clone()).unwrap_or_default();
+    // The first phase that needs none (a phase declared first may need one declared later).
+    let first = wf.phases.iter().find(|p| p.needs.is_empty()).map(|p| p.name.clone()).unwrap_or_default();
     // A disjunction: parenthesized wherever more follows, or `&&` would bind to its last case.
     let base_if = format!("({})", job_if(wf));
     let start = start_job_id(wf);
@@ -507,6 +508,24 @@ mod tests {
         assert_eq!(start_job_id(&wf(taken)), "start__");
         // `start-agents` is the matrix id of a parallel phase `start`, never the start job's.
         assert_eq!(start_job_id(&wf("  - {name: start-agents, agents: [a]}\n")), "start");
+    }
+
+    #[test]
+    fn the_first_root_phase_follows_the_start_job_wherever_it_is_declared() {
+        let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: second, agents: [a], needs: [first]}\n  - {name: first, agents: [a], needs: []}\n  - {name: other, agents: [a], needs: []}\n";
+        let wf = crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), source)
+            .unwrap();
+        let opts = Options {
+            uses: "./".into(),
+            working_directory: ".".into(),
+            config: crate::config::DEFAULT_CONFIG.into(),
+            jobs: true,
+        };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        let needs = |job: &str| doc["jobs"][job]["needs"].clone();
+        assert_eq!(needs("first"), serde_yaml::Value::from(vec!["start"]));
+        assert_eq!(needs("second"), serde_yaml::Value::from(vec!["first"]), "no cycle");
+        assert_eq!(needs("other"), serde_yaml::Value::from(vec!["first"]));
     }
 
     #[test]
