@@ -295,6 +295,7 @@ pub(crate) fn upload_paths(wf: &Workflow, state: &RunState, redactor: &Redactor)
         ".claude/consensus",
         ".claude/artifacts",
         crate::github::carry::CARRIED_DIR,
+        crate::file_modes::MANIFEST,
         "reports",
     ] {
         paths.push(wf.root.join(rel));

@@ -5,7 +5,10 @@
 //! `run phase` step is idempotent, so a later label simply walks the steps again). **Jobs**
 //! (`--jobs`): each phase a job linked by `needs:`, a parallel phase's agents a matrix of jobs
 //! (`run phase P --agent A`) followed by the phase's own job, which merges them and finishes the
-//! phase; every job uploads its records and the next ones download and `run merge` them.
+//! phase; every job uploads its records and the next ones download and `run merge` them. A first
+//! job (`run prepare`) creates the run, or restores the one the gate comment carries, before any
+//! phase's job: every job merges it, so all the jobs of a workflow run belong to one run even
+//! when the first phase is a matrix, whose jobs could otherwise each start a run of their own.
 //!
 //! The YAML is built as a value and serialized, so quoting is serde_yaml's, never hand-made.
 
@@ -317,17 +320,58 @@ fn merge_steps(opts: &Options) -> Vec<Value> {
     ]
 }
 
+/// The id of the job that prepares the run: `start`, unless a phase's jobs take that id.
+fn start_job_id(wf: &Workflow) -> String {
+    let taken: BTreeSet<String> = wf
+        .phases
+        .iter()
+        .flat_map(|p| {
+            let id = job_id(&p.name);
+            [format!("{id}-agents"), id]
+        })
+        .collect();
+    let mut id = "start".to_owned();
+    while taken.contains(&id) {
+        id.push('_');
+    }
+    id
+}
+
+/// The first job: the run, created on a pull request's opening or push (or the unfinished one
+/// kept), restored from the gate comment on a later event; uploaded for every other job.
+fn start_job(wf: &Workflow, opts: &Options, id: &str, cond: &str) -> Value {
+    let mut steps = checkout_steps();
+    steps.push(action_step(
+        opts,
+        "prepare",
+        "Prepare the run",
+        None,
+        vec![
+            ("command", s("${{ github.event_name == 'pull_request' && 'run prepare --or-start' || 'run prepare' }}")),
+            ("artifact-name", artifact(id)),
+        ],
+    ));
+    // It reads the pull request, its comments and the base branch's config; it writes nothing.
+    let permissions = map(vec![("contents", s("read")), ("pull-requests", s("read")), ("issues", s("read"))]);
+    let outputs = map(vec![("exit-code", s("${{ steps.prepare.outputs.exit-code }}"))]);
+    job(&[], cond, timeout_minutes(wf, &[]), permissions, ("outputs", outputs), steps)
+}
+
 fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
     let mut jobs = Mapping::new();
-    let first = wf.phases.first().map(|p| p.name.clone()).unwrap_or_default();
+    // The first phase that needs none (a phase declared first may need one declared later).
+    let first = wf.phases.iter().find(|p| p.needs.is_empty()).map(|p| p.name.clone()).unwrap_or_default();
     // A disjunction: parenthesized wherever more follows, or `&&` would bind to its last case.
     let base_if = format!("({})", job_if(wf));
+    let start = start_job_id(wf);
+    jobs.insert(s(&start), start_job(wf, opts, &start, &base_if));
     for phase in &wf.phases {
         let id = job_id(&phase.name);
-        // Other root phases wait for the first one, whose job starts the run.
+        // The first phase's jobs need the one that prepares the run; other root phases wait
+        // for the first phase, as in the steps layout.
         let mut needs: Vec<String> = phase.needs.iter().map(|n| job_id(n)).collect();
-        if phase.needs.is_empty() && phase.name != first {
-            needs.push(job_id(&first));
+        if phase.needs.is_empty() {
+            needs.push(if phase.name == first { start.clone() } else { job_id(&first) });
         }
         let upstream_ok: Vec<String> = needs.iter().map(|n| job_ok(n)).collect();
         let cond = if upstream_ok.is_empty() {
@@ -335,11 +379,7 @@ fn jobs_layout(wf: &Workflow, opts: &Options) -> Value {
         } else {
             format!("${{{{ !cancelled() && !failure() && {} && {} }}}}", base_if, upstream_ok.join(" && "))
         };
-        let command = if phase.name == first {
-            s("${{ github.event_name == 'pull_request' && 'run start --or-resume' || 'run phase' }}")
-        } else {
-            s("run phase")
-        };
+        let command = s("run phase");
         let matrix = phase.parallel && phase.agents.len() > 1;
         let mut phase_needs = needs.clone();
         if matrix {
@@ -451,6 +491,41 @@ mod tests {
                 "{job}: {cond}"
             );
         }
+    }
+
+    #[test]
+    fn the_start_job_takes_no_phases_id() {
+        let wf = |phases: &str| {
+            let source = format!(
+                "agents:\n  a: {{entrypoints: {{default: \"true\"}}}}\n  b: {{entrypoints: {{default: \"true\"}}}}\nphases:\n{phases}"
+            );
+            crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), &source)
+                .unwrap()
+        };
+        assert_eq!(start_job_id(&wf("  - {name: build, agents: [a]}\n")), "start");
+        assert_eq!(start_job_id(&wf("  - {name: start, agents: [a]}\n")), "start_");
+        let taken = "  - {name: x, agents: [a]}\n  - {name: start_, agents: [a]}\n  - {name: start, agents: [a, b], parallel: true}\n";
+        assert_eq!(start_job_id(&wf(taken)), "start__");
+        // `start-agents` is the matrix id of a parallel phase `start`, never the start job's.
+        assert_eq!(start_job_id(&wf("  - {name: start-agents, agents: [a]}\n")), "start");
+    }
+
+    #[test]
+    fn the_first_root_phase_follows_the_start_job_wherever_it_is_declared() {
+        let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: second, agents: [a], needs: [first]}\n  - {name: first, agents: [a], needs: []}\n  - {name: other, agents: [a], needs: []}\n";
+        let wf = crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), source)
+            .unwrap();
+        let opts = Options {
+            uses: "./".into(),
+            working_directory: ".".into(),
+            config: crate::config::DEFAULT_CONFIG.into(),
+            jobs: true,
+        };
+        let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        let needs = |job: &str| doc["jobs"][job]["needs"].clone();
+        assert_eq!(needs("first"), serde_yaml::Value::from(vec!["start"]));
+        assert_eq!(needs("second"), serde_yaml::Value::from(vec!["first"]), "no cycle");
+        assert_eq!(needs("other"), serde_yaml::Value::from(vec!["first"]));
     }
 
     #[test]

@@ -233,6 +233,19 @@ pub(crate) enum RunCommand {
         #[arg(required = true, value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
+    /// Bring the run into this workspace and run nothing: the run here, or on a fresh runner the
+    /// one the pull request's gate comment carries; with --or-start, a new run when there is no
+    /// unfinished one (the first job of `ci generate --jobs`, which every other job merges)
+    #[command(after_help = examples::PREPARE)]
+    Prepare {
+        /// Start a new run when there is no unfinished one, as `run start --or-resume` would,
+        /// without running a phase
+        #[arg(long)]
+        or_start: bool,
+        /// With --or-start: the intake describing what a new run is about
+        #[arg(long, value_name = "PATH", requires = "or_start")]
+        intake: Option<PathBuf>,
+    },
     /// Write ROLLBACK_<phase>.md: what the phase changed and how to undo it by hand
     #[command(after_help = examples::ROLLBACK, mut_arg("phase_name", |a| a.help("The phase to describe")))]
     Rollback {

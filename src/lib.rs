@@ -42,6 +42,7 @@ pub(crate) mod diagnostic;
 pub(crate) mod engine;
 pub(crate) mod executor;
 pub(crate) mod exit_code;
+mod file_modes;
 pub(crate) mod gate;
 pub(crate) mod github;
 mod hints;

@@ -11,9 +11,10 @@ use crate::state::{ChangeSet, LineCount, PatternResult, Validation};
 mod confine;
 pub(crate) use confine::{Confinement, Refused};
 
-/// Folders the orchestrator itself writes; never counted as a phase's changes.
-const OWN_OUTPUTS: [&str; 8] = [
+/// Folders and files the orchestrator itself writes; never counted as a phase's changes.
+const OWN_OUTPUTS: [&str; 9] = [
     ".claude/logs",
+    crate::file_modes::MANIFEST,
     ".claude/carried",
     ".claude/agent_outputs",
     ".claude/consensus",
@@ -206,6 +207,7 @@ mod tests {
         std::fs::write(root.join("new"), "a").unwrap();
         std::fs::create_dir_all(root.join(".claude/logs")).unwrap();
         std::fs::write(root.join(".claude/logs/x.log"), "a").unwrap();
+        std::fs::write(root.join(crate::file_modes::MANIFEST), "{}").unwrap();
         let changes = before.diff(&Snapshot::take(root, Path::new(".claude/state.json"), false), root);
         assert_eq!(changes.added, ["new"]);
         assert_eq!(changes.modified, ["change"]);

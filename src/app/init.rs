@@ -92,7 +92,7 @@ pub(crate) async fn quickstart(
     }
     outln!();
     let inv = super::invocation::Invocation::for_run(&sub).await?;
-    let args = start::StartArgs { intake: None, force: true, or_resume: false, phase: None };
+    let args = start::StartArgs { intake: None, force: true, or_resume: false, phase: None, create_only: false };
     let code = start::start(&sub, inv, args, Default::default()).await?;
     if code == exit_code::AWAITING_APPROVAL {
         outln!(

@@ -14,14 +14,7 @@ use crate::workspace::Confinement;
 
 /// How far a phase has got, to pick the further of two copies.
 fn rank(p: &PhaseState) -> (u32, u8) {
-    let r = match p.status {
-        PhaseStatus::Pending => 0,
-        PhaseStatus::Running => 1,
-        PhaseStatus::Failed => 2,
-        PhaseStatus::AwaitingApproval => 3,
-        PhaseStatus::Succeeded | PhaseStatus::Approved | PhaseStatus::Rejected => 4,
-    };
-    (p.runs, r)
+    p.progress()
 }
 
 fn finished(a: &AgentState) -> bool {
@@ -36,6 +29,14 @@ fn agent_files(a: &AgentState) -> impl Iterator<Item = &String> {
 fn phase_files(p: &PhaseState) -> Vec<String> {
     let validated = p.validation.iter().flat_map(|v| v.patterns.iter().flat_map(|pat| pat.files.iter()));
     p.agents.values().flat_map(agent_files).chain(validated).cloned().collect()
+}
+
+/// Every file a later job's merge may copy from this workspace (see `crate::file_modes`).
+pub(super) fn carried_files(state: &RunState) -> Vec<String> {
+    let mut files: Vec<String> = state.phases.values().flat_map(phase_files).collect();
+    files.sort();
+    files.dedup();
+    files
 }
 
 #[derive(Default)]
@@ -73,9 +74,10 @@ fn merge_state(mine: &mut RunState, theirs: &RunState, merged: &mut Merged) -> V
 
 /// Copy `rel` from the job folder `dir` into the workspace, refusing anything that would land
 /// outside it, in git's folders or on the orchestrator's own files (see [`Confinement`]), and
-/// anything in the job folder that is not a plain file reached without a symlink. `Ok(false)`:
-/// the job folder does not have it.
-fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
+/// anything in the job folder that is not a plain file reached without a symlink. The copy gets
+/// the execute bits the job folder's file has or `recorded` (its manifest's, see
+/// `crate::file_modes`), where it is readable. `Ok(false)`: the job folder does not have it.
+fn copy_in(ws: &Confinement, dir: &Path, rel: &str, recorded: u32) -> Result<bool, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = dir.canonicalize().map_err(|e| format!("cannot resolve the job folder: {e}"))?;
     let src = Confinement::new(&dir);
@@ -86,9 +88,10 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
         Err(crate::workspace::Refused::Missing) => return Ok(false),
         Err(why) => return Err(format!("the job folder's copy {why}")),
     };
+    // Never waiting on a FIFO for a writer.
     let mut from = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
         .open(&real)
         .map_err(|e| format!("cannot be read from the job folder: {e}"))?;
     let meta = from.metadata().map_err(|e| format!("cannot be read from the job folder: {e}"))?;
@@ -98,13 +101,18 @@ fn copy_in(ws: &Confinement, dir: &Path, rel: &str) -> Result<bool, String> {
     let (mut to, _) = ws.create(rel).map_err(|why| why.to_string())?;
     std::io::copy(&mut from, &mut to).map_err(|e| format!("cannot be copied: {e}"))?;
     // An executable output (a script an agent built) stays executable: the next phase may run
-    // it. Only the execute bits travel, where the copy is readable.
+    // it. Artifact uploads drop modes, so the bits come from the part's manifest too. Only the
+    // execute bits travel, where the copy is readable, set through the handle written (never a
+    // path), and no setuid, setgid or sticky bit survives.
     use std::os::unix::fs::PermissionsExt;
-    if meta.permissions().mode() & 0o111 != 0
-        && let Ok(m) = to.metadata()
-    {
-        let mode = m.permissions().mode();
-        let _ = to.set_permissions(std::fs::Permissions::from_mode(mode | ((mode & 0o444) >> 2)));
+    let execute = (meta.permissions().mode() | recorded) & 0o111;
+    if let Ok(m) = to.metadata() {
+        let mode = m.permissions().mode() & 0o7777;
+        let wanted = (mode & 0o777) | (execute & (mode & 0o444) >> 2);
+        if wanted != mode {
+            to.set_permissions(std::fs::Permissions::from_mode(wanted))
+                .map_err(|e| format!("cannot be given its mode: {e}"))?;
+        }
     }
     Ok(true)
 }
@@ -148,9 +156,14 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
             )),
             other => other.into(),
         })?;
-        parts.push((dir, part));
+        // The part's record of its executables: untrusted, ignored entry by entry.
+        let (modes, warnings) = crate::file_modes::read(&dir);
+        for w in warnings {
+            errln!("warning: {} (in `{}`)", crate::runner_log::neutralize(&w), dir.display());
+        }
+        parts.push((dir, part, modes));
     }
-    let Some(first_run) = parts.first().map(|(_, p)| p.run_id.clone()) else {
+    let Some(first_run) = parts.first().map(|(_, p, _)| p.run_id.clone()) else {
         return Err(AppError::Usage("nothing to merge: give at least one folder".into()));
     };
     let local = match state::read(&path) {
@@ -163,7 +176,7 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
         Some(s) => (s.run_id.clone(), s.started_at),
         None => (first_run.clone(), parts[0].1.started_at),
     };
-    if let Some((dir, p)) = parts.iter().find(|(_, p)| p.run_id != ours || p.started_at != started) {
+    if let Some((dir, p, _)) = parts.iter().find(|(_, p, _)| p.run_id != ours || p.started_at != started) {
         return Err(AppError::Usage(format!(
             "`{}` holds run {} (started {}), but this workspace's run is {ours} (started {started}){}",
             dir.display(),
@@ -183,10 +196,10 @@ pub(super) fn merge(ctx: &Ctx, dirs: &[PathBuf]) -> Result<i32, AppError> {
     };
     let ws = Confinement::for_workflow(wf);
     let mut merged = Merged::default();
-    for (dir, part) in &parts {
+    for (dir, part, modes) in &parts {
         let files = merge_state(&mut store.state, part, &mut merged);
         for rel in files {
-            match copy_in(&ws, dir, &rel) {
+            match copy_in(&ws, dir, &rel, modes.execute_bits(&rel)) {
                 Ok(true) => merged.files.push(rel),
                 Ok(false) => {}
                 Err(why) => errln!(
@@ -289,28 +302,58 @@ mod tests {
         let ws = Confinement::new(root.path());
         std::fs::create_dir_all(dir.path().join("docs")).unwrap();
         std::fs::write(dir.path().join("docs/a.md"), "a").unwrap();
-        assert_eq!(copy_in(&ws, dir.path(), "docs/a.md"), Ok(true));
+        assert_eq!(copy_in(&ws, dir.path(), "docs/a.md", 0), Ok(true));
         assert_eq!(std::fs::read_to_string(root.path().join("docs/a.md")).unwrap(), "a");
-        assert_eq!(copy_in(&ws, dir.path(), "missing.md"), Ok(false));
+        assert_eq!(copy_in(&ws, dir.path(), "missing.md", 0), Ok(false));
         {
             use std::os::unix::fs::PermissionsExt;
             let script = dir.path().join("docs/run.sh");
             std::fs::write(&script, "#!/bin/sh\n").unwrap();
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
-            assert_eq!(copy_in(&ws, dir.path(), "docs/run.sh"), Ok(true));
+            assert_eq!(copy_in(&ws, dir.path(), "docs/run.sh", 0), Ok(true));
             let mode = std::fs::metadata(root.path().join("docs/run.sh")).unwrap().permissions().mode();
             assert!(mode & 0o100 != 0, "the script is no longer executable: {mode:o}");
             let plain = std::fs::metadata(root.path().join("docs/a.md")).unwrap().permissions().mode();
             assert_eq!(plain & 0o111, 0, "{plain:o}");
         }
-        assert!(copy_in(&ws, dir.path(), "../escape.md").is_err());
+        assert!(copy_in(&ws, dir.path(), "../escape.md", 0).is_err());
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert!(copy_in(&ws, dir.path(), "link").is_err());
+        assert!(copy_in(&ws, dir.path(), "link", 0).is_err());
         std::os::unix::fs::symlink("docs", dir.path().join("docs-link")).unwrap();
         assert_eq!(
-            copy_in(&ws, dir.path(), "docs-link/a.md"),
+            copy_in(&ws, dir.path(), "docs-link/a.md", 0),
             Err("the job folder's copy is reached through a symlink".into())
         );
         assert!(!root.path().join("docs-link").exists());
+    }
+
+    #[test]
+    fn recorded_execute_bits_come_back_and_nothing_else() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let root = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Confinement::new(root.path());
+        // As an artifact download leaves it: no execute bit; the manifest says 0o100 only.
+        std::fs::write(dir.path().join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(dir.path().join("run.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "run.sh", 0o100), Ok(true));
+        assert_eq!(mode(&root.path().join("run.sh")), 0o744);
+        // The workspace's own copy had setuid, setgid or sticky bits: the copy keeps none,
+        // executable or not.
+        std::fs::write(dir.path().join("tool"), "x").unwrap();
+        std::fs::write(root.path().join("tool"), "old").unwrap();
+        std::fs::set_permissions(root.path().join("tool"), std::fs::Permissions::from_mode(0o3640)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "tool", 0o111), Ok(true));
+        assert_eq!(mode(&root.path().join("tool")), 0o750, "execute only where readable");
+        std::fs::write(dir.path().join("plain"), "x").unwrap();
+        std::fs::write(root.path().join("plain"), "old").unwrap();
+        std::fs::set_permissions(root.path().join("plain"), std::fs::Permissions::from_mode(0o4644)).unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "plain", 0), Ok(true));
+        assert_eq!(mode(&root.path().join("plain")), 0o644);
+        // Nothing recorded, nothing executable.
+        std::fs::write(dir.path().join("data"), "x").unwrap();
+        assert_eq!(copy_in(&ws, dir.path(), "data", 0), Ok(true));
+        assert_eq!(mode(&root.path().join("data")) & 0o111, 0);
     }
 }

@@ -11,6 +11,7 @@ mod existing;
 mod init;
 mod invocation;
 mod merge;
+mod prepare;
 mod quickstart_type;
 mod report;
 mod rollback;
@@ -137,7 +138,8 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
     use existing::Step;
     match cmd {
         RunCommand::Start { intake, force, or_resume, phase, exec } => {
-            start::execute(ctx, start::StartArgs { intake, force, or_resume, phase: phase.into_name() }, exec).await
+            let phase = phase.into_name();
+            start::execute(ctx, start::StartArgs { intake, force, or_resume, phase, create_only: false }, exec).await
         }
         RunCommand::Next { exec } => existing::execute(ctx, Step { mode: Mode::Step, retry: None }, exec).await,
         RunCommand::Resume { exec } => existing::execute(ctx, Step { mode: Mode::Continue, retry: None }, exec).await,
@@ -172,6 +174,7 @@ async fn run(ctx: &Ctx, cmd: RunCommand) -> Result<i32, AppError> {
         RunCommand::Rollback { phase } => rollback::write(ctx, &phase.into_name()),
         RunCommand::Diff { phase } => diff::show(ctx, phase.into_name()),
         RunCommand::Merge { dirs } => merge::merge(ctx, &dirs),
+        RunCommand::Prepare { or_start, intake } => prepare::prepare(ctx, or_start, intake).await,
     }
 }
 

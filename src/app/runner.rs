@@ -53,6 +53,12 @@ impl Runner {
         if let Err(e) = crate::workspace::Confinement::for_workflow(wf).write(&report, html.as_bytes()) {
             errln!("warning: the HTML report was not written: `{report}` {e}");
         }
+        // Uploads drop file modes: the execute bits of the outputs travel in a manifest that a
+        // later job's `run merge` reads (`crate::file_modes`).
+        let files = super::merge::carried_files(state);
+        if let Err(e) = crate::file_modes::record(&wf.root, files.iter().map(String::as_str)) {
+            errln!("warning: the outputs' file modes were not recorded: `{}` {e}", crate::file_modes::MANIFEST);
+        }
         let done = self.renderer.finish(wf, state, code, since, redactor);
         print_flushed(&done.log);
         self.write_outputs(&done.outputs, redactor);

@@ -15,6 +15,9 @@ pub(crate) struct StartArgs {
     pub(crate) force: bool,
     pub(crate) or_resume: bool,
     pub(crate) phase: Option<String>,
+    /// `run prepare --or-start`: the run is created (or the unfinished one kept) and nothing
+    /// runs, so no agent's key is needed here.
+    pub(crate) create_only: bool,
 }
 
 pub(crate) async fn execute(ctx: &Ctx, args: StartArgs, exec: ExecArgs) -> Result<i32, AppError> {
@@ -81,10 +84,13 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
         can_start_with(wf, &mode)?;
     }
     match found {
+        Some(_) if resuming && args.create_only => {}
         Some(copy) if resuming => existing::check_copy(&inv, copy, &mode, &exec)?,
         _ => {
             checks::preflight(wf, &new_state)?;
-            checks::llm_agents(wf, &new_state)?;
+            if !args.create_only {
+                checks::llm_agents(wf, &new_state)?;
+            }
         }
     }
     let lock = inv.lock().await?;
@@ -99,6 +105,9 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
     };
     if let Some(previous) = previous {
         let status = previous.status();
+        if args.or_resume && unfinished(status) && args.create_only {
+            return super::prepare::ready(&inv, &previous);
+        }
         if args.or_resume && unfinished(status) {
             errln!("run {} has not finished; continuing it (--or-resume)", neutralize(&previous.run_id));
             return existing::run_locked(inv, lock, mode, exec).await;
@@ -115,11 +124,16 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
         can_start_with(wf, &mode)?;
         if resuming {
             checks::preflight(wf, &new_state)?;
-            checks::llm_agents(wf, &new_state)?;
+            if !args.create_only {
+                checks::llm_agents(wf, &new_state)?;
+            }
         }
     }
     let store = StateStore::create(&path, lock, new_state)?;
     errln!("run {} started", neutralize(&store.state.run_id));
+    if args.create_only {
+        return super::prepare::ready(&inv, &store.state);
+    }
     drive::drive(inv, store, mode, &exec).await
 }
 

@@ -108,6 +108,14 @@ Examples:
   orchestrator run phase development
   orchestrator -C app run merge ../records/job-1 ../records/job-2";
 
+pub(super) const PREPARE: &str = "\
+Examples:
+  # The first job of a workflow spread over jobs: the run, new or unfinished, and nothing run
+  orchestrator run prepare --or-start
+  # A later job: the run the pull request's gate comment carries, restored here
+  orchestrator run prepare
+  orchestrator run prepare --or-start --intake .claude/intake.yaml";
+
 pub(super) const ROLLBACK: &str = "\
 Examples:
   orchestrator run rollback development
@@ -164,6 +172,7 @@ pub(super) const ALL: &[(&str, &str)] = &[
     ("run reject", REJECT),
     ("run retry", RETRY),
     ("run merge", MERGE),
+    ("run prepare", PREPARE),
     ("run rollback", ROLLBACK),
     ("run diff", DIFF),
     ("ci", CI),

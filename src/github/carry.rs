@@ -5,6 +5,11 @@
 //! run itself posted (`github-actions[bot]`, or the token's user), and only if the digest
 //! matches; the approval itself is re-derived from GitHub all the same.
 //!
+//! Phases on separate branches of a workflow spread over jobs (`ci generate --jobs`) open their
+//! gates in separate jobs, each comment carrying what its own job saw. The newest comment's
+//! state is therefore completed with the phases that the run's other gate comments carry
+//! further ([`fold`]), or the next event would run again a phase that waits at its gate.
+//!
 //! A state too large for a comment (hundreds of agents) is written to
 //! `.claude/carried/<phase>.json`, which the action uploads with the step's records; the comment
 //! then carries a pointer instead: the workflow run, the artifact's name, the file's path and
@@ -192,6 +197,32 @@ fn newest(comments: &[Value], trusted: &[String]) -> Result<Carried, CarryError>
     Ok(read(body)?.map(|s| Carried::State(Box::new(s))).unwrap_or(Carried::Nothing))
 }
 
+/// Complete `state` with the phases that the other gate comments among `comments` posted by
+/// one of `trusted` carry further for the same run (its id and start): a copy is taken whole
+/// where it has run more often or got further (see `PhaseState::progress`). Only states carried
+/// in the comments themselves, whose digest matches, are read; a pointer is not followed. They
+/// add progress only: every decision is still re-derived from GitHub.
+fn fold(state: &mut RunState, comments: &[Value], trusted: &[String]) {
+    let others = comments
+        .iter()
+        .filter(|c| c["user"]["login"].as_str().is_some_and(|l| trusted.iter().any(|t| t.eq_ignore_ascii_case(l))))
+        .filter_map(|c| c["body"].as_str())
+        .filter(|b| super::comment::trailer(b).iter().any(|l| l.starts_with("<!-- orchestrator:gate ")))
+        .filter_map(|b| read(b).ok().flatten());
+    for other in others {
+        if other.run_id != state.run_id || other.started_at != state.started_at {
+            continue;
+        }
+        for (name, theirs) in &other.phases {
+            let ours = state.phases.entry(name.clone()).or_insert_with(crate::state::PhaseState::pending);
+            if theirs.progress() > ours.progress() {
+                *ours = theirs.clone();
+            }
+        }
+        state.journal_seq = state.journal_seq.max(other.journal_seq);
+    }
+}
+
 /// The state a pointer names: the file in the artifact's zip whose path ends the pointer's path
 /// (the artifact's root is the uploaded paths' common folder) and whose sha256 matches.
 fn from_artifact(zip: &[u8], r: &StateRef) -> Result<RunState, String> {
@@ -219,9 +250,9 @@ pub(crate) async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunS
     let client = super::client::Client::shared(&ctx.api_url, &ctx.token)?;
     let trusted = super::client::own_identities(&client).await?;
     let comments = super::timeline::read(&client, ctx).await?.comments;
-    match newest(&comments, &trusted)? {
-        Carried::Nothing => Ok(None),
-        Carried::State(s) => Ok(Some(*s)),
+    let mut state = match newest(&comments, &trusted)? {
+        Carried::Nothing => return Ok(None),
+        Carried::State(s) => *s,
         Carried::Ref(r) => {
             let list = client
                 .get_all_in(&format!("{}/actions/runs/{}/artifacts", ctx.repo_path(), r.run), "artifacts")
@@ -237,9 +268,11 @@ pub(crate) async fn fetch(ctx: &super::context::PrContext) -> Result<Option<RunS
                     )
                 })?;
             let zip = client.download(&format!("{}/actions/artifacts/{id}/zip", ctx.repo_path())).await?;
-            Ok(from_artifact(&zip, &r).map(Some)?)
+            from_artifact(&zip, &r)?
         }
-    }
+    };
+    fold(&mut state, &comments, &trusted);
+    Ok(Some(state))
 }
 
 #[cfg(test)]
@@ -276,6 +309,58 @@ mod tests {
         }
         let ours = serde_json::json!([{"user": {"login": "github-actions[bot]", "type": "Bot"}, "body": body}]);
         assert_eq!(newest(ours.as_array().unwrap(), &trusted).unwrap(), Carried::State(Box::new(state())));
+    }
+
+    #[test]
+    fn gates_opened_in_other_jobs_are_folded_into_the_newest_state() {
+        // `left` and `right` need `plan` and opened their gates in jobs of their own: each
+        // comment carries its own job's view.
+        let view = |run_id: &str, started: &str, left: &str, right: &str| -> RunState {
+            let phase = |s: &str| serde_json::json!({"status": s, "runs": u32::from(s != "pending")});
+            serde_json::from_value(serde_json::json!({
+                "version": 1, "run_id": run_id, "started_at": started, "updated_at": started,
+                "phases": {"plan": phase("succeeded"), "left": phase(left), "right": phase(right)}
+            }))
+            .unwrap()
+        };
+        let at = "2026-01-01T00:00:00Z";
+        let comment = |login: &str, phase: &str, s: &RunState| {
+            let body = format!(
+                "<!-- orchestrator:gate run={} phase={phase} -->\n{}",
+                s.run_id,
+                block(s, &Redactor::default()).unwrap()
+            );
+            serde_json::json!({"user": {"login": login, "type": "Bot"}, "body": body})
+        };
+        let trusted = ["github-actions[bot]".to_owned()];
+        let bot = "github-actions[bot]";
+        let left_view = view("r1", at, "awaiting_approval", "pending");
+        let right_view = view("r1", at, "pending", "awaiting_approval");
+        let comments = [comment(bot, "left", &left_view), comment(bot, "right", &right_view)];
+        assert_eq!(newest(&comments, &trusted).unwrap(), Carried::State(Box::new(right_view.clone())));
+        let mut state = right_view.clone();
+        fold(&mut state, &comments, &trusted);
+        assert_eq!(state.phases["left"], left_view.phases["left"], "the other gate is not forgotten");
+        assert_eq!(state.phases["right"], right_view.phases["right"]);
+        assert_eq!(state.phases["plan"], right_view.phases["plan"]);
+
+        // Nothing is taken from a comment by anyone else, from another run (or another start
+        // of one with the same id), or from a block that does not match its digest; a phase
+        // is never taken back to where it was.
+        let further = view("r1", at, "approved", "approved");
+        let mut tampered = comment(bot, "left", &further);
+        let body = tampered["body"].as_str().unwrap().replacen("orchestrator:state ", "orchestrator:state 0", 1);
+        tampered["body"] = serde_json::Value::String(body);
+        let others = [
+            comment("mallory", "left", &further),
+            comment(bot, "left", &view("r2", at, "approved", "approved")),
+            comment(bot, "left", &view("r1", "2026-01-02T00:00:00Z", "approved", "approved")),
+            tampered,
+            comment(bot, "right", &view("r1", at, "pending", "pending")),
+        ];
+        let mut state = right_view.clone();
+        fold(&mut state, &others, &trusted);
+        assert_eq!(state, right_view);
     }
 
     #[test]

@@ -115,6 +115,19 @@ pub(crate) struct EarlierRun {
 }
 
 impl PhaseState {
+    /// How far the phase has got, to pick the further of two copies of one run (another job's
+    /// upload, another gate comment's): its runs, then its status.
+    pub(crate) fn progress(&self) -> (u32, u8) {
+        let r = match self.status {
+            PhaseStatus::Pending => 0,
+            PhaseStatus::Running => 1,
+            PhaseStatus::Failed => 2,
+            PhaseStatus::AwaitingApproval => 3,
+            PhaseStatus::Succeeded | PhaseStatus::Approved | PhaseStatus::Rejected => 4,
+        };
+        (self.runs, r)
+    }
+
     pub(crate) fn pending() -> Self {
         PhaseState {
             status: PhaseStatus::Pending,

@@ -213,6 +213,7 @@ impl Confinement {
         c.protect_file(&format!("{state}.journal"), "the run's state journal; agents may not change the run's state");
         c.protect_file(&format!("{state}.lock"), "the run's lock file");
         c.protect_file(&format!("{state}.github-cache"), "the run's cache of GitHub's answers");
+        c.protect_file(crate::file_modes::MANIFEST, "the run's record of its outputs' file modes");
         let config = wf.config_path.display().to_string();
         c.protect_file(&config, "the orchestrator's config; agents may not change the config they run under");
         let mut folders = HashMap::new();

@@ -72,9 +72,14 @@ fn the_jobs_layout_runs_a_matrix_merges_it_opens_the_gate_once_and_completes() {
     let store = runs.join("1");
     let first = act.act_storing("pull_request", &opened, Some(&store));
     first.run.code(0);
-    assert_eq!(results(&first), [("planning".to_owned(), "success".to_owned())], "{}", first.run.stdout);
+    assert_eq!(
+        results(&first),
+        [("planning".to_owned(), "success".to_owned()), ("start".to_owned(), "success".to_owned())],
+        "{}",
+        first.run.stdout
+    );
     assert_eq!(first.outputs("phase")["exit-code"], "4");
-    assert_eq!(stored(&store), ["orchestrator-planning-1"]);
+    assert_eq!(stored(&store), ["orchestrator-planning-1", "orchestrator-start-1"]);
     assert!(
         store.join("orchestrator-planning-1/.claude/orchestrator_state.json").is_file(),
         "the workspace is the root"
@@ -105,6 +110,7 @@ fn the_jobs_layout_runs_a_matrix_merges_it_opens_the_gate_once_and_completes() {
             "orchestrator-development-checker-1",
             "orchestrator-development-documenter-1",
             "orchestrator-planning-1",
+            "orchestrator-start-1",
         ]
     );
     // Each agent ran in its own job, once; the merged state has all three.
@@ -173,4 +179,254 @@ fn the_jobs_layout_runs_a_matrix_merges_it_opens_the_gate_once_and_completes() {
 
 fn first_run_id(run: &ActRun) -> serde_json::Value {
     serde_json::Value::String(run.outputs("phase")["run-id"].clone())
+}
+
+/// A workflow whose first phase is parallel and gated: its three agents are the first jobs to
+/// run. `tools/tool.sh` reaches later jobs through the branch, `dist/run.sh` only as a workflow
+/// artifact; both are executables a later job runs.
+const FIRST_PHASE_PARALLEL: &str = r#"orchestrator:
+  state_file: .claude/orchestrator_state.json
+  max_parallel_agents: 2
+  timeout_minutes: 5
+consensus:
+  approve_label: "orchestrator:approved"
+  reject_label: "orchestrator:rejected"
+  commit_outputs: true
+agents:
+  maker:
+    entrypoints:
+      default: >-
+        mkdir -p tools && printf '#!/bin/sh\necho tool says hi\n' > tools/tool.sh &&
+        chmod +x tools/tool.sh && echo "ARTIFACT: tools/tool.sh"
+  writer:
+    entrypoints:
+      default: >-
+        mkdir -p docs && echo usage > docs/USAGE.md && echo "ARTIFACT: docs/USAGE.md"
+  checker:
+    entrypoints:
+      default: >-
+        mkdir -p docs && echo "checked by $(hostname)" > docs/CHECKS.md && echo "ARTIFACT: docs/CHECKS.md"
+  packer:
+    entrypoints:
+      default: >-
+        mkdir -p dist && printf '#!/bin/sh\necho "packed: $(./tools/tool.sh)"\n' > dist/run.sh &&
+        chmod 755 dist/run.sh && echo "ARTIFACT: dist/run.sh"
+  verifier:
+    entrypoints:
+      default: >-
+        out=$(./dist/run.sh) && echo "run.sh says: $out"
+phases:
+  - name: build
+    agents: [maker, writer, checker]
+    parallel: true
+    requires_consensus: true
+    artifacts: ["tools/*.sh", "docs/*.md"]
+  - name: package
+    agents: [packer]
+  - name: verify
+    agents: [verifier]
+"#;
+
+fn state_in(store: &Path, artifact: &str) -> serde_json::Value {
+    let path = store.join(artifact).join(".claude/orchestrator_state.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn a_first_phase_that_is_a_matrix_joins_one_run_opens_its_gate_once_and_completes() {
+    let act = Act::with_workflow(|work| {
+        std::fs::write(work.join(".claude/config.yaml"), FIRST_PHASE_PARALLEL).unwrap();
+        let out =
+            Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
+        Run::from_output(out).code(0).stdout_has("(jobs layout, 3 phases)");
+        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
+    });
+    act.gh.permission("alice", "write");
+    let runs = act.dir.path().join("artifacts");
+
+    // 1. The pull request opens: the start job creates the run, the three agents' jobs join it,
+    //    the phase's job merges them and opens the gate, once.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let store = runs.join("1");
+    let first = act.act_storing("pull_request", &opened, Some(&store));
+    first.run.code(0);
+    let jobs = results(&first);
+    let ok = |job: &str| jobs.iter().filter(|(j, r)| j == job && r == "success").count();
+    assert_eq!((ok("start"), ok("build-agents"), ok("build")), (1, 3, 1), "{jobs:?}\n{}", first.run.stdout);
+    assert!(!jobs.iter().any(|(j, _)| j == "package" || j == "verify"), "the gate holds them: {jobs:?}");
+    assert_eq!(
+        stored(&store),
+        [
+            "orchestrator-build-1",
+            "orchestrator-build-checker-1",
+            "orchestrator-build-maker-1",
+            "orchestrator-build-writer-1",
+            "orchestrator-start-1",
+        ]
+    );
+    // One run: every job's state is the start job's run, and each agent ran in its own job.
+    let run = state_in(&store, "orchestrator-start-1");
+    let (run_id, started) = (run["run_id"].clone(), run["started_at"].clone());
+    for agent in ["maker", "writer", "checker"] {
+        let part = state_in(&store, &format!("orchestrator-build-{agent}-1"));
+        assert_eq!((&part["run_id"], &part["started_at"]), (&run_id, &started), "the job of {agent}");
+        let ran: Vec<&String> = part["phases"]["build"]["agents"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, a)| a["status"] == "succeeded")
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(ran, [agent], "the job of {agent} ran only {agent}");
+    }
+    let merged = state_in(&store, "orchestrator-build-1");
+    assert_eq!(merged["run_id"], run_id);
+    let build = &merged["phases"]["build"];
+    assert_eq!(build["status"], "awaiting_approval", "{build:#}");
+    for agent in ["maker", "writer", "checker"] {
+        assert_eq!(build["agents"][agent]["status"], "succeeded", "{agent}: {build:#}");
+    }
+    assert_eq!(gate_comments_of(&act, "build"), 1, "the gate opens once, in the phase's own job");
+    // The maker's script reached the phase's job without its mode (the upload drops it) and
+    // went onto the branch executable all the same.
+    git(&act.work(), &["fetch", "-q", "origin", "feature"]);
+    let tree = git(&act.work(), &["ls-tree", "-r", "FETCH_HEAD"]);
+    let tool = tree.lines().find(|l| l.ends_with("\ttools/tool.sh")).unwrap_or_else(|| panic!("{tree}"));
+    assert!(tool.starts_with("100755 "), "{tool}");
+    for f in ["docs/USAGE.md", "docs/CHECKS.md"] {
+        assert!(tree.lines().any(|l| l.ends_with(&format!("\t{f}"))), "{f} is not on the branch:\n{tree}");
+    }
+    let head = act.origin_head();
+    act.gh.with(|g| g.head_sha = head);
+
+    // 2. Approved: the start job restores the run from the gate comment, the agents' jobs find
+    //    their phase run and do nothing, and the run goes on to the end. `dist/run.sh` travels
+    //    from the package job to the verify job only as an artifact, and runs there.
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let store = runs.join("2");
+    let second = act.act_storing("pull_request_target", &act.approval_by("alice"), Some(&store));
+    second.run.code(0);
+    let jobs = results(&second);
+    for job in ["start", "build", "package", "verify"] {
+        assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", second.run.stdout);
+    }
+    let agents_jobs = jobs.iter().filter(|(j, r)| j == "build-agents" && r == "success").count();
+    assert_eq!(agents_jobs, 3, "the agents' jobs find their phase run: {jobs:?}");
+    assert!(
+        !stored(&store).iter().any(|a| a.starts_with("orchestrator-build-") && a != "orchestrator-build-1"),
+        "the agents' jobs ran nothing, so uploaded nothing: {:?}",
+        stored(&store)
+    );
+    let done = state_in(&store, "orchestrator-verify-1");
+    assert_eq!(done["run_id"], run_id, "one run throughout");
+    assert_eq!(done["phases"]["verify"]["status"], "succeeded", "{:#}", done["phases"]);
+    assert_eq!(done["phases"]["build"]["status"], "approved");
+    assert_eq!(done["phases"]["build"]["runs"], 1, "build ran once");
+    for agent in ["maker", "writer", "checker"] {
+        assert_eq!(done["phases"]["build"]["agents"][agent]["attempts"].as_array().unwrap().len(), 1, "{agent}");
+    }
+    let log = store
+        .join(format!("orchestrator-verify-1/.claude/logs/agents/{}_verify_verifier.log", run_id.as_str().unwrap()));
+    let log = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(log.contains("run.sh says: packed: tool says hi"), "{log}");
+    assert_eq!(gate_comments_of(&act, "build"), 1, "exactly one comment per gate");
+}
+
+/// Two gated phases on branches of their own after a common one, each opening its gate in a job
+/// of its own at the same time, and a phase that needs both. Neither job sees the other's gate,
+/// so the newest gate comment carries a run in which the other phase has not run.
+const BRANCHES: &str = r#"orchestrator:
+  state_file: .claude/orchestrator_state.json
+  max_parallel_agents: 2
+  timeout_minutes: 5
+consensus:
+  approve_label: "orchestrator:approved"
+  reject_label: "orchestrator:rejected"
+agents:
+  planner:
+    entrypoints:
+      default: >-
+        echo plan > plan.txt && echo "ARTIFACT: plan.txt"
+  l1:
+    entrypoints:
+      default: >-
+        sleep 2 && test -s plan.txt && echo l1 > l1.txt && echo "ARTIFACT: l1.txt"
+  r1:
+    entrypoints:
+      default: >-
+        sleep 2 && test -s plan.txt && echo r1 > r1.txt && echo "ARTIFACT: r1.txt"
+  joiner:
+    entrypoints:
+      default: >-
+        echo joined > joined.txt && echo "ARTIFACT: joined.txt"
+phases:
+  - name: plan
+    agents: [planner]
+  - name: left
+    agents: [l1]
+    needs: [plan]
+    requires_consensus: true
+  - name: right
+    agents: [r1]
+    needs: [plan]
+    requires_consensus: true
+  - name: join
+    agents: [joiner]
+    needs: [left, right]
+"#;
+
+#[test]
+fn gates_on_two_branches_are_carried_together_to_the_next_event() {
+    let act = Act::with_workflow(|work| {
+        std::fs::write(work.join(".claude/config.yaml"), BRANCHES).unwrap();
+        let out =
+            Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
+        Run::from_output(out).code(0).stdout_has("(jobs layout, 4 phases)");
+        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
+    });
+    act.gh.permission("alice", "write");
+    let runs = act.dir.path().join("artifacts");
+
+    // 1. Both branches run in jobs of their own and each opens its gate; join waits for both.
+    let opened = act.event("opened", r#""action": "opened", "sender": {"login": "pr-author"},"#);
+    let store = runs.join("1");
+    let first = act.act_storing("pull_request", &opened, Some(&store));
+    first.run.code(0);
+    let jobs = results(&first);
+    for job in ["start", "plan", "left", "right"] {
+        assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", first.run.stdout);
+    }
+    assert!(!jobs.iter().any(|(j, _)| j == "join"), "{jobs:?}");
+    assert_eq!((gate_comments_of(&act, "left"), gate_comments_of(&act, "right")), (1, 1));
+    let run_id = state_in(&store, "orchestrator-start-1")["run_id"].clone();
+    // (act runs the jobs of one level of `needs:` together: left and right start together.)
+    for (phase, other) in [("left", "right"), ("right", "left")] {
+        let part = state_in(&store, &format!("orchestrator-{phase}-1"));
+        assert_eq!(part["phases"][phase]["status"], "awaiting_approval");
+        assert_eq!(part["phases"][other]["status"], "pending", "{phase}'s job saw {other} run");
+    }
+
+    // 2. Approved: the next workflow run knows both gates, whichever comment came last; each
+    //    branch takes its decision without running again, and join completes the run.
+    act.gh.label("alice", "User", "orchestrator:approved");
+    let store = runs.join("2");
+    let second = act.act_storing("pull_request_target", &act.approval_by("alice"), Some(&store));
+    second.run.code(0);
+    let jobs = results(&second);
+    for job in ["start", "plan", "left", "right", "join"] {
+        assert!(jobs.contains(&(job.into(), "success".into())), "{job}: {jobs:?}\n{}", second.run.stdout);
+    }
+    let prepared = state_in(&store, "orchestrator-start-1");
+    assert_eq!(prepared["run_id"], run_id);
+    for phase in ["left", "right"] {
+        assert_eq!(prepared["phases"][phase]["status"], "awaiting_approval", "{phase}: {:#}", prepared["phases"]);
+    }
+    let done = state_in(&store, "orchestrator-join-1");
+    assert_eq!(done["run_id"], run_id);
+    assert_eq!(done["phases"]["join"]["status"], "succeeded", "{:#}", done["phases"]);
+    for phase in ["left", "right"] {
+        assert_eq!(done["phases"][phase]["status"], "approved", "{phase}");
+        assert_eq!(done["phases"][phase]["runs"], 1, "{phase} ran once");
+    }
+    assert_eq!((gate_comments_of(&act, "left"), gate_comments_of(&act, "right")), (1, 1));
 }

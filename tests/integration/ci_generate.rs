@@ -77,7 +77,12 @@ fn jobs_layout_with_a_matrix_for_a_parallel_phase() {
     let wf = yaml(&p, "ci.yml");
     let jobs = wf["jobs"].as_mapping().unwrap();
     let ids: Vec<&str> = jobs.keys().map(|k| k.as_str().unwrap()).collect();
-    assert_eq!(ids, ["planning", "development-agents", "development", "verification"]);
+    assert_eq!(ids, ["start", "planning", "development-agents", "development", "verification"]);
+    assert_eq!(wf["jobs"]["planning"]["needs"], Value::from(vec!["start"]), "the run is prepared first");
+    assert_eq!(
+        steps(&wf["jobs"]["planning"]).into_iter().find(|s| s["id"] == "phase").unwrap()["with"]["command"],
+        "run phase"
+    );
     let matrix = &wf["jobs"]["development-agents"];
     assert_eq!(matrix["strategy"]["matrix"]["agent"], Value::from(vec!["a", "b"]));
     assert_eq!(matrix["needs"], Value::from(vec!["planning"]));
@@ -113,4 +118,60 @@ fn a_workspace_in_a_subfolder_and_the_action_reference() {
     assert!(text.contains("working-directory: agents"), "{text}");
     assert!(text.contains("hashFiles('agents/reports/junit.xml')"), "{text}");
     p.run(&["-C", "agents", "ci", "generate", "--uses", "o/r @v1", "-o", "-"]).code(2).stderr_has("`--uses` must be");
+}
+
+/// Every job of the jobs layout finds the one run: a first job prepares it (creates it on a
+/// pull request's opening or push, restores it from the gate comment on a later event) and
+/// every phase's jobs need it, however the phases are shaped.
+#[test]
+fn jobs_layout_whose_first_phase_is_a_matrix_starts_with_the_run() {
+    // A parallel first phase; a second phase that needs none; a phase named like the start
+    // job; a parallel phase after a gate.
+    let cfg = "agents:\n  a: {entrypoints: {default: \"true\"}}\n  b: {entrypoints: {default: \"true\"}}\n  c: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: build, agents: [a, b, c], parallel: true, requires_consensus: true}\n  - {name: start, agents: [a], needs: []}\n  - {name: ship, agents: [a, b], parallel: true, needs: [build, start]}\n";
+    let p = repo_project(Some(cfg));
+    p.run(&["ci", "generate", "--jobs", "--uses", "octo/orchestrator@v1", "-o", "ci.yml"])
+        .code(0)
+        .stdout_has("(jobs layout, 3 phases)");
+    p.write(".github/workflows/ci.yml", &p.read("ci.yml"));
+    lint(&p, ".github/workflows/ci.yml");
+    let wf = yaml(&p, "ci.yml");
+    let ids: Vec<&str> = wf["jobs"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(ids, ["start_", "build-agents", "build", "start", "ship-agents", "ship"]);
+    let prepare = &wf["jobs"]["start_"];
+    assert!(prepare.get("needs").is_none());
+    assert_eq!(prepare["permissions"]["pull-requests"], "read", "it writes nothing on GitHub");
+    let step = steps(prepare).into_iter().find(|s| s["id"] == "prepare").unwrap();
+    assert_eq!(
+        step["with"]["command"],
+        "${{ github.event_name == 'pull_request' && 'run prepare --or-start' || 'run prepare' }}"
+    );
+    assert_eq!(step["with"]["artifact-name"], "orchestrator-start_-${{ github.run_attempt }}");
+    assert!(!steps(prepare).iter().any(|s| s["id"] == "merge"), "nothing to merge before it");
+    // The matrix of the first phase joins that run: it needs the start job, merges its upload
+    // and runs one agent each.
+    let matrix = &wf["jobs"]["build-agents"];
+    assert_eq!(matrix["needs"], Value::from(vec!["start_"]));
+    assert!(
+        matrix["if"]
+            .as_str()
+            .unwrap()
+            .ends_with("needs.start_.result == 'success' && needs.start_.outputs.exit-code == '0' }}")
+    );
+    let names: Vec<&str> = steps(matrix).iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(names, ["merge", "agent"]);
+    assert_eq!(wf["jobs"]["build"]["needs"], Value::from(vec!["start_", "build-agents"]));
+    // No job starts a run but the first.
+    for (id, job) in wf["jobs"].as_mapping().unwrap() {
+        for s in steps(job) {
+            let command = s["with"]["command"].as_str().unwrap_or_default();
+            assert!(!command.contains("run start"), "{id:?} starts a run: {command}");
+        }
+    }
+    // The other root phase waits for the first, as in the steps layout; the parallel phase
+    // after the gate needs both.
+    assert_eq!(wf["jobs"]["start"]["needs"], Value::from(vec!["build"]));
+    assert_eq!(wf["jobs"]["ship-agents"]["needs"], Value::from(vec!["build", "start"]));
+    insta::with_settings!({ prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("ci_generate_jobs_first_phase_parallel", p.read("ci.yml"));
+    });
 }
