@@ -94,8 +94,26 @@ pub(crate) async fn start(ctx: &Ctx, inv: Invocation, args: StartArgs, exec: Exe
         }
     }
     let lock = inv.lock().await?;
-    let previous = match state::read(&path) {
-        Ok(previous) => Some(previous),
+    // `--force` alone needs only the replaced run's id (a new id must differ from it): read
+    // without building its state, which for a large run is most of a start's time.
+    let replaced = if args.force && !args.or_resume {
+        match state::read_run_id(&path) {
+            Ok(id) => Some(id),
+            Err(state::StateError::NoRun { .. }) => None,
+            Err(e) => {
+                errln!("note: replacing an unreadable state: {}", neutralize(&e.to_string()));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if replaced.as_ref() == Some(&new_state.run_id) {
+        new_state.run_id.push_str("_2");
+    }
+    let previous = if args.force && !args.or_resume { Ok(None) } else { state::read(&path).map(Some) };
+    let previous = match previous {
+        Ok(previous) => previous,
         Err(state::StateError::NoRun { .. }) => None,
         Err(e) if args.force => {
             errln!("note: replacing an unreadable state: {}", neutralize(&e.to_string()));

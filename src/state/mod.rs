@@ -5,5 +5,5 @@ mod store;
 
 pub(crate) use model::*;
 pub(crate) use store::{
-    StateError, StateLock, StateStore, lock, new_temp, read, replace_file, replace_with, write_atomic,
+    StateError, StateLock, StateStore, lock, new_temp, read, read_run_id, replace_file, replace_with, write_atomic,
 };

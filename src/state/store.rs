@@ -146,6 +146,26 @@ pub(crate) fn read(path: &Path) -> Result<RunState, StateError> {
     Ok(state)
 }
 
+/// The run id of the state at `path`, read without building the state (and without its journal,
+/// which never changes the id): for replacing a run.
+pub(crate) fn read_run_id(path: &Path) -> Result<String, StateError> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        run_id: String,
+    }
+    let text = match crate::text_file::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NoRun { path: path.to_path_buf() }),
+        Err(e) => return Err(StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() }),
+    };
+    let id = serde_json::from_str::<Id>(&text)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?
+        .run_id;
+    super::model::check_name(|| "the run id".into(), &id)
+        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
+    Ok(id)
+}
+
 fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
     let journal_path = sibling(path, ".journal");
     let text = match std::fs::read(&journal_path) {
@@ -360,4 +380,18 @@ mod tests {
         std::fs::write(&path, r#"{"version": 99}"#).unwrap();
         assert!(matches!(read(&path), Err(StateError::TooNew { found: 99, .. })));
     }
+
+    #[test]
+    fn the_run_id_is_read_alone_and_checked_like_the_whole_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert!(matches!(read_run_id(&path), Err(StateError::NoRun { .. })));
+        std::fs::write(&path, serde_json::to_vec_pretty(&state()).unwrap()).unwrap();
+        assert_eq!(read_run_id(&path).unwrap(), "r1");
+        for bad in [r#"{"run_id": "../../etc"}"#, r#"{"run_id": 3}"#, "not json", r#"{"phases": {}}"#] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(matches!(read_run_id(&path), Err(StateError::Corrupt { .. })), "{bad}");
+        }
+    }
+
 }
