@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::{Event, plan};
@@ -98,8 +98,18 @@ pub(crate) struct Engine {
     pub(super) workspace: workspace::Confinement,
     /// The transcripts' folder, opened at the first agent and again if an agent moves it.
     pub(super) transcripts: Mutex<Option<Arc<crate::transcript::Folder>>>,
+    /// The records' writer: one task writing them one at a time, in the order they were asked
+    /// for (a later copy of the state never lands before an earlier one). Started at the first.
+    pub(super) writer: std::sync::OnceLock<mpsc::UnboundedSender<RecordJob>>,
+    /// Records written while the run goes on (see [`Engine::record_later`]).
+    pub(super) deferred: Mutex<Vec<oneshot::Receiver<Result<(), EngineError>>>>,
     pub(super) opts: RunOptions,
 }
+
+/// Writes records from a copy of the state.
+type RecordWrite = Box<dyn FnOnce(&Recorder, &Workflow) -> Result<(), crate::report::RecordError> + Send>;
+/// A record to write and where to say how it went.
+pub(super) type RecordJob = (RecordWrite, oneshot::Sender<Result<(), EngineError>>);
 
 /// Limits on agents: `run` bounds the agents running at once (`max_parallel_agents`);
 /// `prepare` bounds those prepared ahead (transcript open, prompt rendered) so the next agent can
@@ -163,6 +173,8 @@ impl Engine {
             root,
             workspace,
             transcripts: Mutex::new(None),
+            writer: std::sync::OnceLock::new(),
+            deferred: Mutex::new(Vec::new()),
             opts,
         }
     }
@@ -171,17 +183,69 @@ impl Engine {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Write records from a copy of the state: on a blocking thread, outside the state lock.
+    /// Write records from a copy of the state: on a blocking thread, outside the state lock,
+    /// after every record asked for before.
     pub(super) async fn record(
         &self,
         state: RunState,
         write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
     ) -> Result<(), EngineError> {
-        let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
-        tokio::task::spawn_blocking(move || write(&recorder, &wf, &state))
+        self.queue_record(state, write)
             .await
-            .map_err(|e| EngineError::Internal(format!("writing the records failed: {e}")))??;
-        Ok(())
+            .map_err(|_| EngineError::Internal("the records' writer stopped".into()))?
+    }
+
+    /// As [`Engine::record`], without waiting: the agents start (or the run ends) while the
+    /// records are written. Their errors are the run's, once it ends (`deferred_records`).
+    pub(super) fn record_later(
+        &self,
+        state: RunState,
+        write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
+    ) {
+        let done = self.queue_record(state, write);
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner()).push(done);
+    }
+
+    fn queue_record(
+        &self,
+        state: RunState,
+        write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
+    ) -> oneshot::Receiver<Result<(), EngineError>> {
+        let writer = self.writer.get_or_init(|| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<RecordJob>();
+            let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
+            tokio::spawn(async move {
+                while let Some((job, reply)) = rx.recv().await {
+                    let (recorder, wf) = (Arc::clone(&recorder), Arc::clone(&wf));
+                    let written = tokio::task::spawn_blocking(move || job(&recorder, &wf))
+                        .await
+                        .map_err(|e| EngineError::Internal(format!("writing the records failed: {e}")))
+                        .and_then(|r| r.map_err(EngineError::from));
+                    let _ = reply.send(written);
+                }
+            });
+            tx
+        });
+        let (reply, done) = oneshot::channel();
+        let job: RecordWrite = Box::new(move |r, wf| write(r, wf, &state));
+        // The writer runs as long as the engine: a send fails only once it is gone, and then the
+        // dropped reply says so.
+        let _ = writer.send((job, reply));
+        done
+    }
+
+    /// Wait for the records written while the run went on; the first error, if any.
+    async fn deferred_records(&self) -> Result<(), EngineError> {
+        let pending = std::mem::take(&mut *self.deferred.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut first = Ok(());
+        for done in pending {
+            let written =
+                done.await.unwrap_or_else(|_| Err(EngineError::Internal("the records' writer stopped".into())));
+            if let (Ok(()), Err(e)) = (&first, written) {
+                first = Err(e);
+            }
+        }
+        first
     }
 
     pub(super) fn emit(&self, ev: Event) {
@@ -229,6 +293,9 @@ impl Engine {
     pub(crate) async fn run(self) -> (Result<RunSummary, EngineError>, StateStore) {
         let mut engine = Arc::new(self);
         let result = Arc::clone(&engine).run_shared().await;
+        // Records still being written are part of the run.
+        let deferred = engine.deferred_records().await;
+        let result = result.and_then(|summary| deferred.map(|()| summary));
         // Every task holding the engine was joined; one being dropped still lets go shortly.
         let engine = loop {
             match Arc::try_unwrap(engine) {
@@ -598,7 +665,8 @@ impl Engine {
             store.save()?;
             store.state.clone()
         };
-        self.record(started_state, |r, wf, state| r.metrics(wf, state)).await?;
+        // Written while the agents start.
+        self.record_later(started_state, |r, wf, state| r.metrics(wf, state));
         self.emit(Event::PhaseStarted {
             phase: name.to_owned(),
             agents: phase.agents.len(),
@@ -768,12 +836,18 @@ impl Engine {
         // The metrics follow at most once a second here: the next phase's start and the run's end
         // write them anyway.
         let metrics = !gated && self.recorder.metrics_due();
-        self.record(snapshot.clone(), move |r, wf, state| {
+        let write = move |r: &Recorder, wf: &Workflow, state: &RunState| {
             r.hygiene(&hygiene)?;
             r.phase(state, &name)?;
             if metrics { r.metrics(wf, state) } else { Ok(()) }
-        })
-        .await?;
+        };
+        if gated {
+            // In place before the gate publishes.
+            self.record(snapshot.clone(), write).await?;
+        } else {
+            // Written while the run goes on to its next phase or its end.
+            self.record_later(snapshot.clone(), write);
+        }
         let snapshot = gated.then_some(snapshot);
         let mut gate_request = None;
         if let Some(snapshot) = snapshot {

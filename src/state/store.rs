@@ -393,5 +393,4 @@ mod tests {
             assert!(matches!(read_run_id(&path), Err(StateError::Corrupt { .. })), "{bad}");
         }
     }
-
 }
