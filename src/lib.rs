@@ -44,6 +44,7 @@ pub(crate) mod executor;
 pub(crate) mod exit_code;
 mod file_modes;
 pub(crate) mod gate;
+mod git_cmd;
 pub(crate) mod github;
 mod hints;
 pub(crate) mod intake;

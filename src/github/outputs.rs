@@ -5,7 +5,6 @@
 //! starts no new workflow run).
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::state::{PhaseStatus, RunState};
 
@@ -19,11 +18,9 @@ pub(crate) const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
 pub(crate) struct PushError(String);
 
 fn git(root: &Path, args: &[&str]) -> Result<String, PushError> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .map_err(|e| PushError(format!("cannot run git: {e}")))?;
+    // Not with the agents' hooks, nor the run's token in what they configured (see `git_cmd`).
+    let out =
+        crate::git_cmd::command(root).args(args).output().map_err(|e| PushError(format!("cannot run git: {e}")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -63,7 +60,7 @@ pub(crate) fn commit_and_push(
     let mut add = vec!["add", "--"];
     add.extend(files.iter().map(String::as_str));
     git(root, &add)?;
-    if git(root, &["diff", "--cached", "--quiet"]).is_ok() {
+    if git(root, &["diff", "--cached", "--quiet", "--no-ext-diff", "--no-textconv"]).is_ok() {
         return Ok(None); // nothing changed since the last commit
     }
     let message = format!("orchestrator: outputs of phase `{phase}` (run {})", state.run_id);

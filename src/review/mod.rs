@@ -44,9 +44,19 @@ fn diff_of(root: &Path, path: &str, added: bool) -> (&'static str, Vec<String>) 
     if !added {
         // Read-only git: the change against the checked-out commit, where there is one. The
         // path is literal (a file named `:(glob)*` is that file, not a pattern).
-        let out = std::process::Command::new("git")
-            .args(["--literal-pathspecs", "diff", "--no-color", "--no-ext-diff", "-U3", "HEAD", "--", path])
-            .current_dir(root)
+        // Not with a diff driver, hook or monitor an agent configured (see `git_cmd`).
+        let out = crate::git_cmd::command(root)
+            .args([
+                "--literal-pathspecs",
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "-U3",
+                "HEAD",
+                "--",
+                path,
+            ])
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .output();

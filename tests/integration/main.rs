@@ -17,6 +17,7 @@ mod attack_review2;
 mod attack_review3;
 mod attack_review4;
 mod attack_review5;
+mod attack_review6;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;
