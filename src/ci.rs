@@ -142,12 +142,19 @@ pub(crate) const SWITCH_TO_BRANCH: &str = r#"ref="$HEAD_REF"
 if [ -z "$ref" ]; then
   ref=$(curl -fsSL -H "Authorization: Bearer $GH_TOKEN" -H "Accept: application/vnd.github+json" "$GITHUB_API_URL/repos/$GITHUB_REPOSITORY/pulls/$PR" | jq -r .head.ref)
 fi
-git fetch --depth=1 origin "refs/heads/$ref" && git checkout -B "$ref" FETCH_HEAD
+auth=$(printf 'x-access-token:%s' "$GH_TOKEN" | base64 | tr -d '\n')
+GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0="http.$GITHUB_SERVER_URL/.extraheader" GIT_CONFIG_VALUE_0="AUTHORIZATION: basic $auth" \
+  git fetch --depth=1 origin "refs/heads/$ref" && git checkout -B "$ref" FETCH_HEAD
 "#;
 
+/// The checkout keeps no credentials: agents read the checkout's git config, and the token it
+/// would leave there is the run's own (the push passes it itself, see `github::outputs`).
 fn checkout_steps() -> Vec<Value> {
     vec![
-        map(vec![("uses", s(&crate::action_pins::CHECKOUT.reference()))]),
+        map(vec![
+            ("uses", s(&crate::action_pins::CHECKOUT.reference())),
+            ("with", map(vec![("persist-credentials", Value::Bool(false))])),
+        ]),
         map(vec![
             ("name", s("Switch to the pull request's branch")),
             (

@@ -18,9 +18,17 @@ pub(crate) const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
 pub(crate) struct PushError(String);
 
 fn git(root: &Path, args: &[&str]) -> Result<String, PushError> {
+    git_with(root, args, &[])
+}
+
+/// `git` with `env` added (after the run's secrets are removed, see `git_cmd`).
+fn git_with(root: &Path, args: &[&str], env: &[(String, String)]) -> Result<String, PushError> {
     // Not with the agents' hooks, nor the run's token in what they configured (see `git_cmd`).
-    let out =
-        crate::git_cmd::command(root).args(args).output().map_err(|e| PushError(format!("cannot run git: {e}")))?;
+    let out = crate::git_cmd::command(root)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .map_err(|e| PushError(format!("cannot run git: {e}")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -43,6 +51,22 @@ fn outputs(root: &Path, state: &RunState) -> Vec<String> {
     files.sort();
     files.dedup();
     files
+}
+
+/// The push's credentials: the run's token as the header `actions/checkout` would have left in
+/// the checkout's config, for the GitHub server only, given to this one git process in its
+/// environment (not its arguments, which any process can list). The generated workflow's
+/// checkout persists no credentials: agents read that config. No token: nothing is added.
+fn push_auth(token: Option<String>, server: Option<String>) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let Some(token) = token.filter(|t| !t.is_empty()) else { return Vec::new() };
+    let server = server.filter(|s| !s.is_empty()).unwrap_or_else(|| "https://github.com".to_owned());
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    vec![
+        ("GIT_CONFIG_COUNT".to_owned(), "1".to_owned()),
+        ("GIT_CONFIG_KEY_0".to_owned(), format!("http.{}/.extraheader", server.trim_end_matches('/'))),
+        ("GIT_CONFIG_VALUE_0".to_owned(), format!("AUTHORIZATION: basic {basic}")),
+    ]
 }
 
 /// Commit the run's outputs and push them to `branch`. Returns the new head commit, or `None`
@@ -77,6 +101,25 @@ pub(crate) fn commit_and_push(
             &message,
         ],
     )?;
-    git(root, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")])?;
+    let auth = push_auth(std::env::var("GITHUB_TOKEN").ok(), std::env::var("GITHUB_SERVER_URL").ok());
+    git_with(root, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")], &auth)?;
     git(root, &["rev-parse", "HEAD"]).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_push_gets_the_token_for_the_github_server_only_and_in_its_environment() {
+        let env = push_auth(Some("ghs_abc".into()), Some("https://github.example/".into()));
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("GIT_CONFIG_COUNT"), Some("1"));
+        assert_eq!(get("GIT_CONFIG_KEY_0"), Some("http.https://github.example/.extraheader"));
+        // base64("x-access-token:ghs_abc")
+        assert_eq!(get("GIT_CONFIG_VALUE_0"), Some("AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYw=="));
+        let default = push_auth(Some("t".into()), None);
+        assert_eq!(default[1].1, "http.https://github.com/.extraheader");
+        assert!(push_auth(None, None).is_empty() && push_auth(Some(String::new()), None).is_empty());
+    }
 }

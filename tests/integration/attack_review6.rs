@@ -69,7 +69,7 @@ fn git_run_by_the_tool_after_the_agents_never_hands_them_the_token() {
     assert!(leaked.is_empty(), "the agent's git programs ran under the tool:\n{leaked}");
 }
 
-/// Finding: the generated workflow checks the branch out with `actions/checkout`'s default
+/// Finding (fixed): the generated workflow checked the branch out with `actions/checkout`'s default
 /// `persist-credentials: true`, which leaves the job's token in the checkout's git config
 /// (`http.https://github.com/.extraheader`, or a credentials file it includes) for the
 /// `commit_outputs` push. Every agent then reads it (`git config --get-regexp extraheader`):
@@ -80,7 +80,6 @@ fn git_run_by_the_tool_after_the_agents_never_hands_them_the_token() {
 /// (`Meta::pushed`), so that an approval survives a change to the approved outputs. No
 /// checkout of a job that runs agents may persist the token.
 #[test]
-#[ignore = "needs the push to authenticate itself (github::outputs) and the branch switch's fetch to pass the token; see the report of review6"]
 fn no_checkout_leaves_the_token_where_agents_can_read_it() {
     for jobs in [false, true] {
         let p = crate::harness::Project::new();
