@@ -134,8 +134,13 @@ impl Folder {
             e => std::io::Error::from(e),
         })?;
         let f = File::from(fd);
-        if !f.metadata()?.is_file() {
+        let meta = f.metadata()?;
+        if !meta.is_file() {
             return Err(refused("is not a plain file"));
+        }
+        // An agent can plant a hard link to any file of the user's under a later agent's name.
+        if std::os::unix::fs::MetadataExt::nlink(&meta) > 1 {
+            return Err(refused("has other hard links, which a write would change too"));
         }
         Ok(f)
     }
@@ -232,6 +237,11 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("notes.txt"), dir.path().join(DIR).join("l.log")).unwrap();
         let e = open_append(dir.path(), &format!("{DIR}l.log")).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+        assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "mine\n");
+        // A hard link to a file anywhere (here inside): refused, the file untouched.
+        std::fs::hard_link(dir.path().join("notes.txt"), dir.path().join(DIR).join("h.log")).unwrap();
+        let e = open_append(dir.path(), &format!("{DIR}h.log")).unwrap_err();
+        assert!(e.kind() == std::io::ErrorKind::PermissionDenied && e.to_string().contains("hard links"), "{e}");
         assert_eq!(std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(), "mine\n");
         // The folder a link out of the workspace: refused, nothing written there.
         let other = tempfile::tempdir().unwrap();

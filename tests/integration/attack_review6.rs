@@ -145,3 +145,42 @@ fn a_copy_of_the_gate_comment_by_anyone_else_adds_no_progress() {
     assert_ne!(state["phases"]["build"]["status"], "succeeded", "{state}");
     assert!(!pr.p.exists("build.log"));
 }
+
+/// Held: the transcripts' folder is opened once per run; an agent that moves it (or `.claude`,
+/// or `.claude/logs`) away and leaves a symlink out of the workspace, a FIFO or a hard link in
+/// its place gets no later transcript written outside the workspace, and nothing hangs.
+#[test]
+fn a_transcripts_folder_swapped_mid_run_is_never_written_through() {
+    use crate::harness::{Project, config, run_with_deadline};
+    let outside = tempfile::tempdir().unwrap();
+    let out = outside.path().display().to_string();
+    for swap in [
+        format!("mv .claude/logs/agents .claude/logs/gone && ln -s '{out}' .claude/logs/agents"),
+        format!("mv .claude/logs .claude/logs-gone && ln -s '{out}' .claude/logs"),
+        format!(
+            "mkdir -p '{out}/.claude/logs/agents' && cp -r .claude/logs '{out}/.claude/' ; mv .claude/logs .claude/logs-gone && ln -s '{out}/.claude/logs' .claude/logs"
+        ),
+        "mv .claude/logs/agents .claude/logs/gone && mkfifo .claude/logs/agents".to_owned(),
+        format!(
+            "for a in second third; do ln -s '{out}/$a.log' .claude/logs/agents/$ORCHESTRATOR_RUN_ID\\_work_$a.log; done"
+        ),
+        format!(
+            "touch '{out}/target'; for a in second third; do ln '{out}/target' .claude/logs/agents/$ORCHESTRATOR_RUN_ID\\_work_$a.log 2>/dev/null || true; done"
+        ),
+    ] {
+        let p = Project::with_config(&config(
+            "",
+            &[("first", &swap), ("second", "echo SECOND-SPOKE"), ("third", "echo THIRD-SPOKE")],
+            "  - name: work\n    agents: [first, second, third]\n  - name: more\n    agents: [second]\n",
+        ));
+        let run = run_with_deadline(p.command(&["run", "start"]), std::time::Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("hung after `{swap}`"));
+        // Refusing to go on is fine (an agent can always break its own run); a panic is not.
+        assert!(run.code != 101 && run.code >= 0, "{swap}: {}\n{}", run.code, run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{swap}: {}", run.stderr);
+        for (rel, _) in crate::harness::tree(outside.path()) {
+            let text = std::fs::read_to_string(outside.path().join(&rel)).unwrap_or_default();
+            assert!(!text.contains("SPOKE"), "`{swap}`: a transcript was written outside, in {rel}: {text}");
+        }
+    }
+}
