@@ -393,10 +393,12 @@ impl Confinement {
             .write(true)
             .create(true)
             .truncate(false)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            // Never waiting on a FIFO for a reader (an agent can leave one where the tool writes).
+            .custom_flags((nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK).bits())
             .open(&real)
             .map_err(|e| match e.raw_os_error() {
                 Some(code) if code == nix::errno::Errno::ELOOP as i32 => "is a symlink".to_owned(),
+                Some(code) if code == nix::errno::Errno::ENXIO as i32 => "is a FIFO, not a plain file".to_owned(),
                 _ => format!("cannot be opened for writing: {e}"),
             })?;
         let meta = file.metadata().map_err(|e| format!("cannot be read: {e}"))?;
@@ -432,6 +434,14 @@ mod tests {
         c.protect_file(".claude/config.yaml", "the config");
         c.protect_dir(".claude/consensus", "the gate's folder");
         (dir, c)
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_reader() {
+        let (dir, c) = workspace();
+        nix::unistd::mkfifo(&dir.path().join("out.txt"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let e = c.write("out.txt", b"x").unwrap_err().to_string();
+        assert_eq!(e, "is a FIFO, not a plain file");
     }
 
     #[test]

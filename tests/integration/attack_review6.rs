@@ -184,3 +184,31 @@ fn a_transcripts_folder_swapped_mid_run_is_never_written_through() {
         }
     }
 }
+
+/// Finding: the files the tool writes into the workspace at a job's end through
+/// `Confinement::create` — the file-mode record (`.claude/file_modes.json`), the HTML report —
+/// were opened for writing without `O_NONBLOCK`: an agent that leaves a FIFO there hangs the
+/// job (an open for writing waits for a reader) until the workflow's timeout.
+#[test]
+fn a_fifo_where_the_tool_writes_its_records_does_not_hang_the_job() {
+    use crate::harness::{Project, config, run_with_deadline};
+    for (target, warning) in [
+        (".claude/file_modes.json", "warning: the outputs' file modes were not recorded"),
+        ("reports/run_$ORCHESTRATOR_RUN_ID.html", "warning: the HTML report was not written"),
+    ] {
+        let p = Project::with_config(&config(
+            "",
+            &[("maker", &format!("mkdir -p reports .claude && mkfifo \"{target}\" && echo done"))],
+            "  - name: make\n    agents: [maker]\n",
+        ));
+        let outputs = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = p.command(&["run", "start"]);
+        cmd.env("GITHUB_ACTIONS", "true").env("GITHUB_OUTPUT", outputs.path());
+        let run = run_with_deadline(cmd, std::time::Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("the job hung on a FIFO at {target}"));
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        // Said, not silently skipped; the run itself is done.
+        run.stderr_has(warning);
+        assert_eq!(p.state()["phases"]["make"]["status"], "succeeded");
+    }
+}
