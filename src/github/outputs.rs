@@ -62,10 +62,15 @@ fn push_auth(token: Option<String>, server: Option<String>) -> Vec<(String, Stri
     let Some(token) = token.filter(|t| !t.is_empty()) else { return Vec::new() };
     let server = server.filter(|s| !s.is_empty()).unwrap_or_else(|| "https://github.com".to_owned());
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    let key = format!("http.{}/.extraheader", server.trim_end_matches('/'));
+    // An empty value first clears the header a checkout that persisted its credentials left (a
+    // workflow not written by `ci generate`): two `Authorization` headers are refused.
     vec![
-        ("GIT_CONFIG_COUNT".to_owned(), "1".to_owned()),
-        ("GIT_CONFIG_KEY_0".to_owned(), format!("http.{}/.extraheader", server.trim_end_matches('/'))),
-        ("GIT_CONFIG_VALUE_0".to_owned(), format!("AUTHORIZATION: basic {basic}")),
+        ("GIT_CONFIG_COUNT".to_owned(), "2".to_owned()),
+        ("GIT_CONFIG_KEY_0".to_owned(), key.clone()),
+        ("GIT_CONFIG_VALUE_0".to_owned(), String::new()),
+        ("GIT_CONFIG_KEY_1".to_owned(), key),
+        ("GIT_CONFIG_VALUE_1".to_owned(), format!("AUTHORIZATION: basic {basic}")),
     ]
 }
 
@@ -114,10 +119,13 @@ mod tests {
     fn the_push_gets_the_token_for_the_github_server_only_and_in_its_environment() {
         let env = push_auth(Some("ghs_abc".into()), Some("https://github.example/".into()));
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("GIT_CONFIG_COUNT"), Some("1"));
+        assert_eq!(get("GIT_CONFIG_COUNT"), Some("2"));
+        // The header a checkout persisted is cleared, then the run's is the only one.
         assert_eq!(get("GIT_CONFIG_KEY_0"), Some("http.https://github.example/.extraheader"));
+        assert_eq!(get("GIT_CONFIG_VALUE_0"), Some(""));
+        assert_eq!(get("GIT_CONFIG_KEY_1"), Some("http.https://github.example/.extraheader"));
         // base64("x-access-token:ghs_abc")
-        assert_eq!(get("GIT_CONFIG_VALUE_0"), Some("AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYw=="));
+        assert_eq!(get("GIT_CONFIG_VALUE_1"), Some("AUTHORIZATION: basic eC1hY2Nlc3MtdG9rZW46Z2hzX2FiYw=="));
         let default = push_auth(Some("t".into()), None);
         assert_eq!(default[1].1, "http.https://github.com/.extraheader");
         assert!(push_auth(None, None).is_empty() && push_auth(Some(String::new()), None).is_empty());

@@ -219,3 +219,49 @@ fn a_fifo_where_the_tool_writes_its_records_does_not_hang_the_job() {
         assert_eq!(p.state()["phases"]["make"]["status"], "succeeded", "{target}: {}", run.stderr);
     }
 }
+
+/// The outputs' push authenticates itself (the checkout keeps no credentials), with exactly one
+/// `Authorization` header, also when a checkout of the user's own workflow persisted one.
+#[test]
+fn the_outputs_push_sends_the_runs_token_once() {
+    use base64::Engine as _;
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut auth = Vec::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    auth.push(line.trim_end().to_owned());
+                }
+                line.clear();
+            }
+            log.lock().unwrap().push(auth);
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let pr = setup_with(PLANNER, "  commit_outputs: true\n");
+    let ws = pr.p.root();
+    git(ws, &["init", "--quiet", "-b", "feature"]);
+    git(ws, &["remote", "add", "origin", &format!("{server}/octo/app.git")]);
+    // What `actions/checkout` leaves with its default `persist-credentials: true`.
+    git(ws, &["config", &format!("http.{server}/.extraheader"), "AUTHORIZATION: basic UEVSU0lTVEVE"]);
+    git(ws, &["add", ".claude/config.yaml"]);
+    git(ws, &["commit", "--quiet", "-m", "workflow"]);
+    std::fs::write(&pr.event, r#"{"pull_request": {"number": 7, "head": {"ref": "feature"}}}"#).unwrap();
+    let out = pr.command(&["run", "start"]).env("GITHUB_SERVER_URL", &server).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"));
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the push never reached the server: {stderr}");
+    for auth in &seen {
+        assert_eq!(auth, &[format!("AUTHORIZATION: basic {basic}")], "{seen:?}");
+    }
+}
