@@ -64,7 +64,13 @@ pub(crate) fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigEr
 /// Validate config `source` read from `config_path`.
 pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let spans = SpanIndex::build(source);
+    // The two parses side by side (a large config's start is otherwise one core's work): the
+    // positions index, and serde's, which is used only once the index finds no key given twice.
+    let (spans, raw) = std::thread::scope(|s| {
+        let spans = s.spawn(|| SpanIndex::build(source));
+        let raw = serde_yaml::from_str::<RawConfig>(source);
+        (spans.join().unwrap_or_default(), raw)
+    });
     // Before serde, which keeps one of two equal keys silently (maps) or points at the mapping
     // (fields): the second occurrence, naming the first.
     if !spans.duplicates().is_empty() {
@@ -85,7 +91,7 @@ pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Wor
             .collect();
         return Err(ConfigError { diagnostics });
     }
-    let raw: RawConfig = match serde_yaml::from_str(source) {
+    let raw: RawConfig = match raw {
         Ok(raw) => raw,
         Err(e) => return Err(serde_diagnostic(&e, config_path, source).into()),
     };
