@@ -5,17 +5,28 @@ use crate::harness::{Project, config};
 
 /// The largest number of agents seen running at once, from the `seen N` lines in `log`.
 fn max_overlap(log: &str) -> usize {
-    log.lines().filter_map(|l| l.strip_prefix("seen ")).filter_map(|n| n.trim().parse().ok()).max().unwrap_or(0)
+    log.lines()
+        .filter_map(|l| l.strip_prefix("seen ").or_else(|| l.strip_prefix("left ")))
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// How many agents began (one `seen` line each).
+fn began(log: &str) -> usize {
+    log.lines().filter(|l| l.starts_with("seen ")).count()
 }
 
 /// An agent that marks itself running, notes how many are, and waits (no clock involved) until
 /// `together` run at once or no more can start (all `total` have begun); it gives up after about
-/// 30 s so that a broken limit fails the assertion instead of hanging the test.
+/// 30 s so that a broken limit fails the assertion instead of hanging the test. It notes how many
+/// run again as it leaves, still running itself: the one that saw company notes it even if the
+/// other noted itself alone (the first can leave before the second looks).
 fn meeting(name: &str, together: usize, total: usize) -> String {
     format!(
         "mkdir -p running finished; touch running/{name}; echo seen $(ls running | wc -l) >> log; i=0; \
          while [ $(ls running | wc -l) -lt {together} ] && [ $(( $(ls running | wc -l) + $(ls finished | wc -l) )) -lt {total} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; \
-         touch finished/{name}; rm running/{name}"
+         echo left $(ls running | wc -l) >> log; touch finished/{name}; rm running/{name}"
     )
 }
 
@@ -34,7 +45,7 @@ fn parallel_phase_runs_at_most_max_parallel_agents_at_once() {
     ));
     p.run(&["run", "start"]).code(0);
     let log = p.read("log");
-    assert_eq!(log.lines().count(), 6);
+    assert_eq!(began(&log), 6);
     assert_eq!(max_overlap(&log), 2, "{log}");
 
     // The command-line override wins.
@@ -138,7 +149,7 @@ fn parallel_flag_runs_a_sequential_phase_concurrently() {
     let p = Project::with_config(&config("", &refs, "  - name: build\n    agents: [w1, w2]\n"));
     p.run(&["run", "start"]).code(0);
     assert_eq!(max_overlap(&p.read("log")), 1);
-    assert_eq!(p.read("log").lines().count(), 2);
+    assert_eq!(began(&p.read("log")), 2);
     // With --parallel both run, and each waits until the other is there.
     let met: Vec<(String, String)> = (1..=2).map(|i| format!("w{i}")).map(|n| (n.clone(), meeting(&n, 2, 2))).collect();
     let refs: Vec<(&str, &str)> = met.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
