@@ -476,10 +476,8 @@ fn job(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_jobs_condition_needs_its_upstream_whatever_the_event() {
-        // `&&` binds tighter than `||`: the events' cases are one operand, in parentheses.
-        let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\n  b: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: plan, agents: [a], requires_consensus: true}\n  - {name: dev, agents: [a, b], parallel: true}\n";
+    /// The workflow of config `source` and its generated jobs layout.
+    fn jobs_layout(source: &str) -> (Workflow, serde_yaml::Value) {
         let wf = crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), source)
             .unwrap();
         let opts = Options {
@@ -488,7 +486,15 @@ mod tests {
             config: crate::config::DEFAULT_CONFIG.into(),
             jobs: true,
         };
-        let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        let doc = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        (wf, doc)
+    }
+
+    #[test]
+    fn a_jobs_condition_needs_its_upstream_whatever_the_event() {
+        // `&&` binds tighter than `||`: the events' cases are one operand, in parentheses.
+        let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\n  b: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: plan, agents: [a], requires_consensus: true}\n  - {name: dev, agents: [a, b], parallel: true}\n";
+        let (wf, doc) = jobs_layout(source);
         let events = job_if(&wf);
         for job in ["dev-agents", "dev"] {
             let cond = doc["jobs"][job]["if"].as_str().unwrap();
@@ -520,15 +526,7 @@ mod tests {
     #[test]
     fn the_first_root_phase_follows_the_start_job_wherever_it_is_declared() {
         let source = "agents:\n  a: {entrypoints: {default: \"true\"}}\nphases:\n  - {name: second, agents: [a], needs: [first]}\n  - {name: first, agents: [a], needs: []}\n  - {name: other, agents: [a], needs: []}\n";
-        let wf = crate::config::parse(std::path::Path::new("."), std::path::Path::new(".claude/config.yaml"), source)
-            .unwrap();
-        let opts = Options {
-            uses: "./".into(),
-            working_directory: ".".into(),
-            config: crate::config::DEFAULT_CONFIG.into(),
-            jobs: true,
-        };
-        let doc: serde_yaml::Value = serde_yaml::from_str(&generate(&wf, &opts)).unwrap();
+        let (_, doc) = jobs_layout(source);
         let needs = |job: &str| doc["jobs"][job]["needs"].clone();
         assert_eq!(needs("first"), serde_yaml::Value::from(vec!["start"]));
         assert_eq!(needs("second"), serde_yaml::Value::from(vec!["first"]), "no cycle");

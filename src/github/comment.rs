@@ -364,17 +364,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         wf.root = dir.path().to_path_buf();
         let meta = Meta { run_id: "r".into(), phase: "swarm".into(), ..meta() };
-        let body = render(
-            &wf,
-            &state,
-            "swarm",
-            &pr(),
-            &meta,
-            &[],
-            &["waiting".into()],
-            &crate::review::phase_diffs(&wf.root, &state, "swarm"),
-            &Redactor::default(),
-        );
+        let draw = |state: &RunState| {
+            let diffs = crate::review::phase_diffs(&wf.root, state, "swarm");
+            render(&wf, state, "swarm", &pr(), &meta, &[], &["waiting".into()], &diffs, &Redactor::default())
+        };
+        let body = draw(&state);
         assert!(body.contains("<summary>Timeline</summary>\n\n```mermaid\ngantt\n"), "{body}");
         assert!(body.contains("drawn as one bar per outcome"), "{body}");
         assert!(body.find("```mermaid").unwrap() > body.find(request::CHECKLIST_END).unwrap());
@@ -386,17 +380,7 @@ mod tests {
             changes.added.push(name);
         }
         state.phases.get_mut("swarm").unwrap().changes = Some(changes);
-        let body = render(
-            &wf,
-            &state,
-            "swarm",
-            &pr(),
-            &meta,
-            &[],
-            &["waiting".into()],
-            &crate::review::phase_diffs(&wf.root, &state, "swarm"),
-            &Redactor::default(),
-        );
+        let body = draw(&state);
         assert!(body.len() <= MAX_BODY, "{} characters", body.len());
         assert!(body.contains(request::CHECKLIST_END), "the checklist is never cut");
         assert!(parse_meta(&body).is_some(), "the hidden lines survive");
