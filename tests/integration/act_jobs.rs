@@ -22,9 +22,15 @@ fn prepare(work: &Path) {
             "agents:\n  checker:\n    description: Notes what it checked\n    entrypoints:\n      default: >-\n        mkdir -p docs && echo \"checked by $(hostname)\" > docs/CHECKS.md && echo \"ARTIFACT: docs/CHECKS.md\"\n",
         );
     assert!(cfg.contains("checker, ") || cfg.contains("checker]"), "the config changed shape:\n{cfg}");
-    std::fs::write(work.join(".claude/config.yaml"), cfg).unwrap();
+    jobs_layout(work, &cfg, "jobs layout");
+}
+
+/// Write `config` into the act work tree, generate its jobs layout (saying `says`) in place of
+/// the repository's own steps workflow.
+fn jobs_layout(work: &Path, config: &str, says: &str) {
+    std::fs::write(work.join(".claude/config.yaml"), config).unwrap();
     let out = Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
-    Run::from_output(out).code(0).stdout_has("jobs layout");
+    Run::from_output(out).code(0).stdout_has(says);
     std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
 }
 
@@ -234,13 +240,7 @@ fn state_in(store: &Path, artifact: &str) -> serde_json::Value {
 
 #[test]
 fn a_first_phase_that_is_a_matrix_joins_one_run_opens_its_gate_once_and_completes() {
-    let act = Act::with_workflow(|work| {
-        std::fs::write(work.join(".claude/config.yaml"), FIRST_PHASE_PARALLEL).unwrap();
-        let out =
-            Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
-        Run::from_output(out).code(0).stdout_has("(jobs layout, 3 phases)");
-        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
-    });
+    let act = Act::with_workflow(|work| jobs_layout(work, FIRST_PHASE_PARALLEL, "(jobs layout, 3 phases)"));
     act.gh.permission("alice", "write");
     let runs = act.dir.path().join("artifacts");
 
@@ -377,13 +377,7 @@ phases:
 
 #[test]
 fn gates_on_two_branches_are_carried_together_to_the_next_event() {
-    let act = Act::with_workflow(|work| {
-        std::fs::write(work.join(".claude/config.yaml"), BRANCHES).unwrap();
-        let out =
-            Command::new(BIN).args(["ci", "generate", "--jobs", "--uses", "./"]).current_dir(work).output().unwrap();
-        Run::from_output(out).code(0).stdout_has("(jobs layout, 4 phases)");
-        std::fs::remove_file(work.join(".github/workflows/orchestrate.yml")).unwrap();
-    });
+    let act = Act::with_workflow(|work| jobs_layout(work, BRANCHES, "(jobs layout, 4 phases)"));
     act.gh.permission("alice", "write");
     let runs = act.dir.path().join("artifacts");
 

@@ -376,12 +376,8 @@ fn the_runs_own_recorded_push_keeps_an_approval() {
     use crate::harness::git;
     let pr = setup_with(PLANNER, "  commit_outputs: true\n");
     pr.gate_build_too();
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
-    let origin = remote.path().join("origin.git");
     let ws = pr.p.root();
-    git(ws, &["init", "--quiet", "-b", "feature"]);
-    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    let (_remote, origin) = crate::harness::feature_checkout(ws);
     git(ws, &["add", ".claude/config.yaml"]);
     git(ws, &["commit", "--quiet", "-m", "workflow"]);
     git(ws, &["push", "--quiet", "origin", "feature"]);

@@ -43,12 +43,8 @@ fn git_run_by_the_tool_after_the_agents_never_hands_them_the_token() {
         "{PLANNER}; mkdir -p .git/hooks; for h in pre-commit prepare-commit-msg commit-msg post-commit pre-push reference-transaction; do cp '{s}' .git/hooks/$h; done; git config core.fsmonitor '{s}'; git config diff.leak.textconv '{s}'; git config filter.leak.clean '{f}'; printf '* diff=leak\\n*.md filter=leak\\n' > .gitattributes"
     );
     let pr = setup_with(&planner, "  commit_outputs: true\n");
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
-    let origin = remote.path().join("origin.git");
     let ws = pr.p.root();
-    git(ws, &["init", "--quiet", "-b", "feature"]);
-    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    let (_remote, origin) = crate::harness::feature_checkout(ws);
     // The plan exists on the branch: the agent's version is a change, shown as a diff.
     pr.p.write("docs/PLAN.md", "old plan\n");
     git(ws, &["add", ".claude/config.yaml", "docs/PLAN.md"]);

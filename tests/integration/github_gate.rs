@@ -469,12 +469,8 @@ fn committed_outputs_and_the_carried_state_let_a_fresh_runner_continue() {
     let pr = setup("  commit_outputs: true\n");
     std::fs::write(&pr.event, r#"{"pull_request": {"number": 7, "head": {"ref": "feature"}}}"#).unwrap();
     // The first runner: a checkout of the pull request's branch.
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
-    let origin = remote.path().join("origin.git");
     let ws = pr.p.root();
-    git(ws, &["init", "--quiet", "-b", "feature"]);
-    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    let (_remote, origin) = crate::harness::feature_checkout(ws);
     git(ws, &["add", ".claude/config.yaml"]);
     git(ws, &["commit", "--quiet", "-m", "workflow"]);
     git(ws, &["push", "--quiet", "origin", "feature"]);

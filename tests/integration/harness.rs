@@ -232,6 +232,17 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Make `ws` a checkout of branch `feature` whose `origin` is a new bare repository; returns the
+/// folder holding it (keep it alive) and the bare repository's path.
+pub(crate) fn feature_checkout(ws: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "--quiet", "--bare", "origin.git"]);
+    let origin = remote.path().join("origin.git");
+    git(ws, &["init", "--quiet", "-b", "feature"]);
+    git(ws, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    (remote, origin)
+}
+
 /// Runs `cmd`, killing it if it has not finished within `limit` (a hang detector, not a timing
 /// assertion: the limit is far above what a working build needs). `None` if it hung.
 pub(crate) fn run_with_deadline(mut cmd: Command, limit: Duration) -> Option<Run> {
