@@ -106,9 +106,52 @@ pub(crate) fn commit_and_push(
             &message,
         ],
     )?;
-    let auth = push_auth(std::env::var("GITHUB_TOKEN").ok(), std::env::var("GITHUB_SERVER_URL").ok());
-    git_with(root, &["push", "--quiet", "origin", &format!("HEAD:refs/heads/{branch}")], &auth)?;
-    git(root, &["rev-parse", "HEAD"]).map(Some)
+    let head = git(root, &["rev-parse", "HEAD"])?.trim().to_owned();
+    push_isolated(root, &head, branch)?;
+    Ok(Some(head))
+}
+
+/// Push commit `head` of the workspace's repository to `branch` of its `origin`, from a
+/// repository of the tool's own. The workspace's git config is the agents' to write: a proxy or
+/// CA of theirs for the GitHub server, a credential helper, a transport that runs a program would
+/// each see the run's token in a push made there. So the commit is fetched (without the token)
+/// into a new bare repository, and pushed from it with no configuration but the tool's (no
+/// global or system config either: the agents share the home folder), the token given only
+/// when `origin` is on the GitHub server.
+fn push_isolated(root: &Path, head: &str, branch: &str) -> Result<(), PushError> {
+    let url = git(root, &["config", "--get", "remote.origin.url"])
+        .map_err(|e| PushError(format!("the checkout has no `origin` to push to: {e}")))?
+        .trim()
+        .to_owned();
+    let server = std::env::var("GITHUB_SERVER_URL").ok().filter(|s| !s.is_empty());
+    let on_server = {
+        let server = server.as_deref().unwrap_or("https://github.com").trim_end_matches('/');
+        url.strip_prefix(server).is_some_and(|rest| rest.starts_with('/'))
+    };
+    let auth = if on_server { push_auth(std::env::var("GITHUB_TOKEN").ok(), server) } else { Vec::new() };
+    let own = tempfile::tempdir().map_err(|e| PushError(format!("cannot make a repository to push from: {e}")))?;
+    let isolated = |extra: &[(String, String)]| {
+        let mut env: Vec<(String, String)> =
+            [("GIT_CONFIG_GLOBAL", "/dev/null"), ("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_TERMINAL_PROMPT", "0")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        env.extend_from_slice(extra);
+        env
+    };
+    let bare = own.path().display().to_string();
+    git_with(own.path(), &["init", "--quiet", "--bare", &bare], &isolated(&[]))?;
+    let from = root.display().to_string();
+    git_with(own.path(), &["fetch", "--quiet", "--no-tags", &from, "HEAD:refs/heads/out"], &isolated(&[]))?;
+    let fetched = git_with(own.path(), &["rev-parse", "refs/heads/out"], &isolated(&[]))?;
+    if fetched.trim() != head {
+        return Err(PushError(format!(
+            "the commit to push changed while it was copied ({head} became {})",
+            fetched.trim()
+        )));
+    }
+    git_with(own.path(), &["push", "--quiet", &url, &format!("refs/heads/out:refs/heads/{branch}")], &isolated(&auth))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -261,3 +261,71 @@ fn the_outputs_push_sends_the_runs_token_once() {
         assert_eq!(auth, &[format!("AUTHORIZATION: basic {basic}")], "{seen:?}");
     }
 }
+
+/// Finding (fixed): the push itself ran in the agents' checkout, so the git config they write
+/// applied to the request that carries the run's token: a rewrite of the GitHub server's URL to
+/// a transport that runs a program (`url.…insteadOf` to `ext::`, allowed by
+/// `protocol.ext.allow`), a credential helper, a proxy of theirs. Each program saw the token in
+/// git's environment. The push now goes from a repository of the tool's own, with no config but
+/// the tool's: nothing the agent configured runs, and the server gets the run's header once.
+#[test]
+fn the_outputs_push_ignores_what_the_agents_configured_in_the_checkout() {
+    use base64::Engine as _;
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut auth = Vec::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if line.to_ascii_lowercase().starts_with("authorization:") {
+                    auth.push(line.trim_end().to_owned());
+                }
+                line.clear();
+            }
+            log.lock().unwrap().push(auth);
+            let _ = stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let outside = tempfile::tempdir().unwrap();
+    let leaked_to = outside.path().join("leaked.env");
+    let script = leak_script(outside.path(), &leaked_to);
+    let s = script.display();
+    let pr = setup_with(PLANNER, "  commit_outputs: true\n");
+    let ws = pr.p.root();
+    git(ws, &["init", "--quiet", "-b", "feature"]);
+    git(ws, &["remote", "add", "origin", &format!("{server}/octo/app.git")]);
+    git(ws, &["add", ".claude/config.yaml"]);
+    git(ws, &["commit", "--quiet", "-m", "workflow"]);
+    // What an agent can write into the checkout's config (after the checkout, before the push).
+    for (key, value) in [
+        (format!("url.ext::{s} %S .insteadOf"), format!("{server}/")),
+        ("protocol.ext.allow".to_owned(), "always".to_owned()),
+        ("credential.helper".to_owned(), s.to_string()),
+        (format!("http.{server}/.proxy"), "http://127.0.0.1:9".to_owned()),
+        ("core.askPass".to_owned(), s.to_string()),
+    ] {
+        git(ws, &["config", &key, &value]);
+    }
+    std::fs::write(&pr.event, r#"{"pull_request": {"number": 7, "head": {"ref": "feature"}}}"#).unwrap();
+    let out = pr.command(&["run", "start"]).env("GITHUB_SERVER_URL", &server).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let leaked = std::fs::read_to_string(&leaked_to).unwrap_or_default();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{TOKEN}"));
+    assert!(
+        !leaked.contains(TOKEN) && !leaked.contains(&basic),
+        "a program the agent configured saw the token:\n{leaked}"
+    );
+    assert!(leaked.is_empty(), "a program the agent configured ran under the push:\n{leaked}");
+    // The push went to the server itself (not through the agent's proxy), with the run's header.
+    let seen = seen.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "the push never reached the server: {stderr}");
+    for auth in &seen {
+        assert_eq!(auth, &[format!("AUTHORIZATION: basic {basic}")], "{seen:?}");
+    }
+}
