@@ -17,18 +17,16 @@ pub(crate) const AUTHOR_EMAIL: &str = "orchestrator@users.noreply.github.com";
 #[error("{0}")]
 pub(crate) struct PushError(String);
 
+/// `git` in the workspace: not with the agents' hooks, nor the run's token (see `git_cmd`).
 fn git(root: &Path, args: &[&str]) -> Result<String, PushError> {
-    git_with(root, args, &[])
+    let mut cmd = crate::git_cmd::command(root);
+    cmd.args(args);
+    output(cmd, args)
 }
 
-/// `git` with `env` added (after the run's secrets are removed, see `git_cmd`).
-fn git_with(root: &Path, args: &[&str], env: &[(String, String)]) -> Result<String, PushError> {
-    // Not with the agents' hooks, nor the run's token in what they configured (see `git_cmd`).
-    let out = crate::git_cmd::command(root)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .map_err(|e| PushError(format!("cannot run git: {e}")))?;
+/// Run `cmd` (git with `args`): its output, trimmed, or what it said as the error.
+fn output(mut cmd: std::process::Command, args: &[&str]) -> Result<String, PushError> {
+    let out = cmd.output().map_err(|e| PushError(format!("cannot run git: {e}")))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     } else {
@@ -106,7 +104,7 @@ pub(crate) fn commit_and_push(
             &message,
         ],
     )?;
-    let head = git(root, &["rev-parse", "HEAD"])?.trim().to_owned();
+    let head = git(root, &["rev-parse", "HEAD"])?;
     push_isolated(root, &head, branch)?;
     Ok(Some(head))
 }
@@ -120,9 +118,7 @@ pub(crate) fn commit_and_push(
 /// when `origin` is on the GitHub server.
 fn push_isolated(root: &Path, head: &str, branch: &str) -> Result<(), PushError> {
     let url = git(root, &["config", "--get", "remote.origin.url"])
-        .map_err(|e| PushError(format!("the checkout has no `origin` to push to: {e}")))?
-        .trim()
-        .to_owned();
+        .map_err(|e| PushError(format!("the checkout has no `origin` to push to: {e}")))?;
     let server = std::env::var("GITHUB_SERVER_URL").ok().filter(|s| !s.is_empty());
     let on_server = {
         let server = server.as_deref().unwrap_or("https://github.com").trim_end_matches('/');
@@ -130,27 +126,33 @@ fn push_isolated(root: &Path, head: &str, branch: &str) -> Result<(), PushError>
     };
     let auth = if on_server { push_auth(std::env::var("GITHUB_TOKEN").ok(), server) } else { Vec::new() };
     let own = tempfile::tempdir().map_err(|e| PushError(format!("cannot make a repository to push from: {e}")))?;
-    let isolated = |extra: &[(String, String)]| {
-        let mut env: Vec<(String, String)> =
-            [("GIT_CONFIG_GLOBAL", "/dev/null"), ("GIT_CONFIG_NOSYSTEM", "1"), ("GIT_TERMINAL_PROMPT", "0")]
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-        env.extend_from_slice(extra);
-        env
-    };
     let bare = own.path().display().to_string();
-    git_with(own.path(), &["init", "--quiet", "--bare", &bare], &isolated(&[]))?;
+    // Only this repository and the tool's settings: no repository the environment names, no
+    // global or system config, no prompt.
+    let in_own = |args: &[&str], extra: &[(String, String)]| -> Result<String, PushError> {
+        let mut cmd = crate::git_cmd::command(own.path());
+        for var in
+            ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR", "GIT_NAMESPACE"]
+        {
+            cmd.env_remove(var);
+        }
+        cmd.arg(format!("--git-dir={bare}"))
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .envs(extra.iter().map(|(k, v)| (k, v)));
+        output(cmd, args)
+    };
+    in_own(&["init", "--quiet", "--bare", &bare], &[])?;
+    // A runner's checkout is shallow: its boundary comes along (the server has what lies past it).
     let from = root.display().to_string();
-    git_with(own.path(), &["fetch", "--quiet", "--no-tags", &from, "HEAD:refs/heads/out"], &isolated(&[]))?;
-    let fetched = git_with(own.path(), &["rev-parse", "refs/heads/out"], &isolated(&[]))?;
-    if fetched.trim() != head {
-        return Err(PushError(format!(
-            "the commit to push changed while it was copied ({head} became {})",
-            fetched.trim()
-        )));
+    in_own(&["fetch", "--quiet", "--no-tags", "--update-shallow", &from, "HEAD:refs/heads/out"], &[])?;
+    let fetched = in_own(&["rev-parse", "--verify", "refs/heads/out"], &[])?;
+    if fetched != head {
+        return Err(PushError(format!("the commit to push changed while it was copied ({head} became {fetched})")));
     }
-    git_with(own.path(), &["push", "--quiet", &url, &format!("refs/heads/out:refs/heads/{branch}")], &isolated(&auth))?;
+    in_own(&["push", "--quiet", &url, &format!("refs/heads/out:refs/heads/{branch}")], &auth)?;
     Ok(())
 }
 
