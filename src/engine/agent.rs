@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -106,40 +106,50 @@ impl Engine {
         };
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
-            let Some(running) = self.acquire(&slots.run).await? else {
-                agent_state.status = AgentStatus::Pending;
-                self.store().record_agent(&phase.name, name, agent_state)?;
-                return Ok(AgentEnd::Interrupted);
+            // A shell agent's slot is taken by its launcher (see `executor::launcher`); others hold
+            // one from the engine for the attempt.
+            let running = if executor.takes_own_slot() {
+                None
+            } else {
+                let Some(permit) = self.acquire(&slots.run).await? else {
+                    agent_state.status = AgentStatus::Pending;
+                    self.store().record_agent(&phase.name, name, agent_state)?;
+                    return Ok(AgentEnd::Interrupted);
+                };
+                Some(permit)
             };
             let number = agent_state.attempts.len() as u32 + 1;
-            let attempt_start = Utc::now();
-            let _ = writeln!(
-                transcript,
-                "=== orchestrator: agent `{name}`, phase `{}`, attempt {attempt} of {max_attempts} ===\ncommand: {command}\nstarted: {}\ntimeout: {:.1}s\n--- output ---",
-                phase.name,
-                attempt_start.to_rfc3339(),
-                timeout.as_secs_f64()
-            );
-            self.emit(Event::AttemptStarted {
-                phase: phase.name.clone(),
-                agent: name.to_owned(),
-                attempt,
-                max_attempts,
-            });
+            // When the attempt started: set by `on_start`, once it has its slot.
+            let began: Arc<OnceLock<(chrono::DateTime<Utc>, Instant)>> = Arc::default();
+            let on_start = {
+                let (engine, began) = (Arc::clone(self), Arc::clone(&began));
+                let (phase_name, agent_name, command) = (phase.name.clone(), name.to_owned(), command.clone());
+                Box::new(move |transcript: &mut BufWriter<File>| {
+                    let start = Utc::now();
+                    let _ = began.set((start, Instant::now()));
+                    let _ = writeln!(
+                        transcript,
+                        "=== orchestrator: agent `{agent_name}`, phase `{phase_name}`, attempt {attempt} of {max_attempts} ===\ncommand: {command}\nstarted: {}\ntimeout: {:.1}s\n--- output ---",
+                        start.to_rfc3339(),
+                        timeout.as_secs_f64()
+                    );
+                    engine.emit(Event::AttemptStarted { phase: phase_name, agent: agent_name, attempt, max_attempts });
+                })
+            };
             let mut env = env.clone();
             env.push(("ORCHESTRATOR_ATTEMPT".to_owned(), attempt.to_string()));
-            let clock = Instant::now();
             let journal_error: Arc<Mutex<Option<StateError>>> = Arc::default();
             let report = {
                 let engine = Arc::clone(self);
                 let running = agent_state.clone();
                 let (phase_name, agent_name, journal_error) =
                     (phase.name.clone(), name.to_owned(), Arc::clone(&journal_error));
+                let began = Arc::clone(&began);
                 let on_spawn = Box::new(move |pgid: i32, leader: Option<crate::state::GroupStamp>| {
                     let mut running = running;
                     running.pgid = Some(pgid);
                     running.pgid_leader = leader;
-                    running.attempt_started_at = Some(attempt_start);
+                    running.attempt_started_at = began.get().map(|(at, _)| *at);
                     if let Err(e) = engine.store().record_agent(&phase_name, &agent_name, running) {
                         *journal_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                     }
@@ -160,16 +170,26 @@ impl Engine {
                         transcript: &mut transcript,
                         redactor: &self.redactor,
                         cancel: self.cancel.clone(),
+                        slots: Some(&slots.run),
+                        on_start,
                         on_spawn,
                     })
                     .await
             };
-            drop(running);
-            // Let the agent waiting for this slot start before this one's bookkeeping.
-            tokio::task::yield_now().await;
+            if let Some(running) = running {
+                drop(running);
+                // Let the agent waiting for this slot start before this one's bookkeeping.
+                tokio::task::yield_now().await;
+            }
             if let Some(e) = journal_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return Err(e.into());
             }
+            let Some(&(attempt_start, clock)) = began.get() else {
+                // The run was cancelled while the attempt waited for its slot: it never started.
+                agent_state.status = AgentStatus::Pending;
+                self.store().record_agent(&phase.name, name, agent_state)?;
+                return Ok(AgentEnd::Interrupted);
+            };
             let duration = clock.elapsed().as_secs_f64();
             let mut record = attempt_record(number, attempt_start, duration, &report);
             if record.timed_out && report.error.is_none() && !report.cancelled {

@@ -4,6 +4,7 @@
 pub(crate) mod cli_usage;
 pub(crate) mod escapees;
 pub(crate) mod groups;
+pub(crate) mod launcher;
 pub(crate) mod llm;
 pub(crate) mod output;
 pub(crate) mod redact;
@@ -46,10 +47,19 @@ pub(crate) struct AttemptContext<'a> {
     pub transcript: &'a mut BufWriter<File>,
     pub redactor: &'a Redactor,
     pub cancel: watch::Receiver<Cancel>,
+    /// The run's slots, for an executor that takes its own ([`Executor::takes_own_slot`]).
+    pub slots: Option<&'a std::sync::Arc<tokio::sync::Semaphore>>,
+    /// Called once the attempt starts (it has its slot), before anything else is written to the
+    /// transcript it is given. An attempt that never starts (the run was cancelled while it waited
+    /// for a slot) does not call it.
+    pub on_start: OnStart<'a>,
     /// Called with the process group id once a subprocess agent is running, and its leader's
     /// stamp (see `groups`) where this system can tell.
     pub on_spawn: Box<dyn FnOnce(i32, Option<crate::state::GroupStamp>) + Send + 'a>,
 }
+
+/// Writes an attempt's header when it starts (see [`AttemptContext::on_start`]).
+pub(crate) type OnStart<'a> = Box<dyn FnOnce(&mut BufWriter<File>) + Send + 'a>;
 
 /// What one attempt did.
 #[derive(Debug, Default)]
@@ -80,6 +90,12 @@ pub(crate) type AttemptFuture<'a> = Pin<Box<dyn Future<Output = AttemptReport> +
 /// Runs attempts of one kind of agent.
 pub(crate) trait Executor: Send + Sync {
     fn run<'a>(&'a self, ctx: AttemptContext<'a>) -> AttemptFuture<'a>;
+
+    /// Whether it waits for a slot of [`AttemptContext::slots`] itself. Otherwise the engine holds
+    /// one for it during each attempt.
+    fn takes_own_slot(&self) -> bool {
+        false
+    }
 }
 
 /// Runs shell commands: see [`subprocess`].
@@ -98,12 +114,26 @@ impl Executor for SubprocessExecutor {
                 transcript,
                 redactor,
                 mut cancel,
+                slots,
+                on_start,
                 on_spawn,
                 ..
             } = ctx;
-            let mut sink = output::OutputSink::new(transcript, redactor, messages);
             let req = subprocess::SubprocessRequest { command, cwd, env, timeout, kill_grace };
-            let out = subprocess::run(&req, &mut sink, &mut cancel, on_spawn).await;
+            // Started by a launcher thread, which hands its slot straight to the next agent in line
+            // when this one exits (see `launcher`).
+            let agent = match subprocess::launch(&req, slots, &cancel).await {
+                Ok(agent) => agent,
+                Err(out) if out.cancelled => return AttemptReport { cancelled: true, ..AttemptReport::default() },
+                Err(out) => {
+                    on_start(transcript);
+                    return AttemptReport { error: out.spawn_error, ..AttemptReport::default() };
+                }
+            };
+            on_start(transcript);
+            on_spawn(agent.pid(), agent.stamp());
+            let mut sink = output::OutputSink::new(transcript, redactor, messages);
+            let out = subprocess::supervise(agent, &req, &mut sink, &mut cancel).await;
             sink.finish();
             let error = out
                 .spawn_error
@@ -123,6 +153,10 @@ impl Executor for SubprocessExecutor {
                 ..AttemptReport::default()
             }
         })
+    }
+
+    fn takes_own_slot(&self) -> bool {
+        true
     }
 }
 

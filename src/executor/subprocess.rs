@@ -6,16 +6,17 @@
 //! children that keep its output open are reported as a leak.
 
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
-use tokio::process::Command;
+use tokio::process::{ChildStderr, ChildStdout};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::launcher;
 use super::output::{OutputSink, Stream};
 
 /// How far a run has been asked to stop.
@@ -115,14 +116,49 @@ pub(crate) fn group_alive(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
-/// Run one attempt. `on_spawn` receives the process group id as soon as the agent has started.
+/// Run one command within a slot already held (an LLM agent's tool call): [`launch`], then
+/// [`supervise`]. `on_spawn` receives the process group id as soon as it has started.
 pub(crate) async fn run(
     req: &SubprocessRequest<'_>,
     sink: &mut OutputSink<'_>,
     cancel: &mut watch::Receiver<Cancel>,
     on_spawn: impl FnOnce(i32, Option<crate::state::GroupStamp>),
 ) -> SubprocessOutcome {
-    let mut cmd = Command::new(shell());
+    match launch(req, None, cancel).await {
+        Ok(agent) => {
+            on_spawn(agent.pid(), agent.stamp());
+            supervise(agent, req, sink, cancel).await
+        }
+        Err(outcome) => outcome,
+    }
+}
+
+/// An agent that was started, to [`supervise`].
+pub(crate) struct Launched {
+    started: launcher::Started,
+    mark: String,
+}
+
+impl Launched {
+    /// Its process id, which is its process group's id.
+    pub(crate) fn pid(&self) -> i32 {
+        self.started.pid
+    }
+
+    pub(crate) fn stamp(&self) -> Option<crate::state::GroupStamp> {
+        self.started.stamp.clone()
+    }
+}
+
+/// Start the command as `sh -c` in a process group of its own, under a slot of `slots` (at once
+/// without), unless the run is cancelled first. The outcome says why it did not start.
+pub(crate) async fn launch(
+    req: &SubprocessRequest<'_>,
+    slots: Option<&std::sync::Arc<tokio::sync::Semaphore>>,
+    cancel: &watch::Receiver<Cancel>,
+) -> Result<Launched, SubprocessOutcome> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(shell());
     cmd.arg("-c")
         .arg(req.command)
         .current_dir(req.cwd)
@@ -138,42 +174,64 @@ pub(crate) async fn run(
     let phase = req.env.iter().find(|(k, _)| k == "ORCHESTRATOR_PHASE").map(|(_, v)| v.as_str()).unwrap_or_default();
     let mark = super::escapees::new_mark(phase);
     cmd.env(super::escapees::MARK, &mark);
-    let mut outcome = SubprocessOutcome::default();
-    if *cancel.borrow() != Cancel::None {
-        outcome.cancelled = true;
-        return outcome;
+    match launcher::launch(cmd, slots, cancel).await {
+        launcher::Launch::Started(started) => Ok(Launched { started, mark }),
+        launcher::Launch::Failed(message) => {
+            Err(SubprocessOutcome { spawn_error: Some(message), ..Default::default() })
+        }
+        launcher::Launch::Cancelled => Err(SubprocessOutcome { cancelled: true, ..Default::default() }),
     }
-    // The boot clock on both sides of the spawn: the leader's start time lies between them.
-    let before = super::groups::boot_ticks();
-    let spawned = cmd.spawn();
-    let after = super::groups::boot_ticks();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            outcome.spawn_error = Some(format!("could not start `sh -c`: {e}"));
+}
+
+/// Stream the started agent's output into `sink` until it and its output are done, under its
+/// timeout and the run's cancellation; then make sure nothing of its group is left.
+pub(crate) async fn supervise(
+    agent: Launched,
+    req: &SubprocessRequest<'_>,
+    sink: &mut OutputSink<'_>,
+    cancel: &mut watch::Receiver<Cancel>,
+) -> SubprocessOutcome {
+    let Launched { started, mark } = agent;
+    let pgid = started.pid;
+    let mut exited = started.exited;
+    let mut outcome = SubprocessOutcome::default();
+    let (mut stdout, mut stderr) = match (ChildStdout::from_std(started.stdout), ChildStderr::from_std(started.stderr))
+    {
+        (Ok(out), Ok(err)) => (out, err),
+        (Err(e), _) | (_, Err(e)) => {
+            // Not supervised, so not left running.
+            signal_group(pgid, Signal::SIGKILL);
+            let exit = launcher::exit_of(pgid, exited.await).await;
+            outcome.exit_code = exit.code;
+            outcome.signal = exit.signal;
+            outcome.spawn_error = Some(format!("cannot read the agent's output: {e}"));
             return outcome;
         }
     };
-    let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
-        outcome.spawn_error = Some("the agent exited before its process id could be read".into());
-        return outcome;
-    };
-    // The leader has not been waited for yet, so it is still there to be read if need be.
-    on_spawn(pgid, super::groups::stamp_spawned(pgid, before, after));
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        unreachable!("stdout and stderr are piped above");
-    };
-
     let far = Instant::now() + Duration::from_secs(86400 * 365);
     let deadline = Instant::now() + req.timeout;
     let mut kill_at = far;
     let mut leak_at = far;
     let mut abandon_at = far;
     let (mut out_open, mut err_open, mut cancel_open) = (true, true, true);
-    let mut status: Option<ExitStatus> = None;
+    let mut status: Option<launcher::Exit> = None;
     // Read into spare capacity: nothing is zeroed, and pages are touched only as output arrives.
     let mut buf_out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut buf_err: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // The run may have been cancelled while the agent was being started.
+    match *cancel.borrow_and_update() {
+        Cancel::None => {}
+        Cancel::Graceful => {
+            outcome.cancelled = true;
+            signal_group(pgid, Signal::SIGTERM);
+            kill_at = Instant::now() + req.kill_grace;
+        }
+        Cancel::Immediate => {
+            outcome.cancelled = true;
+            signal_group(pgid, Signal::SIGKILL);
+            super::escapees::kill_marked(&mark, false);
+        }
+    }
 
     loop {
         if status.is_some() && !out_open && !err_open {
@@ -194,8 +252,9 @@ pub(crate) async fn run(
                     buf_err.clear();
                 }
             },
-            s = child.wait(), if status.is_none() => {
-                status = Some(s.unwrap_or_else(|_| std::os::unix::process::ExitStatusExt::from_raw(-1)));
+            e = &mut exited, if status.is_none() => {
+                // Reaped here unless its thread did: until then the group's id stays reserved.
+                status = Some(launcher::exit_of(pgid, e).await);
                 leak_at = Instant::now() + LEAK_GRACE;
             },
             _ = sleep_until(deadline), if status.is_none() && !outcome.timed_out && !outcome.cancelled => {
@@ -249,12 +308,11 @@ pub(crate) async fn run(
         super::escapees::kill_marked(&mark, false);
     }
     if status.is_none() {
-        status = child.wait().await.ok();
+        status = Some(launcher::exit_of(pgid, exited.await).await);
     }
     if let Some(s) = status {
-        use std::os::unix::process::ExitStatusExt;
-        outcome.exit_code = s.code();
-        outcome.signal = s.signal();
+        outcome.exit_code = s.code;
+        outcome.signal = s.signal;
     }
     outcome
 }

@@ -176,6 +176,9 @@ fn transient_status(status: u16) -> bool {
 }
 
 async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
+    // The engine holds this attempt's slot: it starts now.
+    let on_start = ctx.on_start;
+    on_start(&mut *ctx.transcript);
     let mut report = AttemptReport::default();
     let Some(spec) = ctx.agent.llm() else {
         report.error = Some("not an LLM agent".into());
