@@ -378,11 +378,11 @@ impl Engine {
                 }
             }
         }
-        // Every agent of this process has ended: so has everything they started.
-        let _ = tokio::task::spawn_blocking(|| {
+        // Every agent of this process has ended: so has everything they started. Swept while the
+        // run's state is saved and its records (metrics, JUnit) are written: all three at once.
+        let sweep = tokio::task::spawn_blocking(|| {
             executor::escapees::kill_marked(&executor::escapees::own_prefix(), true);
-        })
-        .await;
+        });
         let interrupted = self.cancelled();
         let (status, state) = {
             let mut store = self.store();
@@ -397,10 +397,14 @@ impl Engine {
             } else {
                 store.state.finished_at = None;
             }
-            store.save()?;
             (status, store.state.clone())
         };
-        self.record(state, |r, wf, state| r.run(wf, state)).await?;
+        let records = self.queue_record(state, |r, wf, state| r.run(wf, state));
+        let engine = Arc::clone(&self);
+        let saved = tokio::task::spawn_blocking(move || engine.store().save());
+        let (saved, written, _) = tokio::join!(saved, records, sweep);
+        saved.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
+        written.map_err(|_| EngineError::Internal("the records' writer stopped".into()))??;
         if let Some(e) = first_error {
             return Err(e);
         }
