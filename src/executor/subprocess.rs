@@ -79,13 +79,15 @@ pub(crate) const RUNNER_ONLY_VARS: [&str; 11] = [
 /// another name (`env:` of the workflow step), which the gate never trusts as its own.
 pub(crate) const RUN_TOKEN_VARS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
 
-/// Which of [`RUNNER_ONLY_VARS`] and [`RUN_TOKEN_VARS`] this process has, so are withheld from
-/// agents: looked up once (nothing in this process changes its environment), so a spawn removes
-/// only what is there.
-fn withheld() -> &'static [&'static str] {
-    static PRESENT: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    PRESENT.get_or_init(|| {
-        RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS).copied().filter(|v| std::env::var_os(v).is_some()).collect()
+/// The environment agents inherit: this process's, without [`RUNNER_ONLY_VARS`] and
+/// [`RUN_TOKEN_VARS`]. Read once (nothing in this process changes its environment), so a spawn
+/// does not copy the whole environment again to take those out.
+fn inherited() -> &'static [(std::ffi::OsString, std::ffi::OsString)] {
+    static INHERITED: std::sync::OnceLock<Vec<(std::ffi::OsString, std::ffi::OsString)>> = std::sync::OnceLock::new();
+    INHERITED.get_or_init(|| {
+        std::env::vars_os()
+            .filter(|(k, _)| !RUNNER_ONLY_VARS.iter().chain(&RUN_TOKEN_VARS).any(|v| k.as_os_str() == *v))
+            .collect()
     })
 }
 
@@ -162,14 +164,13 @@ pub(crate) async fn launch(
     cmd.arg("-c")
         .arg(req.command)
         .current_dir(req.cwd)
+        .env_clear()
+        .envs(inherited().iter().map(|(k, v)| (k, v)))
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(dev_null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    for var in withheld() {
-        cmd.env_remove(var);
-    }
     // Inherited by everything the agent starts, wherever it goes (see `escapees`).
     let phase = req.env.iter().find(|(k, _)| k == "ORCHESTRATOR_PHASE").map(|(_, v)| v.as_str()).unwrap_or_default();
     let mark = super::escapees::new_mark(phase);
