@@ -161,3 +161,44 @@ fn parallel_flag_runs_a_sequential_phase_concurrently() {
     p.run(&["run", "start", "--parallel"]).code(0);
     assert_eq!(max_overlap(&p.read("log")), 2);
 }
+
+/// Shell agents take their slots through the launcher (a slot handed straight from an exiting
+/// agent to the next in line); an LLM agent holds one from the engine, and its own commands run
+/// within it. Both kinds share `max_parallel_agents`, and every agent runs once.
+#[test]
+fn llm_and_shell_agents_share_the_slots() {
+    use crate::fake_api::{FakeApi, anthropic_text, anthropic_tools};
+    let api = FakeApi::start(vec![
+        anthropic_tools(&[("t1", "run_command", serde_json::json!({"command": meeting("writer", 2, 5)}))]),
+        anthropic_text("done", "end_turn"),
+    ]);
+    let mut cfg = config(
+        "  max_parallel_agents: 2",
+        &[
+            ("w1", &meeting("w1", 2, 5)),
+            ("w2", &meeting("w2", 2, 5)),
+            ("w3", &meeting("w3", 2, 5)),
+            ("w4", &meeting("w4", 2, 5)),
+        ],
+        "  - name: build\n    parallel: true\n    agents: [w1, writer, w2, w3, w4]\n",
+    );
+    cfg = cfg.replace(
+        "agents:\n",
+        &format!(
+            "agents:\n  writer:\n    llm:\n      provider: anthropic\n      model: test-model\n      base_url: \"{}\"\n      api_key_env: TEST_LLM_KEY\n      max_tokens: 1000\n      allow_commands: true\n",
+            api.url
+        ),
+    );
+    let p = Project::with_config(&cfg);
+    p.write(".claude/prompts/writer.md", "Meet the others.\n");
+    let out = p.command(&["run", "start"]).env("TEST_LLM_KEY", "sk-test-0123456789abcdef").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = p.read("log");
+    assert_eq!(began(&log), 5, "{log}");
+    assert_eq!(max_overlap(&log), 2, "{log}");
+    assert_eq!(api.seen().len(), 2, "the LLM agent ran once");
+    let state = p.state();
+    for a in ["w1", "w2", "w3", "w4", "writer"] {
+        assert_eq!(state["phases"]["build"]["agents"][a]["attempts"].as_array().unwrap().len(), 1, "{a}");
+    }
+}
