@@ -829,11 +829,18 @@ impl Engine {
             ps.finished_at = Some(Utc::now());
             ps.duration_s = Some(started.elapsed().as_secs_f64());
             store.state.hygiene = Some(hygiene.summary());
-            // Saved first: if the process dies while the gate opens, a resume opens it again (a
-            // gate finds its own earlier request, so nothing is posted twice).
-            store.save()?;
+            if status == PhaseStatus::AwaitingApproval {
+                // Saved first: if the process dies while the gate opens, a resume opens it again
+                // (a gate finds its own earlier request, so nothing is posted twice).
+                store.save()?;
+            }
             (status, error, store.state.clone())
         };
+        // Otherwise saved while the phase's records are written (below), before this returns.
+        let saved = (status != PhaseStatus::AwaitingApproval).then(|| {
+            let engine = Arc::clone(self);
+            tokio::task::spawn_blocking(move || engine.store().save())
+        });
         // The records (hygiene, validation report, bundle, metrics) are written off the lock.
         let name = phase.name.clone();
         let gated = status == PhaseStatus::AwaitingApproval;
@@ -851,6 +858,9 @@ impl Engine {
         } else {
             // Written while the run goes on to its next phase or its end.
             self.record_later(snapshot.clone(), write);
+        }
+        if let Some(saved) = saved {
+            saved.await.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
         }
         let snapshot = gated.then_some(snapshot);
         let mut gate_request = None;
