@@ -65,41 +65,75 @@ pub(crate) fn load(root: &Path, config_path: &Path) -> Result<Workflow, ConfigEr
 pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Workflow, ConfigError> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     // The two parses side by side (a large config's start is otherwise one core's work): the
-    // positions index, and serde's, which is used only once the index finds no key given twice.
-    let (spans, raw) = std::thread::scope(|s| {
-        let spans = s.spawn(|| SpanIndex::build(source));
-        let raw = serde_yaml::from_str::<RawConfig>(source);
-        (spans.join().unwrap_or_default(), raw)
-    });
-    // Before serde, which keeps one of two equal keys silently (maps) or points at the mapping
-    // (fields): the second occurrence, naming the first.
-    if !spans.duplicates().is_empty() {
-        let dups = spans.duplicates();
-        // What lies under a repeated key repeats too: only the key itself is reported.
-        let inside = |path: &str| {
-            dups.iter().any(|(d, ..)| path.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with(['.', '['])))
-        };
-        let diagnostics = dups
-            .iter()
-            .filter(|(path, ..)| !inside(path))
-            .map(|(path, first, again)| {
-                let key = path.rsplit('.').next().unwrap_or(path);
-                Diagnostic::new(format!("`{path}` is given twice"), config_path)
-                    .at(source, Some(*again), key.chars().count())
-                    .help(format!("it was first given at line {}; keep one of them", first.line))
-            })
-            .collect();
-        return Err(ConfigError { diagnostics });
-    }
+    // positions index, and serde's. The index is waited for only where it is needed: for an
+    // error's position, and at the end, for keys given twice (which come before any other error).
+    let spans = Spans::build(source);
+    let raw = serde_yaml::from_str::<RawConfig>(source);
     let raw: RawConfig = match raw {
         Ok(raw) => raw,
-        Err(e) => return Err(serde_diagnostic(&e, config_path, source).into()),
+        Err(e) => {
+            return Err(given_twice(spans.get(), config_path, source)
+                .unwrap_or_else(|| serde_diagnostic(&e, config_path, source).into()));
+        }
     };
     let mut check = Checker { file: config_path, source, spans: &spans, errors: Vec::new() };
     let workflow = check.workflow(root, raw);
+    if let Some(twice) = given_twice(spans.get(), config_path, source) {
+        return Err(twice);
+    }
     if check.errors.is_empty() { Ok(workflow) } else { Err(ConfigError { diagnostics: check.errors }) }
 }
 
+/// Keys given twice, reported before anything else: serde keeps one of two equal keys silently
+/// (maps) or points at the mapping (fields). The second occurrence, naming the first.
+fn given_twice(spans: &SpanIndex, config_path: &Path, source: &str) -> Option<ConfigError> {
+    let dups = spans.duplicates();
+    if dups.is_empty() {
+        return None;
+    }
+    // What lies under a repeated key repeats too: only the key itself is reported.
+    let inside = |path: &str| {
+        dups.iter().any(|(d, ..)| path.strip_prefix(d.as_str()).is_some_and(|r| r.starts_with(['.', '['])))
+    };
+    let diagnostics = dups
+        .iter()
+        .filter(|(path, ..)| !inside(path))
+        .map(|(path, first, again)| {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            Diagnostic::new(format!("`{path}` is given twice"), config_path)
+                .at(source, Some(*again), key.chars().count())
+                .help(format!("it was first given at line {}; keep one of them", first.line))
+        })
+        .collect();
+    Some(ConfigError { diagnostics })
+}
+
+/// The positions index, built on a thread of its own and waited for on first use.
+struct Spans {
+    building: std::sync::Mutex<Option<std::thread::JoinHandle<SpanIndex>>>,
+    built: std::sync::OnceLock<SpanIndex>,
+}
+
+impl Spans {
+    fn build(source: &str) -> Spans {
+        let owned = source.to_owned();
+        let building = std::thread::Builder::new().spawn(move || SpanIndex::build(&owned)).ok();
+        let spans = Spans { building: std::sync::Mutex::new(building), built: std::sync::OnceLock::new() };
+        if spans.building.lock().map(|b| b.is_none()).unwrap_or(true) {
+            // No thread to be had: built here.
+            let _ = spans.built.set(SpanIndex::build(source));
+        }
+        spans
+    }
+
+    /// The index; an index that could not be built (its thread panicked) is empty.
+    fn get(&self) -> &SpanIndex {
+        self.built.get_or_init(|| {
+            let handle = self.building.lock().ok().and_then(|mut b| b.take());
+            handle.and_then(|h| h.join().ok()).unwrap_or_default()
+        })
+    }
+}
 /// Turn a serde_yaml error into a diagnostic, with "did you mean" for unknown keys.
 pub(crate) fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Diagnostic {
     let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
@@ -189,7 +223,7 @@ fn stays_inside(p: &str) -> bool {
 pub(super) struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
-    spans: &'a SpanIndex,
+    spans: &'a Spans,
     errors: Vec<Diagnostic>,
 }
 
@@ -200,7 +234,7 @@ impl Checker<'_> {
         let mut at = path;
         let mut pos = None;
         while pos.is_none() {
-            pos = self.spans.value(at).or_else(|| self.spans.key(at));
+            pos = self.spans.get().value(at).or_else(|| self.spans.get().key(at));
             match at.rfind(['.', '[']) {
                 Some(i) if pos.is_none() => at = &at[..i],
                 _ => break,
@@ -212,7 +246,7 @@ impl Checker<'_> {
 
     /// Record an error at the key of the entry at `path`.
     fn key_error(&mut self, path: &str, key: &str, message: String, help: Option<String>) {
-        let pos = self.spans.key(path);
+        let pos = self.spans.get().key(path);
         self.errors.push(
             Diagnostic::new(message.to_string(), self.file).at(self.source, pos, key.chars().count()).maybe_help(help),
         );
@@ -753,7 +787,7 @@ impl Checker<'_> {
                 cycle.push(&phases[to].name);
                 let j = phases[from].needs.iter().position(|n| n == &phases[to].name).unwrap_or(0);
                 let mut at = format!("phases[{from}].needs[{j}]");
-                if self.spans.value(&at).is_none() {
+                if self.spans.get().value(&at).is_none() {
                     at = format!("phases[{from}].name");
                 }
                 self.error(
