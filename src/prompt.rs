@@ -8,9 +8,48 @@ use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
+/// Where agents' default templates are.
+const DEFAULT_DIR: &str = ".claude/prompts";
+
 /// The template path for `agent`: its `prompt` setting, else `.claude/prompts/<agent>.md`.
 pub(crate) fn template_path(agent: &crate::config::Agent) -> PathBuf {
-    agent.prompt.clone().unwrap_or_else(|| PathBuf::from(format!(".claude/prompts/{}.md", agent.name)))
+    agent.prompt.clone().unwrap_or_else(|| PathBuf::from(format!("{DEFAULT_DIR}/{}.md", agent.name)))
+}
+
+/// The default templates' folder, listed once: then an agent without a template of its own costs
+/// no system call (a workflow of 5,000 shell agents looked for 5,000 missing files, three times,
+/// before its first agent started). What the listing cannot answer is looked up as before.
+pub(crate) struct Listing {
+    /// The file names in the folder; `None` when it could not be listed.
+    names: Option<std::collections::HashSet<std::ffi::OsString>>,
+}
+
+impl Listing {
+    pub(crate) fn of(root: &Path) -> Listing {
+        let names = match std::fs::read_dir(root.join(DEFAULT_DIR)) {
+            Ok(entries) => entries.map(|e| e.map(|e| e.file_name())).collect::<Result<_, _>>().ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(Default::default()),
+            Err(_) => None,
+        };
+        Listing { names }
+    }
+
+    /// Whether `agent` surely has no template: a default one that is not in the folder.
+    pub(crate) fn surely_missing(&self, agent: &crate::config::Agent) -> bool {
+        let Some(names) = &self.names else { return false };
+        let path = template_path(agent);
+        agent.prompt.is_none()
+            && path.parent() == Some(Path::new(DEFAULT_DIR))
+            && path.file_name().is_some_and(|name| !names.contains(name))
+    }
+
+    /// As [`read_template`] for `agent`'s template.
+    pub(crate) fn read(&self, root: &Path, agent: &crate::config::Agent) -> Result<Option<String>, Diagnostic> {
+        if self.surely_missing(agent) {
+            return Ok(None);
+        }
+        read_template(root, &template_path(agent), agent.prompt.is_some())
+    }
 }
 
 /// Read the template at `rel` under `root`. A missing default template means "no prompt"; a
@@ -119,6 +158,26 @@ fn template_error(file: &Path, source: &str, e: &minijinja::Error, missing: Opti
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_listing_answers_only_for_default_templates_it_saw_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = "agents:\n  has: {entrypoints: {default: \"true\"}}\n  lacks: {entrypoints: {default: \"true\"}}\n  own: {entrypoints: {default: \"true\"}, prompt: elsewhere/own.md}\nphases:\n  - {name: p, agents: [has, lacks, own]}\n";
+        let wf = crate::config::parse(root, &root.join(".claude/config.yaml"), config).unwrap();
+        // No folder at all: every default template is missing, a configured one is looked up.
+        let none = Listing::of(root);
+        assert!(none.surely_missing(&wf.agents["has"]) && none.surely_missing(&wf.agents["lacks"]));
+        assert!(!none.surely_missing(&wf.agents["own"]));
+        assert!(none.read(root, &wf.agents["own"]).is_err(), "a configured template that is missing is an error");
+        std::fs::create_dir_all(root.join(".claude/prompts")).unwrap();
+        std::fs::write(root.join(".claude/prompts/has.md"), "Hello {{ phase.name }}\n").unwrap();
+        let listed = Listing::of(root);
+        assert!(!listed.surely_missing(&wf.agents["has"]));
+        assert!(listed.surely_missing(&wf.agents["lacks"]));
+        assert_eq!(listed.read(root, &wf.agents["has"]).unwrap().as_deref(), Some("Hello {{ phase.name }}\n"));
+        assert_eq!(listed.read(root, &wf.agents["lacks"]).unwrap(), None);
+    }
 
     #[test]
     fn renders_nested_values() {

@@ -40,17 +40,16 @@ pub(crate) fn preflight(wf: &Workflow, state: &RunState) -> Result<(), AppError>
     let shared = context::Shared::new(wf, state);
     let mut sources: BTreeMap<&str, Option<String>> = BTreeMap::new();
     let mut failed: BTreeSet<&str> = BTreeSet::new();
+    let listing = crate::prompt::Listing::of(&wf.root);
     for phase in &wf.phases {
         for name in &phase.agents {
             let agent = &wf.agents[name];
             let rel = crate::prompt::template_path(agent);
-            let source = sources.entry(name.as_str()).or_insert_with(|| {
-                match crate::prompt::read_template(&wf.root, &rel, agent.prompt.is_some()) {
-                    Ok(s) => s,
-                    Err(d) => {
-                        errors.entry(d.to_string()).or_insert(d);
-                        None
-                    }
+            let source = sources.entry(name.as_str()).or_insert_with(|| match listing.read(&wf.root, agent) {
+                Ok(s) => s,
+                Err(d) => {
+                    errors.entry(d.to_string()).or_insert(d);
+                    None
                 }
             });
             let Some(source) = source else { continue };

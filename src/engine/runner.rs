@@ -151,15 +151,11 @@ impl Engine {
         let workspace = workspace::Confinement::for_workflow(&wf);
         let root = workspace.root().to_path_buf();
         let recorder = Arc::new(Recorder::new(&wf.root, redactor.clone()));
+        let listing = crate::prompt::Listing::of(&wf.root);
         let templates = wf
             .agents
             .values()
-            .map(|a| {
-                let rel = crate::prompt::template_path(a);
-                let source =
-                    crate::prompt::read_template(&wf.root, &rel, a.prompt.is_some()).map_err(|d| d.to_string());
-                (a.name.clone(), source)
-            })
+            .map(|a| (a.name.clone(), listing.read(&wf.root, a).map_err(|d| d.to_string())))
             .collect();
         Engine {
             wf,

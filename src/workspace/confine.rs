@@ -57,10 +57,11 @@ impl Protected {
     }
 
     /// As [`Protected::new`], for one of many files in few folders (every agent's template): a
-    /// file that does not exist is where its folder really is, and each folder is resolved once.
-    fn in_folder(lexical: PathBuf, what: &str, folders: &mut HashMap<PathBuf, PathBuf>) -> Protected {
-        let (Some(parent), Some(name), Err(_)) = (lexical.parent(), lexical.file_name(), lexical.symlink_metadata())
-        else {
+    /// file that does not exist (`missing`: known already, not looked up again) is where its folder
+    /// really is, and each folder is resolved once.
+    fn in_folder(lexical: PathBuf, what: &str, folders: &mut HashMap<PathBuf, PathBuf>, missing: bool) -> Protected {
+        let missing = missing || lexical.symlink_metadata().is_err();
+        let (Some(parent), Some(name), true) = (lexical.parent(), lexical.file_name(), missing) else {
             return Protected::new(lexical, what);
         };
         let folder = folders
@@ -217,6 +218,7 @@ impl Confinement {
         let config = wf.config_path.display().to_string();
         c.protect_file(&config, "the orchestrator's config; agents may not change the config they run under");
         let mut folders = HashMap::new();
+        let listing = crate::prompt::Listing::of(&wf.root);
         for agent in wf.agents.values() {
             // What the next command renders for each agent: part of the config it runs under.
             let template = crate::prompt::template_path(agent).display().to_string();
@@ -225,6 +227,7 @@ impl Confinement {
                 abs,
                 "an agent's prompt template; agents may not change the prompts they run under",
                 &mut folders,
+                listing.surely_missing(agent),
             ));
         }
         c.protect_dir(".claude/consensus", "the approval gate's folder; agents may not write there");
