@@ -17,7 +17,6 @@
 //! two never shows its second half, which no redaction would recognise.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -150,15 +149,25 @@ impl Folder {
     pub(crate) fn tail(&self, rel: &str, max: u64) -> Option<Tail> {
         let name = file_name(rel)?;
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-        let mut f = File::from(nix::fcntl::openat(&self.dir, name, flags, Mode::empty()).ok()?);
+        let f = File::from(nix::fcntl::openat(&self.dir, name, flags, Mode::empty()).ok()?);
         let meta = f.metadata().ok()?;
         if !meta.is_file() {
             return None;
         }
         let start = meta.len().saturating_sub(max);
-        f.seek(SeekFrom::Start(start)).ok()?;
-        let mut buf = Vec::new();
-        f.take(max).read_to_end(&mut buf).ok()?;
+        // Read at the offset (no seek), as much as the size said, without a last read for the end
+        // of the file: a tail per agent is read for JUnit and the log groups.
+        let mut buf = vec![0u8; usize::try_from(meta.len() - start).ok()?];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match std::os::unix::fs::FileExt::read_at(&f, &mut buf[filled..], start + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+        buf.truncate(filled);
         let mut from = 0;
         if start > 0 {
             // The first line is cut: drop its beginning; in one long line, up to a whitespace.
