@@ -17,20 +17,29 @@
 //! handing over its slot or a permit freed in the runtime (an LLM agent's), starts it. A thread
 //! with nobody in line returns its permit to the semaphore.
 //!
-//! On Linux the thread does not reap the agent (`WNOWAIT`): the task supervising it does, after
-//! its output, so the group id stays reserved while the task may still signal the group.
-//! Elsewhere the thread reaps it and passes on its status.
+//! The slot is the agent's until nothing of its process group is left: the thread hands it on
+//! only when the agent's shell was the group's last process. Otherwise (the agent left children
+//! behind, which its task stops) the slot goes to the task with the agent's exit, and back when
+//! the task is done with the group.
+//!
+//! The thread reaps the agent under its [`Group`]'s lock, and notes there whether the group is
+//! gone: the task signals the group only under that lock and never once it is gone, so it never
+//! signals an id the kernel may have given to another process. (On Linux the thread waits with
+//! `WNOWAIT`, so that it reaps only under the lock.)
+//!
+//! A parent may start the tool with SIGCHLD ignored, and the kernel would then reap the agents
+//! itself, their statuses lost: the launcher takes SIGCHLD back before its first agent.
 
 use std::collections::VecDeque;
 use std::process::{ChildStderr, ChildStdout, Command};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
-use super::subprocess::{Cancel, signal_group};
+use super::subprocess::{Cancel, group_alive, signal_group};
 use crate::state::GroupStamp;
 
 /// How long an idle thread waits for work before it ends.
@@ -43,9 +52,45 @@ pub(crate) struct Started {
     pub stderr: ChildStderr,
     /// The group leader's stamp, taken right after the spawn (see `groups`).
     pub stamp: Option<GroupStamp>,
-    /// Fires when the agent has exited: with its status where the thread reaped it, `None` where
-    /// it is left for the task to reap ([`reap`]).
-    pub exited: oneshot::Receiver<Option<Exit>>,
+    /// Its process group, to signal.
+    pub group: Arc<Group>,
+    /// Fires when the agent has exited (and was reaped).
+    pub exited: oneshot::Receiver<Ended>,
+}
+
+/// An agent that exited.
+pub(crate) struct Ended {
+    pub exit: Exit,
+    /// Its slot, when processes of its group outlived it: to keep until they are stopped.
+    pub slot: Option<OwnedSemaphorePermit>,
+}
+
+/// An agent's process group, signalled by its task while its launcher thread may reap the
+/// leader: the one reaps and the other signals under the same lock, and once the group is
+/// known to be gone it is never signalled again (its id may be another process's by then).
+pub(crate) struct Group {
+    pgid: i32,
+    gone: Mutex<bool>,
+}
+
+impl Group {
+    fn new(pgid: i32) -> Group {
+        Group { pgid, gone: Mutex::new(false) }
+    }
+
+    /// Send `signal` to the group, unless it is gone.
+    pub(crate) fn signal(&self, signal: Signal) {
+        let gone = lock(&self.gone);
+        if !*gone {
+            signal_group(self.pgid, signal);
+        }
+    }
+
+    /// Whether any process of the group is alive (its exited leader counts until reaped).
+    pub(crate) fn alive(&self) -> bool {
+        let gone = lock(&self.gone);
+        !*gone && group_alive(self.pgid)
+    }
 }
 
 /// How an agent ended.
@@ -111,6 +156,7 @@ pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel:
     if *cancel.borrow() != Cancel::None {
         return Launch::Cancelled;
     }
+    take_sigchld_back();
     let (reply, mut answer) = oneshot::channel();
     let job = Job { cmd, cancel: cancel.clone(), reply };
     let Some(slots) = slots else {
@@ -165,14 +211,37 @@ async fn cancelled(watch: &mut watch::Receiver<Cancel>) {
 }
 
 /// How the agent `pid` ended, from what its thread said (see [`Started::exited`]).
-pub(crate) async fn exit_of(pid: i32, said: Result<Option<Exit>, oneshot::error::RecvError>) -> Exit {
+pub(crate) async fn exit_of(pid: i32, said: Result<Ended, oneshot::error::RecvError>) -> Ended {
     match said {
-        Ok(Some(exit)) => exit,
-        // It has exited and waits to be reaped: at once.
-        Ok(None) => reap(pid),
+        Ok(ended) => ended,
         // The thread is gone without a word: wait for the agent off the runtime.
-        Err(_) => tokio::task::spawn_blocking(move || reap(pid)).await.unwrap_or_default(),
+        Err(_) => Ended { exit: tokio::task::spawn_blocking(move || reap(pid)).await.unwrap_or_default(), slot: None },
     }
+}
+
+/// Make sure exited agents wait to be reaped: a SIGCHLD ignored by the parent that started the
+/// tool (inherited through `exec`) has the kernel reap them itself, and their statuses are lost.
+/// A handler of the runtime's replaces that disposition (there is no safe way to reset it).
+fn take_sigchld_back() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if sigchld_ignored() {
+            let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child());
+        }
+    });
+}
+
+/// Whether this process ignores SIGCHLD (Linux: read from `/proc`; elsewhere assumed, which
+/// costs only a handler).
+fn sigchld_ignored() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return true };
+    let ignored = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).map(str::trim);
+    ignored
+        .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+        .is_none_or(|mask| mask & (1 << (Signal::SIGCHLD as i32 - 1)) != 0)
 }
 
 /// Reap the agent `pid`, waiting for it to exit.
@@ -256,22 +325,21 @@ impl Pool {
 
     fn serve(&self, mut work: Work) {
         // The agent that exited last, told only once the next one is on its way.
-        let mut exited: Option<(oneshot::Sender<Option<Exit>>, Option<Exit>)> = None;
+        let mut exited: Option<(oneshot::Sender<Ended>, Exit)> = None;
         loop {
-            let Work { job, permit } = work;
+            let Work { job, mut permit } = work;
             let running = start(job);
             if let Some((tell, exit)) = exited.take() {
-                let _ = tell.send(exit);
+                let _ = tell.send(Ended { exit, slot: None });
             }
-            if let Some((pid, tell)) = running {
-                let exit = wait_exit(pid);
-                if tell.is_closed() {
-                    // Its task is gone: nobody else will reap it.
-                    if exit.is_none() {
-                        reap(pid);
-                    }
-                } else {
+            if let Some((group, tell)) = running {
+                let (exit, gone) = wait_exit(&group);
+                if gone {
                     exited = Some((tell, exit));
+                } else if let Err(unsupervised) = tell.send(Ended { exit, slot: permit.take() }) {
+                    // Its processes outlive it and its task is gone: not left running.
+                    group.signal(Signal::SIGKILL);
+                    drop(unsupervised);
                 }
             }
             // The slot goes to the next in line, or back to the semaphore.
@@ -283,7 +351,7 @@ impl Pool {
                 drop(permit);
             }
             if let Some((tell, exit)) = exited.take() {
-                let _ = tell.send(exit);
+                let _ = tell.send(Ended { exit, slot: None });
             }
             match self.next_ready() {
                 Some(next) => work = next,
@@ -293,9 +361,9 @@ impl Pool {
     }
 }
 
-/// Start the job's command, and answer its task. Returns the agent's pid and where to tell its
+/// Start the job's command, and answer its task. Returns the agent's group and where to tell its
 /// exit, if it started.
-fn start(job: Job) -> Option<(i32, oneshot::Sender<Option<Exit>>)> {
+fn start(job: Job) -> Option<(Arc<Group>, oneshot::Sender<Ended>)> {
     let Job { mut cmd, cancel, reply } = job;
     if *cancel.borrow() != Cancel::None {
         let _ = reply.send(Launch::Cancelled);
@@ -322,31 +390,42 @@ fn start(job: Job) -> Option<(i32, oneshot::Sender<Option<Exit>>)> {
     };
     let stamp = super::groups::stamp_spawned(pid, before, after);
     let (tell, exited) = oneshot::channel();
-    if reply.send(Launch::Started(Started { pid, stdout, stderr, stamp, exited })).is_err() {
+    let group = Arc::new(Group::new(pid));
+    let started = Started { pid, stdout, stderr, stamp, group: Arc::clone(&group), exited };
+    if reply.send(Launch::Started(started)).is_err() {
         // Its task is gone (the run ended): the agent must not run unsupervised.
         signal_group(pid, Signal::SIGKILL);
         let _ = child.wait();
         return None;
     }
-    Some((pid, tell))
+    Some((group, tell))
 }
 
-/// Wait until `pid` has exited: on Linux without reaping it (`None`), elsewhere reaping it.
+/// Wait until the group's leader has exited, and reap it: how it ended, and whether its group
+/// is gone with it (noted in the group, under its lock).
+fn wait_exit(group: &Group) -> (Exit, bool) {
+    let pid = group.pgid;
+    let reaped = wait_unreaped(pid);
+    let mut gone = lock(&group.gone);
+    let exit = reaped.unwrap_or_else(|| reap(pid));
+    *gone = matches!(killpg(Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH));
+    (exit, *gone)
+}
+
+/// Wait until `pid` has exited, leaving it to be reaped under the group's lock (`None`).
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn wait_exit(pid: i32) -> Option<Exit> {
+fn wait_unreaped(pid: i32) -> Option<Exit> {
     use nix::sys::wait::{Id, WaitPidFlag, waitid};
-    loop {
-        match waitid(Id::Pid(Pid::from_raw(pid)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => return None,
-            // Not our child any more (reaped elsewhere): nothing to wait for.
-            Err(_) => return Some(Exit::default()),
-        }
-    }
+    // An error (not our child any more) leaves nothing to wait for.
+    while let Err(nix::errno::Errno::EINTR) =
+        waitid(Id::Pid(Pid::from_raw(pid)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {}
+    None
 }
 
+/// Elsewhere waiting reaps: not under the lock, which the task takes to signal the group.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn wait_exit(pid: i32) -> Option<Exit> {
+fn wait_unreaped(pid: i32) -> Option<Exit> {
     Some(reap(pid))
 }
 
@@ -371,11 +450,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let exit = match started.exited.await.unwrap() {
-            Some(exit) => exit,
-            None => reap(started.pid),
-        };
-        (out, exit)
+        (out, started.exited.await.unwrap().exit)
     }
 
     #[tokio::test]

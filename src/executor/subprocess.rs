@@ -194,15 +194,21 @@ pub(crate) async fn supervise(
 ) -> SubprocessOutcome {
     let Launched { started, mark } = agent;
     let pgid = started.pid;
+    let group = started.group;
     let mut exited = started.exited;
+    // The agent's slot, if its thread left it with the agent (its group outlived it).
+    let mut _slot = None;
     let mut outcome = SubprocessOutcome::default();
     let (mut stdout, mut stderr) = match (ChildStdout::from_std(started.stdout), ChildStderr::from_std(started.stderr))
     {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
             // Not supervised, so not left running.
-            signal_group(pgid, Signal::SIGKILL);
-            let exit = launcher::exit_of(pgid, exited.await).await;
+            group.signal(Signal::SIGKILL);
+            let ended = launcher::exit_of(pgid, exited.await).await;
+            // Its slot (dropped last) comes back once nothing of the group is left.
+            group.signal(Signal::SIGKILL);
+            let exit = ended.exit;
             outcome.exit_code = exit.code;
             outcome.signal = exit.signal;
             outcome.spawn_error = Some(format!("cannot read the agent's output: {e}"));
@@ -224,12 +230,12 @@ pub(crate) async fn supervise(
         Cancel::None => {}
         Cancel::Graceful => {
             outcome.cancelled = true;
-            signal_group(pgid, Signal::SIGTERM);
+            group.signal(Signal::SIGTERM);
             kill_at = Instant::now() + req.kill_grace;
         }
         Cancel::Immediate => {
             outcome.cancelled = true;
-            signal_group(pgid, Signal::SIGKILL);
+            group.signal(Signal::SIGKILL);
             super::escapees::kill_marked(&mark, false);
         }
     }
@@ -254,24 +260,25 @@ pub(crate) async fn supervise(
                 }
             },
             e = &mut exited, if status.is_none() => {
-                // Reaped here unless its thread did: until then the group's id stays reserved.
-                status = Some(launcher::exit_of(pgid, e).await);
+                let ended = launcher::exit_of(pgid, e).await;
+                status = Some(ended.exit);
+                _slot = ended.slot;
                 leak_at = Instant::now() + LEAK_GRACE;
             },
             _ = sleep_until(deadline), if status.is_none() && !outcome.timed_out && !outcome.cancelled => {
                 outcome.timed_out = true;
-                signal_group(pgid, Signal::SIGTERM);
+                group.signal(Signal::SIGTERM);
                 kill_at = Instant::now() + req.kill_grace;
             },
             _ = sleep_until(kill_at), if kill_at != far => {
-                signal_group(pgid, Signal::SIGKILL);
+                group.signal(Signal::SIGKILL);
                 super::escapees::kill_marked(&mark, false);
                 kill_at = far;
             },
             _ = sleep_until(leak_at), if leak_at != far => {
                 // The agent is gone but something it started still holds its output.
                 outcome.leaked_output = true;
-                signal_group(pgid, Signal::SIGKILL);
+                group.signal(Signal::SIGKILL);
                 super::escapees::kill_marked(&mark, false);
                 leak_at = far;
                 abandon_at = Instant::now() + ABANDON_AFTER;
@@ -283,12 +290,12 @@ pub(crate) async fn supervise(
                     Cancel::None => {}
                     Cancel::Graceful => {
                         outcome.cancelled = true;
-                        signal_group(pgid, Signal::SIGTERM);
+                        group.signal(Signal::SIGTERM);
                         kill_at = Instant::now() + req.kill_grace;
                     }
                     Cancel::Immediate => {
                         outcome.cancelled = true;
-                        signal_group(pgid, Signal::SIGKILL);
+                        group.signal(Signal::SIGKILL);
                         super::escapees::kill_marked(&mark, false);
                     }
                 },
@@ -296,20 +303,24 @@ pub(crate) async fn supervise(
         }
     }
     // Background processes that closed their output are still part of the agent: stop them too.
-    if group_alive(pgid) {
-        signal_group(pgid, Signal::SIGTERM);
+    if group.alive() {
+        group.signal(Signal::SIGTERM);
         let until = std::time::Instant::now() + req.kill_grace.min(Duration::from_secs(2));
-        while group_alive(pgid) && std::time::Instant::now() < until {
+        while group.alive() && std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        signal_group(pgid, Signal::SIGKILL);
+        group.signal(Signal::SIGKILL);
     }
     if outcome.timed_out || outcome.cancelled {
         // Whatever left the group must not outlive the attempt either.
         super::escapees::kill_marked(&mark, false);
     }
     if status.is_none() {
-        status = Some(launcher::exit_of(pgid, exited.await).await);
+        let ended = launcher::exit_of(pgid, exited.await).await;
+        status = Some(ended.exit);
+        _slot = ended.slot;
+        // Whatever is left of the group goes before the slot does.
+        group.signal(Signal::SIGKILL);
     }
     if let Some(s) = status {
         outcome.exit_code = s.code;

@@ -18,6 +18,7 @@ mod attack_review3;
 mod attack_review4;
 mod attack_review5;
 mod attack_review6;
+mod attack_review7;
 mod ci_generate;
 mod ci_jobs;
 mod config_errors;

@@ -1,0 +1,76 @@
+//! Adversarial review of the launcher (`src/executor/launcher.rs`): threads that start shell
+//! agents, wait for them and hand their slot straight to the next agent in line. An agent runs
+//! as the same user as the tool and may fork, ignore signals or leave children behind; the
+//! environment the tool starts in may be hostile too.
+
+use crate::harness::{Project, config};
+
+/// An agent that notes how many agents' processes it finds running besides itself (`seen N`,
+/// itself included), then leaves a child behind and exits at once: `child` is the shell that
+/// starts it (with its output and its handling of SIGTERM).
+fn forking_agent(child: &str) -> String {
+    format!(
+        "mkdir -p pids; n=1; for f in pids/*; do [ -f \"$f\" ] || continue; \
+         s=$(sed -n 's/^State:[[:space:]]*\\(.\\).*/\\1/p' /proc/$(cat \"$f\")/status 2>/dev/null); \
+         [ -n \"$s\" ] && [ \"$s\" != Z ] && n=$((n+1)); done; echo seen $n >> log; \
+         {child} & echo $! > pids/$ORCHESTRATOR_AGENT; exit 0"
+    )
+}
+
+fn phase_of(agents: &[(String, String)]) -> String {
+    let names: Vec<&str> = agents.iter().map(|(n, _)| n.as_str()).collect();
+    format!("  - name: build\n    parallel: true\n    agents: [{}]\n", names.join(", "))
+}
+
+/// Finding: the launcher thread handed the slot to the next agent as soon as the agent's shell
+/// exited, while what it left in its group still ran (until its task killed the group: after
+/// the grace period for a child that ignores SIGTERM, after the leak grace for one that holds
+/// the output). With `max_parallel_agents: 1` two agents' processes ran at once; before the
+/// launcher the slot was held until the agent's group was gone. Variants: a child that closed
+/// its output and ignores SIGTERM, one that keeps the output open, one that does both.
+#[test]
+fn an_agent_that_leaves_children_behind_keeps_its_slot_until_they_are_gone() {
+    for child in ["(trap '' TERM; sleep 5) >/dev/null 2>&1", "sleep 5", "(trap '' TERM; sleep 5)"] {
+        let agents: Vec<(String, String)> = (1..=4).map(|i| (format!("a{i}"), forking_agent(child))).collect();
+        let refs: Vec<(&str, &str)> = agents.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let p = Project::with_config(&config("  max_parallel_agents: 1", &refs, &phase_of(&agents)));
+        p.run(&["run", "start"]).code(0);
+        let log = p.read("log");
+        assert_eq!(log.lines().count(), 4, "{log}");
+        assert!(log.lines().all(|l| l == "seen 1"), "more than one agent ran at once ({child}):\n{log}");
+    }
+}
+
+/// Finding: started with SIGCHLD ignored (a disposition a parent passes on through `exec`), the
+/// kernel reaps the agents itself, so the launcher's wait found no child and every agent that
+/// exited 0 was recorded with an unknown outcome (the run failed). The tool now takes SIGCHLD
+/// back before its first agent starts. Parallel and sequential, several agents each.
+#[test]
+fn an_inherited_ignored_sigchld_does_not_lose_the_agents_exit_status() {
+    let agents = [("a", "echo a; exit 0"), ("b", "echo b; exit 0"), ("c", "exit 3")];
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2\n  retry: {retries: 0}",
+        &agents,
+        "  - name: fan\n    parallel: true\n    agents: [a, b]\n  - name: after\n    agents: [a, c]\n",
+    ));
+    // A parent that ignores SIGCHLD and execs the tool (bash passes the disposition on).
+    let mut bash = std::process::Command::new("bash");
+    bash.args(["-c", "trap '' CHLD; exec \"$@\"", "sh", crate::harness::BIN, "run", "start"])
+        .current_dir(p.root())
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_EVENT_PATH")
+        .stdin(std::process::Stdio::null());
+    let out = crate::harness::Run::from_output(bash.output().unwrap());
+    out.code(1);
+    let state = p.state();
+    let outcome = |phase: &str, agent: &str| state["phases"][phase]["agents"][agent]["attempts"][0].clone();
+    for (phase, agent, code) in [("fan", "a", 0), ("fan", "b", 0), ("after", "a", 0), ("after", "c", 3)] {
+        assert_eq!(outcome(phase, agent)["exit_code"], code, "{phase}/{agent}: {}", out.stderr);
+    }
+}
