@@ -74,3 +74,33 @@ fn an_inherited_ignored_sigchld_does_not_lose_the_agents_exit_status() {
         assert_eq!(outcome(phase, agent)["exit_code"], code, "{phase}/{agent}: {}", out.stderr);
     }
 }
+
+/// Held: agents that fork and exit at once, close their output early, kill their own group,
+/// `exec` something else, leave a `setsid` daemon or die by SIGKILL leave no zombie behind in
+/// the tool: an agent of a later phase finds no exited child of its parent left unreaped.
+#[test]
+fn misbehaving_agents_leave_no_zombie_children_in_the_tool() {
+    let agents = [
+        ("fork", "sleep 2 & exit 0"),
+        ("closed", "exec 1>&- 2>&-; sleep 0.1"),
+        ("own_group", "trap '' TERM; kill -TERM 0; exit 0"),
+        ("execs", "exec sleep 0.05"),
+        ("daemon", "(setsid sleep 3 &); exit 0"),
+        ("killed", "sh -c 'kill -KILL $$'; exit 0"),
+        ("many", "for i in 1 2 3 4 5; do sleep 0.01 & done; exit 0"),
+        ("orphan", "(sleep 0.2 &); exit 0"),
+        (
+            "check",
+            "z=0; for f in /proc/[0-9]*/status; do pp=$(sed -n 's/^PPid:[[:space:]]*//p' $f 2>/dev/null); \
+             st=$(sed -n 's/^State:[[:space:]]*\\(.\\).*/\\1/p' $f 2>/dev/null); \
+             [ \"$pp\" = \"$PPID\" ] && [ \"$st\" = Z ] && z=$((z+1)); done; echo zombies $z > zombies.txt",
+        ),
+    ];
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2",
+        &agents,
+        "  - name: misbehave\n    parallel: true\n    agents: [fork, closed, own_group, execs, daemon, killed, many, orphan]\n  - name: after\n    agents: [check]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    assert_eq!(p.read("zombies.txt"), "zombies 0\n");
+}
