@@ -107,11 +107,11 @@ impl Engine {
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
             // A shell agent's slot is taken by its launcher (see `executor::launcher`); others hold
-            // one from the engine for the attempt.
+            // one from the engine for the attempt, waiting in the launcher's line too.
             let running = if executor.takes_own_slot() {
                 None
             } else {
-                let Some(permit) = self.acquire(&slots.run).await? else {
+                let Some(permit) = executor::launcher::acquire(&slots.run, &self.cancel).await else {
                     agent_state.status = AgentStatus::Pending;
                     self.store().record_agent(&phase.name, name, agent_state)?;
                     return Ok(AgentEnd::Interrupted);

@@ -118,7 +118,15 @@ struct Job {
 /// A job in line for a slot of `slots`: taken by exactly one of its own task or a thread.
 struct InLine {
     slots: Arc<Semaphore>,
-    job: Mutex<Option<Job>>,
+    job: Mutex<Option<Waiting>>,
+}
+
+/// What waits in line: a shell agent to start, or a task that runs its agent itself (an LLM
+/// agent) and takes the slot. One line for both, so that neither passes the other.
+#[expect(clippy::large_enum_variant, reason = "each lives in its own Arc'd entry: boxing would add an allocation")]
+enum Waiting {
+    Start(Job),
+    Slot(oneshot::Sender<OwnedSemaphorePermit>),
 }
 
 struct Work {
@@ -167,7 +175,7 @@ pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel:
         pool().start(Work { job, permit: Some(permit) });
         return answer.await.unwrap_or_else(|_| Launch::Failed("the launcher thread ended".into()));
     }
-    let entry = Arc::new(InLine { slots: Arc::clone(slots), job: Mutex::new(Some(job)) });
+    let entry = Arc::new(InLine { slots: Arc::clone(slots), job: Mutex::new(Some(Waiting::Start(job))) });
     lock(&pool().line).push_back(Arc::clone(&entry));
     // Out of line however this ends, even if this future is dropped.
     let _leave = Leave(Arc::clone(&entry));
@@ -184,11 +192,44 @@ pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel:
     // thread took it meanwhile (then its answer is on the way, and this permit goes back).
     let job = lock(&entry.job).take();
     match (job, permit) {
-        (Some(job), Some(permit)) => pool().start(Work { job, permit: Some(permit) }),
-        (Some(_), None) => return Launch::Cancelled,
+        (Some(Waiting::Start(job)), Some(permit)) => pool().start(Work { job, permit: Some(permit) }),
+        (Some(_), _) => return Launch::Cancelled,
         (None, permit) => drop(permit),
     }
     answer.await.unwrap_or_else(|_| Launch::Failed("the launcher thread ended".into()))
+}
+
+/// A slot of `slots` for a task that runs its agent itself, in the same line as the shell
+/// agents' launches (see [`launch`]); `None` once the run is being cancelled.
+pub(crate) async fn acquire(slots: &Arc<Semaphore>, cancel: &watch::Receiver<Cancel>) -> Option<OwnedSemaphorePermit> {
+    if *cancel.borrow() != Cancel::None {
+        return None;
+    }
+    if let Ok(permit) = Arc::clone(slots).try_acquire_owned() {
+        return Some(permit);
+    }
+    let (give, mut given) = oneshot::channel();
+    let entry = Arc::new(InLine { slots: Arc::clone(slots), job: Mutex::new(Some(Waiting::Slot(give))) });
+    lock(&pool().line).push_back(Arc::clone(&entry));
+    let _leave = Leave(Arc::clone(&entry));
+    let mut watch = cancel.clone();
+    let permit = tokio::select! {
+        // A thread whose agent exited handed its slot over.
+        p = &mut given => return p.ok(),
+        p = Arc::clone(slots).acquire_owned() => p.ok(),
+        _ = cancelled(&mut watch) => None,
+    };
+    // Out of line, unless a thread took this place meanwhile: then its slot is on the way, and
+    // the one taken here goes back.
+    if lock(&entry.job).take().is_some() {
+        return permit;
+    }
+    drop(permit);
+    let handed = given.await.ok();
+    if *cancel.borrow() != Cancel::None {
+        return None;
+    }
+    handed
 }
 
 /// Takes a job that is still in line out of it.
@@ -287,15 +328,22 @@ impl Pool {
         }
     }
 
-    /// The first job in line for a slot of the semaphore `permit` is from.
-    fn next_in_line(&self, permit: &OwnedSemaphorePermit) -> Option<Job> {
+    /// Hand `permit` to the first in line for a slot of its semaphore: a job to start under it
+    /// (returned), or a task waiting for it. Back to the semaphore when nobody waits.
+    fn next_in_line(&self, mut permit: OwnedSemaphorePermit) -> Option<(Job, OwnedSemaphorePermit)> {
         let mut line = lock(&self.line);
         let mut i = 0;
         while i < line.len() {
             if Arc::ptr_eq(&line[i].slots, permit.semaphore()) {
                 let entry = line.remove(i).expect("index in range");
-                if let Some(job) = lock(&entry.job).take() {
-                    return Some(job);
+                match lock(&entry.job).take() {
+                    Some(Waiting::Start(job)) => return Some((job, permit)),
+                    Some(Waiting::Slot(give)) => match give.send(permit) {
+                        Ok(()) => return None,
+                        // Its task is gone: the next one.
+                        Err(back) => permit = back,
+                    },
+                    None => {}
                 }
             } else {
                 i += 1;
@@ -343,12 +391,11 @@ impl Pool {
                 }
             }
             // The slot goes to the next in line, or back to the semaphore.
-            if let Some(permit) = permit {
-                if let Some(job) = self.next_in_line(&permit) {
-                    work = Work { job, permit: Some(permit) };
-                    continue;
-                }
-                drop(permit);
+            if let Some(permit) = permit
+                && let Some((job, permit)) = self.next_in_line(permit)
+            {
+                work = Work { job, permit: Some(permit) };
+                continue;
             }
             if let Some((tell, exit)) = exited.take() {
                 let _ = tell.send(Ended { exit, slot: None });
@@ -480,6 +527,35 @@ mod tests {
         let expected: Vec<String> = (0..6).flat_map(|i| [format!("start {i}"), format!("end {i}")]).collect();
         assert_eq!(lines, expected);
         assert_eq!(slots.available_permits(), 1, "the slot is back once nobody waits");
+    }
+
+    #[tokio::test]
+    async fn a_task_waiting_for_a_slot_is_served_before_launches_that_lined_up_after_it() {
+        let slots = Arc::new(Semaphore::new(1));
+        let (_tx, cancel) = watch::channel(Cancel::None);
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let first = launch(sh("sleep 0.1"), Some(&slots), &cancel).await;
+        let waiting = {
+            let (slots, cancel, log) = (Arc::clone(&slots), cancel.clone(), log.clone());
+            tokio::spawn(async move {
+                let permit = acquire(&slots, &cancel).await.expect("a slot");
+                std::fs::write(&log, "slot\n").unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                drop(permit);
+            })
+        };
+        tokio::task::yield_now().await;
+        let script = format!("echo shell >> '{}'", log.display());
+        let later = {
+            let (slots, cancel) = (Arc::clone(&slots), cancel.clone());
+            tokio::spawn(async move { finish(launch(sh(&script), Some(&slots), &cancel).await).await })
+        };
+        finish(first).await;
+        waiting.await.unwrap();
+        later.await.unwrap();
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "slot\nshell\n");
+        assert_eq!(slots.available_permits(), 1);
     }
 
     #[tokio::test]

@@ -104,3 +104,37 @@ fn misbehaving_agents_leave_no_zombie_children_in_the_tool() {
     p.run(&["run", "start"]).code(0);
     assert_eq!(p.read("zombies.txt"), "zombies 0\n");
 }
+
+/// Finding: a launcher thread whose shell agent exited handed its slot to the next shell agent
+/// in its line, past an LLM agent that had waited longer on the run's slots (the engine's
+/// semaphore, first come first served): in a parallel phase mixing both, the LLM agent ran only
+/// once no shell agent was left waiting. Both kinds now wait in one line.
+#[test]
+fn an_llm_agent_waiting_for_a_slot_is_not_passed_by_shell_agents_that_came_later() {
+    use crate::fake_api::{FakeApi, anthropic_text, anthropic_tools};
+    let api = FakeApi::start(vec![
+        anthropic_tools(&[("t1", "run_command", serde_json::json!({"command": "echo llm >> log"}))]),
+        anthropic_text("done", "end_turn"),
+    ]);
+    let shells: Vec<String> = (1..=10).map(|i| format!("s{i}")).collect();
+    let mut yaml = format!(
+        "orchestrator:\n  max_parallel_agents: 2\n  kill_grace_seconds: 0.5\nagents:\n  writer:\n    llm:\n      provider: anthropic\n      model: test-model\n      base_url: \"{}\"\n      api_key_env: TEST_LLM_KEY\n      max_tokens: 1000\n      allow_commands: true\n",
+        api.url
+    );
+    for s in &shells {
+        yaml.push_str(&format!("  {s}:\n    entrypoints:\n      default: \"echo {s} >> log; sleep 0.3\"\n"));
+    }
+    let mut order = vec!["s1", "s2", "writer"];
+    order.extend(shells[2..].iter().map(String::as_str));
+    yaml.push_str(&format!("phases:\n  - name: mixed\n    parallel: true\n    agents: [{}]\n", order.join(", ")));
+    let p = Project::with_config(&yaml);
+    p.write(".claude/intake.yaml", "name: demo\n");
+    p.write(".claude/prompts/writer.md", "Work.\n");
+    let out = p.command(&["run", "start"]).env("TEST_LLM_KEY", "sk-test-0123456789abcdef").output().unwrap();
+    crate::harness::Run::from_output(out).code(0);
+    let log = p.read("log");
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 11, "{log}");
+    let at = lines.iter().position(|l| *l == "llm").unwrap();
+    assert!(at <= 3, "the LLM agent, third in line, started {}th:\n{log}", at + 1);
+}
