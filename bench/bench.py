@@ -70,6 +70,26 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       on an idle machine but not met reliably: xargs itself moved 225-265 ms (500) and
       2,277-2,807 ms (5,000) between invocations.
 
+  session 6 (main at 2b5e518 against a84967d; same-window A/B, interleaved rounds)
+    Where the wall time still went: not CPU but idle cores. /proc/stat over a 5,000-agent run:
+      ~1,100 ms of core idle time against ~470 ms for xargs; perf sched showed the runtime's
+      thread, woken by an exiting agent's pipes and pidfd (not "sync" wake-ups), queued behind
+      the agent on the other core while the freed core idled for up to the 0.5 ms migration cost
+      (483 ms of its 898 ms wake-up delay had the other core idle). Exit to next start: 163 us
+      median, xargs 83 us (woken by wait4, a sync wake-up, on the core the child left).
+    Changed: shell agents start on launcher threads that wait in waitid(WNOWAIT) and hand their
+      slot straight to the next agent in line (executor::launcher); the environment is copied
+      once; at the run's end the sweep, the state's save and the records run at once; a
+      non-gated phase's save beside its records; the config's positions index waited for only
+      when needed; the default prompts folder listed once (1,500 lookups -> 4 at 500 agents);
+      transcript tails read with pread.
+    Result (launcher alone, 2b5e518): core idle ~560 ms per 5,000-agent run; wall 1.27x -> 1.13x
+      xargs at 5,000 (8 rounds), 1.22x -> 1.17x at 500 (30 rounds). The later commits were
+      measured only by their parts (validate of 500 agents 6.0-7.3 -> 4.9-5.5 ms; syscall
+      counts); the machine was loaded by a helper's builds for the rest of the session.
+    Serial work left at 500 agents: start ~11 ms (exec, config, state, engine), end ~12 ms
+      (metrics ~5-7 ms beside JUnit ~7 ms, which reads every transcript's tail).
+
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]
        (builds the release binary first, unless --bin names one)
