@@ -226,19 +226,8 @@ pub(crate) async fn supervise(
     let mut buf_out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut buf_err: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     // The run may have been cancelled while the agent was being started.
-    match *cancel.borrow_and_update() {
-        Cancel::None => {}
-        Cancel::Graceful => {
-            outcome.cancelled = true;
-            group.signal(Signal::SIGTERM);
-            kill_at = Instant::now() + req.kill_grace;
-        }
-        Cancel::Immediate => {
-            outcome.cancelled = true;
-            group.signal(Signal::SIGKILL);
-            super::escapees::kill_marked(&mark, false);
-        }
-    }
+    let asked = *cancel.borrow_and_update();
+    stop_for(asked, &group, &mark, req.kill_grace, &mut outcome, &mut kill_at);
 
     loop {
         if status.is_some() && !out_open && !err_open {
@@ -286,19 +275,10 @@ pub(crate) async fn supervise(
             _ = sleep_until(abandon_at), if abandon_at != far => break,
             changed = cancel.changed(), if cancel_open => match changed {
                 Err(_) => cancel_open = false,
-                Ok(()) => match *cancel.borrow_and_update() {
-                    Cancel::None => {}
-                    Cancel::Graceful => {
-                        outcome.cancelled = true;
-                        group.signal(Signal::SIGTERM);
-                        kill_at = Instant::now() + req.kill_grace;
-                    }
-                    Cancel::Immediate => {
-                        outcome.cancelled = true;
-                        group.signal(Signal::SIGKILL);
-                        super::escapees::kill_marked(&mark, false);
-                    }
-                },
+                Ok(()) => {
+                    let asked = *cancel.borrow_and_update();
+                    stop_for(asked, &group, &mark, req.kill_grace, &mut outcome, &mut kill_at);
+                }
             },
         }
     }
@@ -327,4 +307,29 @@ pub(crate) async fn supervise(
         outcome.signal = s.signal;
     }
     outcome
+}
+
+/// What the run's cancellation asks of a running agent: SIGTERM with the grace period before
+/// SIGKILL, or SIGKILL at once (and whatever left its group).
+fn stop_for(
+    asked: Cancel,
+    group: &launcher::Group,
+    mark: &str,
+    grace: Duration,
+    outcome: &mut SubprocessOutcome,
+    kill_at: &mut Instant,
+) {
+    match asked {
+        Cancel::None => {}
+        Cancel::Graceful => {
+            outcome.cancelled = true;
+            group.signal(Signal::SIGTERM);
+            *kill_at = Instant::now() + grace;
+        }
+        Cancel::Immediate => {
+            outcome.cancelled = true;
+            group.signal(Signal::SIGKILL);
+            super::escapees::kill_marked(mark, false);
+        }
+    }
 }
