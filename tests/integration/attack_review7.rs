@@ -54,18 +54,8 @@ fn an_inherited_ignored_sigchld_does_not_lose_the_agents_exit_status() {
         "  - name: fan\n    parallel: true\n    agents: [a, b]\n  - name: after\n    agents: [a, c]\n",
     ));
     // A parent that ignores SIGCHLD and execs the tool (bash passes the disposition on).
-    let mut bash = std::process::Command::new("bash");
-    bash.args(["-c", "trap '' CHLD; exec \"$@\"", "sh", crate::harness::BIN, "run", "start"])
-        .current_dir(p.root())
-        .env("NO_COLOR", "1")
-        .env("CI", "1")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_OUTPUT")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_EVENT_PATH")
-        .stdin(std::process::Stdio::null());
+    let mut bash =
+        p.command_via("bash", &["-c", "trap '' CHLD; exec \"$@\"", "sh", crate::harness::BIN, "run", "start"]);
     let out = crate::harness::Run::from_output(bash.output().unwrap());
     out.code(1);
     let state = p.state();

@@ -105,7 +105,12 @@ impl Project {
     }
 
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        self.command_via(BIN, args)
+    }
+
+    /// As [`Project::command`], with `program` run in the tool's place (a wrapper that execs it).
+    pub(crate) fn command_via(&self, program: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.root())
             .env("NO_COLOR", "1")
