@@ -168,21 +168,23 @@ def bench_noop(runs, n):
 
 def bench_scale(runs, counts):
     """Peak RSS, wall and CPU time of one parallel phase of n no-op agents, against xargs."""
-    rows = {}
-    for n in counts:
-        d = project([(f"a{i}", "true") for i in range(n)], "    parallel: true")
-        commands = ("true\n" * n).encode()
-        env = {**os.environ, "CI": "1"}
-        ours, base = [], []
-        for i in range(runs):
-            # Interleaved, alternating which goes first, so both see the same load.
-            pair = [lambda: ours.append(measured([BIN, "-C", d, "run", "start", "--force"], env=env)),
-                    lambda: base.append(measured(["xargs", "-P", "2", "-I", "CMD", "sh", "-c", "CMD"], input=commands))]
+    env = {**os.environ, "CI": "1"}
+    setups = {n: (project([(f"a{i}", "true") for i in range(n)], "    parallel: true"), ("true\n" * n).encode())
+              for n in counts}
+    ours, base = {n: [] for n in counts}, {n: [] for n in counts}
+    for i in range(runs):
+        # Every count in every round, and each count's pair interleaved, alternating which goes first:
+        # all of them see the same load, so drift in the machine's speed over the minutes of the bench
+        # cancels out of both the ratios against xargs and the time per agent across counts.
+        for n, (d, commands) in setups.items():
+            pair = [lambda: ours[n].append(measured([BIN, "-C", d, "run", "start", "--force"], env=env)),
+                    lambda: base[n].append(measured(["xargs", "-P", "2", "-I", "CMD", "sh", "-c", "CMD"],
+                                                    input=commands))]
             for f in (pair if i % 2 == 0 else pair[::-1]):
                 f()
-        med = lambda xs, k: statistics.median(x[k] for x in xs)
-        rows[n] = {"wall": med(ours, 0), "cpu": med(ours, 1), "rss": max(x[2] for x in ours),
-                   "xwall": med(base, 0), "xcpu": med(base, 1)}
+    med = lambda xs, k: statistics.median(x[k] for x in xs)
+    rows = {n: {"wall": med(ours[n], 0), "cpu": med(ours[n], 1), "rss": max(x[2] for x in ours[n]),
+                "xwall": med(base[n], 0), "xcpu": med(base[n], 1)} for n in counts}
     print(f"one parallel phase of n no-op agents, 2 workers, against xargs -P 2 sh -c true "
           f"(medians of {runs} interleaved runs):")
     print("      n   wall (ms)  xargs (ms)  ratio   CPU (ms)  xargs CPU  ratio   peak RSS")

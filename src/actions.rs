@@ -181,8 +181,15 @@ impl Renderer {
     /// `::error` for each failed agent and each artifact pattern that matched nothing.
     fn annotations(&self, wf: &Workflow, state: &RunState) -> String {
         let mut text = String::new();
-        let source = std::fs::read_to_string(wf.root.join(&wf.config_path)).unwrap_or_default();
-        let spans = crate::config::span::SpanIndex::build(&source);
+        // The config's positions, read only for a missing artifact (an index of a large config
+        // costs more than the rest of this together).
+        let spans = std::cell::OnceCell::new();
+        let spans = || {
+            spans.get_or_init(|| {
+                let source = std::fs::read_to_string(wf.root.join(&wf.config_path)).unwrap_or_default();
+                crate::config::span::SpanIndex::build(&source)
+            })
+        };
         let config_file = self.repo_path(&wf.root.join(&wf.config_path));
         for (pi, phase) in wf.phases.iter().enumerate() {
             let Some(ps) = state.phases.get(&phase.name) else { continue };
@@ -207,7 +214,7 @@ impl Renderer {
                 for (ai, p) in v.patterns.iter().enumerate().filter(|(_, p)| p.files.is_empty()) {
                     let mut props = vec![("title", format!("Missing artifact: {}", phase.name))];
                     props.push(("file", config_file.clone()));
-                    if let Some(pos) = spans.value(&format!("phases[{pi}].artifacts[{ai}]")) {
+                    if let Some(pos) = spans().value(&format!("phases[{pi}].artifacts[{ai}]")) {
                         props.push(("line", pos.line.to_string()));
                         props.push(("col", pos.col.to_string()));
                     }

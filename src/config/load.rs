@@ -10,7 +10,7 @@ use super::model::{
     Agent, AgentKind, ArtifactPattern, Consensus, DEFAULT_CHECKLIST, Phase, RetryPolicy, Settings, WaitMode, Workflow,
 };
 use super::raw::{RawConfig, RawPhase};
-use super::span::SpanIndex;
+use super::span::{Duplicate, SpanIndex};
 use crate::diagnostic::{Diagnostic, Pos, did_you_mean};
 
 /// The config file relative to the workspace when none is given.
@@ -72,13 +72,13 @@ pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Wor
     let raw: RawConfig = match raw {
         Ok(raw) => raw,
         Err(e) => {
-            return Err(given_twice(spans.get(), config_path, source)
+            return Err(given_twice(spans.duplicates(), config_path, source)
                 .unwrap_or_else(|| serde_diagnostic(&e, config_path, source).into()));
         }
     };
     let mut check = Checker { file: config_path, source, spans: &spans, errors: Vec::new() };
     let workflow = check.workflow(root, raw);
-    if let Some(twice) = given_twice(spans.get(), config_path, source) {
+    if let Some(twice) = given_twice(spans.duplicates(), config_path, source) {
         return Err(twice);
     }
     if check.errors.is_empty() { Ok(workflow) } else { Err(ConfigError { diagnostics: check.errors }) }
@@ -86,8 +86,7 @@ pub(crate) fn parse(root: &Path, config_path: &Path, source: &str) -> Result<Wor
 
 /// Keys given twice, reported before anything else: serde keeps one of two equal keys silently
 /// (maps) or points at the mapping (fields). The second occurrence, naming the first.
-fn given_twice(spans: &SpanIndex, config_path: &Path, source: &str) -> Option<ConfigError> {
-    let dups = spans.duplicates();
+fn given_twice(dups: &[Duplicate], config_path: &Path, source: &str) -> Option<ConfigError> {
     if dups.is_empty() {
         return None;
     }
@@ -108,32 +107,47 @@ fn given_twice(spans: &SpanIndex, config_path: &Path, source: &str) -> Option<Co
     Some(ConfigError { diagnostics })
 }
 
-/// The positions index, built on a thread of its own and waited for on first use.
-struct Spans {
-    building: std::sync::Mutex<Option<std::thread::JoinHandle<SpanIndex>>>,
-    built: std::sync::OnceLock<SpanIndex>,
+/// Where the config's nodes sit. The keys given twice, which every load checks, are found on a
+/// thread of their own beside serde's parse and waited for on first use; the index of every
+/// node's position, which only an error needs, is built when one asks for it.
+struct Spans<'a> {
+    source: &'a str,
+    finding: std::sync::Mutex<Option<std::thread::JoinHandle<Vec<Duplicate>>>>,
+    duplicates: std::sync::OnceLock<Vec<Duplicate>>,
+    index: std::sync::OnceLock<SpanIndex>,
 }
 
-impl Spans {
-    fn build(source: &str) -> Spans {
+impl<'a> Spans<'a> {
+    fn build(source: &'a str) -> Spans<'a> {
         let owned = source.to_owned();
-        let building = std::thread::Builder::new().spawn(move || SpanIndex::build(&owned)).ok();
-        let spans = Spans { building: std::sync::Mutex::new(building), built: std::sync::OnceLock::new() };
-        if spans.building.lock().map(|b| b.is_none()).unwrap_or(true) {
-            // No thread to be had: built here.
-            let _ = spans.built.set(SpanIndex::build(source));
+        let finding = std::thread::Builder::new().spawn(move || SpanIndex::duplicates_in(&owned)).ok();
+        let spans = Spans {
+            source,
+            finding: std::sync::Mutex::new(finding),
+            duplicates: std::sync::OnceLock::new(),
+            index: std::sync::OnceLock::new(),
+        };
+        if spans.finding.lock().map(|b| b.is_none()).unwrap_or(true) {
+            // No thread to be had: found here.
+            let _ = spans.duplicates.set(SpanIndex::duplicates_in(source));
         }
         spans
     }
 
-    /// The index; an index that could not be built (its thread panicked) is empty.
-    fn get(&self) -> &SpanIndex {
-        self.built.get_or_init(|| {
-            let handle = self.building.lock().ok().and_then(|mut b| b.take());
+    /// Keys given twice; none if their thread panicked.
+    fn duplicates(&self) -> &[Duplicate] {
+        self.duplicates.get_or_init(|| {
+            let handle = self.finding.lock().ok().and_then(|mut b| b.take());
             handle.and_then(|h| h.join().ok()).unwrap_or_default()
         })
     }
+
+    /// Every node's position, indexed on first use.
+    fn get(&self) -> &SpanIndex {
+        self.index.get_or_init(|| SpanIndex::build(self.source))
+    }
 }
+
 /// Turn a serde_yaml error into a diagnostic, with "did you mean" for unknown keys.
 pub(crate) fn serde_diagnostic(e: &serde_yaml::Error, file: &Path, source: &str) -> Diagnostic {
     let pos = e.location().map(|l| Pos { line: l.line(), col: l.column() });
@@ -223,7 +237,7 @@ fn stays_inside(p: &str) -> bool {
 pub(super) struct Checker<'a> {
     file: &'a Path,
     source: &'a str,
-    spans: &'a Spans,
+    spans: &'a Spans<'a>,
     errors: Vec<Diagnostic>,
 }
 

@@ -204,7 +204,7 @@ impl Engine {
 
     fn queue_record(
         &self,
-        state: RunState,
+        state: impl std::borrow::Borrow<RunState> + Send + 'static,
         write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
     ) -> oneshot::Receiver<Result<(), EngineError>> {
         let writer = self.writer.get_or_init(|| {
@@ -223,7 +223,7 @@ impl Engine {
             tx
         });
         let (reply, done) = oneshot::channel();
-        let job: RecordWrite = Box::new(move |r, wf| write(r, wf, &state));
+        let job: RecordWrite = Box::new(move |r, wf| write(r, wf, state.borrow()));
         // The writer runs as long as the engine: a send fails only once it is gone, and then the
         // dropped reply says so.
         let _ = writer.send((job, reply));
@@ -395,12 +395,18 @@ impl Engine {
             }
             (status, store.state.clone())
         };
-        let records = self.queue_record(state, |r, wf, state| r.run(wf, state));
+        // The metrics after every record asked for before (a phase's may hold metrics too); the
+        // JUnit report, which only this writes, at once, beside them.
+        let state = Arc::new(state);
+        let metrics = self.queue_record(Arc::clone(&state), |r, wf, state| r.metrics(wf, state));
+        let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
+        let junit = tokio::task::spawn_blocking(move || recorder.junit(&wf, &state));
         let engine = Arc::clone(&self);
         let saved = tokio::task::spawn_blocking(move || engine.store().save());
-        let (saved, written, _) = tokio::join!(saved, records, sweep);
+        let (saved, metrics, junit, _) = tokio::join!(saved, metrics, junit, sweep);
         saved.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
-        written.map_err(|_| EngineError::Internal("the records' writer stopped".into()))??;
+        junit.map_err(|e| EngineError::Internal(format!("writing the records failed: {e}")))??;
+        metrics.map_err(|_| EngineError::Internal("the records' writer stopped".into()))??;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -771,14 +777,16 @@ impl Engine {
             // Nothing the phase's agents started outlives the phase, not even what left their
             // process groups; and it writes nothing more into what is recorded below.
             executor::escapees::kill_marked(&executor::escapees::phase_prefix(&ended), true);
-            let mut changes = before.diff(&Snapshot::take(&root, &state_file, false), &root);
+            let now = Snapshot::take(&root, &state_file, false);
+            let mut changes = before.diff(&now, &root);
             for c in &elsewhere {
                 changes.absorb(c);
             }
             // What the agents wrote is posted, committed and uploaded: no secret goes with it.
             changes.redacted = workspace::redact_files(&root, changes.added.iter().chain(&changes.modified), &redactor);
             let validation = (!patterns.is_empty()).then(|| workspace::validate(&root, &patterns));
-            let after = Snapshot::take(&root, &state_file, false);
+            // The workspace as the hygiene check sees it: as it was, unless redaction rewrote files.
+            let after = if changes.redacted.is_empty() { now } else { Snapshot::take(&root, &state_file, false) };
             let hygiene = hygiene::assess(&root, &run_id, &for_hygiene, &changes, &reported, &after);
             (validation, changes, hygiene)
         })

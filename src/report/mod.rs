@@ -153,16 +153,19 @@ impl Recorder {
         // Side by side: both read the whole state (JUnit every transcript's tail too), and the
         // run waits for them before it exits.
         std::thread::scope(|s| {
-            let junit = s.spawn(|| {
-                self.write_with(JUNIT_PATH, |w| {
-                    junit::write(wf, state, &self.redactor, w).map_err(|e| std::io::Error::other(e.to_string()))
-                })
-            });
+            let junit = s.spawn(|| self.junit(wf, state));
             let metrics = self.metrics(wf, state);
             let junit = junit.join().unwrap_or_else(|_| {
                 Err(RecordError { path: JUNIT_PATH.into(), source: std::io::Error::other("writing it panicked") })
             });
             junit.and(metrics)
+        })
+    }
+
+    /// The JUnit report, which only a run's end writes.
+    pub(crate) fn junit(&self, wf: &Workflow, state: &RunState) -> Result<(), RecordError> {
+        self.write_with(JUNIT_PATH, |w| {
+            junit::write(wf, state, &self.redactor, w).map_err(|e| std::io::Error::other(e.to_string()))
         })
     }
 }

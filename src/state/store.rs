@@ -149,21 +149,53 @@ pub(crate) fn read(path: &Path) -> Result<RunState, StateError> {
 /// The run id of the state at `path`, read without building the state (and without its journal,
 /// which never changes the id): for replacing a run.
 pub(crate) fn read_run_id(path: &Path) -> Result<String, StateError> {
-    #[derive(serde::Deserialize)]
-    struct Id {
-        run_id: String,
-    }
     let text = match crate::text_file::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Err(StateError::NoRun { path: path.to_path_buf() }),
         Err(e) => return Err(StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() }),
     };
-    let id = serde_json::from_str::<Id>(&text)
-        .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?
-        .run_id;
+    let id =
+        leading_run_id(&text).map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
     super::model::check_name(|| "the run id".into(), &id)
         .map_err(|e| StateError::Corrupt { path: path.to_path_buf(), detail: e.to_string() })?;
     Ok(id)
+}
+
+/// The `run_id` of a state's JSON object, parsed up to it only: the state it names is being
+/// replaced, and a large run's state is mostly what follows (its agents).
+fn leading_run_id(text: &str) -> Result<String, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, Visitor};
+    /// Where the id goes; once found, parsing stops with an error that is not reported.
+    struct Seek<'a>(&'a mut Option<String>);
+    impl<'de> DeserializeSeed<'de> for Seek<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Seek<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a run's state (a JSON object)")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "run_id" {
+                    *self.0 = Some(map.next_value::<String>()?);
+                    return Err(A::Error::custom("found"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut found = None;
+    let read = Seek(&mut found).deserialize(&mut serde_json::Deserializer::from_str(text));
+    match (found, read) {
+        (Some(id), _) => Ok(id),
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => Err(serde_json::Error::missing_field("run_id")),
+    }
 }
 
 fn replay_journal(path: &Path, state: &mut RunState) -> Result<(), StateError> {
@@ -388,7 +420,23 @@ mod tests {
         assert!(matches!(read_run_id(&path), Err(StateError::NoRun { .. })));
         std::fs::write(&path, serde_json::to_vec_pretty(&state()).unwrap()).unwrap();
         assert_eq!(read_run_id(&path).unwrap(), "r1");
-        for bad in [r#"{"run_id": "../../etc"}"#, r#"{"run_id": 3}"#, "not json", r#"{"phases": {}}"#] {
+        // Found after other keys, never inside them; what follows it is not read.
+        for (text, id) in [
+            (r#"{"version": 1, "phases": {"p": {"run_id": "inner"}}, "run_id": "r2", "more": 1}"#, "r2"),
+            (r#"{"run_id": "r\u0033", "phases": {"#, "r3"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_run_id(&path).unwrap(), id, "{text}");
+        }
+        for bad in [
+            r#"{"run_id": "../../etc"}"#,
+            r#"{"run_id": 3}"#,
+            "not json",
+            r#"{"phases": {}}"#,
+            r#"["run_id", "r1"]"#,
+            r#"{"phases": {"#,
+            "",
+        ] {
             std::fs::write(&path, bad).unwrap();
             assert!(matches!(read_run_id(&path), Err(StateError::Corrupt { .. })), "{bad}");
         }
