@@ -90,6 +90,29 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
     Serial work left at 500 agents: start ~11 ms (exec, config, state, engine), end ~12 ms
       (metrics ~5-7 ms beside JUnit ~7 ms, which reads every transcript's tail).
 
+  session 8 (main at b80d357, then the phase-end save folded into the run's end; idle VM)
+    Start: 500: wall 1.25x, CPU 1.15x, 17.4 MiB; 5,000: wall 1.21x, CPU 1.14x, 48.7 MiB; per
+      agent 5,000 vs 500: 0.96. (Session 7 at 78cde26: 1.06-1.22 at 500, 1.10-1.17 at 5,000 over
+      seven invocations; the machine's speed moved xargs between 253 and 321 ms.)
+    The orchestrator's thread (`perf stat --no-inherit`): 77-93 ms for 500 agents, 1.9 context
+      switches per agent. Per agent it makes: readlink (folder check) + openat + statx (the
+      transcript), 2 journal writes, 2 transcript writes + close, 2 x (fcntl F_GETFL/F_SETFL +
+      epoll_ctl add/del + close) for the pipes, 2 reads (EOF), 2 progress lines, 2-3 epoll_wait.
+    The largest part (`perf record --call-graph fp`, frame pointers): creating the transcript,
+      about a third of that thread: this VM's ext4 runs without a journal, so allocating an
+      inode scans past recently deleted ones (find_inode_bit -> recently_deleted), and the
+      directory's htree lookup at times reads a block from disk. The same binary with the
+      project on tmpfs against ext4 (20 interleaved rounds, 500 agents): 1.14x against 1.26x
+      xargs, ~35 ms (~70 us per agent) for the file system alone. xargs creates no file.
+    Tried and dropped: mimalloc as the global allocator (347 against 348 ms; peak RSS 16.9 ->
+      46.7 MiB); more agents prepared ahead (2x, 4x, 8x the workers: 1.171, 1.164, 1.158, noise:
+      the line is rarely empty when a slot frees).
+    Kept: a phase's end is saved by the run's loop before anything else starts (or at once
+      while other phases run), and not at all when the run's end follows, which saves anyway:
+      one fsync'd state write fewer at the end of a run (1.204x -> 1.197x, 30 rounds).
+    Serial work: start 9-17 ms before the first agent's exec, end 9-14 ms after the last exit
+      (sched tracepoints, 500 agents).
+
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]
        (builds the release binary first, unless --bin names one)

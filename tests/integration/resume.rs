@@ -204,3 +204,32 @@ fn resume_kills_a_recorded_group_only_with_its_leaders_start_time() {
     p.run(&["run", "resume"]).code(0).stdout_has("completed");
     wait_for("the group's last process to be killed", || !alive(child as i32));
 }
+
+#[test]
+fn a_phase_end_is_saved_before_the_next_phase_starts() {
+    // The second phase's agent reads the state as it is on disk, then kills the orchestrator
+    // (its parent) once: the first phase must be on disk as succeeded, and a resume must not
+    // run it again.
+    let p = Project::with_config(&config(
+        "",
+        &[
+            ("first", "echo ran >> first.log"),
+            (
+                "second",
+                "cp .claude/orchestrator_state.json seen.json; if [ ! -f once ]; then touch once; kill -9 $PPID; sleep 5; fi",
+            ),
+        ],
+        "  - name: build\n    agents: [first]\n  - name: ship\n    agents: [second]\n",
+    ));
+    let out = p.run(&["run", "start"]);
+    assert_ne!(out.code, 0, "the orchestrator was killed by its agent: {}", out.stderr);
+    let seen: serde_json::Value = serde_json::from_str(&p.read("seen.json")).unwrap();
+    assert_eq!(seen["phases"]["build"]["status"], "succeeded", "{seen:#}");
+    assert_eq!(seen["phases"]["ship"]["status"], "running", "{seen:#}");
+    p.run(&["run", "resume"]).code(0).stdout_has("completed");
+    assert_eq!(p.read("first.log"), "ran\n", "the saved phase ran again");
+    let state = p.state();
+    assert_eq!(state["phases"]["build"]["status"], "succeeded");
+    assert_eq!(state["phases"]["ship"]["status"], "succeeded");
+    assert!(state["finished_at"].is_string(), "{state:#}");
+}
