@@ -112,6 +112,16 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       one fsync'd state write fewer at the end of a run (1.204x -> 1.197x, 30 rounds).
     Serial work: start 9-17 ms before the first agent's exec, end 9-14 ms after the last exit
       (sched tracepoints, 500 agents).
+    Why invocations differ: on an ext4 without a journal (this VM's), a new inode is not taken
+      from inodes freed in the last 30-60 s, and every allocation walks past them. Creating 500
+      empty files took 84 us each, and 200-290 us each for the next minute after 400 files had
+      been replaced by rename (Python, same folder). Each run replaces ~14 files (state, metrics,
+      reports: atomic rename), so back-to-back runs slow each other's transcripts down; xargs
+      creates none. On a loop-mounted ext4 with a journal the loop device cost more than it
+      saved (1.29x and 1.23x, a slower hour of the VM: xargs 297 ms).
+    End of session 8 (f1bcc0f, idle, the machine slower than at the start: xargs 295 ms at 500,
+      2,958 ms at 5,000): 500: 1.22x wall, 1.15x CPU, 17.3 MiB; 5,000: 1.19x wall, 1.15x CPU,
+      54.0 MiB; per agent 5,000 vs 500: 0.98. The wall-time goal is still missed at 500.
 
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]
