@@ -119,6 +119,11 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       reports: atomic rename), so back-to-back runs slow each other's transcripts down; xargs
       creates none. On a loop-mounted ext4 with a journal the loop device cost more than it
       saved (1.29x and 1.23x, a slower hour of the VM: xargs 297 ms).
+    How much that is: the same build writing transcripts to /dev/null instead (a throwaway
+      build, same process, right after ~100,000 files had been deleted on this disk): 500:
+      1.34x -> 1.17x (20 rounds); 5,000: 1.22x -> 1.13x (5 rounds). Each run's own ~14 atomic
+      replacements count too: back-to-back runs leave hundreds of recently freed inodes for
+      the next transcripts to walk past.
     End of session 8 (f1bcc0f, idle, the machine slower than at the start: xargs 295 ms at 500,
       2,958 ms at 5,000): 500: 1.22x wall, 1.15x CPU, 17.3 MiB; 5,000: 1.19x wall, 1.15x CPU,
       54.0 MiB; per agent 5,000 vs 500: 0.98. The wall-time goal is still missed at 500.
