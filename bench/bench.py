@@ -90,7 +90,7 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
     Serial work left at 500 agents: start ~11 ms (exec, config, state, engine), end ~12 ms
       (metrics ~5-7 ms beside JUnit ~7 ms, which reads every transcript's tail).
 
-  session 8 (main at b80d357, then the phase-end save folded into the run's end; idle VM)
+  session 8 (main at b80d357; idle VM)
     Start: 500: wall 1.25x, CPU 1.15x, 17.4 MiB; 5,000: wall 1.21x, CPU 1.14x, 48.7 MiB; per
       agent 5,000 vs 500: 0.96. (Session 7 at 78cde26: 1.06-1.22 at 500, 1.10-1.17 at 5,000 over
       seven invocations; the machine's speed moved xargs between 253 and 321 ms.)
@@ -107,9 +107,11 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
     Tried and dropped: mimalloc as the global allocator (347 against 348 ms; peak RSS 16.9 ->
       46.7 MiB); more agents prepared ahead (2x, 4x, 8x the workers: 1.171, 1.164, 1.158, noise:
       the line is rarely empty when a slot frees).
-    Kept: a phase's end is saved by the run's loop before anything else starts (or at once
-      while other phases run), and not at all when the run's end follows, which saves anyway:
-      one fsync'd state write fewer at the end of a run (1.204x -> 1.197x, 30 rounds).
+    Tried and reverted: saving a phase's end in the run's loop, and not at all when the run's
+      end follows (one fsync'd state write fewer: 1.204x -> 1.197x, 30 rounds, within noise).
+      A review found the phase's end printed before it was on disk: a kill at that moment lost
+      the phase's status, and a resume ran an agent its failed sequential phase had skipped.
+      A test now holds "printed means saved".
     Serial work: start 9-17 ms before the first agent's exec, end 9-14 ms after the last exit
       (sched tracepoints, 500 agents).
     Why invocations differ: on an ext4 without a journal (this VM's), a new inode is not taken
@@ -124,8 +126,8 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       1.34x -> 1.17x (20 rounds); 5,000: 1.22x -> 1.13x (5 rounds). Each run's own ~14 atomic
       replacements count too: back-to-back runs leave hundreds of recently freed inodes for
       the next transcripts to walk past.
-    End of session 8 (f1bcc0f, idle, the machine slower than at the start: xargs 295 ms at 500,
-      2,958 ms at 5,000): 500: 1.22x wall, 1.15x CPU, 17.3 MiB; 5,000: 1.19x wall, 1.15x CPU,
+    End of session 8 (f1bcc0f, with the save since reverted; idle, the machine slower than at
+      the start: xargs 295 ms at 500, 2,958 ms at 5,000): 500: 1.22x wall, 1.15x CPU, 17.3 MiB; 5,000: 1.19x wall, 1.15x CPU,
       54.0 MiB; per agent 5,000 vs 500: 0.98. The wall-time goal is still missed at 500.
 
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]

@@ -103,9 +103,6 @@ pub(crate) struct Engine {
     pub(super) writer: std::sync::OnceLock<mpsc::UnboundedSender<RecordJob>>,
     /// Records written while the run goes on (see [`Engine::record_later`]).
     pub(super) deferred: Mutex<Vec<oneshot::Receiver<Result<(), EngineError>>>>,
-    /// A phase ended (not at a gate) and its end is not saved yet: saved by the run's loop before
-    /// anything else starts or while other phases run, else by the run's end, which saves anyway.
-    pub(super) end_unsaved: std::sync::atomic::AtomicBool,
     pub(super) opts: RunOptions,
 }
 
@@ -174,7 +171,6 @@ impl Engine {
             transcripts: Mutex::new(None),
             writer: std::sync::OnceLock::new(),
             deferred: Mutex::new(Vec::new()),
-            end_unsaved: std::sync::atomic::AtomicBool::new(false),
             opts,
         }
     }
@@ -331,7 +327,7 @@ impl Engine {
         let mut first_error: Option<EngineError> = None;
         loop {
             if !stop && !self.cancelled() {
-                let mut ready: Vec<String> = match &mode {
+                let ready: Vec<String> = match &mode {
                     // A phase that has run (or waits at its gate) is not run again: a repeated
                     // step is harmless, and its gate was re-read above.
                     Mode::Phase(name) if !launched => match self.wf.phase(name) {
@@ -349,14 +345,6 @@ impl Engine {
                     _ => Vec::new(),
                 };
                 launched = true;
-                // The phase that ended is saved before anything after it starts.
-                if !ready.is_empty()
-                    && let Err(e) = self.save_ended_phase().await
-                {
-                    stop = true;
-                    first_error.get_or_insert(e);
-                    ready.clear();
-                }
                 for name in ready {
                     running.insert(name.clone());
                     let engine = Arc::clone(&self);
@@ -366,13 +354,6 @@ impl Engine {
                         (name, result)
                     });
                 }
-            }
-            // Other phases go on: the one that ended is saved now, as it would be alone.
-            if !running.is_empty()
-                && let Err(e) = self.save_ended_phase().await
-            {
-                stop = true;
-                first_error.get_or_insert(e);
             }
             let Some(joined) = tasks.join_next().await else { break };
             match joined {
@@ -430,18 +411,6 @@ impl Engine {
             return Err(e);
         }
         Ok(RunSummary { status, interrupted })
-    }
-
-    /// Save a phase's end left unsaved by `finish_phase` (see [`Engine::end_unsaved`]).
-    async fn save_ended_phase(self: &Arc<Self>) -> Result<(), EngineError> {
-        if !self.end_unsaved.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Ok(());
-        }
-        let engine = Arc::clone(self);
-        tokio::task::spawn_blocking(move || engine.store().save())
-            .await
-            .map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
-        Ok(())
     }
 
     /// A single phase runs only once every phase it needs is done (gates included, as just
@@ -871,11 +840,11 @@ impl Engine {
             }
             (status, error, store.state.clone())
         };
-        // Otherwise saved by the run's loop, before it starts anything else or while other phases
-        // run; when the run ends here, by the run's end, which saves anyway (one save, not two).
-        if status != PhaseStatus::AwaitingApproval {
-            self.end_unsaved.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
+        // Otherwise saved while the phase's records are written (below), before this returns.
+        let saved = (status != PhaseStatus::AwaitingApproval).then(|| {
+            let engine = Arc::clone(self);
+            tokio::task::spawn_blocking(move || engine.store().save())
+        });
         // The records (hygiene, validation report, bundle, metrics) are written off the lock.
         let name = phase.name.clone();
         let gated = status == PhaseStatus::AwaitingApproval;
@@ -893,6 +862,9 @@ impl Engine {
         } else {
             // Written while the run goes on to its next phase or its end.
             self.record_later(snapshot.clone(), write);
+        }
+        if let Some(saved) = saved {
+            saved.await.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
         }
         let snapshot = gated.then_some(snapshot);
         let mut gate_request = None;

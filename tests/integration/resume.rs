@@ -233,3 +233,33 @@ fn a_phase_end_is_saved_before_the_next_phase_starts() {
     assert_eq!(state["phases"]["ship"]["status"], "succeeded");
     assert!(state["finished_at"].is_string(), "{state:#}");
 }
+
+#[test]
+fn a_phase_printed_as_ended_is_on_disk_as_ended() {
+    // Killed the moment the phase's end is printed: the state on disk says so too, and a resume
+    // does not run the agent a sequential phase skipped after its first failure.
+    use std::io::BufRead;
+    let p = Project::with_config(&config(
+        "",
+        &[("a", "echo a >> a.log; exit 1"), ("b", "echo b >> b.log")],
+        "  - name: build\n    agents: [a, b]\n",
+    ));
+    let mut child = p.spawn(&["run", "start"]);
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let ended = line.contains("phase build failed");
+        seen.push(line);
+        if ended {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert!(seen.iter().any(|l| l.contains("phase build failed")), "{seen:#?}");
+    assert_eq!(p.state()["phases"]["build"]["status"], "failed", "{:#}", p.state());
+    p.run(&["run", "resume"]);
+    assert!(!p.root().join("b.log").exists(), "a resume ran the agent the failed phase skipped");
+    assert_eq!(p.read("a.log"), "a\n");
+}
