@@ -130,6 +130,22 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       the start: xargs 295 ms at 500, 2,958 ms at 5,000): 500: 1.22x wall, 1.15x CPU, 17.3 MiB; 5,000: 1.19x wall, 1.15x CPU,
       54.0 MiB; per agent 5,000 vs 500: 0.98. The wall-time goal is still missed at 500.
 
+  Session 9 (2026-12-02, the same VM; A/B: two builds and xargs interleaved in one process):
+    Serial work, timed inside the binary (500 agents): main to first spawn 6-8 ms (config 2.5-3.8,
+      state created 0.9, phase start saved 0.6-1.0, workspace snapshot 0.4); last agent to exit
+      10-13 ms (phase end saved 2.3-4.2 ms, of which the fsync 0.5-1.9 and the folder's fsync
+      0.3-0.9; the run's end 4.5-6 ms, JUnit with its 500 transcript tails the longest).
+    The runtime's thread was woken about twice per agent: once by the agent's pipes closing,
+      once by its launcher thread (the next agent started, this one exited). Now a new agent's
+      pipes are not watched for their first 50 ms: the task waits for the exit alone, then
+      reads what is in the pipes without blocking. A quick agent costs one wake-up and no
+      poller registration (4 fcntl, 4 epoll_ctl and 2 reads fewer). Context switches of that
+      thread, 500 agents: 950-1,120 -> 680-710. Wall against xargs: 500: 1.180x -> 1.149x
+      (21 rounds); 5,000: 1.175x -> 1.140x (7 rounds).
+    Tried and dropped: read buffers and the transcript's buffer below glibc's 1 KiB
+      large-request size (malloc_consolidate was 3% of the thread): within noise (1.180x against
+      1.197x). A quick agent's task now allocates no read buffer at all.
+
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]
        (builds the release binary first, unless --bin names one)

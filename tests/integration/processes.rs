@@ -40,6 +40,41 @@ fn agent_exiting_while_children_hold_its_output_is_reported_and_its_group_killed
     assert_eq!(p.state()["phases"]["build"]["agents"]["leaky"]["attempts"][0]["leaked_output"], true);
 }
 
+/// Every line of `transcript` equal to `line`.
+fn count_lines(transcript: &str, line: &str) -> usize {
+    transcript.lines().filter(|l| *l == line).count()
+}
+
+#[test]
+fn output_an_agent_leaves_in_its_pipes_at_exit_all_reaches_the_transcript() {
+    // Quick agents have their output read at their exit: what fits in the pipes, what filled them
+    // (and so was streamed before the exit), and what a process they left behind writes after.
+    let p = Project::with_config(&config(
+        "",
+        &[
+            ("burst", "yes o | head -n 20000; yes e | head -n 20000 >&2; printf 'no newline at the end'"),
+            ("flood", "yes f | head -n 400000"),
+            ("after", "(yes t | head -n 300000) & echo leader done"),
+            ("late", "(sleep 0.1; echo late) & echo leader done"),
+        ],
+        "  - name: build\n    parallel: true\n    agents: [burst, flood, after, late]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let state = p.state();
+    let transcript = |agent: &str| p.read(state["phases"]["build"]["agents"][agent]["transcript"].as_str().unwrap());
+    let burst = transcript("burst");
+    assert_eq!(count_lines(&burst, "o"), 20000);
+    assert_eq!(count_lines(&burst, "e"), 20000);
+    assert_eq!(count_lines(&burst, "no newline at the end"), 1, "{}", &burst[burst.len().saturating_sub(300)..]);
+    assert_eq!(count_lines(&transcript("flood"), "f"), 400000);
+    let after = transcript("after");
+    assert_eq!(count_lines(&after, "leader done"), 1);
+    assert_eq!(count_lines(&after, "t"), 300000);
+    let late = transcript("late");
+    assert_eq!(count_lines(&late, "leader done"), 1);
+    assert_eq!(count_lines(&late, "late"), 1, "{late}");
+}
+
 #[test]
 fn background_children_that_closed_their_output_are_killed_too() {
     let p = Project::with_config(&config(
