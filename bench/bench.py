@@ -135,16 +135,21 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       state created 0.9, phase start saved 0.6-1.0, workspace snapshot 0.4); last agent to exit
       10-13 ms (phase end saved 2.3-4.2 ms, of which the fsync 0.5-1.9 and the folder's fsync
       0.3-0.9; the run's end 4.5-6 ms, JUnit with its 500 transcript tails the longest).
-    The runtime's thread was woken about twice per agent: once by the agent's pipes closing,
-      once by its launcher thread (the next agent started, this one exited). Now a new agent's
-      pipes are not watched for their first 50 ms: the task waits for the exit alone, then
-      reads what is in the pipes without blocking. A quick agent costs one wake-up and no
-      poller registration (4 fcntl, 4 epoll_ctl and 2 reads fewer). Context switches of that
-      thread, 500 agents: 950-1,120 -> 680-710. Wall against xargs: 500: 1.180x -> 1.149x
-      (21 rounds); 5,000: 1.175x -> 1.140x (7 rounds).
+    Tried and reverted: not watching a new agent's pipes for its first 50 ms, the task waiting
+      for its exit alone and then reading the pipes without blocking. A quick agent cost one
+      wake-up of the runtime's thread instead of about two, and no poller registration (4
+      fcntl, 4 epoll_ctl and 2 reads fewer); its context switches at 500 agents went from
+      950-1,120 to 680-710, and the wall time against xargs from 1.180x to 1.149x at 500 (21
+      rounds) and from 1.175x to 1.140x at 5,000 (7 rounds). A review as a misbehaving agent
+      found what that costs: stdout and stderr of those 50 ms came out in the wrong order in
+      the transcript (all of stdout first), an agent printing more than a pipe holds (64 KiB)
+      stalled for the rest of the 50 ms (100 agents printing 109 KB each: 0.2 s -> 2.7 s), a
+      timeout under 50 ms killed such an agent, and another agent reading the pipes through
+      /proc had 50 ms to steal from instead of microseconds. A test now holds the order of the
+      two streams; the one that ran agents leaving output in their pipes at exit is kept.
     Tried and dropped: read buffers and the transcript's buffer below glibc's 1 KiB
       large-request size (malloc_consolidate was 3% of the thread): within noise (1.180x against
-      1.197x). A quick agent's task now allocates no read buffer at all.
+      1.197x).
 
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]

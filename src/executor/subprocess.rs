@@ -32,13 +32,6 @@ pub(crate) enum Cancel {
 /// Bytes read from a pipe at a time. Small enough that the common quiet agent costs little to
 /// set up; a loud one is limited by the pipe (64 KiB on Linux), not by this.
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a new agent's output may wait in its pipes before the runtime watches them (see
-/// [`supervise`]). A pipe holds 64 KiB on Linux: an agent that prints more than that this early
-/// waits for the rest of this time, once.
-const FIRST_LOOK: Duration = Duration::from_millis(50);
-/// Bytes read from an agent's pipe at its exit without waiting, at most: the rest, which a
-/// process it left behind may still be writing, is read as it comes.
-const FIRST_LOOK_BYTES: usize = 256 * 1024;
 /// How long an exited agent's children may keep its output open before their group is killed.
 const LEAK_GRACE: Duration = Duration::from_millis(500);
 /// How long to keep reading after that kill (a process that left the group may hold the pipe).
@@ -193,12 +186,6 @@ pub(crate) async fn launch(
 
 /// Stream the started agent's output into `sink` until it and its output are done, under its
 /// timeout and the run's cancellation; then make sure nothing of its group is left.
-///
-/// The runtime does not watch a new agent's pipes at once: for up to [`FIRST_LOOK`] it waits for
-/// the agent's exit only, its output waiting in the pipes meanwhile. An agent done by then (most
-/// short ones) has its output read in one go, without its pipes being registered with the
-/// runtime's poller, and without a wake-up of the runtime's thread when they close (measured: see
-/// `bench/bench.py`). Otherwise its pipes are watched from then on, and its output streamed.
 pub(crate) async fn supervise(
     agent: Launched,
     req: &SubprocessRequest<'_>,
@@ -212,77 +199,49 @@ pub(crate) async fn supervise(
     // The agent's slot, if its thread left it with the agent (its group outlived it).
     let mut _slot = None;
     let mut outcome = SubprocessOutcome::default();
-    let far = Instant::now() + Duration::from_secs(86400 * 365);
-    let deadline = Instant::now() + req.timeout;
-    let mut kill_at = far;
-    let mut leak_at = far;
-    let mut abandon_at = far;
-    let mut cancel_open = true;
-    let mut status: Option<launcher::Exit> = None;
-    // The run may have been cancelled while the agent was being started.
-    let asked = *cancel.borrow_and_update();
-    stop_for(asked, &group, &mark, req.kill_grace, &mut outcome, &mut kill_at);
-    let (mut out_pipe, mut err_pipe) = (Some(started.stdout), Some(started.stderr));
-    if asked == Cancel::None {
-        tokio::select! {
-            e = &mut exited => {
-                let ended = launcher::exit_of(pgid, e).await;
-                status = Some(ended.exit);
-                _slot = ended.slot;
-                leak_at = Instant::now() + LEAK_GRACE;
-            },
-            _ = sleep_until((Instant::now() + FIRST_LOOK).min(deadline)) => {},
-            changed = cancel.changed() => match changed {
-                Err(_) => cancel_open = false,
-                Ok(()) => {
-                    let asked = *cancel.borrow_and_update();
-                    stop_for(asked, &group, &mark, req.kill_grace, &mut outcome, &mut kill_at);
-                }
-            },
-        }
-        if status.is_some() {
-            out_pipe = out_pipe.and_then(|p| read_ready(p, Stream::Stdout, sink));
-            err_pipe = err_pipe.and_then(|p| read_ready(p, Stream::Stderr, sink));
-        }
-    }
-    let (mut out_open, mut err_open) = (out_pipe.is_some(), err_pipe.is_some());
-    // Read into spare capacity: nothing is zeroed, and pages are touched only as output arrives.
-    let mut buf_out: Vec<u8> = Vec::with_capacity(if out_open { READ_CHUNK } else { 0 });
-    let mut buf_err: Vec<u8> = Vec::with_capacity(if err_open { READ_CHUNK } else { 0 });
-    let watched = (out_pipe.map(ChildStdout::from_std).transpose(), err_pipe.map(ChildStderr::from_std).transpose());
-    let (mut stdout, mut stderr) = match watched {
+    let (mut stdout, mut stderr) = match (ChildStdout::from_std(started.stdout), ChildStderr::from_std(started.stderr))
+    {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
             // Not supervised, so not left running.
             group.signal(Signal::SIGKILL);
-            if status.is_none() {
-                let ended = launcher::exit_of(pgid, exited.await).await;
-                status = Some(ended.exit);
-                _slot = ended.slot;
-            }
+            let ended = launcher::exit_of(pgid, exited.await).await;
             // Its slot (dropped last) comes back once nothing of the group is left.
             group.signal(Signal::SIGKILL);
-            let exit = status.unwrap_or_default();
+            let exit = ended.exit;
             outcome.exit_code = exit.code;
             outcome.signal = exit.signal;
             outcome.spawn_error = Some(format!("cannot read the agent's output: {e}"));
             return outcome;
         }
     };
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let deadline = Instant::now() + req.timeout;
+    let mut kill_at = far;
+    let mut leak_at = far;
+    let mut abandon_at = far;
+    let (mut out_open, mut err_open, mut cancel_open) = (true, true, true);
+    let mut status: Option<launcher::Exit> = None;
+    // Read into spare capacity: nothing is zeroed, and pages are touched only as output arrives.
+    let mut buf_out: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut buf_err: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // The run may have been cancelled while the agent was being started.
+    let asked = *cancel.borrow_and_update();
+    stop_for(asked, &group, &mark, req.kill_grace, &mut outcome, &mut kill_at);
 
     loop {
         if status.is_some() && !out_open && !err_open {
             break;
         }
         tokio::select! {
-            r = read_from(&mut stdout, &mut buf_out), if out_open => match r {
+            r = stdout.read_buf(&mut buf_out), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
                 Ok(_) => {
                     sink.feed(Stream::Stdout, &buf_out);
                     buf_out.clear();
                 }
             },
-            r = read_from(&mut stderr, &mut buf_err), if err_open => match r {
+            r = stderr.read_buf(&mut buf_err), if err_open => match r {
                 Ok(0) | Err(_) => err_open = false,
                 Ok(_) => {
                     sink.feed(Stream::Stderr, &buf_err);
@@ -348,44 +307,6 @@ pub(crate) async fn supervise(
         outcome.signal = s.signal;
     }
     outcome
-}
-
-/// Read from `pipe`, or never return without one.
-async fn read_from<R: tokio::io::AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    match pipe {
-        Some(p) => p.read_buf(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Feed what an exited agent left in `pipe` to `sink`, without waiting: `None` once the pipe is
-/// at its end, else the pipe, still open (a process the agent left behind holds it), to watch.
-fn read_ready<P: std::io::Read + std::os::fd::AsFd>(
-    mut pipe: P,
-    stream: Stream,
-    sink: &mut OutputSink<'_>,
-) -> Option<P> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    // Never a blocking read on the runtime's thread: whoever holds the other end (any process
-    // of the agent's user can open it) decides when data comes.
-    if fcntl(&pipe, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_err() {
-        return Some(pipe);
-    }
-    let mut chunk = [0u8; READ_CHUNK];
-    let mut read = 0;
-    while read < FIRST_LOOK_BYTES {
-        match pipe.read(&mut chunk) {
-            Ok(0) => return None,
-            Ok(n) => {
-                sink.feed(stream, &chunk[..n]);
-                read += n;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(pipe),
-            Err(_) => return None,
-        }
-    }
-    Some(pipe)
 }
 
 /// What the run's cancellation asks of a running agent: SIGTERM with the grace period before

@@ -76,6 +76,30 @@ fn output_an_agent_leaves_in_its_pipes_at_exit_all_reaches_the_transcript() {
 }
 
 #[test]
+fn stdout_and_stderr_reach_the_transcript_in_the_order_they_were_written() {
+    // Read as it comes: an error message stays where it was printed among the normal output,
+    // in a quick agent as in a slow one.
+    let script = |gap: f64| {
+        format!("echo out-1; sleep {gap}; echo err-1 >&2; sleep {gap}; echo out-2; sleep {gap}; echo err-2 >&2")
+    };
+    let p = Project::with_config(&config(
+        "",
+        &[("quick", &script(0.03)), ("slow", &format!("{}; sleep 1; echo out-3", script(0.2)))],
+        "  - name: build\n    parallel: true\n    agents: [quick, slow]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let state = p.state();
+    for (agent, expected) in [
+        ("quick", vec!["out-1", "err-1", "out-2", "err-2"]),
+        ("slow", vec!["out-1", "err-1", "out-2", "err-2", "out-3"]),
+    ] {
+        let transcript = p.read(state["phases"]["build"]["agents"][agent]["transcript"].as_str().unwrap());
+        let lines: Vec<&str> = transcript.lines().filter(|l| l.starts_with("out-") || l.starts_with("err-")).collect();
+        assert_eq!(lines, expected, "{agent}: {transcript}");
+    }
+}
+
+#[test]
 fn background_children_that_closed_their_output_are_killed_too() {
     let p = Project::with_config(&config(
         "",
