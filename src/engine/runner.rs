@@ -103,6 +103,10 @@ pub(crate) struct Engine {
     pub(super) writer: std::sync::OnceLock<mpsc::UnboundedSender<RecordJob>>,
     /// Records written while the run goes on (see [`Engine::record_later`]).
     pub(super) deferred: Mutex<Vec<oneshot::Receiver<Result<(), EngineError>>>>,
+    /// Phases that ended (not at a gate) and whose end is not saved yet, with what says so: saved,
+    /// then said, by the run's loop before anything after them starts or while other phases
+    /// run; else by the run's end, which saves anyway (see [`Engine::save_ended_phases`]).
+    pub(super) ended_unsaved: Mutex<Vec<Event>>,
     pub(super) opts: RunOptions,
 }
 
@@ -171,6 +175,7 @@ impl Engine {
             transcripts: Mutex::new(None),
             writer: std::sync::OnceLock::new(),
             deferred: Mutex::new(Vec::new()),
+            ended_unsaved: Mutex::new(Vec::new()),
             opts,
         }
     }
@@ -327,7 +332,7 @@ impl Engine {
         let mut first_error: Option<EngineError> = None;
         loop {
             if !stop && !self.cancelled() {
-                let ready: Vec<String> = match &mode {
+                let mut ready: Vec<String> = match &mode {
                     // A phase that has run (or waits at its gate) is not run again: a repeated
                     // step is harmless, and its gate was re-read above.
                     Mode::Phase(name) if !launched => match self.wf.phase(name) {
@@ -345,6 +350,14 @@ impl Engine {
                     _ => Vec::new(),
                 };
                 launched = true;
+                // A phase that ended is on disk before anything after it starts.
+                if !ready.is_empty()
+                    && let Err(e) = self.save_ended_phases().await
+                {
+                    stop = true;
+                    first_error.get_or_insert(e);
+                    ready.clear();
+                }
                 for name in ready {
                     running.insert(name.clone());
                     let engine = Arc::clone(&self);
@@ -354,6 +367,13 @@ impl Engine {
                         (name, result)
                     });
                 }
+            }
+            // Other phases go on: one that ended is saved now, as it would be alone.
+            if !running.is_empty()
+                && let Err(e) = self.save_ended_phases().await
+            {
+                stop = true;
+                first_error.get_or_insert(e);
             }
             let Some(joined) = tasks.join_next().await else { break };
             match joined {
@@ -405,12 +425,33 @@ impl Engine {
         let saved = tokio::task::spawn_blocking(move || engine.store().save());
         let (saved, metrics, junit, _) = tokio::join!(saved, metrics, junit, sweep);
         saved.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
+        // The phases whose end that save holds: said only now.
+        for ev in std::mem::take(&mut *self.ended_unsaved.lock().unwrap_or_else(|e| e.into_inner())) {
+            self.emit(ev);
+        }
         junit.map_err(|e| EngineError::Internal(format!("writing the records failed: {e}")))??;
         metrics.map_err(|_| EngineError::Internal("the records' writer stopped".into()))??;
         if let Some(e) = first_error {
             return Err(e);
         }
         Ok(RunSummary { status, interrupted })
+    }
+
+    /// Save the ends of the phases left unsaved by `finish_phase` (see [`Engine::ended_unsaved`]),
+    /// then say them.
+    async fn save_ended_phases(self: &Arc<Self>) -> Result<(), EngineError> {
+        let ended = std::mem::take(&mut *self.ended_unsaved.lock().unwrap_or_else(|e| e.into_inner()));
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let engine = Arc::clone(self);
+        tokio::task::spawn_blocking(move || engine.store().save())
+            .await
+            .map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
+        for ev in ended {
+            self.emit(ev);
+        }
+        Ok(())
     }
 
     /// A single phase runs only once every phase it needs is done (gates included, as just
@@ -840,11 +881,9 @@ impl Engine {
             }
             (status, error, store.state.clone())
         };
-        // Otherwise saved while the phase's records are written (below), before this returns.
-        let saved = (status != PhaseStatus::AwaitingApproval).then(|| {
-            let engine = Arc::clone(self);
-            tokio::task::spawn_blocking(move || engine.store().save())
-        });
+        // Otherwise saved by the run's loop before anything after this phase starts, or while
+        // other phases run; when the run ends here, by the run's end, which saves anyway: one
+        // fsync'd write of the whole state, not two. Said once saved (below).
         // The records (hygiene, validation report, bundle, metrics) are written off the lock.
         let name = phase.name.clone();
         let gated = status == PhaseStatus::AwaitingApproval;
@@ -862,9 +901,6 @@ impl Engine {
         } else {
             // Written while the run goes on to its next phase or its end.
             self.record_later(snapshot.clone(), write);
-        }
-        if let Some(saved) = saved {
-            saved.await.map_err(|e| EngineError::Internal(format!("saving the state failed: {e}")))??;
         }
         let snapshot = gated.then_some(snapshot);
         let mut gate_request = None;
@@ -893,7 +929,12 @@ impl Engine {
             self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
             gate_request = Some(request);
         }
-        self.emit(Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() });
+        let finished = Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() };
+        if !gated {
+            self.ended_unsaved.lock().unwrap_or_else(|e| e.into_inner()).push(finished);
+            return Ok(status);
+        }
+        self.emit(finished);
         if let Some(request) = gate_request {
             self.emit(Event::GateOpened { phase: phase.name.clone(), request });
         }
