@@ -301,7 +301,7 @@ impl Engine {
             self.recorder.metrics_due().then(|| store.state.clone())
         };
         if let Some(state) = due {
-            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
+            self.record(super::runner::Lane::Metrics, state, |r, wf, state| r.metrics(wf, state)).await?;
         }
         self.emit(Event::AgentFinished {
             phase: phase.name.clone(),

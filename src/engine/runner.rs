@@ -98,9 +98,10 @@ pub(crate) struct Engine {
     pub(super) workspace: workspace::Confinement,
     /// The transcripts' folder, opened at the first agent and again if an agent moves it.
     pub(super) transcripts: Mutex<Option<Arc<crate::transcript::Folder>>>,
-    /// The records' writer: one task writing them one at a time, in the order they were asked
-    /// for (a later copy of the state never lands before an earlier one). Started at the first.
-    pub(super) writer: std::sync::OnceLock<mpsc::UnboundedSender<RecordJob>>,
+    /// The records' writers, one per [`Lane`]: each a task writing its records one at a time, in
+    /// the order they were asked for (a later copy of the state never lands before an earlier
+    /// one). Started at their first record.
+    pub(super) writers: [std::sync::OnceLock<mpsc::UnboundedSender<RecordJob>>; 2],
     /// Records written while the run goes on (see [`Engine::record_later`]).
     pub(super) deferred: Mutex<Vec<oneshot::Receiver<Result<(), EngineError>>>>,
     /// Phases that ended (not at a gate) and whose end is not saved yet, with what says so: saved,
@@ -108,6 +109,16 @@ pub(crate) struct Engine {
     /// run; else by the run's end, which saves anyway (see [`Engine::save_ended_phases`]).
     pub(super) ended_unsaved: Mutex<Vec<Event>>,
     pub(super) opts: RunOptions,
+}
+
+/// Which records a write is of. Each lane writes its own files, in order; the two lanes write
+/// side by side (the run's end does not wait for the last phase's reports to start its metrics).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Lane {
+    /// The metrics JSON and the Prometheus file.
+    Metrics = 0,
+    /// A phase's reports: the hygiene report, the validation report and the bundle.
+    Phases = 1,
 }
 
 /// Writes records from a copy of the state.
@@ -173,7 +184,7 @@ impl Engine {
             root,
             workspace,
             transcripts: Mutex::new(None),
-            writer: std::sync::OnceLock::new(),
+            writers: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
             deferred: Mutex::new(Vec::new()),
             ended_unsaved: Mutex::new(Vec::new()),
             opts,
@@ -185,13 +196,14 @@ impl Engine {
     }
 
     /// Write records from a copy of the state: on a blocking thread, outside the state lock,
-    /// after every record asked for before.
+    /// after every record of its lane asked for before.
     pub(super) async fn record(
         &self,
-        state: RunState,
+        lane: Lane,
+        state: impl std::borrow::Borrow<RunState> + Send + 'static,
         write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
     ) -> Result<(), EngineError> {
-        self.queue_record(state, write)
+        self.queue_record(lane, state, write)
             .await
             .map_err(|_| EngineError::Internal("the records' writer stopped".into()))?
     }
@@ -200,19 +212,21 @@ impl Engine {
     /// records are written. Their errors are the run's, once it ends (`deferred_records`).
     pub(super) fn record_later(
         &self,
-        state: RunState,
+        lane: Lane,
+        state: impl std::borrow::Borrow<RunState> + Send + 'static,
         write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
     ) {
-        let done = self.queue_record(state, write);
+        let done = self.queue_record(lane, state, write);
         self.deferred.lock().unwrap_or_else(|e| e.into_inner()).push(done);
     }
 
     fn queue_record(
         &self,
+        lane: Lane,
         state: impl std::borrow::Borrow<RunState> + Send + 'static,
         write: impl FnOnce(&Recorder, &Workflow, &RunState) -> Result<(), crate::report::RecordError> + Send + 'static,
     ) -> oneshot::Receiver<Result<(), EngineError>> {
-        let writer = self.writer.get_or_init(|| {
+        let writer = self.writers[lane as usize].get_or_init(|| {
             let (tx, mut rx) = mpsc::unbounded_channel::<RecordJob>();
             let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
             tokio::spawn(async move {
@@ -418,7 +432,7 @@ impl Engine {
         // The metrics after every record asked for before (a phase's may hold metrics too); the
         // JUnit report, which only this writes, at once, beside them.
         let state = Arc::new(state);
-        let metrics = self.queue_record(Arc::clone(&state), |r, wf, state| r.metrics(wf, state));
+        let metrics = self.queue_record(Lane::Metrics, Arc::clone(&state), |r, wf, state| r.metrics(wf, state));
         let (recorder, wf) = (Arc::clone(&self.recorder), Arc::clone(&self.wf));
         let junit = tokio::task::spawn_blocking(move || recorder.junit(&wf, &state));
         let engine = Arc::clone(&self);
@@ -580,7 +594,7 @@ impl Engine {
             }
         };
         if let Some(state) = changed {
-            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
+            self.record(Lane::Metrics, state, |r, wf, state| r.metrics(wf, state)).await?;
         }
         Ok(retried)
     }
@@ -713,7 +727,7 @@ impl Engine {
             store.state.clone()
         };
         // Written while the agents start.
-        self.record_later(started_state, |r, wf, state| r.metrics(wf, state));
+        self.record_later(Lane::Metrics, started_state, |r, wf, state| r.metrics(wf, state));
         self.emit(Event::PhaseStarted {
             phase: name.to_owned(),
             agents: phase.agents.len(),
@@ -890,19 +904,23 @@ impl Engine {
         // The metrics follow at most once a second here: the next phase's start and the run's end
         // write them anyway.
         let metrics = !gated && self.recorder.metrics_due();
-        let write = move |r: &Recorder, wf: &Workflow, state: &RunState| {
+        let reports = move |r: &Recorder, _: &Workflow, state: &RunState| {
             r.hygiene(&hygiene)?;
-            r.phase(state, &name)?;
-            if metrics { r.metrics(wf, state) } else { Ok(()) }
+            r.phase(state, &name)
         };
-        if gated {
+        let snapshot = if gated {
             // In place before the gate publishes.
-            self.record(snapshot.clone(), write).await?;
+            self.record(Lane::Phases, snapshot.clone(), reports).await?;
+            Some(snapshot)
         } else {
-            // Written while the run goes on to its next phase or its end.
-            self.record_later(snapshot.clone(), write);
-        }
-        let snapshot = gated.then_some(snapshot);
+            // Written while the run goes on to its next phase or its end, from one copy.
+            let snapshot = Arc::new(snapshot);
+            if metrics {
+                self.record_later(Lane::Metrics, Arc::clone(&snapshot), |r, wf, state| r.metrics(wf, state));
+            }
+            self.record_later(Lane::Phases, snapshot, reports);
+            None
+        };
         let mut gate_request = None;
         if let Some(snapshot) = snapshot {
             // The gate publishes (REQUEST.md, a pull-request comment carrying the state): what it
@@ -926,7 +944,7 @@ impl Engine {
                 store.save()?;
                 store.state.clone()
             };
-            self.record(state, |r, wf, state| r.metrics(wf, state)).await?;
+            self.record(Lane::Metrics, state, |r, wf, state| r.metrics(wf, state)).await?;
             gate_request = Some(request);
         }
         let finished = Event::PhaseFinished { phase: phase.name.clone(), status, error, duration: started.elapsed() };
