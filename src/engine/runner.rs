@@ -738,12 +738,18 @@ impl Engine {
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?;
 
+        let parallel = phase.parallel || self.opts.force_parallel;
         let todo: Vec<String> = {
             let store = self.store();
             let done = &store.state.phases[name].agents;
+            // A sequential phase stops at its first failed agent, also when the phase is resumed
+            // with one (the process was killed after that agent's end was journaled, before the
+            // phase's end was saved): what comes after it never runs.
+            let stopped = !parallel && done.values().any(|a| a.status == AgentStatus::Failed);
             phase
                 .agents
                 .iter()
+                .filter(|_| !stopped)
                 .filter(|a| {
                     !matches!(done.get(*a).map(|s| s.status), Some(AgentStatus::Succeeded | AgentStatus::Failed))
                 })
@@ -752,7 +758,7 @@ impl Engine {
                 .collect()
         };
         let mut interrupted = false;
-        if phase.parallel || self.opts.force_parallel {
+        if parallel {
             // Tasks are spawned as slots free up, and share one copy of the phase: a task per
             // agent up front, each with its own copy of the phase's agent list, made memory grow
             // with the square of the phase's size.

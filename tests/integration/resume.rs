@@ -263,3 +263,31 @@ fn a_phase_printed_as_ended_is_on_disk_as_ended() {
     assert!(!p.root().join("b.log").exists(), "a resume ran the agent the failed phase skipped");
     assert_eq!(p.read("a.log"), "a\n");
 }
+
+#[test]
+fn a_resumed_sequential_phase_with_a_failed_agent_runs_nothing_after_it() {
+    // The process was killed after the failed agent's end was journaled, before the phase's end
+    // was saved: the phase is `running` on disk, its agent `failed`. The agents after the failed
+    // one never run; the phase fails.
+    let p = Project::with_config(&config(
+        "  retry: {retries: 0}",
+        &[("a", "echo a >> a.log"), ("b", "echo b >> b.log; exit 1"), ("c", "echo c >> c.log")],
+        "  - name: build\n    agents: [a, b, c]\n  - name: after\n    needs: [build]\n    agents: [c]\n",
+    ));
+    p.run(&["run", "start"]).code(1);
+    assert!(!p.root().join("c.log").exists());
+    let mut state = p.state();
+    let build = &mut state["phases"]["build"];
+    assert_eq!(build["agents"]["b"]["status"], "failed");
+    build["status"] = "running".into();
+    build["finished_at"] = serde_json::Value::Null;
+    build["error"] = serde_json::Value::Null;
+    p.write(".claude/orchestrator_state.json", &serde_json::to_string_pretty(&state).unwrap());
+    p.run(&["run", "resume"]).code(1).stderr_has("phase build failed");
+    assert!(!p.root().join("c.log").exists(), "a resume ran an agent after the failed one");
+    assert_eq!(p.read("a.log"), "a\n");
+    assert_eq!(p.read("b.log"), "b\n");
+    let state = p.state();
+    assert_eq!(state["phases"]["build"]["status"], "failed");
+    assert!(state["phases"]["after"].is_null() || state["phases"]["after"]["status"] == "pending", "{state:#}");
+}
