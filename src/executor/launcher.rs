@@ -31,7 +31,7 @@
 //! itself, their statuses lost: the launcher takes SIGCHLD back before its first agent.
 
 use std::collections::VecDeque;
-use std::process::{ChildStderr, ChildStdout, Command};
+use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -48,8 +48,6 @@ const IDLE: Duration = Duration::from_secs(10);
 /// An agent that was started.
 pub(crate) struct Started {
     pub pid: i32,
-    pub stdout: ChildStdout,
-    pub stderr: ChildStderr,
     /// The group leader's stamp, taken right after the spawn (see `groups`).
     pub stamp: Option<GroupStamp>,
     /// Its process group, to signal.
@@ -159,7 +157,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Start `cmd` under a slot of `slots` (at once without `slots`), unless the run is cancelled
-/// first. The command must have piped stdout and stderr.
+/// first.
 pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel: &watch::Receiver<Cancel>) -> Launch {
     if *cancel.borrow() != Cancel::None {
         return Launch::Cancelled;
@@ -429,16 +427,10 @@ fn start(job: Job) -> Option<(Arc<Group>, oneshot::Sender<Ended>)> {
         }
     };
     let pid = i32::try_from(child.id()).unwrap_or(-1);
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        let _ = reply.send(Launch::Failed("the agent's output is not piped".into()));
-        signal_group(pid, Signal::SIGKILL);
-        let _ = child.wait();
-        return None;
-    };
     let stamp = super::groups::stamp_spawned(pid, before, after);
     let (tell, exited) = oneshot::channel();
     let group = Arc::new(Group::new(pid));
-    let started = Started { pid, stdout, stderr, stamp, group: Arc::clone(&group), exited };
+    let started = Started { pid, stamp, group: Arc::clone(&group), exited };
     if reply.send(Launch::Started(started)).is_err() {
         // Its task is gone (the run ended): the agent must not run unsupervised.
         signal_group(pid, Signal::SIGKILL);
@@ -484,20 +476,13 @@ mod tests {
 
     fn sh(script: &str) -> Command {
         let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null()).process_group(0);
+        cmd.args(["-c", script]).stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null()).process_group(0);
         cmd
     }
 
-    async fn finish(launch: Launch) -> (String, Exit) {
+    async fn finish(launch: Launch) -> Exit {
         let Launch::Started(started) = launch else { panic!("not started") };
-        let out = tokio::task::spawn_blocking(move || {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut { started.stdout }, &mut s).unwrap();
-            s
-        })
-        .await
-        .unwrap();
-        (out, started.exited.await.unwrap().exit)
+        started.exited.await.unwrap().exit
     }
 
     #[tokio::test]
@@ -519,7 +504,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         for (i, l) in launches.into_iter().enumerate() {
-            let (_, exit) = l.await.unwrap();
+            let exit = l.await.unwrap();
             assert_eq!(exit, Exit { code: Some(i as i32), signal: None });
         }
         // One slot: never two at once, and in the order they lined up.
@@ -575,11 +560,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn output_status_and_signals_come_through() {
+    async fn statuses_and_signals_come_through() {
         let (_tx, cancel) = watch::channel(Cancel::None);
-        let (out, exit) = finish(launch(sh("echo hello; exit 3"), None, &cancel).await).await;
-        assert_eq!((out.as_str(), exit), ("hello\n", Exit { code: Some(3), signal: None }));
-        let (_, exit) = finish(launch(sh("kill -9 $$"), None, &cancel).await).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let exit = finish(launch(sh(&format!("echo hello > '{}'; exit 3", out.display())), None, &cancel).await).await;
+        assert_eq!(exit, Exit { code: Some(3), signal: None });
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n");
+        let exit = finish(launch(sh("kill -9 $$"), None, &cancel).await).await;
         assert_eq!(exit, Exit { code: None, signal: Some(9) });
         let missing = Command::new("/nonexistent/shell");
         assert!(matches!(launch(missing, None, &cancel).await, Launch::Failed(m) if m.contains("could not start")));
