@@ -31,7 +31,7 @@
 //! itself, their statuses lost: the launcher takes SIGCHLD back before its first agent.
 
 use std::collections::VecDeque;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -45,9 +45,87 @@ use crate::state::GroupStamp;
 /// How long an idle thread waits for work before it ends.
 const IDLE: Duration = Duration::from_secs(10);
 
+/// An agent's stdout and stderr: the read ends, and a copy of each write end, held until the
+/// agent has exited. While it is held, the agent's exit does not close its pipes, so the
+/// runtime's thread is not woken by their closing apart from the exit itself: it lets go of
+/// them when the agent's launcher thread reports the exit (with the next agent's start, in one
+/// wake-up), and reads to their end then. Output is read as it comes, as ever.
+///
+/// Made by the launcher thread just before the spawn, not while the agent waits in line for a
+/// slot: agents prepared ahead would hold six descriptors each for nothing (a review ran out of
+/// them at a 1,024 limit with 80 slots).
+pub(crate) struct Pipes {
+    pub stdout: std::process::ChildStdout,
+    pub stderr: std::process::ChildStderr,
+    pub held: Option<Held>,
+}
+
+impl Pipes {
+    /// Two pipes (close-on-exec), the write ends' copies held, and the write ends for the child.
+    /// At most a 32nd of the process's limit on open files goes to held copies: past that an
+    /// agent's copies are not held (it costs a wake-up more, and two descriptors fewer).
+    fn new() -> std::io::Result<(Pipes, Stdio, Stdio)> {
+        use nix::fcntl::OFlag;
+        let (out_read, out_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let held = match Held::claim() {
+            Some(claim) => Some(Held { _fds: (out_write.try_clone()?, err_write.try_clone()?), _claim: claim }),
+            None => None,
+        };
+        let pipes = Pipes {
+            stdout: std::process::ChildStdout::from(out_read),
+            stderr: std::process::ChildStderr::from(err_read),
+            held,
+        };
+        Ok((pipes, Stdio::from(out_write), Stdio::from(err_write)))
+    }
+}
+
+/// The copies of an agent's write ends, held (see [`Pipes`]); dropping them lets the pipes close.
+pub(crate) struct Held {
+    _fds: (std::os::fd::OwnedFd, std::os::fd::OwnedFd),
+    _claim: Claim,
+}
+
+/// One agent's share of the descriptors that held copies may take.
+struct Claim;
+
+/// Agents whose copies are held now.
+static HOLDING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Held {
+    fn claim() -> Option<Claim> {
+        use std::sync::atomic::Ordering;
+        // Two descriptors each.
+        let budget = open_files_limit() / 32 / 2;
+        if HOLDING.fetch_add(1, Ordering::SeqCst) < budget {
+            Some(Claim)
+        } else {
+            HOLDING.fetch_sub(1, Ordering::SeqCst);
+            None
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        HOLDING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The process's limit on open files (its soft limit), read once; 1,024 if it cannot be read.
+fn open_files_limit() -> u64 {
+    static LIMIT: OnceLock<u64> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
+    })
+}
+
 /// An agent that was started.
 pub(crate) struct Started {
     pub pid: i32,
+    /// Its output (the command's own stdout and stderr settings are replaced).
+    pub pipes: Pipes,
     /// The group leader's stamp, taken right after the spawn (see `groups`).
     pub stamp: Option<GroupStamp>,
     /// Its process group, to signal.
@@ -157,7 +235,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Start `cmd` under a slot of `slots` (at once without `slots`), unless the run is cancelled
-/// first.
+/// first, with its stdout and stderr piped (see [`Pipes`]).
 pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel: &watch::Receiver<Cancel>) -> Launch {
     if *cancel.borrow() != Cancel::None {
         return Launch::Cancelled;
@@ -414,6 +492,14 @@ fn start(job: Job) -> Option<(Arc<Group>, oneshot::Sender<Ended>)> {
         let _ = reply.send(Launch::Cancelled);
         return None;
     }
+    let (pipes, stdout, stderr) = match Pipes::new() {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = reply.send(Launch::Failed(format!("cannot make pipes for the agent's output: {e}")));
+            return None;
+        }
+    };
+    cmd.stdout(stdout).stderr(stderr);
     let before = super::groups::boot_ticks();
     let spawned = cmd.spawn();
     let after = super::groups::boot_ticks();
@@ -430,7 +516,7 @@ fn start(job: Job) -> Option<(Arc<Group>, oneshot::Sender<Ended>)> {
     let stamp = super::groups::stamp_spawned(pid, before, after);
     let (tell, exited) = oneshot::channel();
     let group = Arc::new(Group::new(pid));
-    let started = Started { pid, stamp, group: Arc::clone(&group), exited };
+    let started = Started { pid, pipes, stamp, group: Arc::clone(&group), exited };
     if reply.send(Launch::Started(started)).is_err() {
         // Its task is gone (the run ended): the agent must not run unsupervised.
         signal_group(pid, Signal::SIGKILL);
@@ -472,7 +558,6 @@ fn wait_unreaped(pid: i32) -> Option<Exit> {
 mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
 
     fn sh(script: &str) -> Command {
         let mut cmd = Command::new("/bin/sh");

@@ -139,34 +139,6 @@ pub(crate) async fn run(
 pub(crate) struct Launched {
     started: launcher::Started,
     mark: String,
-    pipes: Pipes,
-}
-
-/// An agent's stdout and stderr: the read ends, and a copy of each write end, held until the
-/// agent has exited. While it is held, the agent's exit does not close its pipes, so the
-/// runtime's thread is not woken by their closing apart from the exit itself: it lets go of
-/// them when the agent's launcher thread reports the exit (with the next agent's start, in one
-/// wake-up), and reads to their end then. Output is read as it comes, as ever.
-struct Pipes {
-    stdout: std::process::ChildStdout,
-    stderr: std::process::ChildStderr,
-    held: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
-}
-
-impl Pipes {
-    /// Two pipes (close-on-exec), the write ends' copies held, and the write ends for the child.
-    fn new() -> std::io::Result<(Pipes, Stdio, Stdio)> {
-        use nix::fcntl::OFlag;
-        let (out_read, out_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-        let (err_read, err_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-        let held = (out_write.try_clone()?, err_write.try_clone()?);
-        let pipes = Pipes {
-            stdout: std::process::ChildStdout::from(out_read),
-            stderr: std::process::ChildStderr::from(err_read),
-            held: Some(held),
-        };
-        Ok((pipes, Stdio::from(out_write), Stdio::from(err_write)))
-    }
 }
 
 impl Launched {
@@ -188,15 +160,6 @@ pub(crate) async fn launch(
     cancel: &watch::Receiver<Cancel>,
 ) -> Result<Launched, SubprocessOutcome> {
     use std::os::unix::process::CommandExt;
-    let (pipes, stdout, stderr) = match Pipes::new() {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(SubprocessOutcome {
-                spawn_error: Some(format!("cannot make pipes for the agent's output: {e}")),
-                ..Default::default()
-            });
-        }
-    };
     let mut cmd = std::process::Command::new(shell());
     cmd.arg("-c")
         .arg(req.command)
@@ -205,15 +168,13 @@ pub(crate) async fn launch(
         .envs(inherited().iter().map(|(k, v)| (k, v)))
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(dev_null())
-        .stdout(stdout)
-        .stderr(stderr)
         .process_group(0);
     // Inherited by everything the agent starts, wherever it goes (see `escapees`).
     let phase = req.env.iter().find(|(k, _)| k == "ORCHESTRATOR_PHASE").map(|(_, v)| v.as_str()).unwrap_or_default();
     let mark = super::escapees::new_mark(phase);
     cmd.env(super::escapees::MARK, &mark);
     match launcher::launch(cmd, slots, cancel).await {
-        launcher::Launch::Started(started) => Ok(Launched { started, mark, pipes }),
+        launcher::Launch::Started(started) => Ok(Launched { started, mark }),
         launcher::Launch::Failed(message) => {
             Err(SubprocessOutcome { spawn_error: Some(message), ..Default::default() })
         }
@@ -229,8 +190,8 @@ pub(crate) async fn supervise(
     sink: &mut OutputSink<'_>,
     cancel: &mut watch::Receiver<Cancel>,
 ) -> SubprocessOutcome {
-    let Launched { started, mark, pipes } = agent;
-    let Pipes { stdout, stderr, mut held } = pipes;
+    let Launched { started, mark } = agent;
+    let launcher::Pipes { stdout, stderr, mut held } = started.pipes;
     let pgid = started.pid;
     let group = started.group;
     let mut exited = started.exited;

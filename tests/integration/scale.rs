@@ -134,3 +134,35 @@ fn a_wide_phase_killed_midway_resumes_every_agent_exactly_once() {
     assert_eq!(state["phases"]["wide"]["status"], "succeeded");
     assert_eq!(state["phases"]["wide"]["agents"].as_object().unwrap().len(), n);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn many_agents_at_a_time_under_a_low_limit_on_open_files_all_run() {
+    // 64 descriptors for the whole process, 4 agents at a time printing on both streams: no agent
+    // fails for want of one, and every transcript holds both lines.
+    let agents: Vec<(String, String)> =
+        (0..30).map(|i| (format!("a{i}"), format!("echo out {i}; echo err {i} >&2; sleep 0.05"))).collect();
+    let refs: Vec<(&str, &str)> = agents.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+    let names: Vec<&str> = refs.iter().map(|(n, _)| *n).collect();
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 4\n  retry: {retries: 0}",
+        &refs,
+        &format!("  - name: build\n    parallel: true\n    agents: [{}]\n", names.join(", ")),
+    ));
+    let out = p
+        .command_via("/bin/sh", &["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", crate::harness::BIN, "run", "start"])
+        .output()
+        .unwrap();
+    let run = crate::harness::Run::from_output(out);
+    run.code(0);
+    let state = p.state();
+    for i in 0..30 {
+        let agent = &state["phases"]["build"]["agents"][format!("a{i}")];
+        assert_eq!(agent["status"], "succeeded", "a{i}: {agent:#}");
+        let transcript = p.read(agent["transcript"].as_str().unwrap());
+        assert!(
+            transcript.contains(&format!("out {i}\n")) && transcript.contains(&format!("err {i}\n")),
+            "{transcript}"
+        );
+    }
+}
