@@ -161,10 +161,16 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       the phase's reports before its metrics). The end after the last agent: 10-13 -> 8-11 ms;
       JUnit (500 tails, 5.5-7.5 ms) is now its longest part, the four writers share two cores.
     All of it against the session's start, A/B, 21 rounds at 500: 1.186x -> 1.162x (xargs
-      260 ms). bench.py --scale 500,5000 --scale-runs 15 on the same build: 500: 1.21x (314
-      against 260 ms, CPU 1.12x, 17.4 MiB); 5,000: 1.20x (3,041 against 2,531 ms, CPU 1.12x,
-      52.9 MiB); per agent 0.97. Its 500-agent runs follow 5,000-agent ones: 293 against 288 ms
-      when they follow 500-agent runs (xargs 246 ms, 8 rounds).
+      260 ms). bench.py --scale 500,5000 --scale-runs 15 on the same build, three invocations
+      (idle): 500: 1.21x, 1.19x, 1.20x (314/260, 327/274, 304/253 ms; the last over 1.2
+      unrounded); 5,000: 1.20x, 1.17x, 1.17x; CPU 1.09-1.12x; 17.4-17.5 and 52.9-53.8 MiB; per
+      agent 0.96-0.99. Its 500-agent runs follow 5,000-agent ones: 293 against 288 ms when they
+      follow 500-agent runs (xargs 246 ms, 8 rounds).
+    Where the runtime's thread goes now (perf, frame pointers, 500 agents, a project whose
+      transcripts folder holds 74,500 files): creating the transcript 22% (openat 18%: the
+      directory's htree lookup of the new name 9.6%, of which reading directory blocks back
+      from disk 5.9% -- this VM's kdamond reclaims them between runs; the inode 3.6%), the
+      readlink of the folder's place check 3.4%, the journal 6%, waiting in epoll 10%.
     Tried and dropped: read buffers and the transcript's buffer below glibc's 1 KiB
       large-request size (malloc_consolidate was 3% of the thread): within noise (1.180x against
       1.197x).
