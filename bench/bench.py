@@ -175,6 +175,27 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       large-request size (malloc_consolidate was 3% of the thread): within noise (1.180x against
       1.197x).
 
+  Session 10 (2026-12-02, the same VM):
+    Where the cores idled (`perf sched`, 500 agents): 43 ms of 2 x 322 ms (xargs: 1 ms), 16 ms
+      of it in the first 40 ms and the rest spread over the run in gaps of ~130 us. In the gaps
+      a launcher thread whose agent had exited found the line empty: it waited for the runtime's
+      thread (busy with another agent's records, or queued behind a shell on the other core) to
+      prepare the next agent. With one spare agent per worker two quick exits emptied it.
+    Kept: up to seven prepared agents per worker in line (at most 64, and a 16th of the
+      open-files limit: each holds its transcript open). A/B, 21 rounds at 500: 1.174x ->
+      1.123x (1.199x -> 1.149x in a second window; 32 per worker: 1.158x). Session 8 had tried
+      2x-8x when a launcher still reported each exit at once: 1.171x-1.158x.
+    bench.py --scale 500,5000 --scale-runs 15, four invocations (idle; xargs 247-261 ms at 500):
+      500: 1.15x, 1.17x, 1.17x, 1.17x; 5,000: 1.13x, 1.15x, 1.16x, 1.13x; CPU 1.10-1.13x;
+      17.3-17.5 and 50.9-54.3 MiB; per agent 0.97-0.99.
+    Left: the cores still idle ~12% of a run under perf sched, mostly where a vfork child was
+      placed on the core the runtime's thread was leaving busy, and the idle core could not take
+      it (the shell is "cache hot" for 0.5 ms); the runtime's thread costs ~130 us per agent, a
+      quarter of it creating the transcript (on this VM's journal-less ext4 each new inode
+      skips the inodes freed in the last 30 s: every run atomically replaces ~15 files);
+      main to first spawn 6-7 ms (config 2.4, two fsync'd state saves 1.5-2.5), last exit to
+      process exit 7-9 ms (the run's end save with its fsync 1.7-3.8).
+
 Usage: bench/bench.py [--runs N] [--agents N] [--gib G] [--scale 500,2000,5000] [--scale-runs N]
                       [--bin PATH] [--only noop,scale,memory,validate,timeline]
        (builds the release binary first, unless --bin names one)
