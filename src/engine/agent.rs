@@ -27,10 +27,11 @@ impl Engine {
         }
         let agent = &self.wf.agents[name];
         let command = agent.command_for(&phase.name);
-        let (run_id, mut agent_state) = {
+        let (run_id, mut agent_state, had_record) = {
             let store = self.store();
             let state: &RunState = &store.state;
             let previous = state.phases.get(&phase.name).and_then(|p| p.agents.get(name)).cloned();
+            let had_record = previous.is_some();
             let agent_state = AgentState {
                 status: AgentStatus::Running,
                 command: command.clone(),
@@ -44,7 +45,15 @@ impl Engine {
                 duration_s: None,
                 changes: None,
             };
-            (state.run_id.clone(), agent_state)
+            (state.run_id.clone(), agent_state, had_record)
+        };
+        // An agent that never started (the run was stopped while it waited in line) is recorded
+        // only if it was before: otherwise it is left out, as the agents behind it are.
+        let never_started = |engine: &Engine, agent_state: AgentState| -> Result<AgentEnd, EngineError> {
+            if had_record || !agent_state.attempts.is_empty() {
+                engine.store().record_agent(&phase.name, name, agent_state)?;
+            }
+            Ok(AgentEnd::Interrupted)
         };
         // The agent's time runs from its first attempt's start (below): not the wait for a slot.
         let mut started = Instant::now();
@@ -97,14 +106,6 @@ impl Engine {
         let max_attempts = policy.retries + 1;
         let timeout = self.opts.timeout.unwrap_or_else(|| self.wf.timeout_for(phase));
         let executor = executor::for_agent(agent);
-        // The LLM exchange records: inside the workspace only (the folder may be a link). Other
-        // agents keep none, and their spawn does not pay for the check.
-        let records = match agent.llm() {
-            Some(_) => {
-                Some(crate::report::confined_dir(&self.root, &format!(".claude/agent_outputs/{name}/{}", phase.name))?)
-            }
-            None => None,
-        };
         let mut last = AttemptReport::default();
         for attempt in 1..=max_attempts {
             // A shell agent's slot is taken by its launcher (see `executor::launcher`); others hold
@@ -112,20 +113,45 @@ impl Engine {
             let running = if executor.takes_own_slot() {
                 None
             } else {
-                let Some(permit) = executor::launcher::acquire(&slots.run, &self.cancel).await else {
+                let turn = executor::launcher::Turn { group: &phase.name, retry: attempt > 1 };
+                let Some(permit) = executor::launcher::acquire(&slots.run, &self.cancel, turn).await else {
                     agent_state.status = AgentStatus::Pending;
-                    self.store().record_agent(&phase.name, name, agent_state)?;
-                    return Ok(AgentEnd::Interrupted);
+                    return never_started(self, agent_state);
                 };
                 Some(permit)
+            };
+            // The LLM exchange records: inside the workspace only (the folder may be a link, put
+            // there by an agent that ran while this one waited), checked as the attempt starts.
+            // Other agents keep none, and their spawn does not pay for the check.
+            let records = match agent.llm() {
+                Some(_) => Some(crate::report::confined_dir(
+                    &self.root,
+                    &format!(".claude/agent_outputs/{name}/{}", phase.name),
+                )?),
+                None => None,
             };
             let number = agent_state.attempts.len() as u32 + 1;
             // When the attempt started: set by `on_start`, once it has its slot.
             let began: Arc<OnceLock<(chrono::DateTime<Utc>, Instant)>> = Arc::default();
+            let reopen_error: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
             let on_start = {
-                let (engine, began) = (Arc::clone(self), Arc::clone(&began));
+                let (engine, began, reopen_error) = (Arc::clone(self), Arc::clone(&began), Arc::clone(&reopen_error));
                 let (phase_name, agent_name, command) = (phase.name.clone(), name.to_owned(), command.clone());
+                let rel = agent_state.transcript.clone();
                 Box::new(move |transcript: &mut BufWriter<File>| {
+                    // The transcript was opened when the agent was prepared; if an agent removed
+                    // it (or its folder) meanwhile, it is opened again, with the same checks.
+                    let removed =
+                        transcript.get_ref().metadata().is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 0);
+                    if removed {
+                        match engine.append_transcript(&rel) {
+                            Ok(file) => {
+                                let _ = transcript.flush();
+                                *transcript.get_mut() = file;
+                            }
+                            Err(e) => *reopen_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e),
+                        }
+                    }
                     let start = Utc::now();
                     let _ = began.set((start, Instant::now()));
                     let _ = writeln!(
@@ -185,11 +211,13 @@ impl Engine {
             if let Some(e) = journal_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return Err(e.into());
             }
+            if let Some(source) = reopen_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                return Err(EngineError::Write { path: agent_state.transcript.clone(), source });
+            }
             let Some(&(attempt_start, clock)) = began.get() else {
                 // The run was cancelled while the attempt waited for its slot: it never started.
                 agent_state.status = AgentStatus::Pending;
-                self.store().record_agent(&phase.name, name, agent_state)?;
-                return Ok(AgentEnd::Interrupted);
+                return never_started(self, agent_state);
             };
             if attempt == 1 {
                 started = clock;

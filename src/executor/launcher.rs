@@ -17,6 +17,11 @@
 //! handing over its slot or a permit freed in the runtime (an LLM agent's), starts it. A thread
 //! with nobody in line returns its permit to the semaphore.
 //!
+//! The line is fair to phases that run at the same time (see [`Turn`]): the agents of one phase
+//! start in the order they lined up, the phases waiting take turns, and a retry goes first. A
+//! phase keeps several agents prepared in line (see `engine::runner::Slots`), which would
+//! otherwise make another phase's agent wait behind all of them.
+//!
 //! The slot is the agent's until nothing of its process group is left: the thread hands it on
 //! only when the agent's shell was the group's last process. Otherwise (the agent left children
 //! behind, which its task stops) the slot goes to the task with the agent's exit, and back when
@@ -185,6 +190,15 @@ pub(crate) enum Launch {
     Cancelled,
 }
 
+/// Whose turn a launch is: the agents of one phase (`group`) go in the order they lined up, the
+/// phases waiting take turns (one agent each), and a retry goes before them all, as it would
+/// have kept its slot but for the delay.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Turn<'a> {
+    pub group: &'a str,
+    pub retry: bool,
+}
+
 struct Job {
     cmd: Command,
     cancel: watch::Receiver<Cancel>,
@@ -195,6 +209,76 @@ struct Job {
 struct InLine {
     slots: Arc<Semaphore>,
     job: Mutex<Option<Waiting>>,
+    group: Box<str>,
+    retry: bool,
+}
+
+impl InLine {
+    fn new(slots: &Arc<Semaphore>, waiting: Waiting, turn: Turn<'_>) -> Arc<InLine> {
+        Arc::new(InLine {
+            slots: Arc::clone(slots),
+            job: Mutex::new(Some(waiting)),
+            group: turn.group.into(),
+            retry: turn.retry,
+        })
+    }
+
+    fn same_group(&self, other: &InLine) -> bool {
+        Arc::ptr_eq(&self.slots, &other.slots) && self.group == other.group
+    }
+}
+
+/// The line for slots (see [`Turn`]).
+#[derive(Default)]
+struct Line {
+    /// Whose turn comes first: retries, then the first in line of each group, in the order they
+    /// became first.
+    heads: VecDeque<Arc<InLine>>,
+    /// The others, in the order they lined up.
+    rest: VecDeque<Arc<InLine>>,
+}
+
+impl Line {
+    fn push(&mut self, entry: Arc<InLine>) {
+        if entry.retry {
+            self.heads.push_front(entry);
+        } else if self.heads.iter().any(|h| !h.retry && h.same_group(&entry)) {
+            self.rest.push_back(entry);
+        } else {
+            self.heads.push_back(entry);
+        }
+    }
+
+    /// Take `entry` out of line, wherever it is.
+    fn remove(&mut self, entry: &Arc<InLine>) {
+        if let Some(i) = self.heads.iter().position(|e| Arc::ptr_eq(e, entry)) {
+            self.heads.remove(i);
+            self.next_of(entry);
+        } else if let Some(i) = self.rest.iter().position(|e| Arc::ptr_eq(e, entry)) {
+            self.rest.remove(i);
+        }
+    }
+
+    /// The first in line for a slot of `slots` whose turn it is, out of line.
+    fn pop(&mut self, slots: &Arc<Semaphore>) -> Option<Arc<InLine>> {
+        let i = self.heads.iter().position(|e| Arc::ptr_eq(&e.slots, slots))?;
+        let entry = self.heads.remove(i)?;
+        self.next_of(&entry);
+        Some(entry)
+    }
+
+    /// When `gone` was its group's first in line, the next of the group becomes first (last in
+    /// the turns).
+    fn next_of(&mut self, gone: &InLine) {
+        if gone.retry {
+            return;
+        }
+        if let Some(i) = self.rest.iter().position(|e| e.same_group(gone))
+            && let Some(next) = self.rest.remove(i)
+        {
+            self.heads.push_back(next);
+        }
+    }
 }
 
 /// What waits in line: a shell agent to start, or a task that runs its agent itself (an LLM
@@ -214,7 +298,7 @@ struct Work {
 
 #[derive(Default)]
 struct Pool {
-    line: Mutex<VecDeque<Arc<InLine>>>,
+    line: Mutex<Line>,
     ready: Mutex<Ready>,
     wake: Condvar,
 }
@@ -235,8 +319,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Start `cmd` under a slot of `slots` (at once without `slots`), unless the run is cancelled
-/// first, with its stdout and stderr piped (see [`Pipes`]).
-pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel: &watch::Receiver<Cancel>) -> Launch {
+/// first, with its stdout and stderr piped (see [`Pipes`]). It waits for its `turn` in line.
+pub(crate) async fn launch(
+    cmd: Command,
+    slots: Option<&Arc<Semaphore>>,
+    cancel: &watch::Receiver<Cancel>,
+    turn: Turn<'_>,
+) -> Launch {
     if *cancel.borrow() != Cancel::None {
         return Launch::Cancelled;
     }
@@ -251,8 +340,8 @@ pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel:
         pool().start(Work { job, permit: Some(permit) });
         return answer.await.unwrap_or_else(|_| Launch::Failed("the launcher thread ended".into()));
     }
-    let entry = Arc::new(InLine { slots: Arc::clone(slots), job: Mutex::new(Some(Waiting::Start(job))) });
-    lock(&pool().line).push_back(Arc::clone(&entry));
+    let entry = InLine::new(slots, Waiting::Start(job), turn);
+    lock(&pool().line).push(Arc::clone(&entry));
     // Out of line however this ends, even if this future is dropped.
     let _leave = Leave(Arc::clone(&entry));
     let mut watch = cancel.clone();
@@ -277,7 +366,11 @@ pub(crate) async fn launch(cmd: Command, slots: Option<&Arc<Semaphore>>, cancel:
 
 /// A slot of `slots` for a task that runs its agent itself, in the same line as the shell
 /// agents' launches (see [`launch`]); `None` once the run is being cancelled.
-pub(crate) async fn acquire(slots: &Arc<Semaphore>, cancel: &watch::Receiver<Cancel>) -> Option<OwnedSemaphorePermit> {
+pub(crate) async fn acquire(
+    slots: &Arc<Semaphore>,
+    cancel: &watch::Receiver<Cancel>,
+    turn: Turn<'_>,
+) -> Option<OwnedSemaphorePermit> {
     if *cancel.borrow() != Cancel::None {
         return None;
     }
@@ -285,8 +378,8 @@ pub(crate) async fn acquire(slots: &Arc<Semaphore>, cancel: &watch::Receiver<Can
         return Some(permit);
     }
     let (give, mut given) = oneshot::channel();
-    let entry = Arc::new(InLine { slots: Arc::clone(slots), job: Mutex::new(Some(Waiting::Slot(give))) });
-    lock(&pool().line).push_back(Arc::clone(&entry));
+    let entry = InLine::new(slots, Waiting::Slot(give), turn);
+    lock(&pool().line).push(Arc::clone(&entry));
     let _leave = Leave(Arc::clone(&entry));
     let mut watch = cancel.clone();
     let permit = tokio::select! {
@@ -314,7 +407,7 @@ struct Leave(Arc<InLine>);
 impl Drop for Leave {
     fn drop(&mut self) {
         lock(&self.0.job).take();
-        lock(&pool().line).retain(|e| !Arc::ptr_eq(e, &self.0));
+        lock(&pool().line).remove(&self.0);
     }
 }
 
@@ -408,21 +501,15 @@ impl Pool {
     /// (returned), or a task waiting for it. Back to the semaphore when nobody waits.
     fn next_in_line(&self, mut permit: OwnedSemaphorePermit) -> Option<(Job, OwnedSemaphorePermit)> {
         let mut line = lock(&self.line);
-        let mut i = 0;
-        while i < line.len() {
-            if Arc::ptr_eq(&line[i].slots, permit.semaphore()) {
-                let entry = line.remove(i).expect("index in range");
-                match lock(&entry.job).take() {
-                    Some(Waiting::Start(job)) => return Some((job, permit)),
-                    Some(Waiting::Slot(give)) => match give.send(permit) {
-                        Ok(()) => return None,
-                        // Its task is gone: the next one.
-                        Err(back) => permit = back,
-                    },
-                    None => {}
-                }
-            } else {
-                i += 1;
+        while let Some(entry) = line.pop(permit.semaphore()) {
+            match lock(&entry.job).take() {
+                Some(Waiting::Start(job)) => return Some((job, permit)),
+                Some(Waiting::Slot(give)) => match give.send(permit) {
+                    Ok(()) => return None,
+                    // Its task is gone: the next one.
+                    Err(back) => permit = back,
+                },
+                None => {}
             }
         }
         None
@@ -570,6 +657,46 @@ mod tests {
         started.exited.await.unwrap().exit
     }
 
+    /// The order in which `line` gives slots of `slots` out, by name.
+    fn order(line: &mut Line, slots: &Arc<Semaphore>) -> Vec<String> {
+        std::iter::from_fn(|| line.pop(slots)).map(|e| e.group.to_string() + if e.retry { "!" } else { "" }).collect()
+    }
+
+    fn entry(slots: &Arc<Semaphore>, group: &str, retry: bool) -> Arc<InLine> {
+        InLine::new(slots, Waiting::Slot(oneshot::channel().0), Turn { group, retry })
+    }
+
+    #[test]
+    fn phases_take_turns_in_line_each_in_its_own_order_and_a_retry_goes_first() {
+        let slots = Arc::new(Semaphore::new(1));
+        let mut line = Line::default();
+        let big: Vec<_> = (0..4).map(|_| entry(&slots, "big", false)).collect();
+        for e in &big {
+            line.push(Arc::clone(e));
+        }
+        line.push(entry(&slots, "small", false));
+        line.push(entry(&slots, "small", false));
+        line.push(entry(&slots, "big", true));
+        line.push(entry(&slots, "other", false));
+        assert_eq!(order(&mut line, &slots), ["big!", "big", "small", "other", "big", "small", "big", "big"]);
+        assert!(line.heads.is_empty() && line.rest.is_empty());
+
+        // One that leaves the line hands its turn to the next of its phase.
+        for e in &big {
+            line.push(Arc::clone(e));
+        }
+        line.push(entry(&slots, "small", false));
+        line.remove(&big[0]);
+        line.remove(&big[2]);
+        assert_eq!(order(&mut line, &slots), ["small", "big", "big"]);
+        // Another semaphore's line is its own.
+        let others = Arc::new(Semaphore::new(1));
+        line.push(entry(&others, "big", false));
+        line.push(entry(&slots, "big", false));
+        assert_eq!(order(&mut line, &slots), ["big"]);
+        assert_eq!(order(&mut line, &others), ["big"]);
+    }
+
     #[tokio::test]
     async fn a_full_semaphore_hands_each_slot_to_the_next_in_line_in_order() {
         let slots = Arc::new(Semaphore::new(1));
@@ -585,7 +712,9 @@ mod tests {
             );
             let slots = Arc::clone(&slots);
             let cancel = cancel.clone();
-            launches.push(tokio::spawn(async move { finish(launch(sh(&script), Some(&slots), &cancel).await).await }));
+            launches.push(tokio::spawn(async move {
+                finish(launch(sh(&script), Some(&slots), &cancel, Turn::default()).await).await
+            }));
             tokio::task::yield_now().await;
         }
         for (i, l) in launches.into_iter().enumerate() {
@@ -605,11 +734,11 @@ mod tests {
         let (_tx, cancel) = watch::channel(Cancel::None);
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("log");
-        let first = launch(sh("sleep 0.1"), Some(&slots), &cancel).await;
+        let first = launch(sh("sleep 0.1"), Some(&slots), &cancel, Turn::default()).await;
         let waiting = {
             let (slots, cancel, log) = (Arc::clone(&slots), cancel.clone(), log.clone());
             tokio::spawn(async move {
-                let permit = acquire(&slots, &cancel).await.expect("a slot");
+                let permit = acquire(&slots, &cancel, Turn::default()).await.expect("a slot");
                 std::fs::write(&log, "slot\n").unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 drop(permit);
@@ -619,7 +748,7 @@ mod tests {
         let script = format!("echo shell >> '{}'", log.display());
         let later = {
             let (slots, cancel) = (Arc::clone(&slots), cancel.clone());
-            tokio::spawn(async move { finish(launch(sh(&script), Some(&slots), &cancel).await).await })
+            tokio::spawn(async move { finish(launch(sh(&script), Some(&slots), &cancel, Turn::default()).await).await })
         };
         finish(first).await;
         waiting.await.unwrap();
@@ -636,7 +765,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("ran");
         let script = format!("touch '{}'", marker.display());
-        let waiting = tokio::spawn(async move { launch(sh(&script), Some(&slots), &cancel).await });
+        let waiting = tokio::spawn(async move { launch(sh(&script), Some(&slots), &cancel, Turn::default()).await });
         tokio::task::yield_now().await;
         tx.send(Cancel::Graceful).unwrap();
         assert!(matches!(waiting.await.unwrap(), Launch::Cancelled));
@@ -649,12 +778,17 @@ mod tests {
         let (_tx, cancel) = watch::channel(Cancel::None);
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let exit = finish(launch(sh(&format!("echo hello > '{}'; exit 3", out.display())), None, &cancel).await).await;
+        let exit = finish(
+            launch(sh(&format!("echo hello > '{}'; exit 3", out.display())), None, &cancel, Turn::default()).await,
+        )
+        .await;
         assert_eq!(exit, Exit { code: Some(3), signal: None });
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "hello\n");
-        let exit = finish(launch(sh("kill -9 $$"), None, &cancel).await).await;
+        let exit = finish(launch(sh("kill -9 $$"), None, &cancel, Turn::default()).await).await;
         assert_eq!(exit, Exit { code: None, signal: Some(9) });
         let missing = Command::new("/nonexistent/shell");
-        assert!(matches!(launch(missing, None, &cancel).await, Launch::Failed(m) if m.contains("could not start")));
+        assert!(
+            matches!(launch(missing, None, &cancel, Turn::default()).await, Launch::Failed(m) if m.contains("could not start"))
+        );
     }
 }

@@ -117,9 +117,10 @@ impl Executor for SubprocessExecutor {
                 slots,
                 on_start,
                 on_spawn,
+                attempt,
                 ..
             } = ctx;
-            let req = subprocess::SubprocessRequest { command, cwd, env, timeout, kill_grace };
+            let req = subprocess::SubprocessRequest { command, cwd, env, timeout, kill_grace, retry: attempt > 1 };
             // Started by a launcher thread, which hands its slot straight to the next agent in line
             // when this one exits (see `launcher`).
             let agent = match subprocess::launch(&req, slots, &cancel).await {

@@ -43,6 +43,8 @@ pub(crate) struct SubprocessRequest<'a> {
     pub env: &'a [(String, String)],
     pub timeout: Duration,
     pub kill_grace: Duration,
+    /// A retry: it goes first in the line for a slot (see `launcher::Turn`).
+    pub retry: bool,
 }
 
 #[derive(Debug, Default)]
@@ -173,7 +175,7 @@ pub(crate) async fn launch(
     let phase = req.env.iter().find(|(k, _)| k == "ORCHESTRATOR_PHASE").map(|(_, v)| v.as_str()).unwrap_or_default();
     let mark = super::escapees::new_mark(phase);
     cmd.env(super::escapees::MARK, &mark);
-    match launcher::launch(cmd, slots, cancel).await {
+    match launcher::launch(cmd, slots, cancel, launcher::Turn { group: phase, retry: req.retry }).await {
         launcher::Launch::Started(started) => Ok(Launched { started, mark }),
         launcher::Launch::Failed(message) => {
             Err(SubprocessOutcome { spawn_error: Some(message), ..Default::default() })

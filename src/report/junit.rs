@@ -112,8 +112,11 @@ pub(crate) fn write(
         }
         for name in &phase.agents {
             match ps.agents.get(name) {
-                Some(a) => suite.add_testcase(agent_case(&phase.name, name, a, folder.as_ref(), redactor)),
-                None => {
+                // One that never started (the run was stopped while it waited in line) did not run.
+                Some(a) if !(a.status == AgentStatus::Pending && a.attempts.is_empty()) => {
+                    suite.add_testcase(agent_case(&phase.name, name, a, folder.as_ref(), redactor))
+                }
+                _ => {
                     let why = if ps.status == PhaseStatus::Running {
                         "the run stopped before this agent started"
                     } else {

@@ -517,3 +517,29 @@ fn an_llm_agent_on_a_runner_leaks_nothing_and_commands_nothing() {
         );
     }
 }
+
+/// An LLM agent's records folder is checked as its attempt starts: an agent that ran while it
+/// waited in line and made the folder a link out of the workspace gets nothing written there.
+#[test]
+fn an_llm_agents_records_never_follow_a_link_made_while_it_waited_in_line() {
+    let api = FakeApi::start(vec![openai_text("Done.")]);
+    let p = Project::nested();
+    let elsewhere = p.outside().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let swap =
+        format!("sleep 0.3; rm -rf .claude/agent_outputs; ln -s '{}' .claude/agent_outputs", elsewhere.display());
+    p.write(
+        ".claude/config.yaml",
+        &format!(
+            "orchestrator:\n  max_parallel_agents: 1\nagents:\n  swap:\n    entrypoints: {{default: \"{swap}\"}}\n  writer:\n    llm:\n      provider: openai\n      model: test-model\n      base_url: \"{}/v1\"\n      api_key_env: TEST_LLM_KEY\nphases:\n  - name: draft\n    parallel: true\n    agents: [swap, writer]\n",
+            api.url
+        ),
+    );
+    p.write(".claude/intake.yaml", "name: demo\n");
+    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
+    let out = run(&p, &["run", "start"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("outside the workspace"), "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "records written through the link");
+    assert!(api.seen().is_empty());
+}

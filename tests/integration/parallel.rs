@@ -233,3 +233,52 @@ fn an_agents_time_leaves_out_its_wait_for_a_slot() {
         assert!(time >= own && time < own + 0.3, "{name}: JUnit says {time} s: {tag}");
     }
 }
+
+/// Each agent notes its start and end in `log`.
+const NOTED: &str = "echo start $ORCHESTRATOR_AGENT >> log; sleep 0.1; echo end $ORCHESTRATOR_AGENT >> log";
+
+/// A phase that runs beside a large parallel one takes turns with it for the slots: its next
+/// agent is not put behind all the agents the large phase keeps prepared in line.
+#[test]
+fn a_phase_beside_a_large_parallel_phase_takes_turns_for_the_slots() {
+    let big: Vec<String> = (0..40).map(|i| format!("b{i}")).collect();
+    let small = ["s0", "s1", "s2"];
+    let agents: Vec<(&str, &str)> = big.iter().map(String::as_str).chain(small).map(|a| (a, NOTED)).collect();
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2",
+        &agents,
+        &format!(
+            "  - name: big\n    parallel: true\n    agents: [{}]\n  - name: small\n    needs: []\n    agents: [s0, s1, s2]\n",
+            big.join(", ")
+        ),
+    ));
+    p.run(&["run", "start"]).code(0);
+    let log = p.read("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |line: &str| lines.iter().position(|l| *l == line).unwrap_or_else(|| panic!("no `{line}` in\n{log}"));
+    for k in 1..small.len() {
+        let (ended, started) = (at(&format!("end s{}", k - 1)), at(&format!("start s{k}")));
+        let passed = lines[ended..started].iter().filter(|l| l.starts_with("start b")).count();
+        // Before, about as many as the big phase keeps in line (14) went first.
+        assert!(passed <= 4, "{passed} agents of the big phase started before s{k}:\n{log}");
+    }
+}
+
+/// A retry goes first in line: it does not wait behind the agents prepared after it.
+#[test]
+fn a_retry_goes_before_the_agents_waiting_in_line() {
+    let flaky = "echo start $ORCHESTRATOR_AGENT >> log; if [ ! -e failed ]; then touch failed; exit 75; fi";
+    let slow = "echo start $ORCHESTRATOR_AGENT >> log; sleep 0.5";
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 1\n  retry: {retries: 2, base_delay: 0.05, jitter: 0}",
+        &[("a0", flaky), ("a1", slow), ("a2", slow), ("a3", slow)],
+        "  - name: build\n    parallel: true\n    agents: [a0, a1, a2, a3]\n",
+    ));
+    p.run(&["run", "start"]).code(0);
+    let log = p.read("log");
+    let order: Vec<&str> = log.lines().map(|l| l.trim_start_matches("start ")).collect();
+    assert_eq!(order, ["a0", "a1", "a0", "a2", "a3"], "{log}");
+    // Its time is its own two attempts and the delay between them, not the agents' after it.
+    let a0 = &p.state()["phases"]["build"]["agents"]["a0"];
+    assert!(a0["duration_s"].as_f64().unwrap() < 1.0, "{a0}");
+}

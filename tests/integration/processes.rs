@@ -271,3 +271,49 @@ fn processes_that_leave_the_agents_group_do_not_survive_it() {
         wait_for(&format!("{name}: pid {pid} to be gone"), || !alive(pid));
     }
 }
+
+/// An agent that removes the transcripts' folder while others wait in line (their transcripts
+/// already opened) loses none of theirs: each is opened again as it starts.
+#[test]
+fn transcripts_of_agents_waiting_in_line_survive_an_agent_removing_their_folder() {
+    let others: Vec<String> = (1..=6).map(|i| format!("a{i}")).collect();
+    let mut agents = vec![("a0", "sleep 0.3; rm -rf .claude/logs/agents")];
+    agents.extend(others.iter().map(|a| (a.as_str(), "echo hello from $ORCHESTRATOR_AGENT")));
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 1",
+        &agents,
+        &format!("  - name: build\n    parallel: true\n    agents: [a0, {}]\n", others.join(", ")),
+    ));
+    p.run(&["run", "start"]).code(0);
+    let state = p.state();
+    for a in &others {
+        let rel = state["phases"]["build"]["agents"][a]["transcript"].as_str().unwrap().to_owned();
+        let transcript = p.read_opt(&rel).unwrap_or_else(|| panic!("{a}'s transcript is gone"));
+        assert!(transcript.contains(&format!("hello from {a}")), "{a}: {transcript}");
+    }
+}
+
+/// Ctrl-C while agents wait in line: those that never started are not recorded, and JUnit says
+/// they did not run (only the two that were running were interrupted).
+#[test]
+fn agents_that_never_started_are_not_run_after_ctrl_c() {
+    let names: Vec<String> = (0..30).map(|i| format!("a{i}")).collect();
+    let agents: Vec<(&str, &str)> =
+        names.iter().map(|a| (a.as_str(), "touch started.$ORCHESTRATOR_AGENT; sleep 300")).collect();
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 2",
+        &agents,
+        &format!("  - name: build\n    parallel: true\n    agents: [{}]\n", names.join(", ")),
+    ));
+    let child = p.spawn(&["run", "start"]);
+    wait_for("two agents to start", || p.exists("started.a0") && p.exists("started.a1"));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let state = p.state();
+    let recorded = state["phases"]["build"]["agents"].as_object().unwrap();
+    assert_eq!(recorded.keys().collect::<Vec<_>>(), ["a0", "a1"], "{state}");
+    let junit = p.read("reports/junit.xml");
+    assert_eq!(junit.matches("type=\"interrupted\"").count(), 2, "{junit}");
+    assert_eq!(junit.matches("type=\"not-run\"").count(), 28, "{junit}");
+}

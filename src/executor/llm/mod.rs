@@ -410,7 +410,14 @@ async fn run_command(
     };
     let _ = writeln!(transcript, "  $ {}", redactor.redact_str(command));
     let mut sink = OutputSink::new(transcript, redactor, &[]);
-    let req = subprocess::SubprocessRequest { command, cwd, env: &[], timeout: tools::remaining(deadline), kill_grace };
+    let req = subprocess::SubprocessRequest {
+        command,
+        cwd,
+        env: &[],
+        timeout: tools::remaining(deadline),
+        kill_grace,
+        retry: false,
+    };
     let out = subprocess::run(&req, &mut sink, cancel, |_, _| {}).await;
     sink.finish();
     let tail = sink.tail();
