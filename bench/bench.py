@@ -188,6 +188,17 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
     bench.py --scale 500,5000 --scale-runs 15, four invocations (idle; xargs 247-261 ms at 500):
       500: 1.15x, 1.17x, 1.17x, 1.17x; 5,000: 1.13x, 1.15x, 1.16x, 1.13x; CPU 1.10-1.13x;
       17.3-17.5 and 50.9-54.3 MiB; per agent 0.97-0.99.
+    A review of that: a retry waited behind every prepared agent (an agent's time 1.0 -> 4.0 s),
+      and a phase running beside a large parallel one behind all of its (3.7 -> 15.3 s). The
+      line now has a head per phase: phases take turns, each in its own order, a retry goes
+      first. A/B at 500, 21 rounds: 1.165x (before the line) -> 1.125x (the line) and 1.128x
+      (with turns). Three invocations of the above on that build (xargs 242-256 ms): 500:
+      1.14x, 1.15x, 1.15x; 5,000: 1.15x, 1.10x, 1.12x; CPU 1.08-1.11x; 17.3-17.4 and
+      52.1-53.5 MiB; per agent 0.97-1.00.
+    Tried and dropped: the runtime's thread at SCHED_IDLE, so that a core running only it
+      counts as idle when a new agent or a woken launcher is placed: 1.181x -> 1.156x, but
+      timers, Ctrl-C and output would wait behind CPU-bound agents (an idle-class thread gets
+      ~0.3% of a busy core), and threads it starts would inherit the class.
     Left: the cores still idle ~12% of a run under perf sched, mostly where a vfork child was
       placed on the core the runtime's thread was leaving busy, and the idle core could not take
       it (the shell is "cache hot" for 0.5 ms); the runtime's thread costs ~130 us per agent, a
