@@ -116,6 +116,20 @@ impl Folder {
         }
     }
 
+    /// Whether `file` is still the transcript at `rel` in this folder, and the folder still where
+    /// it was opened: an agent may have removed, replaced or moved either since it was opened.
+    pub(crate) fn holds(&self, rel: &str, file: &File) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let (Some(name), Ok(meta)) = (file_name(rel), file.metadata()) else { return false };
+        let Ok(there) = nix::sys::stat::fstatat(&self.dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) else {
+            return false;
+        };
+        // The fields' types differ across platforms (`dev_t` is 32 bits on macOS).
+        #[allow(clippy::unnecessary_cast)]
+        let same = there.st_dev as u64 == meta.dev() && there.st_ino as u64 == meta.ino();
+        same && self.in_place()
+    }
+
     /// Open the transcript at `rel` to append to it, creating it: refused (`PermissionDenied`,
     /// saying why) unless `rel` is a transcript's path, and when the file is a symlink (never
     /// followed, not even to another file of the workspace) or not a regular file (a FIFO is
@@ -231,6 +245,26 @@ mod tests {
         std::fs::write(dir.path().join(&rel), "y".repeat(100)).unwrap();
         assert_eq!(tail(dir.path(), &rel, 20).unwrap(), Tail { text: String::new(), skipped: 100 });
         assert_eq!(tail(dir.path(), &format!("{DIR}none.log"), 10), None);
+    }
+
+    #[test]
+    fn a_folder_holds_a_transcript_until_it_is_removed_replaced_or_moved() {
+        let ws = workspace();
+        let rel = format!("{DIR}a.log");
+        let folder = Folder::for_writing(ws.path()).unwrap();
+        let file = folder.append(&rel).unwrap();
+        assert!(folder.holds(&rel, &file));
+        assert!(!folder.holds(&format!("{DIR}b.log"), &file), "another name");
+        std::fs::remove_file(ws.path().join(&rel)).unwrap();
+        assert!(!folder.holds(&rel, &file), "removed");
+        let file = folder.append(&rel).unwrap();
+        std::fs::rename(ws.path().join(&rel), ws.path().join(DIR).join("old.log")).unwrap();
+        std::fs::write(ws.path().join(&rel), "").unwrap();
+        assert!(!folder.holds(&rel, &file), "replaced");
+        let file = folder.append(&rel).unwrap();
+        assert!(folder.holds(&rel, &file));
+        std::fs::rename(ws.path().join(DIR), ws.path().join(".claude/logs/moved")).unwrap();
+        assert!(!folder.holds(&rel, &file), "its folder moved");
     }
 
     #[test]

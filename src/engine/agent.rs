@@ -21,7 +21,7 @@ impl Engine {
         name: &str,
         slots: Slots,
     ) -> Result<AgentEnd, EngineError> {
-        let Some(_prepared) = self.acquire(&slots.prepare).await? else { return Ok(AgentEnd::Interrupted) };
+        let Some(_prepared) = self.prepared(&slots).await? else { return Ok(AgentEnd::Interrupted) };
         if self.cancelled() {
             return Ok(AgentEnd::Interrupted);
         }
@@ -121,15 +121,16 @@ impl Engine {
                 Some(permit)
             };
             // The LLM exchange records: inside the workspace only (the folder may be a link, put
-            // there by an agent that ran while this one waited), checked as the attempt starts.
-            // Other agents keep none, and their spawn does not pay for the check.
-            let records = match agent.llm() {
-                Some(_) => Some(crate::report::confined_dir(
-                    &self.root,
-                    &format!(".claude/agent_outputs/{name}/{}", phase.name),
-                )?),
-                None => None,
-            };
+            // there by an agent that ran while this one waited), checked as the attempt starts;
+            // a refusal is the attempt's error. Other agents keep none, and their spawn does not
+            // pay for the check.
+            let records = agent.llm().map(|_| {
+                let rel = format!(".claude/agent_outputs/{name}/{}", phase.name);
+                match crate::report::confined_dir(&self.root, &rel) {
+                    Ok(_) => Ok(rel),
+                    Err(e) => Err(e.to_string()),
+                }
+            });
             let number = agent_state.attempts.len() as u32 + 1;
             // When the attempt started: set by `on_start`, once it has its slot.
             let began: Arc<OnceLock<(chrono::DateTime<Utc>, Instant)>> = Arc::default();
@@ -139,11 +140,10 @@ impl Engine {
                 let (phase_name, agent_name, command) = (phase.name.clone(), name.to_owned(), command.clone());
                 let rel = agent_state.transcript.clone();
                 Box::new(move |transcript: &mut BufWriter<File>| {
-                    // The transcript was opened when the agent was prepared; if an agent removed
-                    // it (or its folder) meanwhile, it is opened again, with the same checks.
-                    let removed =
-                        transcript.get_ref().metadata().is_ok_and(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 0);
-                    if removed {
+                    // The transcript was opened when the agent was prepared; if an agent removed,
+                    // replaced or moved it (or its folder) meanwhile, it is opened again where it
+                    // belongs, with the same checks.
+                    if !engine.transcript_holds(&rel, transcript.get_ref()) {
                         match engine.append_transcript(&rel) {
                             Ok(file) => {
                                 let _ = transcript.flush();
@@ -166,7 +166,7 @@ impl Engine {
             let mut env = env.clone();
             env.push(("ORCHESTRATOR_ATTEMPT".to_owned(), attempt.to_string()));
             let journal_error: Arc<Mutex<Option<StateError>>> = Arc::default();
-            let report = {
+            let mut report = {
                 let engine = Arc::clone(self);
                 let running = agent_state.clone();
                 let (phase_name, agent_name, journal_error) =
@@ -186,7 +186,7 @@ impl Engine {
                         agent,
                         command: &command,
                         prompt: prompt_text.as_deref(),
-                        records: records.as_deref(),
+                        records: records.as_ref().map(|r| r.as_deref().map_err(String::as_str)),
                         attempt,
                         cwd: &self.wf.root,
                         workspace: &self.workspace,
@@ -204,15 +204,20 @@ impl Engine {
                     .await
             };
             if let Some(running) = running {
-                drop(running);
+                // To the next in line, whose turn it is (see `launcher::Turn`).
+                executor::launcher::hand_on(running);
                 // Let the agent waiting for this slot start before this one's bookkeeping.
                 tokio::task::yield_now().await;
             }
+            // An agent replaced this one's transcript by a link (or a FIFO, or a file with other
+            // hard links) while it waited: its output went nowhere the run records.
+            if let Some(e) = reopen_error.lock().unwrap_or_else(|e| e.into_inner()).take()
+                && report.error.is_none()
+            {
+                report.error = Some(format!("could not write the transcript `{}`: {e}", agent_state.transcript));
+            }
             if let Some(e) = journal_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 return Err(e.into());
-            }
-            if let Some(source) = reopen_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                return Err(EngineError::Write { path: agent_state.transcript.clone(), source });
             }
             let Some(&(attempt_start, clock)) = began.get() else {
                 // The run was cancelled while the attempt waited for its slot: it never started.
@@ -359,6 +364,13 @@ impl Engine {
     /// The transcript at `rel`, to append to, in the transcripts' folder: opened once per run
     /// (inside the workspace only: a folder on the way may be a link the pull request made), and
     /// again, with the same checks, if an agent moved or removed it.
+    /// Whether `file` is still the transcript at `rel`, in the transcripts' folder where it was
+    /// opened (see `transcript::Folder::holds`).
+    fn transcript_holds(&self, rel: &str, file: &File) -> bool {
+        let held = self.transcripts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        held.is_some_and(|folder| folder.holds(rel, file))
+    }
+
     fn append_transcript(&self, rel: &str) -> std::io::Result<File> {
         let held = self.transcripts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let folder = match held {

@@ -133,6 +133,10 @@ pub(super) type RecordJob = (RecordWrite, oneshot::Sender<Result<(), EngineError
 pub(super) struct Slots {
     pub(super) run: Arc<Semaphore>,
     pub(super) prepare: Arc<Semaphore>,
+    /// One agent of each phase may be prepared besides `prepare`'s: a phase that runs beside a
+    /// large parallel one (which holds all of `prepare`) does not wait for one of its agents to
+    /// end before its next agent can join the line.
+    pub(super) own: Arc<Semaphore>,
     /// How many agent tasks a parallel phase keeps in flight: as many as may be prepared, so
     /// memory follows the workers, not the phase's size.
     pub(super) ahead: usize,
@@ -141,7 +145,12 @@ pub(super) struct Slots {
 impl Slots {
     fn new(workers: usize) -> Slots {
         let prepared = workers + spare_in_line(workers, crate::executor::launcher::open_files_limit());
-        Slots { run: Arc::new(Semaphore::new(workers)), prepare: Arc::new(Semaphore::new(prepared)), ahead: prepared }
+        Slots {
+            run: Arc::new(Semaphore::new(workers)),
+            prepare: Arc::new(Semaphore::new(prepared)),
+            own: Arc::new(Semaphore::new(1)),
+            ahead: prepared,
+        }
     }
 }
 
@@ -283,12 +292,18 @@ impl Engine {
     }
 
     /// A slot from `sem`, or `None` once the run is being cancelled.
-    pub(super) async fn acquire(&self, sem: &Arc<Semaphore>) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
+    /// A place among the agents prepared ahead: the phase's own if free, else one of the run's
+    /// (see [`Slots`]); `None` once the run is being cancelled.
+    pub(super) async fn prepared(&self, slots: &Slots) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
         if self.cancelled() {
             return Ok(None);
         }
+        if let Ok(own) = Arc::clone(&slots.own).try_acquire_owned() {
+            return Ok(Some(own));
+        }
         tokio::select! {
-            p = Arc::clone(sem).acquire_owned() => p.map(Some).map_err(|e| EngineError::Internal(e.to_string())),
+            p = Arc::clone(&slots.own).acquire_owned() => p.map(Some).map_err(|e| EngineError::Internal(e.to_string())),
+            p = Arc::clone(&slots.prepare).acquire_owned() => p.map(Some).map_err(|e| EngineError::Internal(e.to_string())),
             _ = Self::wait_cancel(self.cancel.clone()) => Ok(None),
         }
     }
@@ -715,6 +730,7 @@ impl Engine {
     }
 
     async fn run_phase(self: &Arc<Self>, name: &str, slots: Slots) -> Result<PhaseStatus, EngineError> {
+        let slots = Slots { own: Arc::new(Semaphore::new(1)), ..slots };
         let phase =
             self.wf.phase(name).cloned().ok_or_else(|| EngineError::Internal(format!("unknown phase `{name}`")))?;
         let started = Instant::now();

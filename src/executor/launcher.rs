@@ -241,7 +241,9 @@ struct Line {
 impl Line {
     fn push(&mut self, entry: Arc<InLine>) {
         if entry.retry {
-            self.heads.push_front(entry);
+            // After the retries already waiting: they go in the order they came too.
+            let after = self.heads.iter().position(|h| !h.retry).unwrap_or(self.heads.len());
+            self.heads.insert(after, entry);
         } else if self.heads.iter().any(|h| !h.retry && h.same_group(&entry)) {
             self.rest.push_back(entry);
         } else {
@@ -359,7 +361,11 @@ pub(crate) async fn launch(
     match (job, permit) {
         (Some(Waiting::Start(job)), Some(permit)) => pool().start(Work { job, permit: Some(permit) }),
         (Some(_), _) => return Launch::Cancelled,
-        (None, permit) => drop(permit),
+        (None, permit) => {
+            if let Some(permit) = permit {
+                hand_on(permit);
+            }
+        }
     }
     answer.await.unwrap_or_else(|_| Launch::Failed("the launcher thread ended".into()))
 }
@@ -393,12 +399,43 @@ pub(crate) async fn acquire(
     if lock(&entry.job).take().is_some() {
         return permit;
     }
-    drop(permit);
+    if let Some(permit) = permit {
+        hand_on(permit);
+    }
     let handed = given.await.ok();
     if *cancel.borrow() != Cancel::None {
         return None;
     }
     handed
+}
+
+/// Give a slot that is free again to the next in line whose turn it is (see [`Turn`]), as a
+/// launcher thread does with its agent's: a job is started under it, or a task waiting for a
+/// slot gets it; with nobody in line it goes back to its semaphore. A slot freed in the runtime
+/// (an LLM agent's, or a shell agent's kept until its leftover processes were stopped) goes this
+/// way, so that it keeps to the turns rather than to whoever waited on the semaphore first.
+pub(crate) fn hand_on(permit: OwnedSemaphorePermit) {
+    if let Some((job, permit)) = pool().next_in_line(permit) {
+        pool().start(Work { job, permit: Some(permit) });
+    }
+}
+
+/// A slot held in the runtime: handed on (see [`hand_on`]) when dropped.
+#[derive(Default)]
+pub(crate) struct Slot(Option<OwnedSemaphorePermit>);
+
+impl From<Option<OwnedSemaphorePermit>> for Slot {
+    fn from(permit: Option<OwnedSemaphorePermit>) -> Slot {
+        Slot(permit)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(permit) = self.0.take() {
+            hand_on(permit);
+        }
+    }
 }
 
 /// Takes a job that is still in line out of it.
@@ -678,7 +715,8 @@ mod tests {
         line.push(entry(&slots, "small", false));
         line.push(entry(&slots, "big", true));
         line.push(entry(&slots, "other", false));
-        assert_eq!(order(&mut line, &slots), ["big!", "big", "small", "other", "big", "small", "big", "big"]);
+        line.push(entry(&slots, "small", true));
+        assert_eq!(order(&mut line, &slots), ["big!", "small!", "big", "small", "other", "big", "small", "big", "big"]);
         assert!(line.heads.is_empty() && line.rest.is_empty());
 
         // One that leaves the line hands its turn to the next of its phase.

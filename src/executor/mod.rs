@@ -31,8 +31,9 @@ pub(crate) struct AttemptContext<'a> {
     pub command: &'a str,
     /// The rendered prompt, if the agent has a template (LLM agents always do).
     pub prompt: Option<&'a str>,
-    /// `.claude/agent_outputs/<agent>/<phase>/`, for the agent's own records (LLM agents only).
-    pub records: Option<&'a Path>,
+    /// `.claude/agent_outputs/<agent>/<phase>`, relative to the workspace, for the agent's own
+    /// records (LLM agents only), or why it was refused.
+    pub records: Option<Result<&'a str, &'a str>>,
     /// 1-based attempt number within this run of the agent.
     pub attempt: u32,
     /// The workspace.

@@ -197,8 +197,9 @@ pub(crate) async fn supervise(
     let pgid = started.pid;
     let group = started.group;
     let mut exited = started.exited;
-    // The agent's slot, if its thread left it with the agent (its group outlived it).
-    let mut _slot = None;
+    // The agent's slot, if its thread left it with the agent (its group outlived it): handed on
+    // to the next in line when this returns.
+    let mut _slot = launcher::Slot::default();
     let mut outcome = SubprocessOutcome::default();
     let (mut stdout, mut stderr) = match (ChildStdout::from_std(stdout), ChildStderr::from_std(stderr)) {
         (Ok(out), Ok(err)) => (out, err),
@@ -206,7 +207,8 @@ pub(crate) async fn supervise(
             // Not supervised, so not left running.
             group.signal(Signal::SIGKILL);
             let ended = launcher::exit_of(pgid, exited.await).await;
-            // Its slot (dropped last) comes back once nothing of the group is left.
+            // Its slot (dropped last) goes on once nothing of the group is left.
+            let _slot = launcher::Slot::from(ended.slot);
             group.signal(Signal::SIGKILL);
             let exit = ended.exit;
             outcome.exit_code = exit.code;
@@ -253,7 +255,7 @@ pub(crate) async fn supervise(
                 // The pipes close once nothing of the agent's holds them.
                 drop(held.take());
                 status = Some(ended.exit);
-                _slot = ended.slot;
+                _slot = ended.slot.into();
                 leak_at = Instant::now() + LEAK_GRACE;
             },
             _ = sleep_until(deadline), if status.is_none() && !outcome.timed_out && !outcome.cancelled => {
@@ -300,7 +302,7 @@ pub(crate) async fn supervise(
     if status.is_none() {
         let ended = launcher::exit_of(pgid, exited.await).await;
         status = Some(ended.exit);
-        _slot = ended.slot;
+        _slot = ended.slot.into();
         // Whatever is left of the group goes before the slot does.
         group.signal(Signal::SIGKILL);
     }

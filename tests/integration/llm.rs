@@ -537,9 +537,43 @@ fn an_llm_agents_records_never_follow_a_link_made_while_it_waited_in_line() {
     );
     p.write(".claude/intake.yaml", "name: demo\n");
     p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
-    let out = run(&p, &["run", "start"]);
-    assert_ne!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("outside the workspace"), "{}", out.stderr);
+    run(&p, &["run", "start"]).code(1);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "records written through the link");
     assert!(api.seen().is_empty());
+    // That agent's attempt fails, saying why; the agent before it keeps its result.
+    let agents = &p.state()["phases"]["draft"]["agents"];
+    assert_eq!(agents["swap"]["status"], "succeeded");
+    assert_eq!(agents["writer"]["status"], "failed");
+    let error = agents["writer"]["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("cannot keep its records") && error.contains("outside the workspace"), "{error}");
+}
+
+/// A link a pull request committed where an LLM agent's exchange is recorded is never written
+/// through, whichever file or folder below the records folder it is.
+#[test]
+fn an_llm_agents_records_are_never_written_through_a_committed_link() {
+    let api = FakeApi::start(vec![openai_text("Done.")]);
+    let p = Project::nested();
+    let victim = p.outside().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let elsewhere = p.outside().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::create_dir_all(p.path(".claude/agent_outputs/writer/draft/attempt-1")).unwrap();
+    std::os::unix::fs::symlink(&victim, p.path(".claude/agent_outputs/writer/draft/attempt-1/request-1.json")).unwrap();
+    std::os::unix::fs::symlink(&victim, p.path(".claude/agent_outputs/writer/draft/response.md")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, p.path(".claude/agent_outputs/writer/draft/attempt-2")).unwrap();
+    p.write(
+        ".claude/config.yaml",
+        &format!(
+            "agents:\n  writer:\n    llm:\n      provider: openai\n      model: test-model\n      base_url: \"{}/v1\"\n      api_key_env: TEST_LLM_KEY\nphases:\n  - name: draft\n    agents: [writer]\n",
+            api.url
+        ),
+    );
+    p.write(".claude/intake.yaml", "name: demo\n");
+    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
+    run(&p, &["run", "start"]).code(0);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // What can be recorded inside the workspace still is.
+    assert!(p.read(".claude/agent_outputs/writer/draft/attempt-1/response-1.json").contains("Done."));
 }

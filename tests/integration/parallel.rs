@@ -256,8 +256,9 @@ fn a_phase_beside_a_large_parallel_phase_takes_turns_for_the_slots() {
     let log = p.read("log");
     let lines: Vec<&str> = log.lines().collect();
     let at = |line: &str| lines.iter().position(|l| *l == line).unwrap_or_else(|| panic!("no `{line}` in\n{log}"));
-    for k in 1..small.len() {
-        let (ended, started) = (at(&format!("end s{}", k - 1)), at(&format!("start s{k}")));
+    for k in 0..small.len() {
+        let ended = if k == 0 { 0 } else { at(&format!("end s{}", k - 1)) };
+        let started = at(&format!("start s{k}"));
         let passed = lines[ended..started].iter().filter(|l| l.starts_with("start b")).count();
         // Before, about as many as the big phase keeps in line (14) went first.
         assert!(passed <= 4, "{passed} agents of the big phase started before s{k}:\n{log}");
@@ -281,4 +282,33 @@ fn a_retry_goes_before_the_agents_waiting_in_line() {
     // Its time is its own two attempts and the delay between them, not the agents' after it.
     let a0 = &p.state()["phases"]["build"]["agents"]["a0"];
     assert!(a0["duration_s"].as_f64().unwrap() < 1.0, "{a0}");
+}
+
+/// The turns hold when a slot comes back through the runtime rather than a launcher thread: here
+/// each agent of the big phase leaves a process behind, which is stopped before its slot goes on.
+#[test]
+fn phases_take_turns_also_for_slots_freed_after_leftover_processes() {
+    let noted = "echo start $ORCHESTRATOR_AGENT >> log; sleep 5 >/dev/null 2>&1 & sleep 0.05; echo end $ORCHESTRATOR_AGENT >> log";
+    let big: Vec<String> = (0..12).map(|i| format!("b{i}")).collect();
+    let small = ["s0", "s1", "s2"];
+    let agents: Vec<(&str, &str)> = big.iter().map(|a| (a.as_str(), noted)).chain(small.map(|a| (a, NOTED))).collect();
+    let p = Project::with_config(&config(
+        "  max_parallel_agents: 1",
+        &agents,
+        &format!(
+            "  - name: big\n    parallel: true\n    agents: [{}]\n  - name: small\n    needs: []\n    agents: [s0, s1, s2]\n",
+            big.join(", ")
+        ),
+    ));
+    p.run(&["run", "start"]).code(0);
+    let log = p.read("log");
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |line: &str| lines.iter().position(|l| *l == line).unwrap_or_else(|| panic!("no `{line}` in\n{log}"));
+    for k in 0..small.len() {
+        let ended = if k == 0 { 0 } else { at(&format!("end s{}", k - 1)) };
+        let started = at(&format!("start s{k}"));
+        let passed = lines[ended..started].iter().filter(|l| l.starts_with("start b")).count();
+        // Before, s0 waited for eight of them (all the big phase kept in line).
+        assert!(passed <= 3, "{passed} agents of the big phase started before s{k}:\n{log}");
+    }
 }

@@ -272,24 +272,71 @@ fn processes_that_leave_the_agents_group_do_not_survive_it() {
     }
 }
 
-/// An agent that removes the transcripts' folder while others wait in line (their transcripts
-/// already opened) loses none of theirs: each is opened again as it starts.
+/// An agent that removes, moves or replaces the transcripts' folder while others wait in line
+/// (their transcripts already opened) loses none of theirs: each is opened again where it
+/// belongs as its agent starts.
 #[test]
-fn transcripts_of_agents_waiting_in_line_survive_an_agent_removing_their_folder() {
-    let others: Vec<String> = (1..=6).map(|i| format!("a{i}")).collect();
-    let mut agents = vec![("a0", "sleep 0.3; rm -rf .claude/logs/agents")];
-    agents.extend(others.iter().map(|a| (a.as_str(), "echo hello from $ORCHESTRATOR_AGENT")));
-    let p = Project::with_config(&config(
-        "  max_parallel_agents: 1",
-        &agents,
-        &format!("  - name: build\n    parallel: true\n    agents: [a0, {}]\n", others.join(", ")),
-    ));
-    p.run(&["run", "start"]).code(0);
+fn transcripts_of_agents_waiting_in_line_survive_an_agent_removing_or_moving_their_folder() {
+    for (how, command) in [
+        ("removed", "sleep 0.3; rm -rf .claude/logs/agents"),
+        ("moved out", "sleep 0.3; mv .claude/logs/agents ../moved-away"),
+        ("replaced", "sleep 0.3; mv .claude/logs/agents .claude/logs/old; mkdir .claude/logs/agents"),
+    ] {
+        let others: Vec<String> = (1..=6).map(|i| format!("a{i}")).collect();
+        let mut agents = vec![("a0", command)];
+        agents.extend(others.iter().map(|a| (a.as_str(), "echo hello from $ORCHESTRATOR_AGENT")));
+        let p = Project::nested();
+        p.write(
+            ".claude/config.yaml",
+            &config(
+                "  max_parallel_agents: 1",
+                &agents,
+                &format!("  - name: build\n    parallel: true\n    agents: [a0, {}]\n", others.join(", ")),
+            ),
+        );
+        p.run(&["run", "start"]).code(0);
+        let state = p.state();
+        for a in &others {
+            let rel = state["phases"]["build"]["agents"][a]["transcript"].as_str().unwrap().to_owned();
+            let transcript = p.read_opt(&rel).unwrap_or_else(|| panic!("{how}: {a}'s transcript is gone"));
+            assert!(transcript.contains(&format!("hello from {a}")), "{how}: {a}: {transcript}");
+        }
+        // Nothing of theirs was written into the folder after it was moved out of the workspace
+        // (the files it took along were empty: their agents had not started).
+        let moved = p.outside().join("moved-away");
+        let written: Vec<String> = std::fs::read_dir(&moved)
+            .map(|d| d.filter_map(Result::ok).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default();
+        assert!(!written.iter().any(|t| t.contains("hello from")), "{how}: written out of the workspace: {written:?}");
+    }
+}
+
+/// An agent that puts a link where a waiting agent's transcript is gets nothing written through
+/// it: that agent's attempt fails, saying why, and the others run on.
+#[test]
+fn a_transcript_replaced_by_a_link_while_its_agent_waits_fails_that_agent_only() {
+    let p = Project::nested();
+    let victim = p.outside().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let swap =
+        format!("sleep 0.3; f=$(ls .claude/logs/agents/*_a2.log); rm \"$f\"; ln -s '{}' \"$f\"", victim.display());
+    p.write(
+        ".claude/config.yaml",
+        &config(
+            "  max_parallel_agents: 1",
+            &[("a0", swap.as_str()), ("a1", "echo one"), ("a2", "echo two"), ("a3", "echo three")],
+            "  - name: build\n    parallel: true\n    agents: [a0, a1, a2, a3]\n",
+        ),
+    );
+    p.run(&["run", "start"]).code(1);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     let state = p.state();
-    for a in &others {
-        let rel = state["phases"]["build"]["agents"][a]["transcript"].as_str().unwrap().to_owned();
-        let transcript = p.read_opt(&rel).unwrap_or_else(|| panic!("{a}'s transcript is gone"));
-        assert!(transcript.contains(&format!("hello from {a}")), "{a}: {transcript}");
+    let agents = &state["phases"]["build"]["agents"];
+    assert_eq!(agents["a2"]["status"], "failed", "{state}");
+    let error = agents["a2"]["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("could not write the transcript") && error.contains("symlink"), "{error}");
+    for a in ["a0", "a1", "a3"] {
+        assert_eq!(agents[a]["status"], "succeeded", "{a}: {state}");
     }
 }
 

@@ -161,9 +161,11 @@ async fn send(
 }
 
 /// One exchange record, written through tokio's blocking pool (never on the runtime's thread).
-async fn record(dir: &Path, name: &str, bytes: &[u8], redactor: &Redactor) {
-    let _ = tokio::fs::create_dir_all(dir).await;
-    let _ = tokio::fs::write(dir.join(name), redactor.redact(bytes)).await;
+/// Write the record `rel` (relative to the workspace `root`), redacted: inside the workspace
+/// only, never through a link at its name and never into a file with other hard links (a pull
+/// request can commit a link where the tool writes).
+fn record(root: &Path, rel: &str, bytes: &[u8], redactor: &Redactor) {
+    let _ = crate::workspace::Confinement::new(root).write(rel, &redactor.redact(bytes));
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -202,9 +204,16 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
         report.error = Some(format!("LLM agent `{}` has no prompt template", agent.name));
         return report;
     };
-    let Some(records) = records else {
-        report.error = Some(format!("LLM agent `{}` has no folder for its records", agent.name));
-        return report;
+    let records = match records {
+        Some(Ok(records)) => records,
+        Some(Err(why)) => {
+            report.error = Some(format!("LLM agent `{}` cannot keep its records: {why}", agent.name));
+            return report;
+        }
+        None => {
+            report.error = Some(format!("LLM agent `{}` has no folder for its records", agent.name));
+            return report;
+        }
     };
     let key = match &spec.api_key_env {
         Some(var) => match std::env::var(var) {
@@ -227,7 +236,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
         Provider::Anthropic => anthropic::first_messages(prompt),
         Provider::OpenAi => openai::first_messages(&system, prompt),
     };
-    let dir = records.join(format!("attempt-{attempt}"));
+    let dir = format!("{records}/attempt-{attempt}");
     let mut usage = Usage { input_tokens: Some(0), output_tokens: Some(0), cost_usd: None };
     let mut wrote: Vec<String> = Vec::new();
     let mut finished = false;
@@ -237,7 +246,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             Provider::Anthropic => anthropic::body(spec, &system, &messages, &tool_defs),
             Provider::OpenAi => openai::body(spec, &messages, &tool_defs),
         };
-        record(&dir, &format!("request-{turn}.json"), &pretty(&body), redactor).await;
+        record(cwd, &format!("{dir}/request-{turn}.json"), &pretty(&body), redactor);
         let _ = writeln!(transcript, "→ turn {turn}: POST {url} ({}, {} messages)", spec.model, messages.len());
         let (status, retry_after, bytes) = match send(&url, &headers, &body, deadline, &mut cancel).await {
             Sent::Response { status, retry_after, body } => (status, retry_after, body),
@@ -255,7 +264,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
                 break;
             }
         };
-        record(&dir, &format!("response-{turn}.json"), &bytes, redactor).await;
+        record(cwd, &format!("{dir}/response-{turn}.json"), &bytes, redactor);
         let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
         if !(200..300).contains(&status) {
             let detail = parsed
@@ -348,7 +357,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             }
             continue;
         }
-        record(records, "response.md", turn_result.text.as_bytes(), redactor).await;
+        record(cwd, &format!("{records}/response.md"), turn_result.text.as_bytes(), redactor);
         match turn_result.stop {
             Stop::MaxTokens => {
                 report.error = Some(format!("the response was cut off by max_tokens ({})", spec.max_tokens))
