@@ -56,7 +56,8 @@ fn due(last: Option<(Instant, Duration)>, now: Instant) -> bool {
     last.is_none_or(|(at, cost)| now.saturating_duration_since(at) >= METRICS_EVERY.max(cost * METRICS_COST_FACTOR))
 }
 
-fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
+/// Write the record `rel` (see [`confined`]), replacing the file at its name atomically.
+pub(crate) fn write_record(root: &Path, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
     replace_file(&confined(root, rel)?, bytes).map_err(|source| RecordError { path: rel.to_owned(), source })
 }
 
@@ -85,7 +86,7 @@ pub(crate) fn confined(root: &Path, rel: &str) -> Result<PathBuf, RecordError> {
 impl Recorder {
     /// Write `bytes` redacted.
     fn write(&self, rel: &str, bytes: &[u8]) -> Result<(), RecordError> {
-        write(&self.root, rel, &self.redactor.redact(bytes))
+        write_record(&self.root, rel, &self.redactor.redact(bytes))
     }
 
     /// Write what `write` makes, redacted as it goes (a large record is never held whole).

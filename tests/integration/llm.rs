@@ -549,7 +549,8 @@ fn an_llm_agents_records_never_follow_a_link_made_while_it_waited_in_line() {
 }
 
 /// A link a pull request committed where an LLM agent's exchange is recorded is never written
-/// through, whichever file or folder below the records folder it is.
+/// through: a link at a record's name is replaced, and a folder that leads out of the workspace
+/// gets nothing (the transcript says so).
 #[test]
 fn an_llm_agents_records_are_never_written_through_a_committed_link() {
     let api = FakeApi::start(vec![openai_text("Done.")]);
@@ -558,10 +559,9 @@ fn an_llm_agents_records_are_never_written_through_a_committed_link() {
     std::fs::write(&victim, "precious\n").unwrap();
     let elsewhere = p.outside().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
-    std::fs::create_dir_all(p.path(".claude/agent_outputs/writer/draft/attempt-1")).unwrap();
-    std::os::unix::fs::symlink(&victim, p.path(".claude/agent_outputs/writer/draft/attempt-1/request-1.json")).unwrap();
+    std::fs::create_dir_all(p.path(".claude/agent_outputs/writer/draft")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, p.path(".claude/agent_outputs/writer/draft/attempt-1")).unwrap();
     std::os::unix::fs::symlink(&victim, p.path(".claude/agent_outputs/writer/draft/response.md")).unwrap();
-    std::os::unix::fs::symlink(&elsewhere, p.path(".claude/agent_outputs/writer/draft/attempt-2")).unwrap();
     p.write(
         ".claude/config.yaml",
         &format!(
@@ -574,6 +574,12 @@ fn an_llm_agents_records_are_never_written_through_a_committed_link() {
     run(&p, &["run", "start"]).code(0);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
-    // What can be recorded inside the workspace still is.
-    assert!(p.read(".claude/agent_outputs/writer/draft/attempt-1/response-1.json").contains("Done."));
+    let response = p.path(".claude/agent_outputs/writer/draft/response.md");
+    assert!(!response.symlink_metadata().unwrap().file_type().is_symlink(), "the link is replaced");
+    assert_eq!(p.read(".claude/agent_outputs/writer/draft/response.md"), "Done.");
+    let transcript = p.read(p.state()["phases"]["draft"]["agents"]["writer"]["transcript"].as_str().unwrap());
+    assert!(
+        transcript.contains("=== record not written: cannot write `.claude/agent_outputs/writer/draft/attempt-1/request-1.json`: its folder resolves outside the workspace"),
+        "{transcript}"
+    );
 }

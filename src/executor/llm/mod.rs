@@ -161,11 +161,15 @@ async fn send(
 }
 
 /// One exchange record, written through tokio's blocking pool (never on the runtime's thread).
-/// Write the record `rel` (relative to the workspace `root`), redacted: inside the workspace
-/// only, never through a link at its name and never into a file with other hard links (a pull
-/// request can commit a link where the tool writes).
-fn record(root: &Path, rel: &str, bytes: &[u8], redactor: &Redactor) {
-    let _ = crate::workspace::Confinement::new(root).write(rel, &redactor.redact(bytes));
+/// Write the record `rel` (relative to the workspace `root`), redacted, as the tool's other
+/// records are: in its folder's real location, refused unless that is inside the workspace, and
+/// replacing the file at its name (a link there, as a pull request can commit, is replaced, not
+/// followed; a file with other hard links or a FIFO is not written into). One that is refused is
+/// noted in the transcript (`out`), saying why.
+fn record(root: &Path, rel: &str, bytes: &[u8], redactor: &Redactor, out: &mut dyn Write) {
+    if let Err(e) = crate::report::write_record(root, rel, &redactor.redact(bytes)) {
+        let _ = writeln!(out, "=== record not written: {} ===", redactor.redact_str(&e.to_string()));
+    }
 }
 
 fn pretty(v: &Value) -> Vec<u8> {
@@ -246,7 +250,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             Provider::Anthropic => anthropic::body(spec, &system, &messages, &tool_defs),
             Provider::OpenAi => openai::body(spec, &messages, &tool_defs),
         };
-        record(cwd, &format!("{dir}/request-{turn}.json"), &pretty(&body), redactor);
+        record(cwd, &format!("{dir}/request-{turn}.json"), &pretty(&body), redactor, transcript);
         let _ = writeln!(transcript, "→ turn {turn}: POST {url} ({}, {} messages)", spec.model, messages.len());
         let (status, retry_after, bytes) = match send(&url, &headers, &body, deadline, &mut cancel).await {
             Sent::Response { status, retry_after, body } => (status, retry_after, body),
@@ -264,7 +268,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
                 break;
             }
         };
-        record(cwd, &format!("{dir}/response-{turn}.json"), &bytes, redactor);
+        record(cwd, &format!("{dir}/response-{turn}.json"), &bytes, redactor, transcript);
         let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
         if !(200..300).contains(&status) {
             let detail = parsed
@@ -357,7 +361,7 @@ async fn run(ctx: AttemptContext<'_>) -> AttemptReport {
             }
             continue;
         }
-        record(cwd, &format!("{records}/response.md"), turn_result.text.as_bytes(), redactor);
+        record(cwd, &format!("{records}/response.md"), turn_result.text.as_bytes(), redactor, transcript);
         match turn_result.stop {
             Stop::MaxTokens => {
                 report.error = Some(format!("the response was cut off by max_tokens ({})", spec.max_tokens))
