@@ -144,6 +144,8 @@ impl Folder {
             | OFlag::O_CLOEXEC;
         let fd = nix::fcntl::openat(&self.dir, name, flags, Mode::from_bits_truncate(0o666)).map_err(|e| match e {
             Errno::ELOOP => refused("is a symlink"),
+            // A FIFO nobody reads, opened without blocking.
+            Errno::ENXIO => refused("is a FIFO, not a plain file"),
             e => std::io::Error::from(e),
         })?;
         let f = File::from(fd);
@@ -297,7 +299,8 @@ mod tests {
         // A FIFO is not opened (a blocking open would wait for a reader).
         let fifo = format!("{DIR}fifo.log");
         nix::unistd::mkfifo(&dir.path().join(&fifo), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        assert!(open_append(dir.path(), &fifo).is_err());
+        let e = open_append(dir.path(), &fifo).unwrap_err();
+        assert!(e.to_string().contains("is a FIFO"), "{e}");
         // Only transcripts' names.
         for bad in [".claude/logs/agents/../x.log", ".claude/logs/agents/sub/x.log", ".claude/config.yaml", "x.log"] {
             let e = open_append(dir.path(), bad).unwrap_err();

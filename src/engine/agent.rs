@@ -361,9 +361,6 @@ impl Engine {
         Ok(BufWriter::with_capacity(16 * 1024, file))
     }
 
-    /// The transcript at `rel`, to append to, in the transcripts' folder: opened once per run
-    /// (inside the workspace only: a folder on the way may be a link the pull request made), and
-    /// again, with the same checks, if an agent moved or removed it.
     /// Whether `file` is still the transcript at `rel`, in the transcripts' folder where it was
     /// opened (see `transcript::Folder::holds`).
     fn transcript_holds(&self, rel: &str, file: &File) -> bool {
@@ -371,6 +368,9 @@ impl Engine {
         held.is_some_and(|folder| folder.holds(rel, file))
     }
 
+    /// The transcript at `rel`, to append to, in the transcripts' folder: opened once per run
+    /// (inside the workspace only: a folder on the way may be a link the pull request made), and
+    /// again, with the same checks, if an agent moved or removed it.
     fn append_transcript(&self, rel: &str) -> std::io::Result<File> {
         let held = self.transcripts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let folder = match held {

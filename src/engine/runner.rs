@@ -135,8 +135,11 @@ pub(super) struct Slots {
     pub(super) prepare: Arc<Semaphore>,
     /// One agent of each phase may be prepared besides `prepare`'s: a phase that runs beside a
     /// large parallel one (which holds all of `prepare`) does not wait for one of its agents to
-    /// end before its next agent can join the line.
+    /// end before its next agent can join the line. Phases running at once get such a place
+    /// while `owners` has one (each holds a transcript open: at most 64, and a 16th of the limit on
+    /// open files).
     pub(super) own: Arc<Semaphore>,
+    pub(super) owners: Arc<Semaphore>,
     /// How many agent tasks a parallel phase keeps in flight: as many as may be prepared, so
     /// memory follows the workers, not the phase's size.
     pub(super) ahead: usize,
@@ -144,11 +147,13 @@ pub(super) struct Slots {
 
 impl Slots {
     fn new(workers: usize) -> Slots {
-        let prepared = workers + spare_in_line(workers, crate::executor::launcher::open_files_limit());
+        let open_files = crate::executor::launcher::open_files_limit();
+        let prepared = workers + spare_in_line(workers, open_files);
         Slots {
             run: Arc::new(Semaphore::new(workers)),
             prepare: Arc::new(Semaphore::new(prepared)),
-            own: Arc::new(Semaphore::new(1)),
+            own: Arc::new(Semaphore::new(0)),
+            owners: Arc::new(Semaphore::new(usize::try_from(open_files / 16).unwrap_or(usize::MAX).clamp(1, 64))),
             ahead: prepared,
         }
     }
@@ -730,7 +735,8 @@ impl Engine {
     }
 
     async fn run_phase(self: &Arc<Self>, name: &str, slots: Slots) -> Result<PhaseStatus, EngineError> {
-        let slots = Slots { own: Arc::new(Semaphore::new(1)), ..slots };
+        let owner = Arc::clone(&slots.owners).try_acquire_owned().ok();
+        let slots = Slots { own: Arc::new(Semaphore::new(usize::from(owner.is_some()))), ..slots };
         let phase =
             self.wf.phase(name).cloned().ok_or_else(|| EngineError::Internal(format!("unknown phase `{name}`")))?;
         let started = Instant::now();

@@ -389,8 +389,16 @@ pub(crate) async fn acquire(
     let _leave = Leave(Arc::clone(&entry));
     let mut watch = cancel.clone();
     let permit = tokio::select! {
-        // A thread whose agent exited handed its slot over.
-        p = &mut given => return p.ok(),
+        // A thread whose agent exited handed its slot over: to the next in line instead if the
+        // run is being cancelled meanwhile.
+        p = &mut given => {
+            let p = p.ok()?;
+            if *cancel.borrow() != Cancel::None {
+                hand_on(p);
+                return None;
+            }
+            return Some(p);
+        }
         p = Arc::clone(slots).acquire_owned() => p.ok(),
         _ = cancelled(&mut watch) => None,
     };

@@ -166,3 +166,24 @@ fn many_agents_at_a_time_under_a_low_limit_on_open_files_all_run() {
         );
     }
 }
+
+#[test]
+fn many_phases_at_once_under_a_low_limit_on_open_files_all_run() {
+    // 200 independent phases start together, 128 descriptors for the whole process: the places
+    // each phase has among the agents prepared ahead (each holding its transcript open) are
+    // bounded by the limit, so none fails for want of a descriptor.
+    let mut phases = String::new();
+    for i in 0..200 {
+        phases.push_str(&format!("  - {{name: p{i}, needs: [], agents: [a]}}\n"));
+    }
+    let p = Project::with_config(&config("  max_parallel_agents: 2", &[("a", "echo ran")], &phases));
+    let out = p
+        .command_via("/bin/sh", &["-c", "ulimit -n 128 && exec \"$0\" \"$@\"", crate::harness::BIN, "run", "start"])
+        .output()
+        .unwrap();
+    crate::harness::Run::from_output(out).code(0).stdout_has("all 200 phases done");
+    let state = p.state();
+    for i in 0..200 {
+        assert_eq!(state["phases"][format!("p{i}")]["agents"]["a"]["status"], "succeeded", "p{i}");
+    }
+}

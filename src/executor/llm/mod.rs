@@ -160,8 +160,7 @@ async fn send(
     }
 }
 
-/// One exchange record, written through tokio's blocking pool (never on the runtime's thread).
-/// Write the record `rel` (relative to the workspace `root`), redacted, as the tool's other
+/// One exchange record: write the record `rel` (relative to the workspace `root`), redacted, as the tool's other
 /// records are: in its folder's real location, refused unless that is inside the workspace, and
 /// replacing the file at its name (a link there, as a pull request can commit, is replaced, not
 /// followed; a file with other hard links or a FIFO is not written into). One that is refused is
