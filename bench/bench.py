@@ -195,6 +195,14 @@ phase of 5,000 `true` agents; `perf stat -i` counts the orchestrator's own threa
       (with turns). Three invocations of the above on that build (xargs 242-256 ms): 500:
       1.14x, 1.15x, 1.15x; 5,000: 1.15x, 1.10x, 1.12x; CPU 1.08-1.11x; 17.3-17.4 and
       52.1-53.5 MiB; per agent 0.97-1.00.
+    Two more reviews: slots freed in the runtime (LLM agents', or kept until leftover processes
+      were stopped) now keep to the turns too, each phase has one place of its own among the
+      prepared (at most 64 phases), and a transcript is checked as its attempt starts (same
+      file at its name, folder in place: fstat, fstatat and readlink). At the end of the
+      session (25aa93a), three invocations (xargs 249-259 ms): 500: 1.18x, 1.17x, 1.15x;
+      5,000: 1.16x, 1.12x, 1.10x; CPU 1.07-1.11x; 17.4-17.5 and 52.0-53.1 MiB; per agent
+      0.96-0.97. A/B against the build before those checks: 1.142x -> 1.123x (21 rounds; the
+      machine's drift between windows is larger than their cost).
     Tried and dropped: the runtime's thread at SCHED_IDLE, so that a core running only it
       counts as idle when a new agent or a woken launcher is placed: 1.181x -> 1.156x, but
       timers, Ctrl-C and output would wait behind CPU-bound agents (an idle-class thread gets
