@@ -518,6 +518,20 @@ fn an_llm_agent_on_a_runner_leaks_nothing_and_commands_nothing() {
     }
 }
 
+/// Give `p` an OpenAI-compatible LLM agent `writer` (with its prompt) after `before` (the config
+/// up to and including `agents:`), in one phase `draft` whose list is `agents`.
+fn writer_beside(p: &Project, api: &FakeApi, before: &str, agents: &str) {
+    p.write(
+        ".claude/config.yaml",
+        &format!(
+            "{before}  writer:\n    llm:\n      provider: openai\n      model: test-model\n      base_url: \"{}/v1\"\n      api_key_env: TEST_LLM_KEY\nphases:\n  - name: draft\n{agents}",
+            api.url
+        ),
+    );
+    p.write(".claude/intake.yaml", "name: demo\n");
+    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
+}
+
 /// An LLM agent's records folder is checked as its attempt starts: an agent that ran while it
 /// waited in line and made the folder a link out of the workspace gets nothing written there.
 #[test]
@@ -528,15 +542,14 @@ fn an_llm_agents_records_never_follow_a_link_made_while_it_waited_in_line() {
     std::fs::create_dir(&elsewhere).unwrap();
     let swap =
         format!("sleep 0.3; rm -rf .claude/agent_outputs; ln -s '{}' .claude/agent_outputs", elsewhere.display());
-    p.write(
-        ".claude/config.yaml",
+    writer_beside(
+        &p,
+        &api,
         &format!(
-            "orchestrator:\n  max_parallel_agents: 1\nagents:\n  swap:\n    entrypoints: {{default: \"{swap}\"}}\n  writer:\n    llm:\n      provider: openai\n      model: test-model\n      base_url: \"{}/v1\"\n      api_key_env: TEST_LLM_KEY\nphases:\n  - name: draft\n    parallel: true\n    agents: [swap, writer]\n",
-            api.url
+            "orchestrator:\n  max_parallel_agents: 1\nagents:\n  swap:\n    entrypoints: {{default: \"{swap}\"}}\n"
         ),
+        "    parallel: true\n    agents: [swap, writer]\n",
     );
-    p.write(".claude/intake.yaml", "name: demo\n");
-    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
     run(&p, &["run", "start"]).code(1);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "records written through the link");
     assert!(api.seen().is_empty());
@@ -562,15 +575,7 @@ fn an_llm_agents_records_are_never_written_through_a_committed_link() {
     std::fs::create_dir_all(p.path(".claude/agent_outputs/writer/draft")).unwrap();
     std::os::unix::fs::symlink(&elsewhere, p.path(".claude/agent_outputs/writer/draft/attempt-1")).unwrap();
     std::os::unix::fs::symlink(&victim, p.path(".claude/agent_outputs/writer/draft/response.md")).unwrap();
-    p.write(
-        ".claude/config.yaml",
-        &format!(
-            "agents:\n  writer:\n    llm:\n      provider: openai\n      model: test-model\n      base_url: \"{}/v1\"\n      api_key_env: TEST_LLM_KEY\nphases:\n  - name: draft\n    agents: [writer]\n",
-            api.url
-        ),
-    );
-    p.write(".claude/intake.yaml", "name: demo\n");
-    p.write(".claude/prompts/writer.md", "Write the docs for {{ project.name }}.\n");
+    writer_beside(&p, &api, "agents:\n", "    agents: [writer]\n");
     run(&p, &["run", "start"]).code(0);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
