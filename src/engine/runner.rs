@@ -152,6 +152,7 @@ impl Slots {
         Slots {
             run: Arc::new(Semaphore::new(workers)),
             prepare: Arc::new(Semaphore::new(prepared)),
+            // Each phase gets its own in `run_phase`; the run has none.
             own: Arc::new(Semaphore::new(0)),
             owners: Arc::new(Semaphore::new(usize::try_from(open_files / 16).unwrap_or(usize::MAX).clamp(1, 64))),
             ahead: prepared,
